@@ -30,7 +30,7 @@ const (
 	maxSmallBytes = 128 << 10
 	slabUnitBytes = 64 << 10
 	minObjects    = 4
-	smallStep     = 8   // request sizes up to smallMax are looked up in steps of 8 B
+	smallStep     = 8 // request sizes up to smallMax are looked up in steps of 8 B
 	smallMax      = 1024
 	largeStep     = 128 // and above it in steps of 128 B
 )
