@@ -1,36 +1,341 @@
-// Package mmalloc allocates memory outside the Go heap.
+// The Allocator, its Options and its errors. See doc.go for the overview.
+
 package mmalloc
 
 import (
-	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
 
+	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/osmem"
+	"github.com/mmalloc/mmalloc/large"
+	"github.com/mmalloc/mmalloc/slab"
 	"github.com/mmalloc/mmalloc/stats"
 )
 
-// Options configures an Allocator.
-type Options struct {
-	LargeThreshold int
-	ChunkSize      int
-	Limit          int64
-}
-
-// Errors.
+// Errors returned by the Allocator. Test for them with errors.Is: most are
+// wrapped with the address or size that caused them.
 var (
-	ErrInvalidSize    = errors.New("mmalloc: invalid size")
-	ErrForeignPointer = errors.New("mmalloc: pointer not allocated by this allocator")
-	ErrInvalidPointer = errors.New("mmalloc: pointer is not the start of an allocation")
-	ErrDoubleFree     = errors.New("mmalloc: double free")
-	ErrOutOfMemory    = errors.New("mmalloc: out of memory")
-	ErrClosed         = errors.New("mmalloc: allocator is closed")
+	// ErrInvalidSize: a negative size, or one no mapping can hold.
+	ErrInvalidSize = errs.InvalidSize
+	// ErrForeignPointer: Free of memory this Allocator did not hand out
+	// (the Go heap, a global, another Allocator, memory already unmapped).
+	ErrForeignPointer = errs.ForeignPointer
+	// ErrInvalidPointer: Free of an address inside an allocation, not at
+	// its first byte.
+	ErrInvalidPointer = errs.InvalidPointer
+	// ErrDoubleFree: Free of memory this Allocator owns that holds no live
+	// allocation: a second Free of a small object whose slot has not been
+	// handed out again, or of a recently unmapped large allocation.
+	ErrDoubleFree = errs.DoubleFree
+	// ErrOutOfMemory: the kernel refused a mapping (the errno is wrapped,
+	// so errors.Is(err, unix.ENOMEM) works) or Options.Limit would be passed.
+	ErrOutOfMemory = errs.OutOfMemory
+	// ErrClosed: the Allocator was closed.
+	ErrClosed = errs.Closed
+	// ErrInvalidOption: New was given Options it cannot honour.
+	ErrInvalidOption = errs.InvalidOption
 )
 
-// Allocator hands out memory outside the Go heap.
-type Allocator struct{}
+// Defaults of the Options fields.
+const (
+	// DefaultLargeThreshold is the largest request served from slabs. Above
+	// it an allocation gets its own mapping, as glibc's M_MMAP_THRESHOLD.
+	DefaultLargeThreshold = slab.MaxSmallBytes // 128 KiB
 
-func New(opts Options) (*Allocator, error)             { return &Allocator{}, nil }
-func (a *Allocator) Alloc(n int) ([]byte, error)       { return make([]byte, n), nil }
-func (a *Allocator) AllocUninit(n int) ([]byte, error) { return make([]byte, n), nil }
-func (a *Allocator) Free(b []byte) error               { return nil }
-func (a *Allocator) Trim() error                       { return nil }
-func (a *Allocator) Stats() stats.Snapshot             { return stats.Snapshot{} }
-func (a *Allocator) Close() error                      { return nil }
+	// DefaultChunkBytes is the size of the chunks slabs are carved from: big
+	// enough that mapping one (about 5 µs) is rare, small enough that an
+	// empty one is worth giving back.
+	DefaultChunkBytes = 4 << 20
+
+	// DefaultRetainBytes is how many bytes of empty chunks are kept mapped
+	// for reuse, so that a workload hovering at a chunk boundary does not
+	// map and unmap on every turn. Trim releases them.
+	DefaultRetainBytes = 2 * DefaultChunkBytes
+
+	// MaxAllocBytes is the largest request accepted: half of the 47-bit
+	// user address space. Larger ones fail with ErrInvalidSize.
+	MaxAllocBytes = 1 << 46
+)
+
+// NoRetain, as Options.RetainBytes, keeps no empty chunk mapped.
+const NoRetain = -1
+
+// Options configures an Allocator. The zero value is the documented default
+// of every field.
+type Options struct {
+	// LargeThreshold: requests above it get a mapping of their own.
+	// 0 means DefaultLargeThreshold (128 KiB); it may be lowered, not raised.
+	LargeThreshold int
+
+	// ChunkSize: bytes the arena maps at a time for slabs, a power of two
+	// from 1 MiB to 1 GiB. 0 means DefaultChunkBytes (4 MiB).
+	ChunkSize int
+
+	// Limit: the most bytes mapped at once (chunks + large mappings). An
+	// allocation that would pass it fails with ErrOutOfMemory. 0 means no
+	// limit beyond the kernel's.
+	Limit int64
+
+	// RetainBytes: the most bytes of empty chunks kept mapped for reuse
+	// (Trim releases them). 0 means DefaultRetainBytes (8 MiB); NoRetain
+	// (or any negative value) keeps none.
+	RetainBytes int64
+}
+
+// Allocator hands out memory outside the Go heap.
+//
+// An Allocator is safe for concurrent use by many goroutines; memory may be
+// freed on another goroutine than the one that allocated it. It must not be
+// copied after first use. Close must not run while other calls on the same
+// Allocator are still in progress; calls made after Close return ErrClosed.
+//
+// Memory from an Allocator is invisible to the garbage collector: never store
+// Go pointers in it.
+type Allocator struct {
+	_ noCopy
+
+	threshold int // requests above it are large; read-only
+	closed    atomic.Bool
+
+	src      *osmem.Source
+	heap     *arena.Heap
+	large    *large.Registry
+	centrals [slab.NumClasses]slab.Central
+
+	closeOnce sync.Once
+}
+
+// New returns an Allocator configured by opts, or ErrInvalidOption.
+func New(opts Options) (*Allocator, error) {
+	if opts.LargeThreshold == 0 {
+		opts.LargeThreshold = DefaultLargeThreshold
+	}
+	if opts.LargeThreshold < 0 || opts.LargeThreshold > slab.MaxSmallBytes {
+		return nil, fmt.Errorf("%w: LargeThreshold %d is outside 1..%d", ErrInvalidOption, opts.LargeThreshold, slab.MaxSmallBytes)
+	}
+	if opts.ChunkSize == 0 {
+		opts.ChunkSize = DefaultChunkBytes
+	}
+	if opts.ChunkSize < arena.GranuleBytes || opts.ChunkSize > 1<<30 || opts.ChunkSize&(opts.ChunkSize-1) != 0 {
+		return nil, fmt.Errorf("%w: ChunkSize %d is not a power of two from 1 MiB to 1 GiB", ErrInvalidOption, opts.ChunkSize)
+	}
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("%w: Limit %d is negative", ErrInvalidOption, opts.Limit)
+	}
+	if opts.RetainBytes == 0 {
+		opts.RetainBytes = DefaultRetainBytes
+	}
+	a := &Allocator{threshold: opts.LargeThreshold, src: osmem.NewSource(opts.Limit)}
+	heap, err := arena.NewHeap(a.src, arena.HeapOptions{ChunkBytes: opts.ChunkSize, RetainBytes: opts.RetainBytes})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	a.heap = heap
+	a.large = large.NewRegistry(a.src)
+	for c := 1; c < slab.NumClasses; c++ {
+		a.centrals[c].Init(c, heap)
+	}
+	return a, nil
+}
+
+// Alloc returns n bytes of zeroed memory outside the Go heap, as make would:
+// len(b) == n, and cap(b) is the usable size (the size class, or n rounded up
+// to whole pages), all of which the caller may use. Objects of 16 bytes or
+// more are 16-byte aligned, large ones page aligned.
+//
+// The memory MUST be released with Free; the garbage collector never sees it
+// and it MUST NOT hold Go pointers. Alloc(0) returns an empty slice and nil.
+// A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
+// mapping or a passed Limit returns ErrOutOfMemory.
+func (a *Allocator) Alloc(n int) ([]byte, error) { return a.alloc(n, true) }
+
+// AllocUninit is Alloc without the clearing: the contents of the returned
+// memory are unspecified and may hold bytes of earlier allocations. Use it
+// when the caller overwrites the whole buffer anyway.
+func (a *Allocator) AllocUninit(n int) ([]byte, error) { return a.alloc(n, false) }
+
+func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
+	if a.closed.Load() {
+		return nil, ErrClosed
+	}
+	if n <= 0 || n > a.threshold {
+		if n == 0 {
+			return []byte{}, nil
+		}
+		if n < 0 || n > MaxAllocBytes {
+			return nil, fmt.Errorf("%w: %d bytes", ErrInvalidSize, n)
+		}
+		p, size, err := a.large.Alloc(uintptr(n))
+		if err != nil {
+			return nil, err
+		}
+		return unsafe.Slice((*byte)(p), size)[:n], nil
+	}
+	cls := slab.ClassOf(n)
+	p, zeroed, err := a.centrals[cls].Alloc()
+	if err != nil {
+		return nil, err
+	}
+	b := unsafe.Slice((*byte)(addrPointer(p)), slab.ClassBytes(cls))
+	if zero && !zeroed {
+		clear(b)
+	}
+	return b[:n], nil
+}
+
+// Free releases memory returned by Alloc. b may be resliced, as long as its
+// first element is the allocation's first byte; a b with cap(b) == 0 is
+// ignored. After Free the memory MUST NOT be used: it may be unmapped, or
+// handed out again.
+//
+// A b this Allocator did not hand out returns ErrForeignPointer, one inside
+// an allocation ErrInvalidPointer, a second Free ErrDoubleFree, and any call
+// after Close ErrClosed. None of them changes anything.
+func (a *Allocator) Free(b []byte) error {
+	if a.closed.Load() {
+		return ErrClosed
+	}
+	if cap(b) == 0 {
+		return nil
+	}
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if ch := arena.Lookup(addr); ch != nil && ch.Heap() == a.heap {
+		return slab.Free(a.centrals[:], ch, addr)
+	}
+	return a.large.Free(addr)
+}
+
+// Trim returns to the OS every byte that holds no live allocation and can be
+// given back: empty slabs go back to their chunks, empty chunks are unmapped,
+// and the free pages of chunks still in use are released (MADV_DONTNEED).
+func (a *Allocator) Trim() error {
+	if a.closed.Load() {
+		return ErrClosed
+	}
+	for c := 1; c < slab.NumClasses; c++ {
+		a.centrals[c].Trim()
+	}
+	a.heap.Trim()
+	return nil
+}
+
+// Close unmaps all the Allocator's memory, live or not. Every slice it handed
+// out becomes invalid: touching one faults. Later calls return ErrClosed.
+func (a *Allocator) Close() error {
+	err := ErrClosed
+	a.closeOnce.Do(func() {
+		a.closed.Store(true)
+		for c := 1; c < slab.NumClasses; c++ {
+			a.centrals[c].Close()
+		}
+		a.heap.Close()
+		a.large.Close()
+		err = nil
+	})
+	return err
+}
+
+// Stats returns a snapshot of the Allocator's figures. It may be called at
+// any time, also after Close.
+func (a *Allocator) Stats() stats.Snapshot {
+	s := stats.Snapshot{
+		Mapped: a.src.Mapped(), PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
+		Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
+		ChunkBytes: int64(a.heap.ChunkBytes()),
+		Classes:    make([]stats.Class, 0, slab.NumClasses-1),
+	}
+	s.Chunks, s.EmptyChunks = a.heap.Counts()
+	for c := 1; c < slab.NumClasses; c++ {
+		cs := a.centrals[c].Stats()
+		row := stats.Class{
+			Size: cs.Size, SlabBytes: cs.SlabBytes, Slabs: cs.Slabs, Live: cs.Live,
+			InUse: cs.Live * int64(cs.Size), Allocs: cs.Allocs, Frees: cs.Frees,
+		}
+		s.Classes = append(s.Classes, row)
+		s.Add(row)
+	}
+	ls := a.large.Stats()
+	s.Large = stats.Class{Live: ls.Live, InUse: ls.InUse, Allocs: ls.Allocs, Frees: ls.Frees}
+	s.Add(s.Large)
+	return s
+}
+
+// UsableSize returns the capacity Alloc(n) gives: the size class of n, or n
+// rounded up to whole pages. It returns 0 for n <= 0 or n > MaxAllocBytes.
+func (a *Allocator) UsableSize(n int) int {
+	switch {
+	case n <= 0 || n > MaxAllocBytes:
+		return 0
+	case n > a.threshold:
+		return int(large.RoundUp(uintptr(n)))
+	default:
+		return slab.ClassBytes(slab.ClassOf(n))
+	}
+}
+
+// validate checks the invariants of every layer and that the stats agree
+// with them. Tests call it after every step that matters.
+func (a *Allocator) validate() error {
+	for c := 1; c < slab.NumClasses; c++ {
+		if err := a.centrals[c].Validate(); err != nil {
+			return err
+		}
+	}
+	if err := a.heap.Validate(); err != nil {
+		return err
+	}
+	if err := a.large.Validate(); err != nil {
+		return err
+	}
+	s := a.Stats()
+	inuse, empty := a.heap.Counts()
+	want := int64(inuse+empty)*int64(a.heap.ChunkBytes()) + s.Large.InUse
+	if s.Mapped != want {
+		return fmt.Errorf("mmalloc: Mapped is %d, chunks and large mappings hold %d", s.Mapped, want)
+	}
+	if s.Limit > 0 && s.PeakMapped > s.Limit {
+		return fmt.Errorf("mmalloc: peak mapped %d passed the limit %d", s.PeakMapped, s.Limit)
+	}
+	if s.Allocs-s.Frees != uint64(s.Live) {
+		return fmt.Errorf("mmalloc: allocs %d - frees %d != live %d", s.Allocs, s.Frees, s.Live)
+	}
+	return nil
+}
+
+var (
+	defaultOnce  sync.Once
+	defaultAlloc *Allocator
+)
+
+// Default returns the process-wide Allocator behind the package-level Alloc
+// and Free, creating it with the default Options on first use.
+func Default() *Allocator {
+	defaultOnce.Do(func() {
+		a, err := New(Options{})
+		if err != nil {
+			panic("mmalloc: default options rejected: " + err.Error()) // cannot happen: defaults are valid
+		}
+		defaultAlloc = a
+	})
+	return defaultAlloc
+}
+
+// Alloc allocates n zeroed bytes from the Default Allocator.
+func Alloc(n int) ([]byte, error) { return Default().Alloc(n) }
+
+// Free releases b to the Default Allocator.
+func Free(b []byte) error { return Default().Free(b) }
+
+// noCopy makes go vet's copylocks check flag copies of an Allocator.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// addrPointer turns an address of mapped memory (never Go memory, so never
+// moved or collected) into a pointer.
+func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

@@ -1,23 +1,96 @@
-// Package stats holds the allocator's counters and the snapshots it reports.
+// Package stats holds the figures an allocator reports and prints them.
+//
+// A Snapshot separates counters, which only grow (Allocs, Frees, Mmaps,
+// Munmaps), from gauges, which go up and down (Mapped, InUse, Live) and
+// have a high-water mark where one is kept (PeakMapped).
 package stats
 
-// Snapshot is a point-in-time copy of an allocator's figures.
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+)
+
+// Snapshot is a point-in-time copy of an allocator's figures. Rows are read
+// one at a time, so figures of different rows may be a few operations apart
+// when other goroutines are allocating; each row is consistent in itself.
 type Snapshot struct {
-	Mapped  int64  // bytes mapped from the OS now: chunks + large mappings
-	InUse   int64  // bytes in live allocations, at their usable size
-	Live    int64  // live allocations
+	Mapped     int64 // bytes mapped from the OS now: chunks + large mappings
+	PeakMapped int64 // most bytes ever mapped at once
+	Limit      int64 // the allocator's byte limit, 0 if none
+	InUse      int64 // bytes in live allocations, at their usable size
+	Live       int64 // live allocations
+
 	Allocs  uint64 // allocations ever made
 	Frees   uint64 // allocations ever freed
-	Mmaps   uint64 // mmap calls ever made
-	Munmaps uint64 // munmap calls ever made
-	Classes []Class
+	Mmaps   uint64 // mmap calls ever made (chunks and large mappings)
+	Munmaps uint64 // munmap calls ever made (including trimming a chunk to its alignment)
+
+	Chunks      int   // chunks mapped now with objects in them
+	EmptyChunks int   // empty chunks kept mapped for reuse
+	ChunkBytes  int64 // size of one chunk
+
+	Classes []Class // one row per size class, smallest first
+	Large   Class   // the large allocations, each its own mapping; Size is 0
 }
 
 // Class is one size class's row of a Snapshot.
 type Class struct {
-	Size   int   // usable bytes of one object
-	Slabs  int64 // slabs of this class now
-	Live   int64 // live objects
-	Allocs uint64
-	Frees  uint64
+	Size      int    // usable bytes of one object (0 for the large row)
+	SlabBytes int    // bytes of one slab (0 for the large row)
+	Slabs     int64  // slabs of this class now
+	Live      int64  // live objects
+	InUse     int64  // bytes in live objects
+	Allocs    uint64 // objects ever allocated
+	Frees     uint64 // objects ever freed
+}
+
+// String prints s as a summary followed by a table of the rows that have
+// ever been used.
+func (s Snapshot) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mapped %s (peak %s", Bytes(s.Mapped), Bytes(s.PeakMapped))
+	if s.Limit > 0 {
+		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
+	}
+	fmt.Fprintf(&b, "), in use %s in %d live allocations\n", Bytes(s.InUse), s.Live)
+	fmt.Fprintf(&b, "allocs %d, frees %d, mmaps %d, munmaps %d, chunks %d in use + %d empty of %s\n",
+		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, Bytes(s.ChunkBytes))
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "class\tsize\tslabs\tlive\tin use\tallocs\tfrees\t")
+	for i, c := range s.Classes {
+		if c.Allocs == 0 && c.Slabs == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%d\t%d\t\n", i+1, c.Size, c.Slabs, c.Live, Bytes(c.InUse), c.Allocs, c.Frees)
+	}
+	if c := s.Large; c.Allocs > 0 {
+		fmt.Fprintf(w, "large\t-\t-\t%d\t%s\t%d\t%d\t\n", c.Live, Bytes(c.InUse), c.Allocs, c.Frees)
+	}
+	w.Flush()
+	return b.String()
+}
+
+// Bytes formats n bytes with a binary unit: 512 B, 1.5 KiB, 12.0 MiB.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit && n > -unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f := float64(n)
+	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		f /= unit
+		if f < unit && f > -unit || u == "TiB" {
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+	}
+	return ""
+}
+
+// Add counts a row into the totals InUse, Live, Allocs and Frees.
+func (s *Snapshot) Add(c Class) {
+	s.InUse += c.InUse
+	s.Live += c.Live
+	s.Allocs += c.Allocs
+	s.Frees += c.Frees
 }

@@ -1,0 +1,370 @@
+// Chunks and the Heap that maps, carves and unmaps them. See doc.go.
+
+package arena
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/mmalloc/mmalloc/internal/osmem"
+)
+
+// PageBytes is the unit in which chunks are carved.
+var PageBytes = osmem.PageBytes
+
+// ErrClosed is returned by a Heap after Close.
+var ErrClosed = errors.New("arena: heap is closed")
+
+// ErrAddressSpace is returned (wrapped in osmem.ErrNoMemory) when the kernel
+// places a chunk where the registry cannot index it.
+var ErrAddressSpace = errors.New("arena: chunk mapped outside the indexed address space")
+
+// Chunk is one aligned mapping of Heap.ChunkBytes bytes, carved into runs of
+// pages. Its identity fields are read-only after creation; the page bitmaps
+// belong to the owning Heap and are protected by its mutex; owners are read
+// without a lock and written with atomic stores under the Heap's mutex.
+//
+// Invariant: nfree == popcount(free), and a page is free iff owners[page]
+// is nil.
+type Chunk struct {
+	base  uintptr // first byte, aligned to bytes
+	bytes uintptr // size of the mapping
+	heap  *Heap   // owner; read-only
+	pages int
+
+	// Protected by heap.mu.
+	free  []uint64 // bit set: page is free
+	dirty []uint64 // bit set: page may hold non-zero bytes
+	nfree int
+	state chunkState
+
+	owners []unsafe.Pointer // per page: the user of the run holding it, or nil
+}
+
+type chunkState uint8
+
+const (
+	chunkInUse chunkState = iota // some page in use
+	chunkEmpty                   // no page in use, kept mapped for reuse
+	chunkGone                    // unmapped; the Chunk is only a stale reference
+)
+
+// Heap returns the Heap that mapped c.
+func (c *Chunk) Heap() *Heap { return c.heap }
+
+// Base returns the chunk's first address.
+func (c *Chunk) Base() uintptr { return c.base }
+
+// Page returns the index of the page holding addr (which must lie in c).
+func (c *Chunk) Page(addr uintptr) int { return int((addr - c.base) / PageBytes) }
+
+// Owner returns what was recorded for the run holding page i, or nil if the
+// page is free. It takes no lock.
+func (c *Chunk) Owner(i int) unsafe.Pointer { return atomic.LoadPointer(&c.owners[i]) }
+
+// Heap maps chunks from one osmem.Source and hands out page runs from them.
+// It is safe for concurrent use; mu guards every chunk's bitmaps and state.
+type Heap struct {
+	mu sync.Mutex
+
+	src        *osmem.Source
+	chunkBytes uintptr
+	retain     int64 // most bytes of empty chunks kept mapped
+	huge       bool  // advise transparent huge pages on new chunks
+
+	inuse  []*Chunk // chunks with at least one used page; protected by mu
+	empty  []*Chunk // empty chunks kept for reuse, newest last; protected by mu
+	hint   uintptr  // where to try the next chunk mapping; protected by mu
+	closed bool     // protected by mu
+}
+
+// HeapOptions configures a Heap.
+type HeapOptions struct {
+	ChunkBytes  int   // power of two, multiple of GranuleBytes
+	RetainBytes int64 // empty chunk bytes kept mapped; < 0 means none
+	HugePages   bool  // madvise(MADV_HUGEPAGE) on every chunk
+}
+
+// NewHeap returns a Heap mapping through src.
+func NewHeap(src *osmem.Source, o HeapOptions) (*Heap, error) {
+	cb := uintptr(o.ChunkBytes)
+	if o.ChunkBytes <= 0 || cb%GranuleBytes != 0 || cb&(cb-1) != 0 {
+		return nil, fmt.Errorf("arena: chunk size %d is not a power-of-two multiple of %d", o.ChunkBytes, GranuleBytes)
+	}
+	return &Heap{src: src, chunkBytes: cb, retain: o.RetainBytes, huge: o.HugePages}, nil
+}
+
+// ChunkBytes returns the size of every chunk.
+func (h *Heap) ChunkBytes() uintptr { return h.chunkBytes }
+
+// AllocPages finds a run of n free pages, maps a new chunk if none has room,
+// and records owner for each page of the run. It returns the run's chunk,
+// first page, and whether the run is known to read as zero.
+func (h *Heap) AllocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zeroed bool, err error) {
+	if n <= 0 || uintptr(n)*PageBytes > h.chunkBytes {
+		return nil, 0, false, fmt.Errorf("arena: %d pages do not fit a chunk", n)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, 0, false, ErrClosed
+	}
+	// Newest chunks first: they are the likeliest to have room.
+	for i := len(h.inuse) - 1; i >= 0; i-- {
+		c := h.inuse[i]
+		if c.nfree < n {
+			continue
+		}
+		if p := c.findRun(n); p >= 0 {
+			return c, p, c.take(p, n, owner), nil
+		}
+	}
+	if k := len(h.empty); k > 0 {
+		c = h.empty[k-1]
+		h.empty = h.empty[:k-1]
+	} else if c, err = h.mapChunk(); err != nil {
+		return nil, 0, false, err
+	}
+	c.state = chunkInUse
+	h.inuse = append(h.inuse, c)
+	return c, 0, c.take(0, n, owner), nil
+}
+
+// FreePages returns the run of n pages at page of c. A chunk left empty is
+// kept for reuse within the retention budget and unmapped beyond it.
+func (h *Heap) FreePages(c *Chunk, page, n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := page; i < page+n; i++ {
+		c.free[i/64] |= 1 << (i % 64)
+		atomic.StorePointer(&c.owners[i], nil)
+	}
+	c.nfree += n
+	if c.nfree < c.pages || c.state != chunkInUse {
+		return
+	}
+	h.removeInuse(c)
+	if h.closed || int64(len(h.empty)+1)*int64(h.chunkBytes) > h.retain {
+		h.unmapChunk(c)
+		return
+	}
+	c.state = chunkEmpty
+	h.empty = append(h.empty, c)
+}
+
+// Trim unmaps every empty chunk and releases the physical pages of every
+// free run in chunks still in use (they read as zero afterwards).
+func (h *Heap) Trim() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.empty {
+		h.unmapChunk(c)
+	}
+	h.empty = h.empty[:0]
+	for _, c := range h.inuse {
+		c.releaseFreeDirty()
+	}
+}
+
+// Close unmaps every chunk, in use or not. Later AllocPages calls fail.
+func (h *Heap) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for _, c := range h.empty {
+		h.unmapChunk(c)
+	}
+	for _, c := range h.inuse {
+		h.unmapChunk(c)
+	}
+	h.empty, h.inuse = nil, nil
+}
+
+// Counts returns the number of chunks in use and kept empty.
+func (h *Heap) Counts() (inuse, empty int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.inuse), len(h.empty)
+}
+
+// Validate checks the Heap's invariants and returns the first one broken.
+func (h *Heap) Validate() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.inuse {
+		if err := c.validate(chunkInUse); err != nil {
+			return err
+		}
+		if c.nfree == c.pages {
+			return fmt.Errorf("arena: chunk %#x is empty but listed in use", c.base)
+		}
+	}
+	for _, c := range h.empty {
+		if err := c.validate(chunkEmpty); err != nil {
+			return err
+		}
+		if c.nfree != c.pages {
+			return fmt.Errorf("arena: chunk %#x listed empty has %d pages in use", c.base, c.pages-c.nfree)
+		}
+	}
+	if int64(len(h.empty))*int64(h.chunkBytes) > max(h.retain, 0) {
+		return fmt.Errorf("arena: %d empty chunks exceed the retention budget %d", len(h.empty), h.retain)
+	}
+	return nil
+}
+
+func (c *Chunk) validate(want chunkState) error {
+	if c.state != want {
+		return fmt.Errorf("arena: chunk %#x in state %d, listed as %d", c.base, c.state, want)
+	}
+	if Lookup(c.base) != c || Lookup(c.base+c.bytes-1) != c {
+		return fmt.Errorf("arena: chunk %#x is not registered", c.base)
+	}
+	n := 0
+	for i := 0; i < c.pages; i++ {
+		isFree := c.free[i/64]&(1<<(i%64)) != 0
+		if isFree {
+			n++
+		}
+		if isFree != (c.Owner(i) == nil) {
+			return fmt.Errorf("arena: chunk %#x page %d: free=%v but owner=%p", c.base, i, isFree, c.Owner(i))
+		}
+	}
+	if n != c.nfree {
+		return fmt.Errorf("arena: chunk %#x counts %d free pages, bitmap has %d", c.base, c.nfree, n)
+	}
+	return nil
+}
+
+// mapChunk maps, registers and returns a new empty chunk. h.mu is held.
+func (h *Heap) mapChunk() (*Chunk, error) {
+	p, err := h.src.MapAligned(h.chunkBytes, h.chunkBytes, h.hint)
+	if err != nil {
+		return nil, err
+	}
+	base := uintptr(p)
+	pages := int(h.chunkBytes / PageBytes)
+	words := (pages + 63) / 64
+	c := &Chunk{
+		base: base, bytes: h.chunkBytes, heap: h, pages: pages,
+		free: make([]uint64, words), dirty: make([]uint64, words),
+		nfree: pages, owners: make([]unsafe.Pointer, pages),
+	}
+	for i := range pages {
+		c.free[i/64] |= 1 << (i % 64)
+	}
+	if !register(c) {
+		h.src.Unmap(p, h.chunkBytes)
+		return nil, fmt.Errorf("%w: %w at %#x", osmem.ErrNoMemory, ErrAddressSpace, base)
+	}
+	if h.huge {
+		osmem.AdviseHuge(p, h.chunkBytes)
+	}
+	// The kernel hands out addresses top-down: the next chunk most likely
+	// fits just below this one, already aligned.
+	if base >= h.chunkBytes {
+		h.hint = base - h.chunkBytes
+	}
+	return c, nil
+}
+
+// unmapChunk deregisters and unmaps c. h.mu is held.
+func (h *Heap) unmapChunk(c *Chunk) {
+	deregister(c)
+	for i := range c.owners {
+		atomic.StorePointer(&c.owners[i], nil)
+	}
+	c.state = chunkGone
+	h.src.Unmap(addrPointer(c.base), c.bytes)
+}
+
+func (h *Heap) removeInuse(c *Chunk) {
+	for i, x := range h.inuse {
+		if x == c {
+			last := len(h.inuse) - 1
+			h.inuse[i] = h.inuse[last]
+			h.inuse[last] = nil
+			h.inuse = h.inuse[:last]
+			return
+		}
+	}
+}
+
+// findRun returns the first page of a run of n free pages, or -1.
+func (c *Chunk) findRun(n int) int {
+	run := 0
+	for w, word := range c.free {
+		if word == 0 {
+			run = 0
+			continue
+		}
+		if word == ^uint64(0) && run+64 < n {
+			run += 64
+			continue
+		}
+		for b := 0; b < 64; b++ {
+			i := w*64 + b
+			if i >= c.pages {
+				return -1
+			}
+			if word&(1<<b) == 0 {
+				run = 0
+				continue
+			}
+			run++
+			if run == n {
+				return i - n + 1
+			}
+		}
+	}
+	return -1
+}
+
+// take marks n pages at page used and dirty, records owner, and reports
+// whether they were all clean (reading as zero).
+func (c *Chunk) take(page, n int, owner unsafe.Pointer) bool {
+	zeroed := true
+	for i := page; i < page+n; i++ {
+		w, bit := i/64, uint64(1)<<(i%64)
+		c.free[w] &^= bit
+		if c.dirty[w]&bit != 0 {
+			zeroed = false
+		}
+		c.dirty[w] |= bit
+		atomic.StorePointer(&c.owners[i], owner)
+	}
+	c.nfree -= n
+	return zeroed
+}
+
+// releaseFreeDirty gives back the physical pages of free, dirty runs.
+func (c *Chunk) releaseFreeDirty() {
+	start := -1
+	flush := func(end int) {
+		if start >= 0 {
+			osmem.Release(addrPointer(c.base+uintptr(start)*PageBytes), uintptr(end-start)*PageBytes)
+			for i := start; i < end; i++ {
+				c.dirty[i/64] &^= 1 << (i % 64)
+			}
+			start = -1
+		}
+	}
+	for i := 0; i < c.pages; i++ {
+		w, bit := i/64, uint64(1)<<(i%64)
+		if c.free[w]&c.dirty[w]&bit != 0 {
+			if start < 0 {
+				start = i
+			}
+		} else {
+			flush(i)
+		}
+	}
+	flush(c.pages)
+}
+
+// addrPointer turns an address of mapped (non-Go) memory into a pointer.
+// Such memory is never moved or collected, so this is safe.
+func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

@@ -1,0 +1,225 @@
+// Package osmem is the one place that asks the kernel for memory and gives it
+// back. Every mapping the allocator makes passes through a Source, which counts
+// the calls, holds the optional byte limit and can be made to fail in tests.
+//
+// # Memory states
+//
+// A range of address space is either
+//
+//   - None: not mapped; touching it faults.
+//   - Ready: mapped PROT_READ|PROT_WRITE, private and anonymous. Pages read as
+//     zero until first written; a write faults the page in (RSS grows).
+//
+// Map moves a range from None to Ready, Unmap from Ready to None, and Release
+// keeps a Ready range Ready but gives its physical pages back (MADV_DONTNEED),
+// so that it reads as zero again and costs no RSS until touched.
+package osmem
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmalloc/mmalloc/internal/errs"
+)
+
+// PageBytes is the size of one OS page. Mappings are multiples of it.
+var PageBytes = uintptr(os.Getpagesize())
+
+// ErrLimit is returned (wrapped) when a mapping would pass the Source's limit.
+var ErrLimit = errors.New("mapping would pass the byte limit")
+
+// ErrNoMemory is the sentinel every failed mapping wraps, with either ErrLimit
+// or the kernel's errno beside it. It is the value mmalloc exports as
+// ErrOutOfMemory.
+var ErrNoMemory = errs.OutOfMemory
+
+// Source maps and unmaps memory for one allocator and keeps its figures.
+//
+// A Source is safe for concurrent use: its counters are atomic and its limit
+// is enforced with a compare-and-swap loop, so Mapped never passes Limit.
+type Source struct {
+	limit   int64        // most bytes mapped at once; 0 means none. Read-only.
+	mapped  atomic.Int64 // bytes mapped now through this Source
+	peak    atomic.Int64 // highest value mapped has had
+	mmaps   atomic.Uint64
+	munmaps atomic.Uint64
+
+	// failAt, when non-zero, makes the failAt-th call to reserve (counted
+	// from when it was set) fail with ENOMEM. Test-only fault injection.
+	failAt    atomic.Int64
+	failCount atomic.Int64
+}
+
+// NewSource returns a Source that keeps at most limit bytes mapped (0: no limit).
+func NewSource(limit int64) *Source { return &Source{limit: limit} }
+
+// Limit returns the byte limit, 0 if none.
+func (s *Source) Limit() int64 { return s.limit }
+
+// Mapped returns the bytes mapped now.
+func (s *Source) Mapped() int64 { return s.mapped.Load() }
+
+// Peak returns the most bytes ever mapped at once.
+func (s *Source) Peak() int64 { return s.peak.Load() }
+
+// Mmaps returns the number of mmap calls made.
+func (s *Source) Mmaps() uint64 { return s.mmaps.Load() }
+
+// Munmaps returns the number of munmap calls made.
+func (s *Source) Munmaps() uint64 { return s.munmaps.Load() }
+
+// FailAfter arms fault injection: the n-th mapping request from now fails
+// with ENOMEM (n >= 1); n == 0 disarms it. For tests only.
+func (s *Source) FailAfter(n int64) {
+	s.failCount.Store(0)
+	s.failAt.Store(n)
+}
+
+// injected reports whether this request is the one chosen to fail.
+func (s *Source) injected() bool {
+	at := s.failAt.Load()
+	return at > 0 && s.failCount.Add(1) == at
+}
+
+// reserve accounts n bytes against the limit before they are mapped.
+func (s *Source) reserve(n uintptr) error {
+	if s.injected() {
+		return fmt.Errorf("%w: %w", ErrNoMemory, unix.ENOMEM)
+	}
+	for {
+		cur := s.mapped.Load()
+		next := cur + int64(n)
+		if next < cur || (s.limit > 0 && next > s.limit) {
+			return fmt.Errorf("%w: %w (%d bytes mapped, %d requested, limit %d)",
+				ErrNoMemory, ErrLimit, cur, n, s.limit)
+		}
+		if s.mapped.CompareAndSwap(cur, next) {
+			for p := s.peak.Load(); next > p && !s.peak.CompareAndSwap(p, next); p = s.peak.Load() {
+			}
+			return nil
+		}
+	}
+}
+
+func (s *Source) unreserve(n uintptr) { s.mapped.Add(-int64(n)) }
+
+// Map moves n bytes (a multiple of PageBytes) from None to Ready with one
+// mmap call and returns their address. The memory reads as zero.
+func (s *Source) Map(n uintptr) (unsafe.Pointer, error) {
+	if err := s.reserve(n); err != nil {
+		return nil, err
+	}
+	p, err := s.mmap(nil, n)
+	if err != nil {
+		s.unreserve(n)
+		return nil, err
+	}
+	return p, nil
+}
+
+// MapAligned maps n bytes at an address that is a multiple of align (a power
+// of two, multiple of PageBytes, n a multiple of align). It first tries hint,
+// which usually lies just below the previous aligned mapping and so costs one
+// mmap; otherwise it maps n+align and unmaps the unaligned ends.
+func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, error) {
+	if err := s.reserve(n); err != nil {
+		return nil, err
+	}
+	if hint != 0 && hint%align == 0 {
+		p, err := s.mmap(addrPointer(hint), n)
+		if err == nil {
+			if uintptr(p)%align == 0 {
+				return p, nil
+			}
+			s.munmap(p, n)
+		}
+	}
+	p, err := s.mmap(nil, n+align)
+	if err != nil {
+		s.unreserve(n)
+		return nil, err
+	}
+	base := uintptr(p)
+	start := (base + align - 1) &^ (align - 1)
+	if head := start - base; head > 0 {
+		s.munmap(p, head)
+	}
+	if tail := base + n + align - (start + n); tail > 0 {
+		s.munmap(unsafe.Add(p, start-base+n), tail)
+	}
+	return unsafe.Add(p, start-base), nil
+}
+
+// Unmap moves n bytes at p from Ready to None with one munmap call.
+func (s *Source) Unmap(p unsafe.Pointer, n uintptr) {
+	s.munmap(p, n)
+	s.unreserve(n)
+}
+
+// Remap grows or shrinks the mapping at p from oldN to newN bytes with
+// mremap(MREMAP_MAYMOVE): the kernel moves page tables, no byte is copied.
+func (s *Source) Remap(p unsafe.Pointer, oldN, newN uintptr) (unsafe.Pointer, error) {
+	if newN > oldN {
+		if err := s.reserve(newN - oldN); err != nil {
+			return nil, err
+		}
+	}
+	q, err := unix.MremapPtr(p, oldN, nil, newN, unix.MREMAP_MAYMOVE)
+	if err != nil {
+		if newN > oldN {
+			s.unreserve(newN - oldN)
+		}
+		return nil, fmt.Errorf("%w: mremap %d to %d bytes: %w", ErrNoMemory, oldN, newN, err)
+	}
+	if newN < oldN {
+		s.unreserve(oldN - newN)
+	}
+	return q, nil
+}
+
+// Release gives the physical pages of a Ready range back to the kernel; the
+// range stays mapped and reads as zero afterwards.
+func Release(p unsafe.Pointer, n uintptr) {
+	if n == 0 {
+		return
+	}
+	// MADV_DONTNEED on a private anonymous range cannot fail for a range we
+	// mapped; an error here would mean the range is not ours.
+	if err := unix.Madvise(unsafe.Slice((*byte)(p), n), unix.MADV_DONTNEED); err != nil {
+		panic("osmem: madvise on an owned range failed: " + err.Error())
+	}
+}
+
+// AdviseHuge asks for transparent huge pages on a Ready range. It is only
+// advice: an error (e.g. THP disabled) is ignored.
+func AdviseHuge(p unsafe.Pointer, n uintptr) {
+	_ = unix.Madvise(unsafe.Slice((*byte)(p), n), unix.MADV_HUGEPAGE)
+}
+
+func (s *Source) mmap(hint unsafe.Pointer, n uintptr) (unsafe.Pointer, error) {
+	p, err := unix.MmapPtr(-1, 0, hint, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("%w: mmap of %d bytes: %w", ErrNoMemory, n, err)
+	}
+	s.mmaps.Add(1)
+	return p, nil
+}
+
+func (s *Source) munmap(p unsafe.Pointer, n uintptr) {
+	// munmap of a range we mapped only fails on a programming error in the
+	// allocator (bad alignment or length): never on caller input.
+	if err := unix.MunmapPtr(p, n); err != nil {
+		panic("osmem: munmap of an owned range failed: " + err.Error())
+	}
+	s.munmaps.Add(1)
+}
+
+// addrPointer turns an address outside the Go heap into a pointer without
+// the conversion vet warns about: such addresses are never moved or
+// collected, so holding them as unsafe.Pointer is safe.
+func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

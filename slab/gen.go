@@ -1,0 +1,3 @@
+package slab
+
+//go:generate go run mksizeclasses.go -o sizeclasses.go
