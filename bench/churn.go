@@ -168,7 +168,8 @@ func churnGoroutines(procs int) int { return max(2, procs) }
 
 func runChurn(env *Env, rep *WorkloadReport) error {
 	g := churnGoroutines(env.Procs)
-	rep.Notes = append(rep.Notes, fmt.Sprintf("%d goroutines share one instance of each allocator; GC CPU = the GC's share of all CPUs during the runs", g))
+	rep.Notes = append(rep.Notes, fmt.Sprintf("%d goroutines share one instance of each allocator; allocators run one after the other", g),
+		"GC CPU = the GC's share of all CPUs during the runs (runtime/metrics /cpu/classes/gc/total:cpu-seconds)")
 	var ks []Kind
 	for _, k := range env.Kinds {
 		if !k.FreesEach {
@@ -181,7 +182,7 @@ func runChurn(env *Env, rep *WorkloadReport) error {
 		rep.Notes = append(rep.Notes, note)
 	}
 	c := fmt.Sprintf("live=%dk", churnLive/1000)
-	runInterleaved(env, rep, c, ks, env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
+	runSequential(env, rep, c, ks, gcTimeFactor*env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
 		sh := shared(k, a)
 		ws := make([]*churnWorker, g)
 		handles := make([]Allocator, g)

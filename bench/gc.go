@@ -45,8 +45,9 @@ func gcLimitBytes(l gcLiveSet) int64 {
 	return live + live/4 + 64<<20
 }
 
-// gcTimeFactor stretches the gc workload's runs: GC cycles are coarse, and
-// a run must span several of them to measure their share.
+// gcTimeFactor stretches the runs of the gc and churn workloads: GC cycles
+// are coarse (the runtime credits a cycle's CPU time when it ends), and a
+// run must span several of them to measure their share.
 const gcTimeFactor = 4
 
 // gcRingLen is how many recent garbage objects stay live: the working set

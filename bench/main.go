@@ -32,7 +32,7 @@ const (
 // 2-core machine.
 const (
 	defaultRuns = 5
-	defaultTime = 40 * time.Millisecond
+	defaultTime = 60 * time.Millisecond
 )
 
 // Config is the parsed command line.
@@ -77,7 +77,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		workloadList = fs.String("workload", "all", "comma list of workloads: "+strings.Join(workloadNames(), ", "))
 		allocList    = fs.String("alloc", "all", "comma list of allocators: "+strings.Join(allocNames(), ", "))
 		runs         = fs.Int("runs", defaultRuns, "timed runs per allocator and case; tables show the median")
-		dur          = fs.Duration("time", defaultTime, "target wall time of one timed run (gc runs take 4×)")
+		dur          = fs.Duration("time", defaultTime, "target wall time of one timed run (gc and churn runs take 4×)")
 		procs        = fs.Int("cpu", runtime.GOMAXPROCS(0), "GOMAXPROCS for the run (goroutines in parallel and churn)")
 		quiet        = fs.Bool("q", false, "no progress on stderr")
 		format       = fs.String("format", "table", "output format: table or gobench (for benchstat)")

@@ -84,7 +84,8 @@ func runBatch(env *Env, rep *WorkloadReport) error {
 
 func runParallel(env *Env, rep *WorkloadReport) error {
 	g := env.Procs
-	rep.Notes = append(rep.Notes, fmt.Sprintf("%d goroutines (GOMAXPROCS) share one instance of each allocator", g))
+	rep.Notes = append(rep.Notes, fmt.Sprintf("%d goroutines (GOMAXPROCS) share one instance of each allocator; "+
+		"allocators run one after the other, so one's GC work cannot slow the next", g))
 	if note := lockNote(env.Kinds); note != "" {
 		rep.Notes = append(rep.Notes, note)
 	}
@@ -94,7 +95,7 @@ func runParallel(env *Env, rep *WorkloadReport) error {
 	}
 	for _, size := range pairSizes {
 		c := sizeCase(size)
-		runInterleaved(env, rep, c, env.Kinds, env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
+		runSequential(env, rep, c, env.Kinds, env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
 			sh := shared(k, a)
 			handles := make([]Allocator, g)
 			for i := range handles {

@@ -108,7 +108,8 @@ func runRSS(env *Env, rep *WorkloadReport) error {
 	c := fmt.Sprintf("objs=%sx%s", sizeName(rssSize), countName(rssCount))
 	rep.Notes = append(rep.Notes,
 		"RSS/req = resident-set growth (/proc/self/statm) ÷ bytes requested; 1.00 is no overhead",
-		"back = share of that growth the OS got back after Free, then after Trim (where the allocator has one) + runtime.GC + debug.FreeOSMemory",
+		"back = share of that growth the OS got back after Free, then after Trim (where the allocator has one) + runtime.GC + debug.FreeOSMemory; "+
+			"below 0 means Free itself grew the RSS (sync.Pool's Put grows its per-P queues)",
 		"each allocator runs alone; one run is all 1,000,000 objects, so the runs are not calibrated to -time")
 	for i, k := range env.Kinds {
 		env.Progress.Set(rep.Name, c, k.Name, fmt.Sprintf("%d/%d", i+1, len(env.Kinds)))

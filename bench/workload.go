@@ -106,11 +106,23 @@ type instance struct {
 	failed  bool
 }
 
+// runSequential measures every kind on one case, one kind after the
+// other, with a full GC between them. Workloads whose allocators keep
+// every CPU busy or make the GC work hard use it: the GC's background work
+// started by one allocator's run would otherwise land in the next
+// allocator's run, slowing it and crediting it with the GC's CPU time.
+func runSequential(env *Env, rep *WorkloadReport, caseName string, ks []Kind, d time.Duration, setup setupFunc) {
+	for _, k := range ks {
+		runInterleaved(env, rep, caseName, []Kind{k}, d, setup)
+	}
+}
+
 // runInterleaved measures every kind on one case. Each kind gets a fresh
 // instance; all are calibrated first, then the timed runs go round-robin
 // over the kinds, so that a slow spell of a noisy machine hits every
-// allocator rather than one. Errors of one allocator become notes; the
-// others go on.
+// allocator rather than one. Single-goroutine workloads use it: there the
+// GC's background work of one allocator runs mostly on an idle CPU.
+// Errors of one allocator become notes; the others go on.
 func runInterleaved(env *Env, rep *WorkloadReport, caseName string, ks []Kind, d time.Duration, setup setupFunc) {
 	var insts []*instance
 	for _, k := range ks {
