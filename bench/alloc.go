@@ -41,6 +41,13 @@ type Localizer interface {
 	Local() (Allocator, error)
 }
 
+// SyscallCounter is implemented by allocators that count the mmap and
+// munmap calls they make; tables then show the calls per op, the cost
+// that dominates when an allocator goes to the kernel on its hot path.
+type SyscallCounter interface {
+	Syscalls() uint64
+}
+
 // Kind is one allocator the program can run: a name for flags and output,
 // and a constructor that makes a fresh, independent instance.
 type Kind struct {
@@ -132,8 +139,14 @@ func (m *mmallocAllocator) Alloc(n int) ([]byte, error) {
 }
 
 func (m *mmallocAllocator) Free(b []byte) error { return m.a.Free(b) }
-func (m *mmallocAllocator) Trim() error         { return m.a.Trim() }
-func (m *mmallocAllocator) Close() error        { return m.a.Close() }
+
+// Syscalls returns the mmap and munmap calls the allocator has made.
+func (m *mmallocAllocator) Syscalls() uint64 {
+	st := m.a.Stats()
+	return st.Mmaps + st.Munmaps
+}
+func (m *mmallocAllocator) Trim() error  { return m.a.Trim() }
+func (m *mmallocAllocator) Close() error { return m.a.Close() }
 
 // goHeap allocates with make and frees by forgetting: the garbage collector
 // reclaims the memory later, and its cost shows up in the measurements

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -17,8 +18,10 @@ const (
 	metricGCCycles = "/gc/cycles/total:gc-cycles"
 )
 
-// counters is a reading of the runtime's cumulative counters.
+// counters is a reading of the runtime's and the kernel's cumulative
+// counters.
 type counters struct {
+	faults     uint64  // page faults this process has taken ever (minor + major)
 	heapAllocs uint64  // Go-heap objects allocated ever
 	gcCPU      float64 // CPU seconds the GC has used ever (an estimate, see runtime/metrics)
 	gcCycles   uint64  // GC cycles completed ever
@@ -35,6 +38,10 @@ func readCounters() counters {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	c := counters{heapAllocs: ms.Mallocs}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		c.faults = uint64(ru.Minflt + ru.Majflt)
+	}
 	if s[0].Value.Kind() == metrics.KindFloat64 {
 		c.gcCPU = s[0].Value.Float64()
 	}
@@ -50,6 +57,7 @@ type Run struct {
 	Ops      int64         // operations done; time and allocations are per op
 	Elapsed  time.Duration // wall time of the timed loop
 	Allocs   uint64        // Go-heap objects allocated during the loop, by anyone
+	Faults   uint64        // page faults the process took during the loop
 	GCCPU    float64       // GC CPU seconds during the loop
 	GCCycles uint64        // GC cycles completed during the loop
 	Procs    int           // GOMAXPROCS during the loop
@@ -69,6 +77,15 @@ func (r Run) AllocsPerOp() float64 {
 		return math.NaN()
 	}
 	return float64(r.Allocs) / float64(r.Ops)
+}
+
+// FaultsPerOp is the page faults per operation: first touches of fresh
+// pages, the kernel's share of an allocator's cost.
+func (r Run) FaultsPerOp() float64 {
+	if r.Ops == 0 {
+		return math.NaN()
+	}
+	return float64(r.Faults) / float64(r.Ops)
 }
 
 // GCShare is the fraction of the machine's CPU (wall time × GOMAXPROCS)
@@ -98,6 +115,7 @@ func timeRun(body Body, n int64) (Run, error) {
 		Ops:      ops,
 		Elapsed:  elapsed,
 		Allocs:   after.heapAllocs - before.heapAllocs,
+		Faults:   after.faults - before.faults,
 		GCCPU:    after.gcCPU - before.gcCPU,
 		GCCycles: after.gcCycles - before.gcCycles,
 		Procs:    runtime.GOMAXPROCS(0),

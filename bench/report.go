@@ -179,7 +179,7 @@ func writeTable(w io.Writer, rep *WorkloadReport) {
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		labels := figureLabels(rep)
-		cols := []string{"case", "allocator", "time/op", "min – max", "×" + baselineAlloc, "allocs/op"}
+		cols := []string{"case", "allocator", "time/op", "min – max", "×" + baselineAlloc, "allocs/op", "faults/op"}
 		cols = append(cols, labels...)
 		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 		for _, c := range rep.Cases() {
@@ -194,11 +194,11 @@ func writeTable(w io.Writer, rep *WorkloadReport) {
 					caseCol, first = c, false
 				}
 				lo, hi := r.MinMaxNs()
-				allocs := fmtAllocs(r.MedianAllocs())
+				allocs, faults := fmtAllocs(r.MedianAllocs()), fmtAllocs(r.MedianFaults())
 				if r.Reference {
-					allocs = "—"
+					allocs, faults = "—", "—"
 				}
-				row := []string{caseCol, r.Alloc, fmtNs(r.MedianNs()), fmtNsRange(lo, hi), fmtRatio(rep.Ratio(r)), allocs}
+				row := []string{caseCol, r.Alloc, fmtNs(r.MedianNs()), fmtNsRange(lo, hi), fmtRatio(rep.Ratio(r)), allocs, faults}
 				for _, l := range labels {
 					f, ok := r.figure(l)
 					switch {
@@ -249,7 +249,7 @@ func writeGobenchHeader(w io.Writer, cpu string) {
 
 // writeGobench prints one line per run in Go benchmark format, e.g.
 //
-//	BenchmarkPair/mmalloc/size=64B-2  1000000  12.3 ns/op  0 allocs/op
+//	BenchmarkPair/mmalloc/size=64B-2  1000000  12.3 ns/op  0 allocs/op  0 page-faults/op
 //
 // so that benchstat can compare two runs of the program.
 func writeGobench(w io.Writer, rep *WorkloadReport, procs int) {
@@ -266,7 +266,7 @@ func writeGobench(w io.Writer, rep *WorkloadReport, procs int) {
 			var b strings.Builder
 			fmt.Fprintf(&b, "Benchmark%s/%s/%s%s\t%d\t%s ns/op", name, r.Alloc, r.Case, suffix, run.Iters, gobenchNum(run.NsPerOp()))
 			if !r.Reference {
-				fmt.Fprintf(&b, "\t%s allocs/op", gobenchNum(run.AllocsPerOp()))
+				fmt.Fprintf(&b, "\t%s allocs/op\t%s page-faults/op", gobenchNum(run.AllocsPerOp()), gobenchNum(run.FaultsPerOp()))
 			}
 			for _, f := range r.Figures {
 				if i < len(f.Values) && !math.IsNaN(f.Values[i]) && !math.IsInf(f.Values[i], 0) {

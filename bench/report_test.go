@@ -17,6 +17,12 @@ func runOf(ops int64, ns float64, allocs uint64) Run {
 	return Run{Iters: ops, Ops: ops, Elapsed: time.Duration(float64(ops) * ns), Allocs: allocs, Procs: 2}
 }
 
+// withFaults sets a run's page-fault count.
+func withFaults(r Run, faults uint64) Run {
+	r.Faults = faults
+	return r
+}
+
 // sampleReport is a pair-like report with a baseline, a peer, a figure
 // and a reference row.
 func sampleReport() *WorkloadReport {
@@ -27,7 +33,7 @@ func sampleReport() *WorkloadReport {
 				Runs:    []Run{runOf(1000, 10, 0), runOf(1000, 12, 0), runOf(1000, 30, 0)},
 				Figures: []Figure{{Label: "GC CPU", Unit: "gc-cpu-%", Values: []float64{1, 2, 3}, Format: fmtPercent}}},
 			{Workload: "pair", Case: "size=64B", Alloc: "go-heap",
-				Runs: []Run{runOf(1000, 24, 1000), runOf(1000, 25, 1000), runOf(1000, 23, 1000)}},
+				Runs: []Run{withFaults(runOf(1000, 24, 1000), 500), runOf(1000, 25, 1000), runOf(1000, 23, 1000)}},
 			{Workload: "pair", Case: "size=64B", Alloc: cRefName, Reference: true,
 				Runs: []Run{runOf(1000, 6, 0)}},
 			{Workload: "pair", Case: "size=1KiB", Alloc: "go-heap",
@@ -77,15 +83,16 @@ func TestWriteTable(t *testing.T) {
 	lines := strings.Split(s, "\n")
 	assert.Equal(t, "== pair: a model", lines[0])
 	assert.Contains(t, s, "op = one thing")
-	assert.Regexp(t, `(?m)^case\s+allocator\s+time/op\s+min – max\s+×mmalloc\s+allocs/op\s+GC CPU$`, s)
-	// mmalloc: median 12 ns, range 10–30, ratio 1, no allocations, GC 2%.
-	assert.Regexp(t, `(?m)^size=64B\s+mmalloc\s+12\.0 ns\s+10\.0 ns – 30\.0 ns\s+1\.00\s+0\s+2\.00%$`, s)
-	// go-heap: 24 ns is 2× mmalloc's 12, one allocation per op.
-	assert.Regexp(t, `(?m)^\s+go-heap\s+24\.0 ns\s+23\.0 ns – 25\.0 ns\s+2\.00\s+1\.00\s*$`, s)
-	// The reference has no Go-heap allocation count.
-	assert.Regexp(t, `(?m)^\s+c-malloc\s+6\.00 ns\s+6\.00 ns – 6\.00 ns\s+0\.50\s+—\s*$`, s)
+	assert.Regexp(t, `(?m)^case\s+allocator\s+time/op\s+min – max\s+×mmalloc\s+allocs/op\s+faults/op\s+GC CPU$`, s)
+	// mmalloc: median 12 ns, range 10–30, ratio 1, no allocations, no faults, GC 2%.
+	assert.Regexp(t, `(?m)^size=64B\s+mmalloc\s+12\.0 ns\s+10\.0 ns – 30\.0 ns\s+1\.00\s+0\s+0\s+2\.00%$`, s)
+	// go-heap: 24 ns is 2× mmalloc's 12, one allocation per op; faults
+	// in one run of three only, so the median is none.
+	assert.Regexp(t, `(?m)^\s+go-heap\s+24\.0 ns\s+23\.0 ns – 25\.0 ns\s+2\.00\s+1\.00\s+0\s*$`, s)
+	// The reference has no Go-heap allocation or fault count.
+	assert.Regexp(t, `(?m)^\s+c-malloc\s+6\.00 ns\s+6\.00 ns – 6\.00 ns\s+0\.50\s+—\s+—\s*$`, s)
 	// No baseline in this case: no ratio.
-	assert.Regexp(t, `(?m)^size=1KiB\s+go-heap\s+2\.5 µs\s+2\.5 µs – 2\.5 µs\s+—\s+1\.00\s*$`, s)
+	assert.Regexp(t, `(?m)^size=1KiB\s+go-heap\s+2\.5 µs\s+2\.5 µs – 2\.5 µs\s+—\s+1\.00\s+0\s*$`, s)
 	assert.Contains(t, s, "note: a note")
 }
 
@@ -103,8 +110,8 @@ func TestWriteGobench(t *testing.T) {
 	for _, l := range lines[4:] {
 		assert.Regexp(t, gobenchLine, l)
 	}
-	assert.Equal(t, "BenchmarkPair/mmalloc/size=64B-2\t1000\t10 ns/op\t0 allocs/op\t1 gc-cpu-%", lines[4])
-	assert.Equal(t, "BenchmarkPair/go-heap/size=64B-2\t1000\t24 ns/op\t1 allocs/op", lines[7])
+	assert.Equal(t, "BenchmarkPair/mmalloc/size=64B-2\t1000\t10 ns/op\t0 allocs/op\t0 page-faults/op\t1 gc-cpu-%", lines[4])
+	assert.Equal(t, "BenchmarkPair/go-heap/size=64B-2\t1000\t24 ns/op\t1 allocs/op\t0.5 page-faults/op", lines[7])
 	assert.Equal(t, "BenchmarkPair/c-malloc/size=64B-2\t1000\t6 ns/op", lines[10], "no allocs/op for the reference")
 
 	out.Reset()

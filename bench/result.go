@@ -59,6 +59,15 @@ func (r *Result) MedianAllocs() float64 {
 	return median(xs)
 }
 
+// MedianFaults is the median page faults per operation.
+func (r *Result) MedianFaults() float64 {
+	xs := make([]float64, len(r.Runs))
+	for i, run := range r.Runs {
+		xs[i] = run.FaultsPerOp()
+	}
+	return median(xs)
+}
+
 // WorkloadReport is everything one workload produced.
 type WorkloadReport struct {
 	Name    string

@@ -159,12 +159,24 @@ func runInterleaved(env *Env, rep *WorkloadReport, caseName string, ks []Kind, d
 				continue
 			}
 			env.Progress.Set(rep.Name, caseName, in.kind.Name, fmt.Sprintf("run %d/%d", r+1, env.Runs))
+			sc, counts := in.a.(SyscallCounter)
+			var calls uint64
+			if counts {
+				calls = sc.Syscalls()
+			}
 			run, err := timeRun(in.body, in.n)
 			if err != nil {
 				fail(in, "run", err)
 				continue
 			}
 			in.res.Runs = append(in.res.Runs, run)
+			if counts {
+				if len(in.res.Figures) == 0 {
+					in.res.Figures = []Figure{{Label: "mmap+munmap/op", Unit: "syscalls/op", Format: fmtAllocs}}
+				}
+				f := &in.res.Figures[0]
+				f.Values = append(f.Values, float64(sc.Syscalls()-calls)/float64(run.Ops))
+			}
 		}
 	}
 	for _, in := range insts {
