@@ -112,9 +112,9 @@ func (h *Heap) AllocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zero
 	if h.closed {
 		return nil, 0, false, ErrClosed
 	}
-	// Newest chunks first: they are the likeliest to have room.
-	for i := len(h.inuse) - 1; i >= 0; i-- {
-		c := h.inuse[i]
+	// Oldest chunks first, as address-ordered first fit does: new chunks
+	// then drain sooner and can be given back.
+	for _, c := range h.inuse {
 		if c.nfree < n {
 			continue
 		}

@@ -105,13 +105,15 @@ func main() {
 		fmt.Fprintf(&b, "%d, ", c.slabBytes)
 	}
 	fmt.Fprintf(&b, "}\n\n")
-	fmt.Fprintf(&b, "// classDivMagic[c] is ^uint32(0)/classBytes[c]+1: for an offset off inside\n")
-	fmt.Fprintf(&b, "// a slab, off*classDivMagic[c]>>32 == off/classBytes[c] (tested exhaustively).\n")
-	fmt.Fprintf(&b, "var classDivMagic = [NumClasses]uint32{")
+	fmt.Fprintf(&b, "// classDivMagic[c] is ^uint64(0)/classBytes[c]+1: for an offset off inside\n")
+	fmt.Fprintf(&b, "// a slab, the high word of off*classDivMagic[c] is off/classBytes[c]. The\n")
+	fmt.Fprintf(&b, "// error term is below off/2^64, so it is exact while off*size < 2^64\n")
+	fmt.Fprintf(&b, "// (and tested for every offset of every slab).\n")
+	fmt.Fprintf(&b, "var classDivMagic = [NumClasses]uint64{")
 	for _, c := range classes {
-		m := 0
+		var m uint64
 		if c.size > 0 {
-			m = int(^uint32(0)/uint32(c.size) + 1)
+			m = ^uint64(0)/uint64(c.size) + 1
 		}
 		fmt.Fprintf(&b, "%d, ", m)
 	}

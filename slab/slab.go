@@ -55,7 +55,7 @@ type Slab struct {
 	nfree  int
 	fresh  int  // objects [fresh, objects) were never handed out
 	zeroed bool // the pages read as zero when the slab was carved
-	hint   int  // word of used to search first
+	hint   int  // no word of used below it has a free bit under fresh
 
 	next, prev *Slab // Central.partial links
 	onList     bool
@@ -65,30 +65,29 @@ type Slab struct {
 // first byte. addr must lie in the slab's pages.
 func (s *Slab) index(addr uintptr) (int, bool) {
 	off := addr - s.base
-	i := int(uint64(off) * s.divMagic >> 32)
+	hi, _ := bits.Mul64(uint64(off), s.divMagic)
+	i := int(hi)
 	return i, i < s.objects && uintptr(i)*s.size == off
 }
 
-// take hands out one free object: never-used ones first, then the lowest free
-// bit from the hint on. It reports whether the object is known to read as zero.
+// take hands out one free object: a freed one if there is any (its cache
+// lines are likely warm and its page already resident), else the next one
+// never used. It reports whether the object is known to read as zero.
 // s must have a free object.
 func (s *Slab) take() (uintptr, bool) {
 	var i int
 	zero := false
-	if s.fresh < s.objects {
-		i = s.fresh
-		s.fresh++
-		zero = s.zeroed
-	} else {
+	if s.nfree > s.objects-s.fresh { // a slot below fresh was freed
 		w := s.hint
 		for s.used[w] == ^uint64(0) {
 			w++
-			if w == len(s.used) {
-				w = 0
-			}
 		}
 		s.hint = w
 		i = w*64 + bits.TrailingZeros64(^s.used[w])
+	} else {
+		i = s.fresh
+		s.fresh++
+		zero = s.zeroed
 	}
 	s.used[i/64] |= 1 << (i % 64)
 	s.nfree--
@@ -184,6 +183,7 @@ func (c *Central) free(s *Slab, addr uintptr) error {
 	}
 	s.used[w] &^= bit
 	s.nfree++
+	s.hint = min(s.hint, w)
 	c.live--
 	c.frees++
 	if s.nfree == 1 && s.objects > 1 {
@@ -298,7 +298,7 @@ func (c *Central) carve() (*Slab, error) {
 	slabBytes := uintptr(classSlabBytes[cls])
 	objects := int(slabBytes / size)
 	s := &Slab{
-		size: size, divMagic: uint64(classDivMagic[cls]), objects: objects, class: c.class,
+		size: size, divMagic: classDivMagic[cls], objects: objects, class: c.class,
 		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64), nfree: objects,
 	}
 	ch, page, zeroed, err := c.heap.AllocPages(s.pages, unsafe.Pointer(s))

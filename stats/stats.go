@@ -1,8 +1,5 @@
-// Package stats holds the figures an allocator reports and prints them.
-//
-// A Snapshot separates counters, which only grow (Allocs, Frees, Mmaps,
-// Munmaps), from gauges, which go up and down (Mapped, InUse, Live) and
-// have a high-water mark where one is kept (PeakMapped).
+// Snapshots and how they print. See doc.go.
+
 package stats
 
 import (

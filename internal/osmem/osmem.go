@@ -99,14 +99,20 @@ func (s *Source) reserve(n uintptr) error {
 				ErrNoMemory, ErrLimit, cur, n, s.limit)
 		}
 		if s.mapped.CompareAndSwap(cur, next) {
-			for p := s.peak.Load(); next > p && !s.peak.CompareAndSwap(p, next); p = s.peak.Load() {
-			}
 			return nil
 		}
 	}
 }
 
 func (s *Source) unreserve(n uintptr) { s.mapped.Add(-int64(n)) }
+
+// commit records a successful mapping in the high-water mark. Peak moves
+// only once the kernel has said yes, so a refused mapping changes nothing.
+func (s *Source) commit() {
+	next := s.mapped.Load()
+	for p := s.peak.Load(); next > p && !s.peak.CompareAndSwap(p, next); p = s.peak.Load() {
+	}
+}
 
 // Map moves n bytes (a multiple of PageBytes) from None to Ready with one
 // mmap call and returns their address. The memory reads as zero.
@@ -119,6 +125,7 @@ func (s *Source) Map(n uintptr) (unsafe.Pointer, error) {
 		s.unreserve(n)
 		return nil, err
 	}
+	s.commit()
 	return p, nil
 }
 
@@ -134,6 +141,7 @@ func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, err
 		p, err := s.mmap(addrPointer(hint), n)
 		if err == nil {
 			if uintptr(p)%align == 0 {
+				s.commit()
 				return p, nil
 			}
 			s.munmap(p, n)
@@ -152,6 +160,7 @@ func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, err
 	if tail := base + n + align - (start + n); tail > 0 {
 		s.munmap(unsafe.Add(p, start-base+n), tail)
 	}
+	s.commit()
 	return unsafe.Add(p, start-base), nil
 }
 
@@ -179,6 +188,7 @@ func (s *Source) Remap(p unsafe.Pointer, oldN, newN uintptr) (unsafe.Pointer, er
 	if newN < oldN {
 		s.unreserve(oldN - newN)
 	}
+	s.commit()
 	return q, nil
 }
 

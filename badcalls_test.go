@@ -1,0 +1,110 @@
+package mmalloc_test
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+var globalBuf [4096]byte
+
+// TestBadCalls runs each caller mistake against an Allocator that holds live
+// buffers of every kind, and checks that the call returns its sentinel and
+// changes nothing: not the stats, not a byte of any live buffer.
+func TestBadCalls(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	other := newAlloc(t, mmalloc.Options{})
+
+	sizes := []int{8, 16, 100, 4096, 32 * kib, threshold, threshold + 1, 3 * mib}
+	live := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		b, err := a.Alloc(n)
+		require.NoError(t, err)
+		fill(b, uint64(i))
+		live[i] = b
+	}
+	// Freed buffers whose slots are not handed out again: the small ones
+	// stay in a slab with live neighbours, the large one is unmapped.
+	freedSmall, err := a.Alloc(100)
+	require.NoError(t, err)
+	require.NoError(t, a.Free(freedSmall))
+	freedLarge, err := a.Alloc(2 * mib)
+	require.NoError(t, err)
+	require.NoError(t, a.Free(freedLarge))
+	otherBuf, err := other.Alloc(100)
+	require.NoError(t, err)
+	otherLarge, err := other.Alloc(threshold + 1)
+	require.NoError(t, err)
+	heapBuf := make([]byte, 100)
+
+	small, page, class4k, big, huge := live[2], live[3], live[4], live[6], live[7]
+
+	type call struct {
+		name string
+		do   func() error
+		want error
+	}
+	alloc := func(n int) func() error {
+		return func() error { _, err := a.Alloc(n); return err }
+	}
+	uninit := func(n int) func() error {
+		return func() error { _, err := a.AllocUninit(n); return err }
+	}
+	free := func(b []byte) func() error { return func() error { return a.Free(b) } }
+	calls := []call{
+		{"Alloc negative", alloc(-1), mmalloc.ErrInvalidSize},
+		{"Alloc most negative", alloc(-1 << 63), mmalloc.ErrInvalidSize},
+		{"Alloc max int", alloc(int(^uint(0) >> 1)), mmalloc.ErrInvalidSize},
+		{"Alloc beyond the address space", alloc(mmalloc.MaxAllocBytes + 1), mmalloc.ErrInvalidSize},
+		{"AllocUninit negative", uninit(-100), mmalloc.ErrInvalidSize},
+		{"AllocUninit overflow when page-rounded", uninit(int(^uint(0)>>1) - 10), mmalloc.ErrInvalidSize},
+		{"Free Go heap slice", free(heapBuf), mmalloc.ErrForeignPointer},
+		{"Free global array", free(globalBuf[:]), mmalloc.ErrForeignPointer},
+		{"Free stack-ish escaped array", free(new([64]byte)[:]), mmalloc.ErrForeignPointer},
+		{"Free another allocator's small object", free(otherBuf), mmalloc.ErrForeignPointer},
+		{"Free another allocator's large mapping", free(otherLarge), mmalloc.ErrForeignPointer},
+		{"Free interior of small object", free(small[1:]), mmalloc.ErrInvalidPointer},
+		{"Free interior at 16 B of small object", free(small[16:]), mmalloc.ErrInvalidPointer},
+		{"Free interior of 4 KiB object", free(page[4000:]), mmalloc.ErrInvalidPointer},
+		{"Free interior of 32 KiB object", free(class4k[kib:]), mmalloc.ErrInvalidPointer},
+		{"Free interior of large mapping, page aligned", free(big[pageBytes:]), mmalloc.ErrInvalidPointer},
+		{"Free interior of large mapping, odd offset", free(huge[12345:]), mmalloc.ErrInvalidPointer},
+		{"Free small object twice", free(freedSmall), mmalloc.ErrDoubleFree},
+		{"Free large mapping twice", free(freedLarge), mmalloc.ErrDoubleFree},
+		{"Free the last byte of a small slot", free(small[:cap(small)][cap(small)-1:]), mmalloc.ErrInvalidPointer},
+		{"Free a forged pointer into free pages of a chunk", free(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(small)), 2*mib)), 16)), mmalloc.ErrDoubleFree},
+	}
+	require.GreaterOrEqual(t, len(calls), 15)
+
+	before := a.Stats()
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { err = c.do() })
+			assert.ErrorIs(t, err, c.want)
+			assert.Equal(t, before, a.Stats(), "stats moved")
+			for i, b := range live {
+				require.Equal(t, -1, check(b, uint64(i)), "live buffer %d changed", i)
+			}
+			require.NoError(t, a.Validate())
+		})
+	}
+
+	// After Close every call is ErrClosed and still changes nothing.
+	require.NoError(t, a.Close())
+	closed := a.Stats()
+	for _, c := range []call{
+		{"Alloc after Close", alloc(10), mmalloc.ErrClosed},
+		{"Alloc 0 after Close", alloc(0), mmalloc.ErrClosed},
+		{"Free after Close", free(small), mmalloc.ErrClosed},
+		{"Trim after Close", a.Trim, mmalloc.ErrClosed},
+		{"Close after Close", a.Close, mmalloc.ErrClosed},
+	} {
+		assert.ErrorIs(t, c.do(), c.want, c.name)
+		assert.Equal(t, closed, a.Stats(), c.name)
+	}
+}

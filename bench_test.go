@@ -1,0 +1,90 @@
+package mmalloc_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+var benchSizes = []int{16, 64, 256, 1 << 10, 4 << 10, 32 << 10, 128 << 10, 1 << 20}
+
+// sink keeps the Go heap baseline from being optimised away.
+var sink []byte
+
+// BenchmarkAllocFree measures one Alloc+Free pair per size, beside the Go
+// heap doing the same with make (its cost includes the GC it causes).
+// Compare the impl=mmalloc rows with impl=make: benchstat -col /impl.
+func BenchmarkAllocFree(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("size=%d/impl=make", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				sink = make([]byte, n)
+			}
+		})
+		b.Run(fmt.Sprintf("size=%d/impl=mmalloc", n), func(b *testing.B) {
+			benchPair(b, n, (*mmalloc.Allocator).Alloc)
+		})
+		b.Run(fmt.Sprintf("size=%d/impl=mmalloc-uninit", n), func(b *testing.B) {
+			benchPair(b, n, (*mmalloc.Allocator).AllocUninit)
+		})
+	}
+}
+
+func benchPair(b *testing.B, n int, alloc func(*mmalloc.Allocator, int) ([]byte, error)) {
+	a, err := mmalloc.New(mmalloc.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	b.ReportAllocs()
+	b.SetBytes(int64(n))
+	for b.Loop() {
+		buf, err := alloc(a, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf[0] = 1
+		if err := a.Free(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAllocFreeParallel runs the pair on every P at once through the
+// shared Allocator.
+func BenchmarkAllocFreeParallel(b *testing.B) {
+	for _, n := range []int{64, 4 << 10} {
+		b.Run(fmt.Sprintf("size=%d/impl=make", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var local []byte
+				for pb.Next() {
+					local = make([]byte, n)
+				}
+				sink = local
+			})
+		})
+		b.Run(fmt.Sprintf("size=%d/impl=mmalloc", n), func(b *testing.B) {
+			a, err := mmalloc.New(mmalloc.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer a.Close()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					buf, err := a.Alloc(n)
+					if err != nil {
+						panic(err)
+					}
+					if err := a.Free(buf); err != nil {
+						panic(err)
+					}
+				}
+			})
+		})
+	}
+}

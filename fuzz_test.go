@@ -1,0 +1,118 @@
+package mmalloc_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+// FuzzOps interprets the input as a program of operations on one Allocator:
+// each 3-byte step is an opcode and a 16-bit argument. Every op must either
+// succeed or return a documented error, never panic; live objects keep their
+// patterns and the invariants hold at the end.
+func FuzzOps(f *testing.F) {
+	f.Add([]byte{0, 10, 0, 0, 0, 1, 1, 0, 0})
+	f.Add([]byte{0, 255, 255, 0, 1, 0, 2, 0, 0, 1, 0, 0, 1, 0, 0})
+	f.Add([]byte{3, 0, 2, 0, 16, 0, 4, 0, 0, 1, 1, 0, 5, 0, 0})
+	f.Add([]byte{6, 3, 0, 0, 0, 0x80, 1, 0, 0, 7, 0, 0, 2, 0, 0})
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		a, err := mmalloc.New(mmalloc.Options{Limit: 64 << 20, ChunkSize: 1 << 20})
+		require.NoError(t, err)
+		defer a.Close()
+		type obj struct {
+			b    []byte
+			seed uint64
+		}
+		var live []obj
+		var freed [][]byte // freed slices, for double frees
+		for i := 0; i+2 < len(prog) && i < 3*2000; i += 3 {
+			op, arg := prog[i]%8, int(prog[i+1])|int(prog[i+2])<<8
+			switch op {
+			case 0, 3: // Alloc: arg scales into every class and past the threshold
+				n := arg
+				if op == 3 {
+					n = arg * 37
+				}
+				b, err := a.Alloc(n)
+				if err != nil {
+					require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+					continue
+				}
+				require.Len(t, b, n)
+				if n == 0 {
+					continue
+				}
+				seed := uint64(i)
+				fill(b, seed)
+				live = append(live, obj{b, seed})
+			case 1: // Free a live object
+				if len(live) == 0 {
+					continue
+				}
+				k := arg % len(live)
+				o := live[k]
+				require.Equal(t, -1, check(o.b, o.seed))
+				require.NoError(t, a.Free(o.b))
+				freed = append(freed, o.b)
+				live[k] = live[len(live)-1]
+				live = live[:len(live)-1]
+			case 2: // Free an interior pointer
+				if len(live) == 0 {
+					continue
+				}
+				o := live[arg%len(live)]
+				off := 1 + arg%cap(o.b)
+				if off >= cap(o.b) {
+					continue
+				}
+				err := a.Free(o.b[:cap(o.b)][off:])
+				require.Error(t, err)
+			case 4: // Free again something freed before: an error or, if
+				// the slot was handed out again, a free of that live object.
+				if len(freed) == 0 {
+					continue
+				}
+				b := freed[arg%len(freed)]
+				reused := -1
+				for j, o := range live {
+					if addr(o.b) == addr(b) {
+						reused = j
+					}
+				}
+				err := a.Free(b)
+				if reused >= 0 {
+					require.NoError(t, err)
+					live[reused] = live[len(live)-1]
+					live = live[:len(live)-1]
+				} else {
+					require.Error(t, err)
+				}
+			case 5:
+				require.NoError(t, a.Trim())
+			case 6: // AllocUninit
+				b, err := a.AllocUninit(arg)
+				if err != nil {
+					require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+					continue
+				}
+				if arg > 0 {
+					fill(b, uint64(i))
+					live = append(live, obj{b, uint64(i)})
+				}
+			case 7: // Free a foreign slice
+				require.ErrorIs(t, a.Free(make([]byte, 1+arg%100)), mmalloc.ErrForeignPointer)
+			}
+		}
+		for _, o := range live {
+			require.Equal(t, -1, check(o.b, o.seed))
+		}
+		require.NoError(t, a.Validate())
+		for _, o := range live {
+			require.NoError(t, a.Free(o.b))
+		}
+		require.NoError(t, a.Trim())
+		require.Zero(t, a.Stats().Mapped)
+	})
+}

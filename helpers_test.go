@@ -1,0 +1,100 @@
+package mmalloc_test
+
+import (
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+// newAlloc returns an Allocator closed at the end of the test.
+func newAlloc(t testing.TB, o mmalloc.Options) *mmalloc.Allocator {
+	t.Helper()
+	a, err := mmalloc.New(o)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// words views b up to its capacity (always a multiple of 8) as words.
+func words(b []byte) []uint64 {
+	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), cap(b)/8)
+}
+
+// fill writes the pattern of seed over b up to its capacity: word i holds
+// seed+i*k, different for every seed, so overlapping objects show.
+func fill(b []byte, seed uint64) {
+	for i, w := 0, words(b); i < len(w); i++ {
+		w[i] = seed + uint64(i)*0x9E3779B97F4A7C15
+	}
+}
+
+// check returns the byte offset of the first word of b (up to cap) that
+// differs from seed's pattern, or -1.
+func check(b []byte, seed uint64) int {
+	for i, w := 0, words(b); i < len(w); i++ {
+		if w[i] != seed+uint64(i)*0x9E3779B97F4A7C15 {
+			return i * 8
+		}
+	}
+	return -1
+}
+
+// allZero reports whether b is zero up to its capacity.
+func allZero(b []byte) bool {
+	for _, c := range b[:cap(b)] {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// rssBytes returns the process's resident set from /proc/self/statm.
+func rssBytes(t testing.TB) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/statm")
+	require.NoError(t, err)
+	f := strings.Fields(string(data))
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	require.NoError(t, err)
+	return pages * int64(os.Getpagesize())
+}
+
+// randSize draws a size that exercises every layer: mostly small classes,
+// some sizes near the large threshold, some large mappings.
+func randSize(r *rand.Rand) int {
+	switch k := r.IntN(100); {
+	case k < 70:
+		return 1 + r.IntN(1024)
+	case k < 93:
+		return 1 + r.IntN(32<<10)
+	case k < 98:
+		return 32<<10 + r.IntN(128<<10) // across the large threshold
+	default:
+		return 128<<10 + r.IntN(1<<20)
+	}
+}
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+// scanField parses "Name:   123 kB" lines.
+func scanField(line, name string) (int64, bool) {
+	if !strings.HasPrefix(line, name) {
+		return 0, false
+	}
+	f := strings.Fields(line[len(name):])
+	if len(f) == 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(f[0], 10, 64)
+	return n, err == nil
+}

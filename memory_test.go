@@ -1,0 +1,160 @@
+package mmalloc_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+// TestMemoryReturnsToOS allocates 256 MiB of mixed sizes, touches every
+// byte, frees it all and trims: nothing stays mapped and the RSS is back.
+func TestMemoryReturnsToOS(t *testing.T) {
+	const total = 256 * mib
+	// Metadata of the objects below lives on the Go heap; settle it first.
+	objs := make([][]byte, 0, 400_000)
+	runtime.GC()
+	debug.FreeOSMemory()
+	start := rssBytes(t)
+
+	a := newAlloc(t, mmalloc.Options{})
+	r := rand.New(rand.NewPCG(7, 7))
+	sum := 0
+	for sum < total {
+		b, err := a.Alloc(randSize(r))
+		require.NoError(t, err)
+		bb := b[:cap(b)]
+		for i := 0; i < len(bb); i += 512 {
+			bb[i] = 1 // touch every page (and then some)
+		}
+		sum += cap(b)
+		objs = append(objs, b)
+	}
+	peak := rssBytes(t)
+	require.Greater(t, peak-start, int64(total*9/10), "the memory was really touched")
+	for _, b := range objs {
+		require.NoError(t, a.Free(b))
+	}
+	require.NoError(t, a.Trim())
+	s := a.Stats()
+	assert.Zero(t, s.Mapped, "Mapped after free and Trim")
+	assert.GreaterOrEqual(t, s.Munmaps, s.Mmaps)
+	runtime.GC()
+	debug.FreeOSMemory()
+	end := rssBytes(t)
+	t.Logf("RSS start %d MiB, peak %d MiB, end %d MiB (%d objects)", start>>20, peak>>20, end>>20, len(objs))
+	assert.Less(t, end-start, int64(16*mib), "RSS back within 16 MiB of the start")
+	runtime.KeepAlive(objs)
+}
+
+// TestLimit checks that Mapped never passes Limit, that the allocation that
+// would pass it fails with ErrOutOfMemory, and that frees make room again.
+func TestLimit(t *testing.T) {
+	const limit = 16 * mib
+	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+	var held [][]byte
+	r := rand.New(rand.NewPCG(3, 3))
+	fails := 0
+	for range 5000 {
+		b, err := a.Alloc(randSize(r))
+		s := a.Stats()
+		require.LessOrEqual(t, s.Mapped, int64(limit))
+		require.LessOrEqual(t, s.PeakMapped, int64(limit))
+		if err != nil {
+			require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+			fails++
+			// Free a few to make room and carry on.
+			for i := 0; i < 3 && len(held) > 0; i++ {
+				require.NoError(t, a.Free(held[len(held)-1]))
+				held = held[:len(held)-1]
+			}
+			continue
+		}
+		held = append(held, b)
+	}
+	require.Greater(t, fails, 0, "the limit was reached")
+	require.NoError(t, a.Validate())
+
+	// Exactly at the limit: a large mapping of all that is left fits, one
+	// page more does not.
+	for _, b := range held {
+		require.NoError(t, a.Free(b))
+	}
+	require.NoError(t, a.Trim())
+	require.Zero(t, a.Stats().Mapped)
+	_, err := a.Alloc(limit + 1)
+	require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	b, err := a.Alloc(limit)
+	require.NoError(t, err, "an allocation of exactly the limit fits")
+	assert.Equal(t, int64(limit), a.Stats().Mapped)
+	_, err = a.Alloc(1)
+	require.ErrorIs(t, err, mmalloc.ErrOutOfMemory, "a chunk would pass the limit")
+	require.NoError(t, a.Free(b))
+	b, err = a.Alloc(1)
+	require.NoError(t, err, "room again after the free")
+	require.NoError(t, a.Free(b))
+}
+
+// TestKernelENOMEM runs a child process with a lowered RLIMIT_AS, where the
+// kernel refuses a mapping: the error must be ErrOutOfMemory wrapping ENOMEM,
+// and the allocator must go on serving what fits.
+func TestKernelENOMEM(t *testing.T) {
+	if os.Getenv("MMALLOC_ENOMEM_CHILD") == "1" {
+		enomemChild(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKernelENOMEM$", "-test.v")
+	cmd.Env = append(os.Environ(), "MMALLOC_ENOMEM_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "child failed:\n%s", out)
+	assert.Contains(t, string(out), "child: ENOMEM surfaced and the allocator went on")
+}
+
+func enomemChild(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	keep, err := a.Alloc(100)
+	require.NoError(t, err)
+	fill(keep, 5)
+
+	var lim unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_AS, &lim))
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	vm := parseVmSize(t, string(status))
+	// Room for the Go runtime to carry on, not for a 1 GiB mapping.
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: uint64(vm + 256*mib), Max: lim.Max}))
+
+	before := a.Stats()
+	_, err = a.Alloc(1 << 30)
+	require.Error(t, err)
+	require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	require.True(t, errors.Is(err, unix.ENOMEM), "errno wrapped: %v", err)
+	assert.Equal(t, before, a.Stats(), "a refused mapping changes nothing")
+
+	b, err := a.Alloc(64)
+	require.NoError(t, err, "small allocations still work")
+	require.NoError(t, a.Free(b))
+	require.Equal(t, -1, check(keep, 5))
+	require.NoError(t, a.Validate())
+	t.Log("child: ENOMEM surfaced and the allocator went on")
+}
+
+func parseVmSize(t *testing.T, status string) int64 {
+	var kb int64
+	for _, line := range splitLines(status) {
+		if n, _ := scanField(line, "VmSize:"); n > 0 {
+			kb = n
+		}
+	}
+	require.Positive(t, kb)
+	return kb << 10
+}
