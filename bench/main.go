@@ -272,6 +272,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cfg.Format != "gobench" {
+		writeSummary(stdout, reps)
 		fmt.Fprintf(stdout, "total wall time: %v\n", time.Since(start).Round(time.Second))
 	}
 	return exitOK

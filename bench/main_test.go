@@ -36,6 +36,7 @@ func TestWholeProgram(t *testing.T) {
 			assert.NotContains(t, line, bad)
 		}
 	}
+	assert.Contains(t, s, "== summary: ")
 	assert.Contains(t, s, "total wall time")
 	b, err := os.ReadFile(svg)
 	require.NoError(t, err)

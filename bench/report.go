@@ -3,10 +3,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -276,4 +278,70 @@ func writeGobench(w io.Writer, rep *WorkloadReport, procs int) {
 			fmt.Fprintln(w, b.String())
 		}
 	}
+}
+
+// isPeer reports whether r is one of mmalloc's peers: neither an mmalloc
+// variant nor a reference row.
+func isPeer(r *Result) bool {
+	return !r.Reference && !strings.HasPrefix(r.Alloc, baselineAlloc)
+}
+
+// Gap is where mmalloc stands furthest behind its best peer in one
+// workload.
+type Gap struct {
+	Workload, Case string
+	Mmalloc        float64 // mmalloc's median time per op
+	Peer           string  // the fastest peer in that case
+	PeerNs         float64 // its median time per op
+}
+
+// Ratio is mmalloc's time over the best peer's: above 1, mmalloc is behind.
+func (g Gap) Ratio() float64 { return g.Mmalloc / g.PeerNs }
+
+// gaps finds, for each workload with mmalloc results, the case where
+// mmalloc's time is the largest multiple of its fastest peer's, and
+// returns them furthest behind first.
+func gaps(reps []*WorkloadReport) []Gap {
+	var out []Gap
+	for _, rep := range reps {
+		var worst *Gap
+		for _, c := range rep.Cases() {
+			m := rep.Find(c, baselineAlloc)
+			if m == nil {
+				continue
+			}
+			g := Gap{Workload: rep.Name, Case: c, Mmalloc: m.MedianNs(), PeerNs: math.Inf(1)}
+			for _, r := range rep.Results {
+				if r.Case == c && isPeer(r) && r.MedianNs() < g.PeerNs {
+					g.Peer, g.PeerNs = r.Alloc, r.MedianNs()
+				}
+			}
+			if g.Peer != "" && (worst == nil || g.Ratio() > worst.Ratio()) {
+				worst = &g
+			}
+		}
+		if worst != nil {
+			out = append(out, *worst)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Gap) int { return cmp.Compare(b.Ratio(), a.Ratio()) })
+	return out
+}
+
+// writeSummary prints, per workload, the case where mmalloc is furthest
+// behind its fastest peer: the list the performance work starts from.
+func writeSummary(w io.Writer, reps []*WorkloadReport) {
+	gs := gaps(reps)
+	if len(gs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "== summary: per workload, the case where mmalloc is furthest behind its fastest peer")
+	fmt.Fprintln(w, "   (time/op; above 1 mmalloc is slower; the c-malloc reference and mmalloc's own variants are not peers)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "workload\tcase\tmmalloc\tfastest peer\tpeer time/op\tmmalloc ÷ peer")
+	for _, g := range gs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.Workload, g.Case, fmtNs(g.Mmalloc), g.Peer, fmtNs(g.PeerNs), fmtRatio(g.Ratio()))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
 }

@@ -141,3 +141,31 @@ func TestWriteChart(t *testing.T) {
 	assert.Contains(t, out.String(), "<svg")
 	assert.Error(t, writeChart(&out, nil))
 }
+
+func TestGaps(t *testing.T) {
+	pair := sampleReport()
+	// Another case where mmalloc is further behind, and a variant that
+	// must not count as a peer.
+	pair.Results = append(pair.Results,
+		&Result{Workload: "pair", Case: "size=1KiB", Alloc: "mmalloc", Runs: []Run{runOf(10, 10000, 0)}},
+		&Result{Workload: "pair", Case: "size=1KiB", Alloc: "mmalloc-uninit", Runs: []Run{runOf(10, 1, 0)}})
+	batch := &WorkloadReport{Name: "batch", Results: []*Result{
+		{Workload: "batch", Case: "size=64B", Alloc: "mmalloc", Runs: []Run{runOf(10, 30, 0)}},
+		{Workload: "batch", Case: "size=64B", Alloc: "modernc", Runs: []Run{runOf(10, 20, 0)}},
+	}}
+	none := &WorkloadReport{Name: "rss", Results: []*Result{
+		{Workload: "rss", Case: "x", Alloc: "go-heap", Runs: []Run{runOf(10, 20, 0)}},
+	}}
+	gs := gaps([]*WorkloadReport{batch, pair, none})
+	require.Len(t, gs, 2, "no gap for a workload without mmalloc")
+	assert.Equal(t, "pair", gs[0].Workload, "furthest behind first")
+	assert.Equal(t, "size=1KiB", gs[0].Case)
+	assert.Equal(t, "go-heap", gs[0].Peer)
+	assert.InDelta(t, 4.0, gs[0].Ratio(), 1e-9)
+	assert.Equal(t, "modernc", gs[1].Peer)
+	assert.InDelta(t, 1.5, gs[1].Ratio(), 1e-9)
+
+	var out bytes.Buffer
+	writeSummary(&out, []*WorkloadReport{batch, pair})
+	assert.Regexp(t, `(?m)^pair\s+size=1KiB\s+10 µs\s+go-heap\s+2\.5 µs\s+4\.00$`, out.String())
+}

@@ -97,7 +97,8 @@ func rssOnce(a Allocator, held [][]byte) (rssRun, error) {
 		return out, err
 	}
 	out.run = Run{Iters: 1, Ops: int64(len(held)), Elapsed: elapsed, Allocs: after.heapAllocs - before.heapAllocs,
-		GCCPU: after.gcCPU - before.gcCPU, GCCycles: after.gcCycles - before.gcCycles, Procs: runtime.GOMAXPROCS(0)}
+		Faults: after.faults - before.faults,
+		GCCPU:  after.gcCPU - before.gcCPU, GCCycles: after.gcCycles - before.gcCycles, Procs: runtime.GOMAXPROCS(0)}
 	out.grown = allocated - base
 	out.free = allocated - freed
 	out.trimmd = allocated - trimmed
