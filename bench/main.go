@@ -190,6 +190,7 @@ type progress struct {
 	w     io.Writer
 	on    bool
 	start time.Time
+	stage string // which workload of how many, e.g. "2/6"
 }
 
 // newProgress enables progress when stderr is a terminal and not quiet.
@@ -206,7 +207,7 @@ func (p *progress) Set(workload, c, alloc, what string) {
 	if !p.on {
 		return
 	}
-	fmt.Fprintf(p.w, "\r\033[K[%4.0fs] %s %s %s %s", time.Since(p.start).Seconds(), workload, c, alloc, what)
+	fmt.Fprintf(p.w, "\r\033[K[%4.0fs] workload %s %s %s %s %s", time.Since(p.start).Seconds(), p.stage, workload, c, alloc, what)
 }
 
 // Clear erases the progress line.
@@ -242,7 +243,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}})
 	}
 	var reps []*WorkloadReport
-	for _, w := range cfg.Workloads {
+	for i, w := range cfg.Workloads {
+		env.Progress.stage = fmt.Sprintf("%d/%d", i+1, len(cfg.Workloads))
 		rep := &WorkloadReport{Name: w.Name, Models: w.Models, Measure: w.Measure}
 		if err := w.Run(env, rep); err != nil {
 			env.Progress.Clear()
