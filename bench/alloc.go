@@ -131,6 +131,7 @@ func newMmalloc(uninit bool) (*mmallocAllocator, error) {
 	return &mmallocAllocator{a: a, uninit: uninit}, nil
 }
 
+// Alloc calls AllocUninit or Alloc, as the kind says.
 func (m *mmallocAllocator) Alloc(n int) ([]byte, error) {
 	if m.uninit {
 		return m.a.AllocUninit(n)
@@ -138,6 +139,7 @@ func (m *mmallocAllocator) Alloc(n int) ([]byte, error) {
 	return m.a.Alloc(n)
 }
 
+// Free calls mmalloc's Free.
 func (m *mmallocAllocator) Free(b []byte) error { return m.a.Free(b) }
 
 // Syscalls returns the mmap and munmap calls the allocator has made.
@@ -145,7 +147,11 @@ func (m *mmallocAllocator) Syscalls() uint64 {
 	st := m.a.Stats()
 	return st.Mmaps + st.Munmaps
 }
-func (m *mmallocAllocator) Trim() error  { return m.a.Trim() }
+
+// Trim returns mmalloc's retained memory to the OS.
+func (m *mmallocAllocator) Trim() error { return m.a.Trim() }
+
+// Close unmaps everything the allocator holds.
 func (m *mmallocAllocator) Close() error { return m.a.Close() }
 
 // goHeap allocates with make and frees by forgetting: the garbage collector
@@ -153,9 +159,14 @@ func (m *mmallocAllocator) Close() error { return m.a.Close() }
 // because it runs inside the measured process. Safe for concurrent use.
 type goHeap struct{}
 
+// Alloc calls make.
 func (goHeap) Alloc(n int) ([]byte, error) { return make([]byte, n), nil }
-func (goHeap) Free([]byte) error           { return nil }
-func (goHeap) Close() error                { return nil }
+
+// Free does nothing: the GC reclaims the buffer once it is unreachable.
+func (goHeap) Free([]byte) error { return nil }
+
+// Close does nothing.
+func (goHeap) Close() error { return nil }
 
 // Pool size classes are powers of two from 16 B (1<<poolMinShift) to
 // 64 MiB (1<<poolMaxShift); larger requests bypass the pools.
@@ -186,6 +197,7 @@ func poolShift(n int) int {
 	return bits.Len(uint(n - 1))
 }
 
+// Alloc takes a buffer of n's class from its pool, or makes one.
 func (p *poolAllocator) Alloc(n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("sync.Pool: invalid size %d", n)
@@ -200,6 +212,7 @@ func (p *poolAllocator) Alloc(n int) ([]byte, error) {
 	return make([]byte, n, 1<<s), nil
 }
 
+// Free puts b back into the pool of its class.
 func (p *poolAllocator) Free(b []byte) error {
 	c := cap(b)
 	if c == 0 || c&(c-1) != 0 || c < 1<<poolMinShift {
@@ -213,6 +226,7 @@ func (p *poolAllocator) Free(b []byte) error {
 	return nil
 }
 
+// Close does nothing: pooled buffers go when the GC clears the pools.
 func (p *poolAllocator) Close() error { return nil }
 
 // moderncAllocator drives a modernc.org/memory Allocator, which manages
@@ -221,6 +235,7 @@ type moderncAllocator struct {
 	a memory.Allocator
 }
 
+// Alloc calls Malloc.
 func (m *moderncAllocator) Alloc(n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("modernc: invalid size %d", n)
@@ -228,9 +243,14 @@ func (m *moderncAllocator) Alloc(n int) ([]byte, error) {
 	return m.a.Malloc(n)
 }
 
+// Free calls modernc's Free.
 func (m *moderncAllocator) Free(b []byte) error { return m.a.Free(b) }
-func (m *moderncAllocator) Trim() error         { return m.a.Trim() }
-func (m *moderncAllocator) Close() error        { return m.a.Close() }
+
+// Trim returns modernc's retained regions to the OS.
+func (m *moderncAllocator) Trim() error { return m.a.Trim() }
+
+// Close unmaps everything the allocator holds.
+func (m *moderncAllocator) Close() error { return m.a.Close() }
 
 // lockedAllocator serialises an allocator that is not goroutine-safe
 // behind one mutex, the way a program would have to share it.
@@ -240,6 +260,7 @@ type lockedAllocator struct {
 	a  Allocator
 }
 
+// Alloc calls the wrapped Alloc under the mutex.
 func (l *lockedAllocator) Alloc(n int) ([]byte, error) {
 	l.mu.Lock()
 	b, err := l.a.Alloc(n)
@@ -247,6 +268,7 @@ func (l *lockedAllocator) Alloc(n int) ([]byte, error) {
 	return b, err
 }
 
+// Free calls the wrapped Free under the mutex.
 func (l *lockedAllocator) Free(b []byte) error {
 	l.mu.Lock()
 	err := l.a.Free(b)
@@ -254,6 +276,7 @@ func (l *lockedAllocator) Free(b []byte) error {
 	return err
 }
 
+// Trim calls the wrapped Trim, if any, under the mutex.
 func (l *lockedAllocator) Trim() error {
 	t, ok := l.a.(Trimmer)
 	if !ok {
@@ -264,6 +287,7 @@ func (l *lockedAllocator) Trim() error {
 	return t.Trim()
 }
 
+// Close calls the wrapped Close under the mutex.
 func (l *lockedAllocator) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

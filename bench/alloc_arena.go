@@ -35,6 +35,7 @@ type arenaAllocator struct {
 	bytes int // bytes handed out by a since it was made
 }
 
+// Alloc makes an n-byte slice in the current arena.
 func (r *arenaAllocator) Alloc(n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("go-arena: invalid size %d", n)
@@ -44,6 +45,8 @@ func (r *arenaAllocator) Alloc(n int) ([]byte, error) {
 	return arena.MakeSlice[byte](r.a, n, n), nil
 }
 
+// Free counts one object down; the last one out of a full enough arena
+// frees it and starts a new one.
 func (r *arenaAllocator) Free([]byte) error {
 	r.live--
 	if r.live == 0 && r.bytes >= arenaResetBytes {
@@ -54,6 +57,7 @@ func (r *arenaAllocator) Free([]byte) error {
 	return nil
 }
 
+// Close frees the current arena.
 func (r *arenaAllocator) Close() error {
 	r.a.Free()
 	r.a = nil

@@ -18,6 +18,7 @@ type gcLiveSet struct {
 // and fewer page-sized ones.
 var gcLiveSets = []gcLiveSet{{256, 1_000_000}, {4 << 10, 100_000}}
 
+// String names the live set as cases show it, e.g. 256Bx1M.
 func (l gcLiveSet) String() string {
 	return fmt.Sprintf("%sx%s", sizeName(l.size), countName(l.count))
 }

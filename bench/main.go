@@ -51,6 +51,7 @@ type Config struct {
 // usageError is a command-line mistake: exit status 2.
 type usageError struct{ msg string }
 
+// Error returns the message for the user.
 func (e *usageError) Error() string { return e.msg }
 
 // splitList splits a comma list, dropping blanks.
