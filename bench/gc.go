@@ -93,6 +93,7 @@ func runGC(env *Env, rep *WorkloadReport) error {
 	defer func() {
 		debug.SetGCPercent(start)
 		debug.SetMemoryLimit(startLimit)
+		garbageSink = nil
 	}()
 	def := start
 	if def < 0 {
