@@ -73,7 +73,7 @@ type Heap struct {
 
 	src        *osmem.Source
 	chunkBytes uintptr
-	huge       bool  // advise transparent huge pages on new chunks
+	huge       bool // advise transparent huge pages on new chunks
 
 	inuse  []*Chunk // chunks with at least one used page; protected by mu
 	empty  []*Chunk // empty chunks kept for reuse, newest last; protected by mu
