@@ -81,6 +81,11 @@ var kinds = []Kind{
 		New: func() (Allocator, error) { return newMmalloc(true) },
 	},
 	{
+		Name: "mmalloc-cache", Doc: "mmalloc Cache.AllocUninit + Cache.Free: a per-goroutine handle, no lock, contents unspecified",
+		Zeroed: false, Concurrent: true, FreesEach: true,
+		New: func() (Allocator, error) { return newMmallocCache() },
+	},
+	{
 		Name: "go-heap", Doc: "make([]byte, n); freed by dropping the reference (the GC reclaims it)",
 		Zeroed: true, Concurrent: true, FreesEach: true,
 		New: func() (Allocator, error) { return goHeap{}, nil },
@@ -153,6 +158,56 @@ func (m *mmallocAllocator) Trim() error { return m.a.Trim() }
 
 // Close unmaps everything the allocator holds.
 func (m *mmallocAllocator) Close() error { return m.a.Close() }
+
+// mmallocCache drives an mmalloc.Cache: the per-goroutine fast path. The
+// instance the workloads get is one goroutine's handle; Local gives every
+// other goroutine a Cache of its own on the same Allocator, and frees may
+// cross between them.
+type mmallocCache struct {
+	a     *mmalloc.Allocator
+	c     *mmalloc.Cache
+	owner bool // this handle made a, and closes it
+}
+
+func newMmallocCache() (*mmallocCache, error) {
+	a, err := mmalloc.New(mmalloc.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &mmallocCache{a: a, c: a.NewCache(), owner: true}, nil
+}
+
+// Local returns a handle with a Cache of its own on the same Allocator.
+func (m *mmallocCache) Local() (Allocator, error) {
+	return &mmallocCache{a: m.a, c: m.a.NewCache()}, nil
+}
+
+// Alloc calls Cache.AllocUninit.
+func (m *mmallocCache) Alloc(n int) ([]byte, error) { return m.c.AllocUninit(n) }
+
+// Free calls Cache.Free.
+func (m *mmallocCache) Free(b []byte) error { return m.c.Free(b) }
+
+// Syscalls returns the mmap and munmap calls the allocator has made.
+func (m *mmallocCache) Syscalls() uint64 {
+	st := m.a.Stats()
+	return st.Mmaps + st.Munmaps
+}
+
+// Trim flushes this handle's Cache and returns retained memory to the OS.
+func (m *mmallocCache) Trim() error {
+	m.c.Flush()
+	return m.a.Trim()
+}
+
+// Close flushes the Cache; the handle that made the Allocator closes it.
+func (m *mmallocCache) Close() error {
+	m.c.Flush()
+	if m.owner {
+		return m.a.Close()
+	}
+	return nil
+}
 
 // goHeap allocates with make and frees by forgetting: the garbage collector
 // reclaims the memory later, and its cost shows up in the measurements

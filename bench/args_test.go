@@ -95,6 +95,6 @@ func TestRunExitStatus(t *testing.T) {
 	assert.Empty(t, out.String())
 	errb.Reset()
 	assert.Equal(t, exitUsage, run([]string{"-alloc", "nope"}, &out, &errb))
-	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, go-heap, sync.Pool, modernc")
+	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-cache, go-heap, sync.Pool, modernc")
 	assert.Equal(t, exitOK, run([]string{"-h"}, &out, &errb))
 }

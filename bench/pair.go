@@ -7,8 +7,12 @@ import (
 	"sync"
 )
 
-// pairSizes are the request sizes of pair and parallel.
-var pairSizes = []int{16, 64, 256, 1 << 10, 4 << 10, 32 << 10, 128 << 10, 1 << 20}
+// parallelSizes are the request sizes of parallel; pair adds two large
+// ones, where retention (reuse without page faults) decides the figure.
+var (
+	parallelSizes = []int{16, 64, 256, 1 << 10, 4 << 10, 32 << 10, 128 << 10, 1 << 20}
+	pairSizes     = append(append([]int(nil), parallelSizes...), 4<<20, 16<<20)
+)
 
 // batchSizes and batchCount shape the batch workload.
 var batchSizes = []int{64, 4 << 10}
@@ -93,7 +97,7 @@ func runParallel(env *Env, rep *WorkloadReport) error {
 	if pair != nil {
 		rep.Notes = append(rep.Notes, "scaling = pair's median time per op ÷ this run's (ideal: the number of goroutines)")
 	}
-	for _, size := range pairSizes {
+	for _, size := range parallelSizes {
 		c := sizeCase(size)
 		runSequential(env, rep, c, env.Kinds, env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
 			sh := shared(k, a)
