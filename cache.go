@@ -57,6 +57,9 @@ func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 
 // refill takes a batch of class cls from the Central and hands one out.
 func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
+	if c.a.guard != nil { // guard mode never fills a Cache
+		return c.a.guardAlloc(n, zero)
+	}
 	var batch [slab.MaxBatch]slab.Entry
 	got, err := c.a.centrals[cls].AllocBatch(batch[:max(1, slab.StackLen(cls)/2)])
 	if err != nil {
@@ -81,6 +84,9 @@ func (c *Cache) Free(b []byte) error {
 	}
 	if cap(b) == 0 {
 		return nil
+	}
+	if a.guard != nil {
+		return a.guardFree(b)
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	ch := arena.Lookup(addr)

@@ -19,6 +19,8 @@ type Snapshot struct {
 	RetainLimit int64 // the most bytes that may be retained
 	InUse       int64 // bytes in live allocations, at their usable size
 	Live        int64 // live allocations
+	Quarantined int64 // guard mode: bytes of freed small objects held poisoned before reuse
+	Corrupted   int64 // guard mode: corruptions found (writes past an end or after Free)
 
 	Allocs  uint64 // allocations ever made
 	Frees   uint64 // allocations ever freed

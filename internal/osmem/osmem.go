@@ -9,10 +9,15 @@
 //   - None: not mapped; touching it faults.
 //   - Ready: mapped PROT_READ|PROT_WRITE, private and anonymous. Pages read as
 //     zero until first written; a write faults the page in (RSS grows).
+//   - Guard: mapped PROT_NONE inside a Ready mapping; touching it faults.
+//   - Retired: a whole former mapping, PROT_NONE and without memory, kept
+//     reserved so that no later mapping lands on it; touching it faults.
 //
 // Map moves a range from None to Ready, Unmap from Ready to None, and Release
 // keeps a Ready range Ready but gives its physical pages back (MADV_DONTNEED),
-// so that it reads as zero again and costs no RSS until touched.
+// so that it reads as zero again and costs no RSS until touched. Guard mode
+// (guard.go) adds Guard (Ready to Guard), Retire (Ready to Retired) and Drop
+// (Retired to None).
 package osmem
 
 import (

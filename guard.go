@@ -1,0 +1,465 @@
+// Guard mode: a checked, locked path for every allocation, chosen by
+// Options.Guard. See doc.go.
+
+package mmalloc
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/osmem"
+	"github.com/mmalloc/mmalloc/slab"
+)
+
+// ErrCorrupted: guard mode found bytes written where no caller may write —
+// past the end of an object (reported by its Free, or by CheckGuards), or
+// into an object after its Free (reported by CheckGuards). The error names
+// the object's address and size. Unlike the other errors of Free, it comes
+// after Free has acted: the object is freed, and its memory is never
+// handed out again.
+var ErrCorrupted = errs.Corrupted
+
+// Bounds of what guard mode holds on to.
+const (
+	// GuardAlignBytes is the alignment of every object in guard mode. A
+	// large object ends at its guard page rounded to it, so an overflow of
+	// up to GuardAlignBytes-1 bytes lands in canary bytes (found on Free)
+	// and anything further faults at once.
+	GuardAlignBytes = 16
+
+	// GuardQuarantineBytes bounds the freed small objects kept poisoned
+	// before their slots are reused (first in, first out): the window in
+	// which a write after free is caught is the last 4 MiB of small frees.
+	GuardQuarantineBytes = 4 << 20
+
+	// guardRetiredBytes and guardRetiredMappings bound the address space of
+	// freed large mappings kept inaccessible (PROT_NONE, no memory) so that
+	// no later mapping lands where a stale pointer still points. Address
+	// space is cheap but each range costs the kernel a mapping entry
+	// (vm.max_map_count is 65530 by default).
+	guardRetiredBytes    = 1 << 30
+	guardRetiredMappings = 1024
+
+	// guardMaxReports bounds the corruption reports kept for CheckGuards.
+	guardMaxReports = 64
+)
+
+// The patterns written into memory no caller may touch: canary after an
+// object's end, poison over a freed slot. Each byte depends on its address,
+// so that a copy of one object's bytes over another's does not pass.
+const (
+	canaryKey = 0xC3A5_5A3C_C3A5_5A3C
+	poisonKey = 0xDEAD_F00D_DEAD_F00D
+)
+
+// guardObj is one live object of guard mode.
+type guardObj struct {
+	n uintptr // bytes requested: len and cap of the slice handed out
+
+	// Small objects: the slot's chunk and class (its size is the class's).
+	ch  *arena.Chunk
+	cls int
+
+	// Large objects: the whole mapping, its last page the guard.
+	base, mapped uintptr
+}
+
+// guardSlot is a freed small object in quarantine, or one retired forever.
+type guardSlot struct {
+	e    slab.Entry
+	addr uintptr
+	size uintptr
+}
+
+// span is an address range.
+type span struct{ base, size uintptr }
+
+// guardState is guard mode's bookkeeping. It is safe for concurrent use:
+// mu protects every field, and is taken before any class or heap lock.
+//
+// Invariants, checked by validate:
+//
+//	held[c] == quarantined objects of class c + retired (corrupted) slots of class c
+//	quarantinedBytes == sum of the quarantine's slot sizes <= GuardQuarantineBytes
+//	largeMapped == sum of the live large objects' mappings
+type guardState struct {
+	mu sync.Mutex
+
+	live       map[uintptr]guardObj // first byte handed out → object
+	quarantine []guardSlot          // freed small objects, oldest first
+	qHead      int                  // quarantine[:qHead] have left
+	qBytes     uintptr
+	retired    []span // freed large mappings kept PROT_NONE, oldest first
+	rBytes     uintptr
+
+	held      [slab.NumClasses]int64 // per class: slots out of the slabs but not live
+	corrupted int64                  // corruptions found
+	reports   []error                // the first guardMaxReports of them
+
+	largeLive               int64
+	largeInUse              int64 // usable bytes of live large objects (excluding guard pages)
+	largeMapped             int64
+	largeAllocs, largeFrees uint64
+}
+
+func newGuard() *guardState { return &guardState{live: make(map[uintptr]guardObj)} }
+
+// guardAlloc serves every Alloc in guard mode: 0 < n <= MaxAllocBytes.
+//
+// A request that fits a slab with at least one byte to spare takes a slot
+// of the class of n+1; the bytes from n to the slot's end are canary. A
+// larger one gets a mapping of its own whose last page is a guard page,
+// the object placed to end at the guard rounded to GuardAlignBytes.
+// Either way the slice handed out has cap == len == n.
+func (a *Allocator) guardAlloc(n int, zero bool) ([]byte, error) {
+	g := a.guard
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if a.closed.Load() {
+		return nil, ErrClosed
+	}
+	if n < a.threshold {
+		return g.allocSmall(a, n, zero)
+	}
+	return g.allocLarge(a, n)
+}
+
+func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) {
+	c := slab.ClassOf(n + 1)
+	var batch [1]slab.Entry
+	if _, err := a.centrals[c].AllocBatch(batch[:]); err != nil {
+		return nil, err
+	}
+	a.centrals[c].Publish(1, 0)
+	b := batch[0].Bytes(zero)
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	fillPattern(p+uintptr(n), uintptr(len(b)-n), canaryKey)
+	g.live[p] = guardObj{n: uintptr(n), ch: arena.Lookup(p), cls: c}
+	return b[:n:n], nil
+}
+
+func (g *guardState) allocLarge(a *Allocator, n int) ([]byte, error) {
+	page := osmem.PageBytes
+	usable := (uintptr(n) + GuardAlignBytes - 1) &^ (GuardAlignBytes - 1)
+	body := (usable + page - 1) &^ (page - 1)
+	mapped := body + page
+	p, err := a.src.Map(mapped)
+	if err != nil {
+		return nil, err
+	}
+	guardPage := uintptr(p) + body
+	if err := a.src.Guard(addrPointer(guardPage), page); err != nil {
+		a.src.Unmap(p, mapped)
+		return nil, err
+	}
+	start := guardPage - usable
+	fillPattern(start+uintptr(n), usable-uintptr(n), canaryKey)
+	g.live[start] = guardObj{n: uintptr(n), base: uintptr(p), mapped: mapped}
+	g.largeLive++
+	g.largeInUse += int64(body)
+	g.largeMapped += int64(mapped)
+	g.largeAllocs++
+	return unsafe.Slice((*byte)(addrPointer(start)), n), nil
+}
+
+// guardFree serves every Free in guard mode; cap(b) > 0 and a is open.
+//
+// A small object's canary is checked: if it was overwritten, the slot is
+// retired forever and ErrCorrupted returned; else the slot is poisoned and
+// joins the quarantine, pushing out its oldest slots (whose poison is
+// checked, see evict). A large object's canary bytes are checked likewise
+// and its mapping retired: its pages go back to the kernel and its
+// addresses stay PROT_NONE, so that any later access faults.
+func (a *Allocator) guardFree(b []byte) error {
+	g := a.guard
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if a.closed.Load() {
+		return ErrClosed
+	}
+	o, ok := g.live[addr]
+	if !ok {
+		return g.classify(a, addr)
+	}
+	if o.ch == nil {
+		return g.freeLarge(a, addr, o)
+	}
+	e, err := slab.Release(o.ch, addr)
+	if err != nil {
+		return err // cannot happen: every live object is held
+	}
+	delete(g.live, addr)
+	a.centrals[o.cls].Publish(0, 1)
+	g.held[o.cls]++
+	size := uintptr(slab.ClassBytes(o.cls))
+	if off := checkPattern(addr+o.n, size-o.n, canaryKey); off >= 0 {
+		return g.report(fmt.Errorf("%w: %d-byte object at %#x was written past its end (%d bytes after it; slot retired)",
+			ErrCorrupted, o.n, addr, off))
+	}
+	fillPattern(addr, size, poisonKey)
+	g.quarantine = append(g.quarantine, guardSlot{e: e, addr: addr, size: size})
+	g.qBytes += size
+	for g.qBytes > GuardQuarantineBytes {
+		g.evict(a)
+	}
+	return nil
+}
+
+func (g *guardState) freeLarge(a *Allocator, addr uintptr, o guardObj) error {
+	delete(g.live, addr)
+	guardPage := o.base + o.mapped - osmem.PageBytes
+	off := checkPattern(addr+o.n, guardPage-addr-o.n, canaryKey)
+	g.largeLive--
+	g.largeInUse -= int64(o.mapped - osmem.PageBytes)
+	g.largeMapped -= int64(o.mapped)
+	g.largeFrees++
+	if a.src.Retire(addrPointer(o.base), o.mapped) {
+		g.retired = append(g.retired, span{o.base, o.mapped})
+		g.rBytes += o.mapped
+		for len(g.retired) > guardRetiredMappings || g.rBytes > guardRetiredBytes {
+			g.dropRetired(a, 1)
+		}
+	}
+	if off >= 0 {
+		return g.report(fmt.Errorf("%w: %d-byte object at %#x was written past its end (%d bytes after it)",
+			ErrCorrupted, o.n, addr, off))
+	}
+	return nil
+}
+
+// evict takes the oldest slot out of the quarantine and checks its poison:
+// intact, the slot goes back to its slab; overwritten, a write after free
+// is reported (to CheckGuards) and the slot is retired forever.
+func (g *guardState) evict(a *Allocator) {
+	s := g.quarantine[g.qHead]
+	g.quarantine[g.qHead] = guardSlot{}
+	g.qHead++
+	g.qBytes -= s.size
+	if g.qHead == len(g.quarantine) || g.qHead > 1024 && g.qHead*2 > len(g.quarantine) {
+		g.quarantine = append(g.quarantine[:0], g.quarantine[g.qHead:]...)
+		g.qHead = 0
+	}
+	if !g.poisonIntact(s) {
+		return
+	}
+	cls := s.e.Class()
+	g.held[cls]--
+	a.centrals[cls].FreeBatch([]slab.Entry{s.e})
+}
+
+// poisonIntact checks a quarantined slot's poison, and reports a write
+// after free if it was overwritten.
+func (g *guardState) poisonIntact(s guardSlot) bool {
+	off := checkPattern(s.addr, s.size, poisonKey)
+	if off < 0 {
+		return true
+	}
+	_ = g.report(fmt.Errorf("%w: %d-byte slot at %#x was written after Free (byte %d; slot retired)",
+		ErrCorrupted, s.size, s.addr, off))
+	return false
+}
+
+// dropRetired unmaps the k oldest retired large mappings.
+func (g *guardState) dropRetired(a *Allocator, k int) {
+	for _, sp := range g.retired[:k] {
+		a.src.Drop(addrPointer(sp.base), sp.size)
+		g.rBytes -= sp.size
+	}
+	g.retired = append(g.retired[:0], g.retired[k:]...)
+}
+
+// report counts a corruption, keeps its error for CheckGuards and returns it.
+func (g *guardState) report(err error) error {
+	g.corrupted++
+	if len(g.reports) < guardMaxReports {
+		g.reports = append(g.reports, err)
+	}
+	return err
+}
+
+// classify explains why addr is no live object's first byte, changing
+// nothing. g.mu is held.
+func (g *guardState) classify(a *Allocator, addr uintptr) error {
+	if ch := arena.Lookup(addr); ch != nil && ch.Heap() == a.heap {
+		// No object here is held (live ones are in g.live), so Release
+		// only explains: inside an object, or not allocated.
+		if _, err := slab.Release(ch, addr); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %#x", ErrInvalidPointer, addr) // cannot happen
+	}
+	for start, o := range g.live {
+		if o.ch == nil && addr >= o.base && addr < o.base+o.mapped {
+			return fmt.Errorf("%w: %#x is %d bytes from the %d-byte object at %#x",
+				ErrInvalidPointer, addr, int64(addr-start), o.n, start)
+		}
+	}
+	for _, sp := range g.retired {
+		if addr >= sp.base && addr < sp.base+sp.size {
+			return fmt.Errorf("%w: %#x lies in a freed large mapping", ErrDoubleFree, addr)
+		}
+	}
+	return fmt.Errorf("%w: %#x", ErrForeignPointer, addr)
+}
+
+// trim empties the quarantine (checking every slot's poison) and unmaps
+// the retired large mappings.
+func (g *guardState) trim(a *Allocator) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.qHead < len(g.quarantine) {
+		g.evict(a)
+	}
+	g.dropRetired(a, len(g.retired))
+}
+
+// close unmaps the live and retired large mappings; the chunks are the
+// heap's to unmap.
+func (g *guardState) close(a *Allocator) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for start, o := range g.live {
+		if o.ch == nil {
+			a.src.Unmap(addrPointer(o.base), o.mapped)
+			g.largeMapped -= int64(o.mapped)
+			g.largeInUse -= int64(o.mapped - osmem.PageBytes)
+			g.largeLive--
+			delete(g.live, start)
+		}
+	}
+	g.dropRetired(a, len(g.retired))
+}
+
+// CheckGuards checks every guard now — the canary of every live object and
+// the poison of every quarantined slot — and returns every corruption
+// found since New, joined (each wraps ErrCorrupted and names the object),
+// or nil. A quarantined slot found overwritten is retired forever. Free
+// reports an overflow of the object it frees at once; a write after free
+// is found when its slot leaves the quarantine, on Trim, or here.
+// Without Options.Guard there is nothing to check and it returns nil.
+func (a *Allocator) CheckGuards() error {
+	g := a.guard
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	kept := g.quarantine[:g.qHead]
+	for _, s := range g.quarantine[g.qHead:] {
+		if g.poisonIntact(s) {
+			kept = append(kept, s)
+		} else {
+			g.qBytes -= s.size
+		}
+	}
+	clear(g.quarantine[len(kept):])
+	g.quarantine = kept
+	errList := append([]error(nil), g.reports...)
+	for start, o := range g.live {
+		end := start + o.n
+		room := uintptr(slab.ClassBytes(o.cls)) - o.n
+		if o.ch == nil {
+			room = o.base + o.mapped - osmem.PageBytes - end
+		}
+		if off := checkPattern(end, room, canaryKey); off >= 0 {
+			errList = append(errList, fmt.Errorf("%w: live %d-byte object at %#x was written past its end (%d bytes after it)",
+				ErrCorrupted, o.n, start, off))
+		}
+	}
+	return errors.Join(errList...)
+}
+
+// figures returns the bytes in quarantine, the corruptions found, and the
+// large row: live objects, their usable bytes, allocations and frees.
+func (g *guardState) figures() (quarantined, corrupted int64, large [4]int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return int64(g.qBytes), g.corrupted, [4]int64{g.largeLive, g.largeInUse, int64(g.largeAllocs), int64(g.largeFrees)}
+}
+
+// validate checks guard mode's equations against the quarantine and the
+// live objects, and returns, per class, the slots it holds that are
+// neither live nor in a slab.
+func (g *guardState) validate() (held [slab.NumClasses]int64, largeMapped int64, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var inQ [slab.NumClasses]int64
+	var qBytes uintptr
+	for _, s := range g.quarantine[g.qHead:] {
+		inQ[s.e.Class()]++
+		qBytes += s.size
+	}
+	if qBytes != g.qBytes || qBytes > GuardQuarantineBytes {
+		return held, 0, fmt.Errorf("mmalloc: guard quarantine counts %d bytes, holds %d (bound %d)", g.qBytes, qBytes, GuardQuarantineBytes)
+	}
+	for c := range inQ {
+		if inQ[c] > g.held[c] {
+			return held, 0, fmt.Errorf("mmalloc: guard holds %d slots of class %d, %d of them in quarantine", g.held[c], c, inQ[c])
+		}
+	}
+	var mapped, live int64
+	for _, o := range g.live {
+		if o.ch == nil {
+			mapped += int64(o.mapped)
+			live++
+		}
+	}
+	if mapped != g.largeMapped || live != g.largeLive {
+		return held, 0, fmt.Errorf("mmalloc: guard counts %d large objects in %d bytes, holds %d in %d", g.largeLive, g.largeMapped, live, mapped)
+	}
+	return g.held, g.largeMapped, nil
+}
+
+// patternWord is the pattern of key at the 8-byte word at p (p%8 == 0).
+func patternWord(p uintptr, key uint64) uint64 { return key ^ uint64(p)*0x9E3779B97F4A7C15 }
+
+// patternByte is the pattern's byte at p, for the unaligned ends. The
+// ends and the middle of a range are split the same way by fillPattern
+// and checkPattern, so each byte is always written and read one way.
+func patternByte(p uintptr, key uint64) byte { return byte(patternWord(p&^7, key) >> (8 * (p & 7))) }
+
+// fillPattern writes the pattern of key over n bytes at p.
+func fillPattern(p, n uintptr, key uint64) {
+	end := p + n
+	for ; p < end && p%8 != 0; p++ {
+		*(*byte)(addrPointer(p)) = patternByte(p, key)
+	}
+	for ; p+8 <= end; p += 8 {
+		*(*uint64)(addrPointer(p)) = patternWord(p, key)
+	}
+	for ; p < end; p++ {
+		*(*byte)(addrPointer(p)) = patternByte(p, key)
+	}
+}
+
+// checkPattern returns the offset of the first byte of the n at p that
+// breaks the pattern of key, or -1.
+func checkPattern(p, n uintptr, key uint64) int {
+	start, end := p, p+n
+	for ; p < end && p%8 != 0; p++ {
+		if *(*byte)(addrPointer(p)) != patternByte(p, key) {
+			return int(p - start)
+		}
+	}
+	for ; p+8 <= end; p += 8 {
+		if *(*uint64)(addrPointer(p)) != patternWord(p, key) {
+			for q := p; q < p+8; q++ { // the first differing byte (little-endian)
+				if *(*byte)(addrPointer(q)) != byte(patternWord(p, key)>>(8*(q-p))) {
+					return int(q - start)
+				}
+			}
+			return int(p - start)
+		}
+	}
+	for ; p < end; p++ {
+		if *(*byte)(addrPointer(p)) != patternByte(p, key) {
+			return int(p - start)
+		}
+	}
+	return -1
+}

@@ -1,0 +1,276 @@
+package mmalloc_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+// faultAddr runs f with faults turned into panics and returns the address
+// of the fault f caused, or 0 if f returned normally.
+func faultAddr(t *testing.T, f func()) (addr uintptr) {
+	t.Helper()
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		e, ok := r.(interface{ Addr() uintptr })
+		require.True(t, ok, "panic %v has no Addr", r)
+		addr = e.Addr()
+	}()
+	f()
+	return 0
+}
+
+var byteSink byte
+
+// at returns a pointer i bytes from b's first byte, past its end if need be.
+func at(b []byte, i int) *byte { return (*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i)) }
+
+// TestGuardLargeOverflowFaults writes one byte past the 16-byte rounded end
+// of large objects: the write faults at once, on the guard page.
+func TestGuardLargeOverflowFaults(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	for _, n := range []int{threshold, threshold + 1, 200_000, 3*mib + 7} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			b, err := a.Alloc(n)
+			require.NoError(t, err)
+			require.Equal(t, n, cap(b), "cap == len in guard mode")
+			require.Zero(t, addr(b)%mmalloc.GuardAlignBytes)
+			fill(b[:n&^7], 1)
+			end := (n + mmalloc.GuardAlignBytes - 1) &^ (mmalloc.GuardAlignBytes - 1)
+			guardPage := addr(b) + uintptr(end)
+			require.Zero(t, guardPage%uintptr(pageBytes), "the object ends at the guard page")
+
+			got := faultAddr(t, func() { *at(b, end) = 1 })
+			assert.Equal(t, guardPage, got, "overflow faults on the guard page's first byte")
+			got = faultAddr(t, func() { byteSink = *at(b, end+100) })
+			assert.Equal(t, guardPage+100, got, "a read past the end faults too")
+			assert.Zero(t, faultAddr(t, func() { *at(b, n-1) = 2 }), "the last byte is writable")
+			require.NoError(t, a.Free(b), "the canary is intact: nothing was written")
+			require.NoError(t, a.Validate())
+		})
+	}
+	assert.NoError(t, a.CheckGuards())
+}
+
+// TestGuardLargeUseAfterFreeFaults touches large objects after Free: the
+// mapping is inaccessible, so the access faults at its address, even after
+// other mappings were made (the freed range stays reserved).
+func TestGuardLargeUseAfterFreeFaults(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	b, err := a.Alloc(mib)
+	require.NoError(t, err)
+	fill(b, 3)
+	require.NoError(t, a.Free(b))
+	var again [][]byte
+	for range 8 { // the kernel would like to hand the freed range out again
+		c, err := a.Alloc(mib)
+		require.NoError(t, err)
+		again = append(again, c)
+	}
+	assert.Equal(t, addr(b), faultAddr(t, func() { byteSink = b[0] }), "read after free faults")
+	assert.Equal(t, addr(b)+4096, faultAddr(t, func() { b[4096] = 1 }), "write after free faults")
+	assert.ErrorIs(t, a.Free(b), mmalloc.ErrDoubleFree)
+	for _, c := range again {
+		require.NoError(t, a.Free(c))
+	}
+	require.NoError(t, a.Trim())
+	require.NoError(t, a.Validate())
+	assert.Zero(t, a.Stats().Mapped)
+}
+
+// TestGuardSmallOverflow writes past the end of small objects, into their
+// canary: Free returns ErrCorrupted naming the object, frees it, and the
+// slot is never handed out again.
+func TestGuardSmallOverflow(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	for _, tc := range []struct {
+		n, past int
+	}{{1, 0}, {8, 0}, {100, 0}, {100, 11}, {1000, 5}, {threshold - 1, 0}} {
+		t.Run(fmt.Sprintf("%d+%d", tc.n, tc.past), func(t *testing.T) {
+			b, err := a.Alloc(tc.n)
+			require.NoError(t, err)
+			require.Equal(t, tc.n, cap(b))
+			fill(b[:tc.n&^7], 9)
+			*at(b, tc.n+tc.past) ^= 0xFF
+			before := a.Stats()
+			err = a.Free(b)
+			require.ErrorIs(t, err, mmalloc.ErrCorrupted)
+			assert.Contains(t, err.Error(), fmt.Sprintf("%d-byte object at %#x", tc.n, addr(b)))
+			s := a.Stats()
+			assert.Equal(t, before.Corrupted+1, s.Corrupted)
+			assert.Equal(t, before.Live-1, s.Live, "the object is freed")
+			assert.ErrorIs(t, a.Free(b), mmalloc.ErrDoubleFree)
+			require.NoError(t, a.Validate())
+			// Churn the class past the quarantine: the slot never comes back.
+			for range 2 * mmalloc.GuardQuarantineBytes / max(tc.n, 4096) {
+				c, err := a.Alloc(tc.n)
+				require.NoError(t, err)
+				require.NotEqual(t, addr(b), addr(c), "a corrupted slot was reused")
+				require.NoError(t, a.Free(c))
+			}
+			require.NoError(t, a.Validate())
+		})
+	}
+	err := a.CheckGuards()
+	require.ErrorIs(t, err, mmalloc.ErrCorrupted)
+	t.Log(err)
+}
+
+// TestGuardSmallUseAfterFree writes into small objects after Free: the
+// poison of their quarantined slots is broken, which CheckGuards reports
+// at once, and eviction from the quarantine (or Trim) reports later.
+func TestGuardSmallUseAfterFree(t *testing.T) {
+	for _, how := range []string{"CheckGuards", "eviction", "Trim"} {
+		t.Run(how, func(t *testing.T) {
+			a := newAlloc(t, mmalloc.Options{Guard: true})
+			b, err := a.Alloc(256)
+			require.NoError(t, err)
+			p := addr(b)
+			require.NoError(t, a.Free(b))
+			b[17] = 42 // a write after free: the slot is still mapped
+			switch how {
+			case "eviction":
+				for range 2 * mmalloc.GuardQuarantineBytes / 256 {
+					c, err := a.Alloc(256)
+					require.NoError(t, err)
+					require.NotEqual(t, p, addr(c))
+					require.NoError(t, a.Free(c))
+				}
+			case "Trim":
+				require.NoError(t, a.Trim())
+			}
+			err = a.CheckGuards()
+			require.ErrorIs(t, err, mmalloc.ErrCorrupted)
+			assert.Contains(t, err.Error(), fmt.Sprintf("slot at %#x was written after Free (byte 17", p))
+			assert.Equal(t, int64(1), a.Stats().Corrupted)
+			require.NoError(t, a.Validate())
+			for range 1000 {
+				c, err := a.Alloc(256)
+				require.NoError(t, err)
+				require.NotEqual(t, p, addr(c), "a corrupted slot was reused")
+				require.NoError(t, a.Free(c))
+			}
+			require.NoError(t, a.Validate())
+		})
+	}
+}
+
+// TestGuardSemantics runs a mixed workload in guard mode, through the
+// Allocator and a Cache: everything allocated is zeroed, keeps its bytes,
+// frees without a report, and Trim gives everything back.
+func TestGuardSemantics(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Guard: true, ChunkSize: mib})
+	c := a.NewCache()
+	r := rand.New(rand.NewPCG(5, 5))
+	type obj struct {
+		b    []byte
+		seed uint64
+	}
+	var live []obj
+	steps := 20000
+	if testing.Short() {
+		steps = 4000
+	}
+	for i := range steps {
+		if len(live) > 0 && r.IntN(2) == 0 {
+			k := r.IntN(len(live))
+			o := live[k]
+			require.Equal(t, -1, check(o.b[:len(o.b)&^7], o.seed))
+			free := a.Free
+			if i%2 == 0 {
+				free = c.Free
+			}
+			require.NoError(t, free(o.b))
+			live[k] = live[len(live)-1]
+			live = live[:len(live)-1]
+			continue
+		}
+		n := randSize(r)
+		alloc := a.Alloc
+		if i%3 == 0 {
+			alloc = c.Alloc
+		}
+		b, err := alloc(n)
+		require.NoError(t, err)
+		require.Equal(t, n, len(b))
+		require.Equal(t, n, cap(b))
+		require.Equal(t, n, a.UsableSize(n))
+		require.True(t, allZero(b))
+		if n >= 16 {
+			require.Zero(t, addr(b)%16)
+		}
+		fill(b[:n&^7], uint64(i))
+		live = append(live, obj{b, uint64(i)})
+	}
+	require.NoError(t, a.Validate())
+	s := a.Stats()
+	assert.Equal(t, int64(len(live)), s.Live)
+	assert.Positive(t, s.Quarantined)
+	assert.LessOrEqual(t, s.Quarantined, int64(mmalloc.GuardQuarantineBytes))
+	for _, o := range live {
+		require.NoError(t, a.Free(o.b))
+	}
+	require.NoError(t, a.CheckGuards())
+	c.Flush()
+	require.NoError(t, a.Trim())
+	require.NoError(t, a.Validate())
+	s = a.Stats()
+	assert.Zero(t, s.Mapped)
+	assert.Zero(t, s.Quarantined)
+	assert.Zero(t, s.Corrupted)
+	assert.GreaterOrEqual(t, s.Munmaps, s.Mmaps)
+}
+
+// TestGuardBadCalls: guard mode classifies bad frees as the default mode
+// does, and changes nothing.
+func TestGuardBadCalls(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	other := newAlloc(t, mmalloc.Options{Guard: true})
+	small, err := a.Alloc(100)
+	require.NoError(t, err)
+	big, err := a.Alloc(mib)
+	require.NoError(t, err)
+	fill(small[:96], 1)
+	fill(big, 2)
+	freedSmall, err := a.Alloc(100)
+	require.NoError(t, err)
+	require.NoError(t, a.Free(freedSmall))
+	freedBig, err := a.Alloc(mib)
+	require.NoError(t, err)
+	require.NoError(t, a.Free(freedBig))
+	otherBuf, err := other.Alloc(100)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"interior of small", small[1:], mmalloc.ErrInvalidPointer},
+		{"interior of large", big[4096:], mmalloc.ErrInvalidPointer},
+		{"interior of large, odd", big[77:], mmalloc.ErrInvalidPointer},
+		{"small in quarantine", freedSmall, mmalloc.ErrDoubleFree},
+		{"large retired", freedBig, mmalloc.ErrDoubleFree},
+		{"Go heap", make([]byte, 10), mmalloc.ErrForeignPointer},
+		{"another allocator", otherBuf, mmalloc.ErrForeignPointer},
+	} {
+		before := a.Stats()
+		assert.ErrorIs(t, a.Free(c.b), c.want, c.name)
+		assert.Equal(t, before, a.Stats(), c.name)
+		require.Equal(t, -1, check(small[:96], 1))
+		require.Equal(t, -1, check(big, 2))
+		require.NoError(t, a.Validate())
+	}
+	require.NoError(t, a.CheckGuards())
+}
