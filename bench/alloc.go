@@ -63,6 +63,9 @@ type Kind struct {
 	// free only all at once; workloads that need single frees with objects
 	// still live (churn) skip such kinds.
 	FreesEach bool
+	// OptIn keeps the kind out of -alloc all: it runs only when named
+	// (debugging modes, whose cost is measured against their default).
+	OptIn bool
 	// New makes a fresh instance.
 	New func() (Allocator, error)
 }
@@ -79,6 +82,11 @@ var kinds = []Kind{
 		Name: "mmalloc-uninit", Doc: "mmalloc Allocator.AllocUninit (contents unspecified) + Free",
 		Zeroed: false, Concurrent: true, FreesEach: true,
 		New: func() (Allocator, error) { return newMmalloc(true) },
+	},
+	{
+		Name: "mmalloc-guard", Doc: "mmalloc Allocator.Alloc + Free in guard mode (Options.Guard: guard pages, canaries, quarantine)",
+		Zeroed: true, Concurrent: true, FreesEach: true, OptIn: true,
+		New: func() (Allocator, error) { return newMmallocOpts(mmalloc.Options{Guard: true}, false) },
 	},
 	{
 		Name: "mmalloc-cache", Doc: "mmalloc Cache.AllocUninit + Cache.Free: a per-goroutine handle, no lock, contents unspecified",
@@ -129,7 +137,11 @@ type mmallocAllocator struct {
 }
 
 func newMmalloc(uninit bool) (*mmallocAllocator, error) {
-	a, err := mmalloc.New(mmalloc.Options{})
+	return newMmallocOpts(mmalloc.Options{}, uninit)
+}
+
+func newMmallocOpts(o mmalloc.Options, uninit bool) (*mmallocAllocator, error) {
+	a, err := mmalloc.New(o)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,13 @@ func TestParseArgsDefaults(t *testing.T) {
 	cfg, err := parseArgs(nil, &bytes.Buffer{})
 	require.NoError(t, err)
 	assert.Len(t, cfg.Workloads, len(workloads))
-	assert.Len(t, cfg.Kinds, len(kinds))
+	optIn := 0
+	for _, k := range kinds {
+		if k.OptIn {
+			optIn++
+		}
+	}
+	assert.Len(t, cfg.Kinds, len(kinds)-optIn, "every kind but the opt-in ones")
 	assert.True(t, cfg.CRef)
 	assert.Equal(t, defaultRuns, cfg.Runs)
 	assert.Equal(t, defaultTime, cfg.Time)
@@ -95,6 +101,19 @@ func TestRunExitStatus(t *testing.T) {
 	assert.Empty(t, out.String())
 	errb.Reset()
 	assert.Equal(t, exitUsage, run([]string{"-alloc", "nope"}, &out, &errb))
-	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-cache, go-heap, sync.Pool, modernc")
+	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-guard, mmalloc-cache, go-heap, sync.Pool, modernc")
 	assert.Equal(t, exitOK, run([]string{"-h"}, &out, &errb))
+}
+
+func TestOptInKindsOnlyWhenNamed(t *testing.T) {
+	var out bytes.Buffer
+	cfg, err := parseArgs([]string{"-alloc", "all"}, &out)
+	require.NoError(t, err)
+	for _, k := range cfg.Kinds {
+		assert.False(t, k.OptIn, k.Name)
+	}
+	cfg, err = parseArgs([]string{"-alloc", "mmalloc,mmalloc-guard"}, &out)
+	require.NoError(t, err)
+	require.Len(t, cfg.Kinds, 2)
+	assert.Equal(t, "mmalloc-guard", cfg.Kinds[1].Name)
 }

@@ -133,7 +133,10 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 
 	names = splitList(*allocList)
 	if slices.Contains(names, "all") {
-		names = allocNames()
+		names = slices.DeleteFunc(allocNames(), func(n string) bool {
+			k, ok := lookupKind(n)
+			return ok && k.OptIn
+		})
 	}
 	bad = nil
 	for _, n := range names {
