@@ -124,6 +124,10 @@ func (s *Source) FailAfter(n int64) {
 	s.failAt.Store(n)
 }
 
+// Requests returns how many mapping requests were counted since FailAfter
+// armed injection (none while it is disarmed). For tests only.
+func (s *Source) Requests() int64 { return s.failCount.Load() }
+
 // injected reports whether this request is the one chosen to fail.
 func (s *Source) injected() bool {
 	at := s.failAt.Load()
