@@ -3,9 +3,9 @@
 
 FUZZTIME ?= 30s
 
-.PHONY: test bench lint gotest fuzz benchtest
+.PHONY: test bench lint gotest invariants fuzz benchtest
 
-test: lint gotest fuzz benchtest
+test: lint gotest invariants fuzz benchtest
 
 lint:
 	@echo "== gofmt"
@@ -16,6 +16,11 @@ lint:
 gotest:
 	@echo "== go test -race"
 	go test -race -count=1 ./...
+
+# The suite once more with every public call followed by validate.
+invariants:
+	@echo "== go test -tags invariants (validate after every call)"
+	go test -tags invariants -short -count=1 ./...
 
 fuzz:
 	@echo "== fuzz FuzzOps for $(FUZZTIME)"

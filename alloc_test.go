@@ -205,6 +205,7 @@ func TestDefaultAllocator(t *testing.T) {
 // TestSteadyStateDoesNotAllocate proves the small Alloc+Free path makes no
 // Go heap allocation once warm.
 func TestSteadyStateDoesNotAllocate(t *testing.T) {
+	skipWithInvariants(t, "every call runs validate, which allocates")
 	a := newAlloc(t, mmalloc.Options{})
 	for _, n := range []int{16, 1000, 32 * kib} {
 		allocs := testing.AllocsPerRun(1000, func() {

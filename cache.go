@@ -34,14 +34,30 @@ type Cache struct {
 }
 
 // NewCache returns a Cache in front of a.
-func (a *Allocator) NewCache() *Cache { return &Cache{a: a} }
+func (a *Allocator) NewCache() *Cache {
+	c := &Cache{a: a}
+	if invariants {
+		a.registerCache(c)
+	}
+	return c
+}
 
 // Alloc is Allocator.Alloc through the Cache: n zeroed bytes.
-func (c *Cache) Alloc(n int) ([]byte, error) { return c.alloc(n, true) }
+func (c *Cache) Alloc(n int) ([]byte, error) {
+	if invariants {
+		defer c.a.checkAfter("Cache.Alloc")()
+	}
+	return c.alloc(n, true)
+}
 
 // AllocUninit is Allocator.AllocUninit through the Cache: n bytes whose
 // contents are unspecified.
-func (c *Cache) AllocUninit(n int) ([]byte, error) { return c.alloc(n, false) }
+func (c *Cache) AllocUninit(n int) ([]byte, error) {
+	if invariants {
+		defer c.a.checkAfter("Cache.AllocUninit")()
+	}
+	return c.alloc(n, false)
+}
 
 func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 	a := c.a
@@ -79,6 +95,9 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 // errors: a small object goes onto the Cache's stack.
 func (c *Cache) Free(b []byte) error {
 	a := c.a
+	if invariants {
+		defer a.checkAfter("Cache.Free")()
+	}
 	if a.closed.Load() {
 		return ErrClosed
 	}
@@ -124,6 +143,9 @@ func (c *Cache) publish(cls int) {
 // Flush gives every free object the Cache holds back to the Allocator and
 // publishes its counts. The Cache stays usable.
 func (c *Cache) Flush() {
+	if invariants {
+		defer c.a.checkAfter("Cache.Flush")()
+	}
 	var buf [64]slab.Entry
 	for cls := 1; cls < slab.NumClasses; cls++ {
 		if k := c.l.Drain(cls, buf[:]); k > 0 && !c.a.closed.Load() {

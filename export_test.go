@@ -10,3 +10,11 @@ func (a *Allocator) FailMapAfter(n int64) { a.src.FailAfter(n) }
 // MapRequests returns how many mapping calls were made since FailMapAfter
 // armed injection: FailMapAfter(1<<62) counts the calls of a workload.
 func (a *Allocator) MapRequests() int64 { return a.src.Requests() }
+
+// Invariants is true in builds with the invariants tag, where every call
+// runs validate (and so allocates on the Go heap).
+const Invariants = invariants
+
+// MiscountForTest breaks an invariant on purpose: the smallest class
+// counts an allocation that never happened.
+func (a *Allocator) MiscountForTest() { a.centrals[1].Publish(1, 0) }

@@ -347,6 +347,9 @@ func (a *Allocator) CheckGuards() error {
 	if g == nil {
 		return nil
 	}
+	if invariants {
+		defer a.checkAfter("CheckGuards")()
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	kept := g.quarantine[:g.qHead]

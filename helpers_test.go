@@ -98,3 +98,12 @@ func scanField(line, name string) (int64, bool) {
 	n, err := strconv.ParseInt(f[0], 10, 64)
 	return n, err == nil
 }
+
+// skipWithInvariants skips a test that measures what the invariants
+// build's checks disturb (Go heap allocations, RSS).
+func skipWithInvariants(t *testing.T, why string) {
+	t.Helper()
+	if mmalloc.Invariants {
+		t.Skip("invariants build: " + why)
+	}
+}

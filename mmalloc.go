@@ -141,6 +141,7 @@ type Allocator struct {
 	centrals [slab.NumClasses]slab.Central
 	locals   []local     // one cache per P, indexed by P id
 	guard    *guardState // non-nil in guard mode; read-only
+	inv      *invState   // non-nil in invariants builds; see invariants.go
 
 	closeOnce sync.Once
 }
@@ -185,6 +186,9 @@ func New(opts Options) (*Allocator, error) {
 	if opts.Guard {
 		a.guard = newGuard()
 	}
+	if invariants {
+		a.inv = &invState{}
+	}
 	a.locals = make([]local, runtime.GOMAXPROCS(0))
 	for i := range a.locals {
 		a.locals[i].Prepare()
@@ -201,12 +205,22 @@ func New(opts Options) (*Allocator, error) {
 // and it MUST NOT hold Go pointers. Alloc(0) returns an empty slice and nil.
 // A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
 // mapping or a passed Limit returns ErrOutOfMemory.
-func (a *Allocator) Alloc(n int) ([]byte, error) { return a.alloc(n, true) }
+func (a *Allocator) Alloc(n int) ([]byte, error) {
+	if invariants {
+		defer a.checkAfter("Alloc")()
+	}
+	return a.alloc(n, true)
+}
 
 // AllocUninit is Alloc without the clearing: the contents of the returned
 // memory are unspecified and may hold bytes of earlier allocations. Use it
 // when the caller overwrites the whole buffer anyway.
-func (a *Allocator) AllocUninit(n int) ([]byte, error) { return a.alloc(n, false) }
+func (a *Allocator) AllocUninit(n int) ([]byte, error) {
+	if invariants {
+		defer a.checkAfter("AllocUninit")()
+	}
+	return a.alloc(n, false)
+}
 
 func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 	if uint(n-1) < uint(a.threshold) { // 1 <= n <= threshold
@@ -288,6 +302,9 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 // an allocation ErrInvalidPointer, a second Free ErrDoubleFree, and any call
 // after Close ErrClosed. None of them changes anything.
 func (a *Allocator) Free(b []byte) error {
+	if invariants {
+		defer a.checkAfter("Free")()
+	}
 	if a.closed.Load() {
 		return ErrClosed
 	}
@@ -344,6 +361,9 @@ func (a *Allocator) freeSlow(e slab.Entry) {
 // are unmapped, and the free pages of chunks still in use are released
 // (MADV_DONTNEED). Objects held in a Cache stay there until its Flush.
 func (a *Allocator) Trim() error {
+	if invariants {
+		defer a.checkAfter("Trim")()
+	}
 	if a.closed.Load() {
 		return ErrClosed
 	}
@@ -505,12 +525,16 @@ func (a *Allocator) validate() error {
 	if charged := a.heap.Charged() + kept + emptySlabs; charged != s.Retained {
 		return fmt.Errorf("mmalloc: %d bytes charged to the retention budget, but free pages, kept mappings and empty slabs hold %d", s.Retained, charged)
 	}
-	// With no Cache holding objects, every object out of the slabs is
-	// either live, in a P's cache, or held by guard mode.
+	// With no Cache holding objects (or with every Cache counted, in
+	// invariants builds), every object out of the slabs is either live, in
+	// a P's cache, or held by guard mode.
+	slack := a.cacheSlack()
 	for i, row := range s.Classes {
-		out := a.centrals[i+1].Stats().Out
-		if out != row.Live+row.Cached+guardHeld[i+1] {
-			return fmt.Errorf("mmalloc: class %d has %d objects out of its slabs, %d live + %d cached + %d guarded", i+1, out, row.Live, row.Cached, guardHeld[i+1])
+		c := i + 1
+		out := a.centrals[c].Stats().Out
+		if out != row.Live+row.Cached+slack[c]+guardHeld[c] {
+			return fmt.Errorf("mmalloc: class %d has %d objects out of its slabs, %d live + %d cached + %d in Caches + %d guarded",
+				c, out, row.Live, row.Cached, slack[c], guardHeld[c])
 		}
 	}
 	if s.Limit > 0 && s.PeakMapped > s.Limit {
