@@ -1,11 +1,13 @@
 # The two commands of the README: `make bench` runs the benchmark program
 # with its default workload, `make test` runs every check CI runs.
 
-FUZZTIME ?= 30s
+FUZZTIME ?= 60s
+SOAKTIME ?= 60s
+FUZZTARGETS ?= FuzzOps
 
-.PHONY: test bench lint gotest invariants fuzz benchtest
+.PHONY: test bench lint gotest invariants soak fuzz benchtest
 
-test: lint gotest invariants fuzz benchtest
+test: lint gotest invariants soak fuzz benchtest
 
 lint:
 	@echo "== gofmt"
@@ -22,9 +24,17 @@ invariants:
 	@echo "== go test -tags invariants (validate after every call)"
 	go test -tags invariants -short -count=1 ./...
 
+# A mixed workload across goroutines for $(SOAKTIME): RSS flat, then back.
+soak:
+	@echo "== soak for $(SOAKTIME)"
+	MMALLOC_SOAK=$(SOAKTIME) go test -run '^TestSoak$$' -count=1 -timeout 0 -v .
+
+# Each fuzz target for $(FUZZTIME), starting from its corpus in testdata/fuzz.
 fuzz:
-	@echo "== fuzz FuzzOps for $(FUZZTIME)"
-	go test -run '^$$' -fuzz '^FuzzOps$$' -fuzztime $(FUZZTIME) .
+	@for f in $(FUZZTARGETS); do \
+		echo "== fuzz $$f for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	done
 
 # The benchmark program is its own module; its checks live in .ci/bench.
 benchtest:
