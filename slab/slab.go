@@ -108,20 +108,31 @@ func (e Entry) Class() int { return int(e.s.class) }
 // caller holds, marks it free and returns it as an Entry for a cache. It
 // takes no lock. errs.InvalidPointer: addr is not an object's start;
 // errs.DoubleFree: nobody holds the object. Either way nothing changes.
+//
+// The checks that pass are inlined into the caller; the explanations of
+// failures are not.
 func Release(ch *arena.Chunk, addr uintptr) (Entry, error) {
 	s := (*Slab)(ch.Owner(ch.Page(addr)))
+	if s != nil {
+		off := addr - s.base
+		hi, _ := bits.Mul64(uint64(off), s.divMagic)
+		if i := int(hi); i < s.objects && uintptr(i)*s.size == off && s.owned[i] != 0 {
+			s.owned[i] = 0
+			return Entry{s: s, i: uint32(i)}, nil
+		}
+	}
+	return Entry{}, releaseError(s, addr)
+}
+
+// releaseError explains why Release refused addr.
+func releaseError(s *Slab, addr uintptr) error {
 	if s == nil {
-		return Entry{}, fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
+		return fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
 	}
-	i, ok := s.index(addr)
-	if !ok {
-		return Entry{}, fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
+	if _, ok := s.index(addr); !ok {
+		return fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
 	}
-	if s.owned[i] == 0 {
-		return Entry{}, fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
-	}
-	s.owned[i] = 0
-	return Entry{s: s, i: uint32(i)}, nil
+	return fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
 }
 
 // take moves one free object out of the slab: a freed one if there is any
