@@ -83,15 +83,19 @@ func (c *Cache) Free(b []byte) error {
 		return nil
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	ch := arena.Lookup(addr)
-	if ch == nil || ch.Heap() != a.heap {
-		return a.large.Free(addr)
+	l := &c.l
+	ch := l.MemoChunk
+	if addr-l.MemoBase >= a.chunkBytes || ch == nil || ch.Gone() {
+		if ch = arena.Lookup(addr); ch == nil || ch.Heap() != a.heap {
+			return a.large.Free(addr)
+		}
+		l.MemoBase, l.MemoChunk = ch.Base(), ch
 	}
-	e, err := slab.Release(ch, addr)
-	if err != nil {
-		return err
+	e, ok := slab.TryRelease(ch, addr)
+	if !ok {
+		return slab.ReleaseError(ch, addr)
 	}
-	if !c.l.Push(e) {
+	if !l.Push(e) {
 		c.spill(e)
 	}
 	return nil

@@ -198,3 +198,35 @@ func TestRetentionIsBounded(t *testing.T) {
 	assert.Less(t, rssBytes(t)-start, int64(16*mib), "Trim returns it all")
 	runtime.KeepAlive(objs)
 }
+
+// TestFreeMemoSurvivesUnmap frees into a chunk (which each cache then
+// remembers), unmaps that chunk, and frees into the chunk mapped next,
+// usually at the same address: the stale memory must not be trusted.
+func TestFreeMemoSurvivesUnmap(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{RetainBytes: mmalloc.NoRetain})
+	c := a.NewCache()
+	for round := range 5 {
+		x, err := c.Alloc(64)
+		require.NoError(t, err)
+		y, err := a.Alloc(64)
+		require.NoError(t, err)
+		oldX, oldY := addr(x), addr(y)
+		require.NoError(t, c.Free(x))
+		require.NoError(t, a.Free(y))
+		c.Flush()
+		require.NoError(t, a.Trim())
+		require.Zero(t, a.Stats().Mapped, "round %d: the chunk is gone", round)
+		require.ErrorIs(t, c.Free(x), mmalloc.ErrForeignPointer, "its memory is no longer ours")
+
+		x, err = c.Alloc(64)
+		require.NoError(t, err)
+		y, err = a.Alloc(64)
+		require.NoError(t, err)
+		t.Logf("round %d: new chunks at the same addresses: %v, %v", round,
+			addr(x)&^(4*mib-1) == oldX&^(4*mib-1), addr(y)&^(4*mib-1) == oldY&^(4*mib-1))
+		require.NoError(t, c.Free(x), "a Free into the new chunk through a stale memo")
+		require.NoError(t, a.Free(y))
+		c.Flush()
+		require.NoError(t, a.Validate())
+	}
+}

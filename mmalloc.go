@@ -112,8 +112,9 @@ type Options struct {
 type Allocator struct {
 	_ noCopy
 
-	threshold int // requests above it are large; read-only
-	closed    atomic.Bool
+	threshold  int     // requests above it are large; read-only
+	chunkBytes uintptr // the Heap's chunk size; read-only
+	closed     atomic.Bool
 
 	src      *osmem.Source
 	heap     *arena.Heap
@@ -151,6 +152,7 @@ func New(opts Options) (*Allocator, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	a.heap = heap
+	a.chunkBytes = heap.ChunkBytes()
 	a.large = large.NewRegistry(a.src)
 	a.large.SetHugePages(opts.HugePages)
 	// Retained memory counts toward Limit; when a mapping would pass it,
@@ -266,6 +268,36 @@ func (a *Allocator) Free(b []byte) error {
 		return nil
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	l := a.pin()
+	if l == nil {
+		a.unpin(l)
+		return a.freeUnpinned(addr)
+	}
+	ch := l.MemoChunk
+	if addr-l.MemoBase >= a.chunkBytes || ch == nil || ch.Gone() {
+		if ch = arena.Lookup(addr); ch == nil || ch.Heap() != a.heap {
+			a.unpin(l)
+			return a.large.Free(addr)
+		}
+		l.MemoBase, l.MemoChunk = ch.Base(), ch
+	}
+	e, ok := slab.TryRelease(ch, addr)
+	if !ok {
+		a.unpin(l)
+		return slab.ReleaseError(ch, addr)
+	}
+	if l.Push(e) {
+		a.unpin(l)
+		return nil
+	}
+	a.unpin(l)
+	a.freeSlow(e)
+	return nil
+}
+
+// freeUnpinned frees addr when the P has no cache (GOMAXPROCS was raised
+// after New): straight back to the Central.
+func (a *Allocator) freeUnpinned(addr uintptr) error {
 	ch := arena.Lookup(addr)
 	if ch == nil || ch.Heap() != a.heap {
 		return a.large.Free(addr)
@@ -273,15 +305,6 @@ func (a *Allocator) Free(b []byte) error {
 	e, err := slab.Release(ch, addr)
 	if err != nil {
 		return err
-	}
-	if l := a.pin(); l != nil {
-		if l.Push(e) {
-			a.unpin(l)
-			return nil
-		}
-		a.unpin(l)
-	} else {
-		a.unpin(l)
 	}
 	a.freeSlow(e)
 	return nil

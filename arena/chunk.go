@@ -46,7 +46,15 @@ type Chunk struct {
 	state chunkState
 
 	owners []unsafe.Pointer // per page: the user of the run holding it, or nil
+
+	// gone is set before the chunk is deregistered and unmapped, so that a
+	// cache that remembers this chunk knows to look the address up again.
+	gone atomic.Bool
 }
+
+// Gone reports whether c has been unmapped. A chunk that is not gone is
+// registered at its base and stays so while any object in it is held.
+func (c *Chunk) Gone() bool { return c.gone.Load() }
 
 type chunkState uint8
 
@@ -339,6 +347,7 @@ func (h *Heap) unmapChunk(c *Chunk) {
 	if d := c.freeDirty(); d > 0 {
 		h.src.Unretain(uintptr(d) * PageBytes)
 	}
+	c.gone.Store(true)
 	deregister(c)
 	for i := range c.owners {
 		atomic.StorePointer(&c.owners[i], nil)

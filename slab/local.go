@@ -2,6 +2,8 @@
 
 package slab
 
+import "github.com/mmalloc/mmalloc/arena"
+
 // stackBytes bounds the bytes of free objects one stack of a cache holds,
 // and so what a cache keeps from the slabs: 64 KiB per class.
 const stackBytes = 64 << 10
@@ -30,6 +32,11 @@ type Stack struct {
 // is not safe for concurrent use; its owner (a P while pinned, or the
 // goroutine holding a Cache) serialises every access.
 type Local struct {
+	// The chunk of the last object freed here, so that the next Free in the
+	// same chunk skips the registry. Checked against Chunk.Gone before use.
+	MemoBase  uintptr
+	MemoChunk *arena.Chunk
+
 	stacks [NumClasses]Stack
 	Allocs [NumClasses]uint64 // allocations served by this cache
 	Frees  [NumClasses]uint64 // frees taken by this cache

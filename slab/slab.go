@@ -60,7 +60,8 @@ type Slab struct {
 	page     int
 	pages    int
 
-	owned []uint8 // per object: 1 while a caller holds it
+	owned      []uint8 // per object, at ownedPos: 1 while a caller holds it
+	ownedShift uint8   // log2 of the number of cache lines of owned
 
 	used   []uint64 // bit set: object is out of the slab (in a cache or held)
 	nfree  int
@@ -70,6 +71,18 @@ type Slab struct {
 
 	next, prev *Slab // Central list links
 	onList     bool
+}
+
+// ownedLineBytes is a cache line: the unit of false sharing.
+const ownedLineBytes = 64
+
+// ownedPos returns where object i's owner byte lives. The bytes are laid
+// out transposed: object i goes to line i mod L, so consecutive objects sit
+// on different cache lines and two Ps holding neighbouring batches of one
+// slab never write the same line (a line holds objects L apart).
+func (s *Slab) ownedPos(i int) int {
+	lines := 1 << s.ownedShift
+	return (i&(lines-1))<<6 | i>>s.ownedShift
 }
 
 // index returns the object index of addr and whether addr is an object's
@@ -93,7 +106,7 @@ type Entry struct {
 // of its full size, cleared first if clear is set and it may be dirty.
 func (e Entry) Bytes(clearIt bool) []byte {
 	s := e.s
-	s.owned[e.i] = 1
+	s.owned[s.ownedPos(int(e.i))] = 1
 	b := unsafe.Slice((*byte)(addrPointer(s.base+uintptr(e.i)*s.size)), s.size)
 	if clearIt && !e.zero {
 		clear(b)
@@ -108,20 +121,38 @@ func (e Entry) Class() int { return int(e.s.class) }
 // caller holds, marks it free and returns it as an Entry for a cache. It
 // takes no lock. errs.InvalidPointer: addr is not an object's start;
 // errs.DoubleFree: nobody holds the object. Either way nothing changes.
-//
-// The checks that pass are inlined into the caller; the explanations of
-// failures are not.
 func Release(ch *arena.Chunk, addr uintptr) (Entry, error) {
-	s := (*Slab)(ch.Owner(ch.Page(addr)))
-	if s != nil {
-		off := addr - s.base
-		hi, _ := bits.Mul64(uint64(off), s.divMagic)
-		if i := int(hi); i < s.objects && uintptr(i)*s.size == off && s.owned[i] != 0 {
-			s.owned[i] = 0
-			return Entry{s: s, i: uint32(i)}, nil
-		}
+	if e, ok := TryRelease(ch, addr); ok {
+		return e, nil
 	}
-	return Entry{}, releaseError(s, addr)
+	return Entry{}, ReleaseError(ch, addr)
+}
+
+// TryRelease is Release without the explanation: it reports false, and
+// changes nothing, where Release would return an error. It is small enough
+// to be inlined into the Free paths.
+func TryRelease(ch *arena.Chunk, addr uintptr) (Entry, bool) {
+	s := (*Slab)(ch.Owner(ch.Page(addr)))
+	if s == nil {
+		return Entry{}, false
+	}
+	off := addr - s.base
+	hi, _ := bits.Mul64(uint64(off), s.divMagic)
+	i := int(hi)
+	if i >= s.objects || uintptr(i)*s.size != off {
+		return Entry{}, false
+	}
+	p := s.ownedPos(i)
+	if s.owned[p] == 0 {
+		return Entry{}, false
+	}
+	s.owned[p] = 0
+	return Entry{s: s, i: uint32(i)}, true
+}
+
+// ReleaseError explains why TryRelease refused addr. It changes nothing.
+func ReleaseError(ch *arena.Chunk, addr uintptr) error {
+	return releaseError((*Slab)(ch.Owner(ch.Page(addr))), addr)
 }
 
 // releaseError explains why Release refused addr.
@@ -381,8 +412,8 @@ func (s *Slab) validate() error {
 			}
 		}
 	}
-	for i, o := range s.owned {
-		if o != 0 && s.used[i/64]&(1<<(i%64)) == 0 {
+	for i := range s.objects {
+		if s.owned[s.ownedPos(i)] != 0 && s.used[i/64]&(1<<(i%64)) == 0 {
 			return fmt.Errorf("slab: %#x object %d is held by a caller but free in the slab", s.base, i)
 		}
 	}
@@ -410,8 +441,14 @@ func (c *Central) carve() (*Slab, error) {
 	s := &Slab{
 		size: size, divMagic: classDivMagic[cls], objects: objects, class: c.class,
 		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64),
-		owned: make([]uint8, objects), nfree: objects,
+		nfree: objects,
 	}
+	lines := 1
+	for lines*ownedLineBytes < objects {
+		lines *= 2
+	}
+	s.ownedShift = uint8(bits.TrailingZeros(uint(lines)))
+	s.owned = make([]uint8, lines*ownedLineBytes)
 	ch, page, zeroed, err := c.heap.AllocPages(s.pages, unsafe.Pointer(s))
 	if err != nil {
 		return nil, err
