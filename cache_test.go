@@ -230,3 +230,52 @@ func TestFreeMemoSurvivesUnmap(t *testing.T) {
 		require.NoError(t, a.Validate())
 	}
 }
+
+// TestGOMAXPROCSChanges raises GOMAXPROCS past the caches made at New
+// (those Ps take the locked path) and lowers it below them (Trim must
+// drain the caches of P ids that no longer exist, not wait for them).
+func TestGOMAXPROCSChanges(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	a := newAlloc(t, mmalloc.Options{})
+	work := func() {
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var held [][]byte
+				for i := range 2000 {
+					b, err := a.Alloc(1 + (i*31+w)%3000)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					held = append(held, b)
+					if len(held) > 50 {
+						if err := a.Free(held[0]); err != nil {
+							t.Error(err)
+							return
+						}
+						held = held[1:]
+					}
+				}
+				for _, b := range held {
+					if err := a.Free(b); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for _, procs := range []int{8, 1, 3} {
+		runtime.GOMAXPROCS(procs)
+		work()
+		require.NoError(t, a.Validate(), "GOMAXPROCS=%d", procs)
+		s := a.Stats()
+		require.Zero(t, s.Live)
+		require.Equal(t, s.Allocs, s.Frees)
+		require.NoError(t, a.Trim())
+		require.Zero(t, a.Stats().Mapped, "GOMAXPROCS=%d", procs)
+	}
+}
