@@ -196,7 +196,7 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 		if l := a.pin(); l != nil {
 			if e, ok := l.Pop(c); ok {
 				a.unpin(l)
-				return e.Bytes(zero)[:n], nil
+				return e.Bytes(c, zero)[:n], nil
 			}
 			a.unpin(l)
 		} else {
@@ -217,7 +217,7 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 	}
 	fit := 0
 	if l := a.pin(); l != nil {
-		l.Allocs[c]++
+		l.CountAlloc(c)
 		fit = l.Fill(c, batch[1:got])
 		a.unpin(l)
 	} else {
@@ -227,7 +227,7 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 	if rest := batch[1+fit : got]; len(rest) > 0 {
 		a.centrals[c].FreeBatch(rest)
 	}
-	return batch[0].Bytes(zero)[:n], nil
+	return batch[0].Bytes(c, zero)[:n], nil
 }
 
 // allocOther serves n == 0, bad sizes and large requests.
@@ -404,8 +404,8 @@ func (a *Allocator) Stats() stats.Snapshot {
 	type counts struct{ allocs, frees, cached [slab.NumClasses]uint64 }
 	per := make([]counts, len(a.locals))
 	a.readLocals(func(pid int, l *slab.Local) {
-		per[pid].allocs, per[pid].frees = l.Allocs, l.Frees
 		for c := 1; c < slab.NumClasses; c++ {
+			per[pid].allocs[c], per[pid].frees[c] = l.Counts(c)
 			per[pid].cached[c] = uint64(l.Len(c))
 		}
 	})

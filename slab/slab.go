@@ -95,19 +95,26 @@ func (s *Slab) index(addr uintptr) (int, bool) {
 }
 
 // Entry is one free object on its way between a slab and a caller: its
-// slab, its index, and whether it is known to read as zero.
+// address, its slab, where its owner byte is, and whether it is known to
+// read as zero. The address and position are kept so that handing the
+// object out does not wait on loads from the slab.
 type Entry struct {
+	p    uintptr
 	s    *Slab
-	i    uint32
+	pos  uint32
 	zero bool
 }
 
-// Bytes marks e's object as held by the caller and returns it as a slice
-// of its full size, cleared first if clear is set and it may be dirty.
-func (e Entry) Bytes(clearIt bool) []byte {
-	s := e.s
-	s.owned[s.ownedPos(int(e.i))] = 1
-	b := unsafe.Slice((*byte)(addrPointer(s.base+uintptr(e.i)*s.size)), s.size)
+func (s *Slab) entry(i int, zero bool) Entry {
+	return Entry{p: s.base + uintptr(i)*s.size, s: s, pos: uint32(s.ownedPos(i)), zero: zero}
+}
+
+// Bytes marks e's object, of class c, as held by the caller and returns it
+// as a slice of its full size, cleared first if clearIt is set and it may
+// be dirty.
+func (e Entry) Bytes(c int, clearIt bool) []byte {
+	e.s.owned[e.pos] = 1
+	b := unsafe.Slice((*byte)(addrPointer(e.p)), classBytes[c])
 	if clearIt && !e.zero {
 		clear(b)
 	}
@@ -116,6 +123,12 @@ func (e Entry) Bytes(clearIt bool) []byte {
 
 // Class returns the size class of e's object.
 func (e Entry) Class() int { return int(e.s.class) }
+
+// index returns the object index of e.
+func (e Entry) index() int {
+	i, _ := e.s.index(e.p)
+	return i
+}
 
 // Release checks that addr, in chunk ch, is the first byte of an object a
 // caller holds, marks it free and returns it as an Entry for a cache. It
@@ -147,7 +160,7 @@ func TryRelease(ch *arena.Chunk, addr uintptr) (Entry, bool) {
 		return Entry{}, false
 	}
 	s.owned[p] = 0
-	return Entry{s: s, i: uint32(i)}, true
+	return Entry{p: addr, s: s, pos: uint32(p)}, true
 }
 
 // ReleaseError explains why TryRelease refused addr. It changes nothing.
@@ -186,7 +199,7 @@ func (s *Slab) take() Entry {
 	}
 	s.used[i/64] |= 1 << (i % 64)
 	s.nfree--
-	return Entry{s: s, i: uint32(i), zero: zero}
+	return s.entry(i, zero)
 }
 
 // Central holds the slabs of one size class. It is safe for concurrent use:
@@ -269,9 +282,10 @@ func (c *Central) FreeBatch(src []Entry) {
 	defer c.mu.Unlock()
 	for _, e := range src {
 		s := e.s
-		s.used[e.i/64] &^= 1 << (e.i % 64)
+		i := e.index()
+		s.used[i/64] &^= 1 << (i % 64)
 		s.nfree++
-		s.hint = min(s.hint, int(e.i/64))
+		s.hint = min(s.hint, i/64)
 		if s.nfree == 1 {
 			c.push(s) // was full
 		}
