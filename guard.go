@@ -135,7 +135,7 @@ func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) 
 		return nil, err
 	}
 	a.centrals[c].Publish(1, 0)
-	b := batch[0].Bytes(zero)
+	b := batch[0].Bytes(c, zero)
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	fillPattern(p+uintptr(n), uintptr(len(b)-n), canaryKey)
 	g.live[p] = guardObj{n: uintptr(n), ch: arena.Lookup(p), cls: c}
@@ -286,12 +286,9 @@ func (g *guardState) report(err error) error {
 // nothing. g.mu is held.
 func (g *guardState) classify(a *Allocator, addr uintptr) error {
 	if ch := arena.Lookup(addr); ch != nil && ch.Heap() == a.heap {
-		// No object here is held (live ones are in g.live), so Release
-		// only explains: inside an object, or not allocated.
-		if _, err := slab.Release(ch, addr); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: %#x", ErrInvalidPointer, addr) // cannot happen
+		// No object here is held (live ones are in g.live): inside an
+		// object, or not allocated.
+		return slab.ReleaseError(ch, addr)
 	}
 	for start, o := range g.live {
 		if o.ch == nil && addr >= o.base && addr < o.base+o.mapped {

@@ -93,8 +93,8 @@ func (a *Allocator) cacheSlack() (slack [slab.NumClasses]int64) {
 		}
 		kept = append(kept, w)
 		for cls := 1; cls < slab.NumClasses; cls++ {
-			slack[cls] += int64(c.l.Len(cls)) +
-				int64(c.l.Allocs[cls]-c.pubAllocs[cls]) - int64(c.l.Frees[cls]-c.pubFrees[cls])
+			allocs, frees := c.l.Counts(cls)
+			slack[cls] += int64(c.l.Len(cls)) + int64(allocs-c.pubAllocs[cls]) - int64(frees-c.pubFrees[cls])
 		}
 	}
 	clear(s.caches[len(kept):])
