@@ -12,9 +12,13 @@ import (
 
 var globalBuf [4096]byte
 
-// TestBadCalls runs each caller mistake against an Allocator that holds live
+const literal = "a string literal lives in read-only data"
+
+// TestBadCalls runs each caller mistake (38 of them, across Alloc, Free,
+// the Cache and New's Options) against an Allocator that holds live
 // buffers of every kind, and checks that the call returns its sentinel and
-// changes nothing: not the stats, not a byte of any live buffer.
+// changes nothing: not the stats, not a byte of any live buffer. Guard
+// mode's own table is TestGuardBadCalls.
 func TestBadCalls(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
 	other := newAlloc(t, mmalloc.Options{})
@@ -55,6 +59,17 @@ func TestBadCalls(t *testing.T) {
 		return func() error { _, err := a.AllocUninit(n); return err }
 	}
 	free := func(b []byte) func() error { return func() error { return a.Free(b) } }
+	c := a.NewCache()
+	cfree := func(b []byte) func() error { return func() error { return c.Free(b) } }
+	newWith := func(o mmalloc.Options) func() error {
+		return func() error {
+			b, err := mmalloc.New(o)
+			if b != nil {
+				_ = b.Close()
+			}
+			return err
+		}
+	}
 	calls := []call{
 		{"Alloc negative", alloc(-1), mmalloc.ErrInvalidSize},
 		{"Alloc most negative", alloc(-1 << 63), mmalloc.ErrInvalidSize},
@@ -77,8 +92,25 @@ func TestBadCalls(t *testing.T) {
 		{"Free large mapping twice", free(freedLarge), mmalloc.ErrDoubleFree},
 		{"Free the last byte of a small slot", free(small[:cap(small)][cap(small)-1:]), mmalloc.ErrInvalidPointer},
 		{"Free a forged pointer into free pages of a chunk", free(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(small)), 2*mib)), 16)), mmalloc.ErrDoubleFree},
+		{"Free an empty reslice inside a small object", free(small[5:5]), mmalloc.ErrInvalidPointer},
+		{"Free inside a freed large mapping kept for reuse", free(freedLarge[pageBytes:]), mmalloc.ErrDoubleFree},
+		{"Free a string literal's bytes", free(unsafe.Slice(unsafe.StringData(literal), len(literal))), mmalloc.ErrForeignPointer},
+		{"Cache.Alloc negative", func() error { _, err := c.Alloc(-5); return err }, mmalloc.ErrInvalidSize},
+		{"Cache.AllocUninit max int", func() error { _, err := c.AllocUninit(int(^uint(0) >> 1)); return err }, mmalloc.ErrInvalidSize},
+		{"Cache.Free Go heap slice", cfree(heapBuf), mmalloc.ErrForeignPointer},
+		{"Cache.Free another allocator's small object", cfree(otherBuf), mmalloc.ErrForeignPointer},
+		{"Cache.Free interior of small object", cfree(small[8:]), mmalloc.ErrInvalidPointer},
+		{"Cache.Free interior of large mapping", cfree(big[100:]), mmalloc.ErrInvalidPointer},
+		{"Cache.Free small object twice", cfree(freedSmall), mmalloc.ErrDoubleFree},
+		{"Cache.Free large mapping twice", cfree(freedLarge), mmalloc.ErrDoubleFree},
+		{"New with a negative LargeThreshold", newWith(mmalloc.Options{LargeThreshold: -1}), mmalloc.ErrInvalidOption},
+		{"New with LargeThreshold above the largest class", newWith(mmalloc.Options{LargeThreshold: threshold + 1}), mmalloc.ErrInvalidOption},
+		{"New with a ChunkSize not a power of two", newWith(mmalloc.Options{ChunkSize: 3 * mib}), mmalloc.ErrInvalidOption},
+		{"New with a ChunkSize below 1 MiB", newWith(mmalloc.Options{ChunkSize: 512 * kib}), mmalloc.ErrInvalidOption},
+		{"New with a ChunkSize above 1 GiB", newWith(mmalloc.Options{ChunkSize: 2 << 30}), mmalloc.ErrInvalidOption},
+		{"New with a negative Limit", newWith(mmalloc.Options{Limit: -1}), mmalloc.ErrInvalidOption},
 	}
-	require.GreaterOrEqual(t, len(calls), 15)
+	require.GreaterOrEqual(t, len(calls), 30)
 
 	before := a.Stats()
 	for _, c := range calls {
