@@ -99,6 +99,28 @@
 // goroutine that holds the object. Each size class's Central has its own
 // mutex; the chunk heap and the large registry have one each; the chunk
 // registry is read with atomic loads. Lock order: Central, then Heap.
+// Guard mode's lock (guard.go) comes before both.
+//
+// # Guard mode
+//
+// Options.Guard trades speed for finding memory bugs, for tests and
+// staging. Alloc and Free take one locked path (guard.go) that bypasses
+// the per-P caches and every Cache; slices have cap == len. Large objects
+// end at a PROT_NONE guard page, so an overflow faults at once, and Free
+// makes their mapping PROT_NONE, so a use after free faults (with
+// debug.SetPanicOnFault(true), as a panic whose Addr is the address
+// touched). Small objects carry canary bytes after their end, checked by
+// Free (ErrCorrupted, and the slot is retired); freed slots are poisoned
+// and quarantined, and a write after free breaks the poison, which is
+// checked when the slot leaves the quarantine and reported by
+// CheckGuards. Stats counts the quarantine and the corruptions found.
+//
+// # Checking builds
+//
+// Built with the invariants tag (go test -tags invariants), every public
+// call runs validate — the equations between slabs, chunks, caches and
+// stats — when it returns, and panics if one is broken (invariants.go).
+// Normal builds compile the checks out.
 //
 // # Caveats
 //
