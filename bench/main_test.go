@@ -28,6 +28,10 @@ func TestWholeProgram(t *testing.T) {
 		assert.Contains(t, s, "== "+w.Name+": ")
 	}
 	for _, k := range kinds {
+		if k.OptIn {
+			assert.NotContains(t, s, k.Name, "opt-in kinds run only when named")
+			continue
+		}
 		assert.Contains(t, s, k.Name)
 	}
 	// No allocator failed on the way.
