@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -273,4 +274,78 @@ func TestGuardBadCalls(t *testing.T) {
 		require.NoError(t, a.Validate())
 	}
 	require.NoError(t, a.CheckGuards())
+}
+
+// TestGuardConcurrent has goroutines allocate and free in guard mode,
+// through the Allocator and their own Caches, handing some buffers to a
+// neighbour to free: no report, nothing lost, everything back after Trim.
+func TestGuardConcurrent(t *testing.T) {
+	const workers = 4
+	rounds := 3000
+	if testing.Short() {
+		rounds = 500
+	}
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	handoff := make([]chan []byte, workers)
+	for i := range handoff {
+		handoff[i] = make(chan []byte, rounds)
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := a.NewCache()
+			defer c.Flush()
+			r := rand.New(rand.NewPCG(uint64(w), 3))
+			var mine [][]byte
+			for i := range rounds {
+				b, err := c.Alloc(randSize(r))
+				assert.NoError(t, err)
+				fill(b[:len(b)&^7], uint64(len(b)))
+				if i%4 == 0 {
+					handoff[(w+1)%workers] <- b
+				} else {
+					mine = append(mine, b)
+				}
+				if len(mine) > 50 {
+					k := r.IntN(len(mine))
+					assert.Equal(t, -1, check(mine[k][:len(mine[k])&^7], uint64(len(mine[k]))))
+					assert.NoError(t, a.Free(mine[k]))
+					mine[k] = mine[len(mine)-1]
+					mine = mine[:len(mine)-1]
+				}
+			}
+			for _, b := range mine {
+				assert.NoError(t, c.Free(b))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, ch := range handoff {
+		close(ch)
+		for b := range ch {
+			require.Equal(t, -1, check(b[:len(b)&^7], uint64(len(b))))
+			require.NoError(t, a.Free(b))
+		}
+	}
+	require.NoError(t, a.CheckGuards())
+	require.NoError(t, a.Trim())
+	require.NoError(t, a.Validate())
+	s := a.Stats()
+	assert.Zero(t, s.Mapped)
+	assert.Zero(t, s.Live)
+	assert.Zero(t, s.Corrupted)
+}
+
+// TestCheckGuardsWithoutGuardMode: nothing to check, nothing reported.
+func TestCheckGuardsWithoutGuardMode(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	b, err := a.Alloc(100)
+	require.NoError(t, err)
+	assert.NoError(t, a.CheckGuards())
+	require.NoError(t, a.Free(b))
+	s := a.Stats()
+	assert.Zero(t, s.Quarantined)
+	assert.Zero(t, s.Corrupted)
 }

@@ -59,6 +59,9 @@ func (s Snapshot) String() string {
 		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainLimit))
 	fmt.Fprintf(&b, "allocs %d, frees %d, mmaps %d, munmaps %d, chunks %d in use + %d empty of %s\n",
 		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, Bytes(s.ChunkBytes))
+	if s.Quarantined > 0 || s.Corrupted > 0 {
+		fmt.Fprintf(&b, "guard mode: %s quarantined, %d corruptions found\n", Bytes(s.Quarantined), s.Corrupted)
+	}
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "class\tsize\tslabs\tlive\tin use\tallocs\tfrees\t")
 	for i, c := range s.Classes {

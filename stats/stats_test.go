@@ -38,3 +38,9 @@ func TestSnapshotString(t *testing.T) {
 	assert.Regexp(t, `(?m)^\s+large\s+-\s+-\s+1\s+1.0 MiB\s+1\s+0\s*$`, out)
 	assert.NotRegexp(t, `(?m)^\s+2\s+32\s`, out)
 }
+
+func TestSnapshotStringGuardMode(t *testing.T) {
+	assert.NotContains(t, Snapshot{}.String(), "guard mode")
+	out := Snapshot{Quarantined: 3 << 20, Corrupted: 2}.String()
+	assert.Contains(t, out, "guard mode: 3.0 MiB quarantined, 2 corruptions found")
+}
