@@ -3,8 +3,9 @@ package mmalloc
 // Validate exposes validate to the external tests.
 func (a *Allocator) Validate() error { return a.validate() }
 
-// FailMapAfter makes the n-th mapping call from now fail with ENOMEM
-// (0 disarms it).
+// FailMapAfter makes the n-th mapping call from now (mmap of a chunk or a
+// large object, a growing mremap, mprotect of a guard page) fail with
+// ENOMEM (0 disarms it).
 func (a *Allocator) FailMapAfter(n int64) { a.src.FailAfter(n) }
 
 // MapRequests returns how many mapping calls were made since FailMapAfter

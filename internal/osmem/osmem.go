@@ -118,7 +118,9 @@ func (s *Source) Mmaps() uint64 { return s.mmaps.Load() }
 func (s *Source) Munmaps() uint64 { return s.munmaps.Load() }
 
 // FailAfter arms fault injection: the n-th mapping request from now fails
-// with ENOMEM (n >= 1); n == 0 disarms it. For tests only.
+// with ENOMEM (n >= 1); n == 0 disarms it. Mapping requests are Map,
+// MapAligned, a growing Remap and Guard: every call that can meet ENOMEM.
+// For tests only.
 func (s *Source) FailAfter(n int64) {
 	s.failCount.Store(0)
 	s.failAt.Store(n)
