@@ -48,6 +48,7 @@ type Source struct {
 	peak    atomic.Int64 // highest value mapped has had
 	mmaps   atomic.Uint64
 	munmaps atomic.Uint64
+	remaps  atomic.Uint64
 
 	// failAt, when non-zero, makes the failAt-th call to reserve (counted
 	// from when it was set) fail with ENOMEM. Test-only fault injection.
@@ -72,6 +73,9 @@ func (s *Source) Mmaps() uint64 { return s.mmaps.Load() }
 
 // Munmaps returns the number of munmap calls made.
 func (s *Source) Munmaps() uint64 { return s.munmaps.Load() }
+
+// Remaps returns the number of successful mremap calls made.
+func (s *Source) Remaps() uint64 { return s.remaps.Load() }
 
 // FailAfter arms fault injection: the n-th mapping request from now fails
 // with ENOMEM (n >= 1); n == 0 disarms it. For tests only.
@@ -99,12 +103,16 @@ func (s *Source) reserve(n uintptr) error {
 				ErrNoMemory, ErrLimit, cur, n, s.limit)
 		}
 		if s.mapped.CompareAndSwap(cur, next) {
+			processAdd(int64(n))
 			return nil
 		}
 	}
 }
 
-func (s *Source) unreserve(n uintptr) { s.mapped.Add(-int64(n)) }
+func (s *Source) unreserve(n uintptr) {
+	s.mapped.Add(-int64(n))
+	processAdd(-int64(n))
+}
 
 // commit records a successful mapping in the high-water mark. Peak moves
 // only once the kernel has said yes, so a refused mapping changes nothing.
@@ -188,6 +196,7 @@ func (s *Source) Remap(p unsafe.Pointer, oldN, newN uintptr) (unsafe.Pointer, er
 	if newN < oldN {
 		s.unreserve(oldN - newN)
 	}
+	s.remaps.Add(1)
 	s.commit()
 	return q, nil
 }
