@@ -224,13 +224,13 @@ func TestReallocBadCalls(t *testing.T) {
 }
 
 // TestReallocLargeNoCopy grows a fully written 1 GiB allocation (64 MiB
-// with -short) to twice its size and shows that no byte was copied: the
+// with -short or -race) to twice its size and shows that no byte was copied: the
 // allocator copied nothing and made no new mapping (one mremap), every page
 // kept its contents, and the growth took a small fraction of the time a
 // copy of the same bytes takes in the same process.
 func TestReallocLargeNoCopy(t *testing.T) {
 	size := 1 << 30
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		size = 64 << 20
 	}
 	a := newAlloc(t, mmalloc.Options{})
