@@ -27,13 +27,14 @@ func FuzzOps(f *testing.F) {
 		}
 		var live []obj
 		var freed [][]byte // freed slices, for double frees
-		for i := 0; i+2 < len(prog) && i < 3*2000; i += 3 {
+		// At most 1,000 steps, so that every execution stays cheap.
+		for i := 0; i+2 < len(prog) && i < 3*1000; i += 3 {
 			op, arg := prog[i]%8, int(prog[i+1])|int(prog[i+2])<<8
 			switch op {
-			case 0, 3: // Alloc: arg scales into every class and past the threshold
+			case 0, 3: // Alloc: arg covers every class; op 3 goes past the threshold
 				n := arg
 				if op == 3 {
-					n = arg * 37
+					n = 64<<10 + arg*16 // 64 KiB to about 1.1 MiB
 				}
 				b, err := a.Alloc(n)
 				if err != nil {

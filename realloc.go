@@ -26,9 +26,10 @@ var reallocCopiedBytes atomic.Int64
 //
 // How it resizes, cheapest first:
 //
-//   - n within the usable size of b (and, for a small allocation, not less
-//     than half of it; for a large one, in the same number of pages): the
-//     same memory is returned, with the bytes from len(b) to n cleared.
+//   - n within the usable size of b (and, for a small allocation, needing
+//     at least half of it; for a large one, leaving at most an eighth of its
+//     pages unused): the same memory is returned, with the bytes from len(b)
+//     to n cleared.
 //   - large to large (both above Options.LargeThreshold): one
 //     mremap(MREMAP_MAYMOVE). The kernel grows or shrinks the mapping,
 //     moving its page tables if it must; no byte is copied, and pages added
@@ -61,7 +62,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 	keep := min(len(b), n)
 
 	if ch := arena.Lookup(addr); ch != nil && ch.Heap() == a.heap {
-		cls, err := slab.Usable(a.centrals[:], ch, addr)
+		cls, err := slab.Usable(ch, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +84,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 	if n <= a.threshold {
 		return a.move(b, n, keep, zero)
 	}
-	if large.RoundUp(uintptr(n)) == size {
+	if need := large.RoundUp(uintptr(n)); need <= size && size-need <= size/8 {
 		mem := unsafe.Slice((*byte)(addrPointer(addr)), size)
 		if zero && len(b) < n {
 			clear(mem[len(b):n])

@@ -233,7 +233,7 @@ func TestReallocLargeNoCopy(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		size = 64 << 20
 	}
-	a := newAlloc(t, mmalloc.Options{})
+	a := newAlloc(t, mmalloc.Options{RetainBytes: mmalloc.NoRetain})
 	b, err := a.Alloc(size)
 	require.NoError(t, err)
 	stamp := func(b []byte) {

@@ -12,7 +12,8 @@ import (
 
 func newHeap(t *testing.T, chunk int, retain int64) (*Heap, *osmem.Source) {
 	src := osmem.NewSource(0)
-	h, err := NewHeap(src, HeapOptions{ChunkBytes: chunk, RetainBytes: retain})
+	src.SetRetainLimit(max(retain, 0))
+	h, err := NewHeap(src, HeapOptions{ChunkBytes: chunk})
 	require.NoError(t, err)
 	t.Cleanup(h.Close)
 	return h, src
@@ -76,6 +77,7 @@ func TestPagesRunsReuseAndRetention(t *testing.T) {
 	assert.Equal(t, 0, inuse)
 	assert.Equal(t, 1, empty)
 	assert.Equal(t, int64(chunk), src.Mapped())
+	assert.Equal(t, int64(chunk), src.Retained(), "the kept chunk is charged to the budget")
 	require.NoError(t, h.Validate())
 
 	// The kept chunk is reused without a new mapping.
@@ -83,6 +85,7 @@ func TestPagesRunsReuseAndRetention(t *testing.T) {
 	_, _, _, err = h.AllocPages(pages, tag)
 	require.NoError(t, err)
 	assert.Equal(t, mm, src.Mmaps())
+	assert.Zero(t, src.Retained(), "and leaves the budget")
 }
 
 func TestTrimReleasesFreePages(t *testing.T) {
@@ -123,7 +126,7 @@ func TestClosedHeap(t *testing.T) {
 
 func TestLimitStopsChunks(t *testing.T) {
 	src := osmem.NewSource(1 << 20)
-	h, err := NewHeap(src, HeapOptions{ChunkBytes: 1 << 20, RetainBytes: -1})
+	h, err := NewHeap(src, HeapOptions{ChunkBytes: 1 << 20})
 	require.NoError(t, err)
 	defer h.Close()
 	_, _, _, err = h.AllocPages(int((1<<20)/PageBytes), tag)

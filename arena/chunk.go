@@ -5,6 +5,7 @@ package arena
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -72,8 +73,7 @@ type Heap struct {
 
 	src        *osmem.Source
 	chunkBytes uintptr
-	retain     int64 // most bytes of empty chunks kept mapped
-	huge       bool  // advise transparent huge pages on new chunks
+	huge       bool // advise transparent huge pages on new chunks
 
 	inuse  []*Chunk // chunks with at least one used page; protected by mu
 	empty  []*Chunk // empty chunks kept for reuse, newest last; protected by mu
@@ -83,9 +83,8 @@ type Heap struct {
 
 // HeapOptions configures a Heap.
 type HeapOptions struct {
-	ChunkBytes  int   // power of two, multiple of GranuleBytes
-	RetainBytes int64 // empty chunk bytes kept mapped; < 0 means none
-	HugePages   bool  // madvise(MADV_HUGEPAGE) on every chunk
+	ChunkBytes int  // power of two, multiple of GranuleBytes
+	HugePages  bool // madvise(MADV_HUGEPAGE) on every chunk
 }
 
 // NewHeap returns a Heap mapping through src.
@@ -94,8 +93,11 @@ func NewHeap(src *osmem.Source, o HeapOptions) (*Heap, error) {
 	if o.ChunkBytes <= 0 || cb%GranuleBytes != 0 || cb&(cb-1) != 0 {
 		return nil, fmt.Errorf("arena: chunk size %d is not a power-of-two multiple of %d", o.ChunkBytes, GranuleBytes)
 	}
-	return &Heap{src: src, chunkBytes: cb, retain: o.RetainBytes, huge: o.HugePages}, nil
+	return &Heap{src: src, chunkBytes: cb, huge: o.HugePages}, nil
 }
+
+// Source returns the Source the Heap maps through.
+func (h *Heap) Source() *osmem.Source { return h.src }
 
 // ChunkBytes returns the size of every chunk.
 func (h *Heap) ChunkBytes() uintptr { return h.chunkBytes }
@@ -133,21 +135,32 @@ func (h *Heap) AllocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zero
 	return c, 0, c.take(0, n, owner), nil
 }
 
-// FreePages returns the run of n pages at page of c. A chunk left empty is
-// kept for reuse within the retention budget and unmapped beyond it.
+// FreePages returns the run of n pages at page of c. The pages stay
+// resident, charged to the retention budget, if it has room; else they are
+// released at once (MADV_DONTNEED). A chunk left empty is kept mapped if
+// it is the only empty one and retention is on, else unmapped.
 func (h *Heap) FreePages(c *Chunk, page, n int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if c.state == chunkGone {
+		return
+	}
 	for i := page; i < page+n; i++ {
 		c.free[i/64] |= 1 << (i % 64)
 		atomic.StorePointer(&c.owners[i], nil)
 	}
 	c.nfree += n
+	if !h.src.TryRetain(uintptr(n) * PageBytes) {
+		osmem.Release(addrPointer(c.base+uintptr(page)*PageBytes), uintptr(n)*PageBytes)
+		for i := page; i < page+n; i++ {
+			c.dirty[i/64] &^= 1 << (i % 64)
+		}
+	}
 	if c.nfree < c.pages || c.state != chunkInUse {
 		return
 	}
 	h.removeInuse(c)
-	if h.closed || int64(len(h.empty)+1)*int64(h.chunkBytes) > h.retain {
+	if h.closed || len(h.empty) > 0 || h.src.RetainLimit() <= 0 {
 		h.unmapChunk(c)
 		return
 	}
@@ -167,6 +180,34 @@ func (h *Heap) Trim() {
 	for _, c := range h.inuse {
 		c.releaseFreeDirty()
 	}
+}
+
+// TryTrimEmpty unmaps the kept empty chunks if the Heap's lock is free
+// (it may be called while the caller holds it, and then does nothing).
+func (h *Heap) TryTrimEmpty() {
+	if !h.mu.TryLock() {
+		return
+	}
+	defer h.mu.Unlock()
+	for _, c := range h.empty {
+		h.unmapChunk(c)
+	}
+	h.empty = h.empty[:0]
+}
+
+// Charged returns the bytes of free pages charged to the retention budget
+// (free and dirty), for validation.
+func (h *Heap) Charged() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var n int
+	for _, c := range h.inuse {
+		n += c.freeDirty()
+	}
+	for _, c := range h.empty {
+		n += c.freeDirty()
+	}
+	return int64(n) * int64(PageBytes)
 }
 
 // Close unmaps every chunk, in use or not. Later AllocPages calls fail.
@@ -210,8 +251,8 @@ func (h *Heap) Validate() error {
 			return fmt.Errorf("arena: chunk %#x listed empty has %d pages in use", c.base, c.pages-c.nfree)
 		}
 	}
-	if int64(len(h.empty))*int64(h.chunkBytes) > max(h.retain, 0) {
-		return fmt.Errorf("arena: %d empty chunks exceed the retention budget %d", len(h.empty), h.retain)
+	if len(h.empty) > 1 {
+		return fmt.Errorf("arena: %d empty chunks kept, at most one may be", len(h.empty))
 	}
 	return nil
 }
@@ -271,8 +312,12 @@ func (h *Heap) mapChunk() (*Chunk, error) {
 	return c, nil
 }
 
-// unmapChunk deregisters and unmaps c. h.mu is held.
+// unmapChunk deregisters and unmaps c, and gives its charged pages back
+// to the retention budget. h.mu is held.
 func (h *Heap) unmapChunk(c *Chunk) {
+	if d := c.freeDirty(); d > 0 {
+		h.src.Unretain(uintptr(d) * PageBytes)
+	}
 	deregister(c)
 	for i := range c.owners {
 		atomic.StorePointer(&c.owners[i], nil)
@@ -324,28 +369,44 @@ func (c *Chunk) findRun(n int) int {
 }
 
 // take marks n pages at page used and dirty, records owner, and reports
-// whether they were all clean (reading as zero).
+// whether they were all clean (reading as zero). Dirty free pages leave
+// the retention budget as they are reused. h.mu is held.
 func (c *Chunk) take(page, n int, owner unsafe.Pointer) bool {
-	zeroed := true
+	dirty := 0
 	for i := page; i < page+n; i++ {
 		w, bit := i/64, uint64(1)<<(i%64)
 		c.free[w] &^= bit
 		if c.dirty[w]&bit != 0 {
-			zeroed = false
+			dirty++
 		}
 		c.dirty[w] |= bit
 		atomic.StorePointer(&c.owners[i], owner)
 	}
 	c.nfree -= n
-	return zeroed
+	if dirty > 0 {
+		c.heap.src.Unretain(uintptr(dirty) * PageBytes)
+	}
+	return dirty == 0
 }
 
-// releaseFreeDirty gives back the physical pages of free, dirty runs.
+// freeDirty counts the free pages that may hold bytes: the ones charged to
+// the retention budget. h.mu is held.
+func (c *Chunk) freeDirty() int {
+	n := 0
+	for w := range c.free {
+		n += bits.OnesCount64(c.free[w] & c.dirty[w])
+	}
+	return n
+}
+
+// releaseFreeDirty gives back the physical pages of free, dirty runs, and
+// their charge to the retention budget. h.mu is held.
 func (c *Chunk) releaseFreeDirty() {
 	start := -1
 	flush := func(end int) {
 		if start >= 0 {
 			osmem.Release(addrPointer(c.base+uintptr(start)*PageBytes), uintptr(end-start)*PageBytes)
+			c.heap.src.Unretain(uintptr(end-start) * PageBytes)
 			for i := start; i < end; i++ {
 				c.dirty[i/64] &^= 1 << (i % 64)
 			}

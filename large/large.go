@@ -15,12 +15,21 @@ import (
 // free apart from a foreign pointer.
 const recentFrees = 64
 
+// maxKept bounds how many freed mappings are kept for reuse (their bytes
+// are bounded by the Source's retention budget), so that the best-fit
+// search stays short.
+const maxKept = 64
+
+// span is one mapping: its first address and its length.
+type span struct{ base, size uintptr }
+
 // Registry owns the large mappings of one allocator.
 type Registry struct {
 	src *osmem.Source
 
 	mu     sync.Mutex
-	spans  map[uintptr]uintptr  // first address → mapped bytes
+	spans  map[uintptr]uintptr  // live mappings: first address → mapped bytes
+	kept   []span               // freed mappings kept for reuse, oldest first
 	recent [recentFrees]uintptr // first addresses freed lately, a ring
 	next   int                  // next slot of recent to overwrite
 	closed bool
@@ -41,27 +50,59 @@ func RoundUp(n uintptr) uintptr {
 	return (n + osmem.PageBytes - 1) &^ (osmem.PageBytes - 1)
 }
 
-// Alloc maps a region for n bytes and returns it and its usable size. The
-// region reads as zero. Errors wrap errs.OutOfMemory (and the errno or the
-// limit) or are errs.Closed.
-func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, error) {
+// Alloc returns a region for n bytes, its usable size, and whether it may
+// hold old bytes (a kept mapping reused) rather than read as zero (a fresh
+// one). A kept mapping is reused if it is at least n rounded up to pages
+// and wastes at most an eighth of itself; the smallest such one wins.
+// Errors wrap errs.OutOfMemory (and the errno or the limit) or are
+// errs.Closed.
+func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
 	size := RoundUp(n)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, 0, false, errs.Closed
+	}
+	if best := r.bestKept(size); best >= 0 {
+		sp := r.kept[best]
+		r.kept = append(r.kept[:best], r.kept[best+1:]...)
+		r.src.Unretain(sp.size)
+		r.spans[sp.base] = sp.size
+		r.inUse += int64(sp.size)
+		r.allocs++
+		r.mu.Unlock()
+		return addrPointer(sp.base), sp.size, true, nil
+	}
+	r.mu.Unlock()
+
 	p, err := r.src.Map(size)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		r.src.Unmap(p, size)
-		return nil, 0, errs.Closed
+		return nil, 0, false, errs.Closed
 	}
 	r.spans[uintptr(p)] = size
 	r.forget(uintptr(p))
 	r.inUse += int64(size)
 	r.allocs++
 	r.mu.Unlock()
-	return p, size, nil
+	return p, size, false, nil
+}
+
+// bestKept returns the index of the smallest kept mapping that serves size
+// bytes wasting at most an eighth of itself, or -1. r.mu is held.
+func (r *Registry) bestKept(size uintptr) int {
+	best := -1
+	for i, sp := range r.kept {
+		if sp.size >= size && sp.size-size <= sp.size/8 && (best < 0 || sp.size < r.kept[best].size) {
+			best = i
+		}
+	}
+	return best
 }
 
 // Owns reports whether addr is the first byte of a live mapping, and its size.
@@ -72,9 +113,11 @@ func (r *Registry) Owns(addr uintptr) (uintptr, bool) {
 	return n, ok
 }
 
-// Free unmaps the mapping that starts at addr. Otherwise it changes nothing
-// and returns errs.InvalidPointer for an address inside a live mapping,
-// errs.DoubleFree for one freed lately, and errs.ForeignPointer for the rest.
+// Free releases the mapping that starts at addr: it is kept for reuse if
+// the retention budget allows, else unmapped. Otherwise Free changes
+// nothing and returns errs.InvalidPointer for an address inside a live
+// mapping, errs.DoubleFree for one freed lately, and errs.ForeignPointer
+// for the rest.
 func (r *Registry) Free(addr uintptr) error {
 	r.mu.Lock()
 	size, ok := r.spans[addr]
@@ -84,13 +127,71 @@ func (r *Registry) Free(addr uintptr) error {
 		return err
 	}
 	delete(r.spans, addr)
-	r.recent[r.next] = addr
-	r.next = (r.next + 1) % recentFrees
 	r.inUse -= int64(size)
 	r.frees++
+	var evict span
+	if !r.closed && r.src.TryRetain(size) {
+		if len(r.kept) == maxKept {
+			evict = r.kept[0]
+			r.kept = append(r.kept[:0], r.kept[1:]...)
+			r.src.Unretain(evict.size)
+			r.remember(evict.base)
+		}
+		r.kept = append(r.kept, span{addr, size})
+		r.mu.Unlock()
+		if evict.size > 0 {
+			r.src.Unmap(addrPointer(evict.base), evict.size)
+		}
+		return nil
+	}
+	r.remember(addr)
 	r.mu.Unlock()
 	r.src.Unmap(addrPointer(addr), size)
 	return nil
+}
+
+// remember notes addr as freed lately. r.mu is held.
+func (r *Registry) remember(addr uintptr) {
+	r.recent[r.next] = addr
+	r.next = (r.next + 1) % recentFrees
+}
+
+// Trim unmaps every kept mapping.
+func (r *Registry) Trim() {
+	r.mu.Lock()
+	r.trimLocked()
+}
+
+// TryTrim is Trim if the Registry's lock is free, else nothing.
+func (r *Registry) TryTrim() {
+	if r.mu.TryLock() {
+		r.trimLocked()
+	}
+}
+
+// trimLocked unmaps every kept mapping; it is entered with r.mu held and
+// unlocks it before the munmap calls.
+func (r *Registry) trimLocked() {
+	kept := r.kept
+	r.kept = nil
+	for _, sp := range kept {
+		r.src.Unretain(sp.size)
+		r.remember(sp.base)
+	}
+	r.mu.Unlock()
+	for _, sp := range kept {
+		r.src.Unmap(addrPointer(sp.base), sp.size)
+	}
+}
+
+// Kept returns how many freed mappings are kept, and their bytes.
+func (r *Registry) Kept() (n int, bytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sp := range r.kept {
+		bytes += int64(sp.size)
+	}
+	return len(r.kept), bytes
 }
 
 // classify explains why addr is not a live mapping's start. r.mu is held.
@@ -99,6 +200,14 @@ func (r *Registry) classify(addr uintptr) error {
 		if addr > base && addr < base+size {
 			return fmt.Errorf("%w: %#x is %d bytes into the %d-byte mapping at %#x",
 				errs.InvalidPointer, addr, addr-base, size, base)
+		}
+	}
+	for _, sp := range r.kept {
+		if addr == sp.base {
+			return fmt.Errorf("%w: the mapping at %#x was already freed", errs.DoubleFree, addr)
+		}
+		if addr > sp.base && addr < sp.base+sp.size {
+			return fmt.Errorf("%w: %#x lies in a freed mapping", errs.DoubleFree, addr)
 		}
 	}
 	for _, a := range r.recent {
@@ -128,6 +237,11 @@ func (r *Registry) Close() {
 		r.inUse -= int64(size)
 	}
 	clear(r.spans)
+	for _, sp := range r.kept {
+		r.src.Unretain(sp.size)
+		r.src.Unmap(addrPointer(sp.base), sp.size)
+	}
+	r.kept = nil
 }
 
 // Stats are a Registry's figures.
@@ -156,6 +270,16 @@ func (r *Registry) Validate() error {
 	}
 	if sum != r.inUse {
 		return fmt.Errorf("large: counts %d bytes in use, mappings hold %d", r.inUse, sum)
+	}
+	var kept int64
+	for _, sp := range r.kept {
+		if _, live := r.spans[sp.base]; live {
+			return fmt.Errorf("large: mapping %#x is both live and kept", sp.base)
+		}
+		kept += int64(sp.size)
+	}
+	if kept > r.src.Retained() {
+		return fmt.Errorf("large: %d bytes kept but only %d charged to the budget", kept, r.src.Retained())
 	}
 	if uint64(len(r.spans)) != r.allocs-r.frees && !r.closed {
 		return fmt.Errorf("large: %d mappings but allocs-frees = %d", len(r.spans), r.allocs-r.frees)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/arena"
@@ -31,16 +32,24 @@ func ClassBytes(c int) int { return int(classBytes[c]) }
 // ClassSlabBytes returns the slab size of class c.
 func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 
-// Slab is one run of pages of a chunk serving one size class. Every field is
-// protected by the mutex of the Central of its class, except the read-only
-// identity fields (base, class, size, divMagic, objects, chunk, page, pages).
+// Slab is one run of pages of a chunk serving one size class.
+//
+// The identity fields (base, size, divMagic, objects, class, chunk, page,
+// pages) are read-only while the slab is carved. used, nfree, fresh,
+// zeroed, hint and the list links belong to the Central of the class and
+// are protected by its mutex. owned has one byte per object, written
+// without a lock by whoever holds the object: 1 while a caller holds it,
+// 0 while it is free in a cache or in the slab. Distinct objects are
+// distinct bytes, so writers never race; a caller's own happens-before
+// edge (the one that handed an object to another goroutine) orders the
+// writes on one object.
 //
 // Invariants, checked by validate:
 //
 //	nfree == objects - popcount(used)
-//	used has no bit set at or above fresh
-//	the slab is on its Central's partial list iff 0 < nfree < objects, or it
-//	is the Central's cached empty slab iff nfree == objects
+//	no bit of used is set at or above fresh
+//	owned[i] == 1 implies bit i of used is set
+//	the slab is on its Central's partial list iff 0 < nfree < objects
 type Slab struct {
 	base     uintptr
 	size     uintptr
@@ -51,13 +60,15 @@ type Slab struct {
 	page     int
 	pages    int
 
-	used   []uint64 // bit set: object allocated
+	owned []uint8 // per object: 1 while a caller holds it
+
+	used   []uint64 // bit set: object is out of the slab (in a cache or held)
 	nfree  int
 	fresh  int  // objects [fresh, objects) were never handed out
 	zeroed bool // the pages read as zero when the slab was carved
 	hint   int  // no word of used below it has a free bit under fresh
 
-	next, prev *Slab // Central.partial links
+	next, prev *Slab // Central list links
 	onList     bool
 }
 
@@ -70,11 +81,53 @@ func (s *Slab) index(addr uintptr) (int, bool) {
 	return i, i < s.objects && uintptr(i)*s.size == off
 }
 
-// take hands out one free object: a freed one if there is any (its cache
-// lines are likely warm and its page already resident), else the next one
-// never used. It reports whether the object is known to read as zero.
-// s must have a free object.
-func (s *Slab) take() (uintptr, bool) {
+// Entry is one free object on its way between a slab and a caller: its
+// slab, its index, and whether it is known to read as zero.
+type Entry struct {
+	s    *Slab
+	i    uint32
+	zero bool
+}
+
+// Bytes marks e's object as held by the caller and returns it as a slice
+// of its full size, cleared first if clear is set and it may be dirty.
+func (e Entry) Bytes(clearIt bool) []byte {
+	s := e.s
+	s.owned[e.i] = 1
+	b := unsafe.Slice((*byte)(addrPointer(s.base+uintptr(e.i)*s.size)), s.size)
+	if clearIt && !e.zero {
+		clear(b)
+	}
+	return b
+}
+
+// Class returns the size class of e's object.
+func (e Entry) Class() int { return int(e.s.class) }
+
+// Release checks that addr, in chunk ch, is the first byte of an object a
+// caller holds, marks it free and returns it as an Entry for a cache. It
+// takes no lock. errs.InvalidPointer: addr is not an object's start;
+// errs.DoubleFree: nobody holds the object. Either way nothing changes.
+func Release(ch *arena.Chunk, addr uintptr) (Entry, error) {
+	s := (*Slab)(ch.Owner(ch.Page(addr)))
+	if s == nil {
+		return Entry{}, fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
+	}
+	i, ok := s.index(addr)
+	if !ok {
+		return Entry{}, fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
+	}
+	if s.owned[i] == 0 {
+		return Entry{}, fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
+	}
+	s.owned[i] = 0
+	return Entry{s: s, i: uint32(i)}, nil
+}
+
+// take moves one free object out of the slab: a freed one if there is any
+// (its cache lines are likely warm and its page resident), else the next
+// one never used. s must have a free object; its Central's mu is held.
+func (s *Slab) take() Entry {
 	var i int
 	zero := false
 	if s.nfree > s.objects-s.fresh { // a slot below fresh was freed
@@ -91,24 +144,33 @@ func (s *Slab) take() (uintptr, bool) {
 	}
 	s.used[i/64] |= 1 << (i % 64)
 	s.nfree--
-	return s.base + uintptr(i)*s.size, zero
+	return Entry{s: s, i: uint32(i), zero: zero}
 }
 
 // Central holds the slabs of one size class. It is safe for concurrent use:
-// mu protects everything below it.
+// mu protects everything below it; the published counters are atomic.
 type Central struct {
 	mu      sync.Mutex
 	class   uint8
 	heap    *arena.Heap
-	partial *Slab // slabs with free and used objects, doubly linked
-	empty   *Slab // one slab with no object in use, kept to spare a carve
+	partial *Slab // slabs with objects both in and out, doubly linked
+	empty   *Slab // empty slabs kept to spare a carve (charged to the retention budget), singly linked by next
+	nempty  int
 	closed  bool
 
-	slabs  int64
-	live   int64
-	allocs uint64
-	frees  uint64
+	slabs int64
+	out   int64 // objects out of the slabs: in caches or held by callers
+
+	// Allocations and frees counted by caches that publish to the Central
+	// (per-goroutine Cache handles); per-P counts are kept by the caller.
+	pubAllocs atomic.Uint64
+	pubFrees  atomic.Uint64
 }
+
+// maxEmptySlabs bounds the empty slabs a Central keeps (within the
+// retention budget): enough to absorb a batch of frees and the allocations
+// that follow without carving, few enough that the budget stays shared.
+const maxEmptySlabs = 4
 
 // Init prepares c to serve class cls from heap.
 func (c *Central) Init(cls int, heap *arena.Heap) {
@@ -116,114 +178,137 @@ func (c *Central) Init(cls int, heap *arena.Heap) {
 	c.heap = heap
 }
 
-// Alloc returns the address of a free object of c's class and whether it
-// is known to read as zero. Its errors wrap errs.OutOfMemory or errs.Closed.
-func (c *Central) Alloc() (uintptr, bool, error) {
+// AllocBatch moves up to len(dst) free objects out of the slabs into dst
+// and returns how many. It carves new slabs as needed; an error (wrapping
+// errs.OutOfMemory or errs.Closed) comes only when not even one object
+// could be had.
+func (c *Central) AllocBatch(dst []Entry) (int, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		c.mu.Unlock()
-		return 0, false, errs.Closed
+		return 0, errs.Closed
 	}
-	s := c.partial
-	if s == nil {
-		if s = c.empty; s != nil {
-			c.empty = nil
-		} else {
-			var err error
-			if s, err = c.carve(); err != nil {
-				c.mu.Unlock()
-				return 0, false, err
+	n := 0
+	for n < len(dst) {
+		s := c.partial
+		if s == nil {
+			if s = c.empty; s != nil {
+				c.uncharge(1)
+				c.empty, s.next = s.next, nil
+				c.nempty--
+			} else {
+				var err error
+				if s, err = c.carve(); err != nil {
+					if n > 0 {
+						break
+					}
+					return 0, err
+				}
+			}
+			c.push(s)
+		}
+		for s.nfree > 0 && n < len(dst) {
+			dst[n] = s.take()
+			n++
+		}
+		if s.nfree == 0 {
+			c.unlink(s)
+		}
+	}
+	c.out += int64(n)
+	return n, nil
+}
+
+// FreeBatch returns objects (released by their holders, or never handed
+// out) to their slabs. A slab left empty is kept within the retention
+// budget, or its pages go back to the chunk.
+func (c *Central) FreeBatch(src []Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range src {
+		s := e.s
+		s.used[e.i/64] &^= 1 << (e.i % 64)
+		s.nfree++
+		s.hint = min(s.hint, int(e.i/64))
+		if s.nfree == 1 {
+			c.push(s) // was full
+		}
+		if s.nfree == s.objects {
+			c.unlink(s)
+			bytes := uintptr(s.pages) * arena.PageBytes
+			// Kept empty slabs are charged to the retention budget; past
+			// it the slab goes back to its chunk (which releases it).
+			if !c.closed && c.nempty < maxEmptySlabs && c.heap.Source().TryRetain(bytes) {
+				s.next = c.empty
+				c.empty = s
+				c.nempty++
+			} else {
+				c.release(s)
 			}
 		}
-		c.push(s)
 	}
-	p, zero := s.take()
-	if s.nfree == 0 {
-		c.unlink(s)
-	}
-	c.live++
-	c.allocs++
-	c.mu.Unlock()
-	return p, zero, nil
+	c.out -= int64(len(src))
 }
 
-// Free releases the object at addr, which lies in chunk ch of c's heap.
-// It returns errs.InvalidPointer if addr is not the first byte of an object
-// and errs.DoubleFree if no live object is there; either way nothing changes.
-func Free(centrals []Central, ch *arena.Chunk, addr uintptr) error {
-	page := ch.Page(addr)
-	for {
-		s := (*Slab)(ch.Owner(page))
-		if s == nil {
-			return fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
-		}
-		c := &centrals[s.class]
-		c.mu.Lock()
-		if (*Slab)(ch.Owner(page)) != s {
-			// The slab was released (and maybe its pages reused) between the
-			// lock-free read and the lock: look again.
-			c.mu.Unlock()
-			continue
-		}
-		err := c.free(s, addr)
-		c.mu.Unlock()
-		return err
-	}
-}
-
-// free releases addr in s. c.mu is held.
-func (c *Central) free(s *Slab, addr uintptr) error {
-	i, ok := s.index(addr)
-	if !ok {
-		return fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
-	}
-	w, bit := i/64, uint64(1)<<(i%64)
-	if s.used[w]&bit == 0 {
-		return fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
-	}
-	s.used[w] &^= bit
-	s.nfree++
-	s.hint = min(s.hint, w)
-	c.live--
-	c.frees++
-	if s.nfree == 1 && s.objects > 1 {
-		c.push(s) // was full
-	}
-	if s.nfree == s.objects {
-		c.unlink(s)
-		if c.empty == nil && !c.closed {
-			c.empty = s
-		} else {
-			c.release(s)
-		}
-	}
-	return nil
-}
-
-// Trim gives the cached empty slab back to its chunk.
+// Trim gives every empty slab's pages back to its chunk.
 func (c *Central) Trim() {
 	c.mu.Lock()
-	if s := c.empty; s != nil {
-		c.empty = nil
-		c.release(s)
-	}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.dropEmpty()
 }
 
-// Close stops c: later Allocs fail with errs.Closed. It waits for any
-// operation in progress on c. The memory itself is unmapped by the Heap.
+// dropEmpty releases the kept empty slabs. c.mu is held.
+func (c *Central) dropEmpty() {
+	for s := c.empty; s != nil; {
+		next := s.next
+		s.next = nil
+		c.release(s)
+		s = next
+	}
+	c.uncharge(c.nempty)
+	c.empty, c.nempty = nil, 0
+}
+
+// uncharge returns k kept empty slabs' bytes to the retention budget.
+func (c *Central) uncharge(k int) {
+	if k > 0 {
+		c.heap.Source().Unretain(uintptr(k) * uintptr(classSlabBytes[c.class]))
+	}
+}
+
+// Close stops c: later AllocBatch calls fail with errs.Closed. The memory
+// itself is unmapped by the Heap.
 func (c *Central) Close() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.closed = true
-	c.partial, c.empty = nil, nil
-	c.mu.Unlock()
+	c.uncharge(c.nempty)
+	c.partial, c.empty, c.nempty = nil, nil, 0
 }
 
-// Stats is one class's row of figures.
+// EmptyBytes returns the bytes of the empty slabs c keeps.
+func (c *Central) EmptyBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int64(c.nempty) * int64(classSlabBytes[c.class])
+}
+
+// Publish adds allocations and frees counted by a cache to c's figures.
+func (c *Central) Publish(allocs, frees uint64) {
+	if allocs > 0 {
+		c.pubAllocs.Add(allocs)
+	}
+	if frees > 0 {
+		c.pubFrees.Add(frees)
+	}
+}
+
+// Stats is one class's row of figures as the Central knows them.
 type Stats struct {
 	Size, SlabBytes int
-	Slabs, Live     int64
-	Allocs, Frees   uint64
+	Slabs           int64
+	Out             int64  // objects out of the slabs (in caches or held)
+	Allocs, Frees   uint64 // published by caches
 }
 
 // Stats returns c's figures.
@@ -232,7 +317,7 @@ func (c *Central) Stats() Stats {
 	defer c.mu.Unlock()
 	return Stats{
 		Size: ClassBytes(int(c.class)), SlabBytes: ClassSlabBytes(int(c.class)),
-		Slabs: c.slabs, Live: c.live, Allocs: c.allocs, Frees: c.frees,
+		Slabs: c.slabs, Out: c.out, Allocs: c.pubAllocs.Load(), Frees: c.pubFrees.Load(),
 	}
 }
 
@@ -240,7 +325,8 @@ func (c *Central) Stats() Stats {
 func (c *Central) Validate() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	live := int64(0)
+	var out int64
+	var slabs int64
 	for s := c.partial; s != nil; s = s.next {
 		if err := s.validate(); err != nil {
 			return err
@@ -251,21 +337,25 @@ func (c *Central) Validate() error {
 		if s.next != nil && s.next.prev != s {
 			return fmt.Errorf("slab: broken links after %#x", s.base)
 		}
-		live += int64(s.objects - s.nfree)
+		out += int64(s.objects - s.nfree)
+		slabs++
 	}
-	if s := c.empty; s != nil {
+	n := 0
+	for s := c.empty; s != nil; s = s.next {
 		if err := s.validate(); err != nil {
 			return err
 		}
 		if s.nfree != s.objects {
-			return fmt.Errorf("slab: cached empty slab %#x has %d objects in use", s.base, s.objects-s.nfree)
+			return fmt.Errorf("slab: kept empty slab %#x has %d objects out", s.base, s.objects-s.nfree)
 		}
+		n++
+		slabs++
 	}
-	if live > c.live {
-		return fmt.Errorf("slab: class %d counts %d live objects, its partial slabs alone hold %d", c.class, c.live, live)
+	if n != c.nempty {
+		return fmt.Errorf("slab: class %d counts %d empty slabs, list has %d", c.class, c.nempty, n)
 	}
-	if c.allocs-c.frees != uint64(c.live) {
-		return fmt.Errorf("slab: class %d: allocs %d - frees %d != live %d", c.class, c.allocs, c.frees, c.live)
+	if out > c.out || slabs > c.slabs {
+		return fmt.Errorf("slab: class %d counts %d objects out in %d slabs; lists alone hold %d in %d", c.class, c.out, c.slabs, out, slabs)
 	}
 	return nil
 }
@@ -276,8 +366,13 @@ func (s *Slab) validate() error {
 		n += bits.OnesCount64(word)
 		for b := 0; b < 64 && word != 0; b++ {
 			if i := w*64 + b; word&(1<<b) != 0 && i >= s.fresh {
-				return fmt.Errorf("slab: %#x object %d is used but above fresh mark %d", s.base, i, s.fresh)
+				return fmt.Errorf("slab: %#x object %d is out but above the fresh mark %d", s.base, i, s.fresh)
 			}
+		}
+	}
+	for i, o := range s.owned {
+		if o != 0 && s.used[i/64]&(1<<(i%64)) == 0 {
+			return fmt.Errorf("slab: %#x object %d is held by a caller but free in the slab", s.base, i)
 		}
 	}
 	if s.nfree != s.objects-n {
@@ -292,6 +387,10 @@ func (s *Slab) validate() error {
 }
 
 // carve makes a new slab of c's class from the heap. c.mu is held.
+//
+// Slab records are never reused: a Free racing with the release of a slab
+// may still read the old record, and it must then find the old base and
+// no object held (ErrDoubleFree), never another slab's objects.
 func (c *Central) carve() (*Slab, error) {
 	cls := int(c.class)
 	size := uintptr(classBytes[cls])
@@ -299,7 +398,8 @@ func (c *Central) carve() (*Slab, error) {
 	objects := int(slabBytes / size)
 	s := &Slab{
 		size: size, divMagic: classDivMagic[cls], objects: objects, class: c.class,
-		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64), nfree: objects,
+		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64),
+		owned: make([]uint8, objects), nfree: objects,
 	}
 	ch, page, zeroed, err := c.heap.AllocPages(s.pages, unsafe.Pointer(s))
 	if err != nil {
@@ -340,3 +440,7 @@ func (c *Central) unlink(s *Slab) {
 	}
 	s.next, s.prev, s.onList = nil, nil, false
 }
+
+// addrPointer turns an address of mapped memory (never Go memory, so never
+// moved or collected) into a pointer.
+func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

@@ -58,7 +58,9 @@ func TestDivMagic(t *testing.T) {
 }
 
 func newCentrals(t *testing.T, retain int64) ([]Central, *arena.Heap) {
-	h, err := arena.NewHeap(osmem.NewSource(0), arena.HeapOptions{ChunkBytes: 4 << 20, RetainBytes: retain})
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(retain)
+	h, err := arena.NewHeap(src, arena.HeapOptions{ChunkBytes: 4 << 20})
 	require.NoError(t, err)
 	t.Cleanup(h.Close)
 	cs := make([]Central, NumClasses)
@@ -68,69 +70,141 @@ func newCentrals(t *testing.T, retain int64) ([]Central, *arena.Heap) {
 	return cs, h
 }
 
+// hold takes one object of class c out of its Central and hands it to the
+// caller, as a cache does.
+func hold(t *testing.T, c *Central) (uintptr, Entry) {
+	var e [1]Entry
+	n, err := c.AllocBatch(e[:])
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	b := e[0].Bytes(false)
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b))), e[0]
+}
+
+// giveBack releases a held object and returns it to its Central.
+func giveBack(t *testing.T, cs []Central, p uintptr) error {
+	e, err := Release(arena.Lookup(p), p)
+	if err != nil {
+		return err
+	}
+	cs[e.Class()].FreeBatch([]Entry{e})
+	return nil
+}
+
 func TestCentralFillDrain(t *testing.T) {
-	cs, h := newCentrals(t, -1)
+	cs, h := newCentrals(t, 0)
 	c := &cs[ClassOf(48)]
 	objects := ClassSlabBytes(ClassOf(48)) / 48
 	seen := map[uintptr]bool{}
 	var addrs []uintptr
-	for i := range 3 * objects { // three slabs' worth
-		p, zero, err := c.Alloc()
+	batch := make([]Entry, 100)
+	for len(addrs) < 3*objects { // three slabs' worth
+		n, err := c.AllocBatch(batch[:min(100, 3*objects-len(addrs))])
 		require.NoError(t, err)
-		require.True(t, zero, "fresh slab objects read as zero (i=%d)", i)
-		require.False(t, seen[p], "handed out twice")
-		seen[p] = true
-		addrs = append(addrs, p)
+		for _, e := range batch[:n] {
+			require.True(t, e.zero, "fresh slab objects read as zero")
+			b := e.Bytes(false)
+			p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+			require.False(t, seen[p], "handed out twice")
+			seen[p] = true
+			addrs = append(addrs, p)
+		}
 	}
 	require.NoError(t, c.Validate())
 	st := c.Stats()
 	assert.Equal(t, int64(3), st.Slabs)
-	assert.Equal(t, int64(3*objects), st.Live)
+	assert.Equal(t, int64(3*objects), st.Out)
 
 	for _, p := range addrs {
 		ch := arena.Lookup(p)
 		require.NotNil(t, ch)
-		require.ErrorIs(t, Free(cs, ch, p+8), errs.InvalidPointer, "interior")
-		require.NoError(t, Free(cs, ch, p))
+		_, err := Release(ch, p+8)
+		require.ErrorIs(t, err, errs.InvalidPointer, "interior")
+		require.NoError(t, giveBack(t, cs, p))
 	}
 	require.NoError(t, c.Validate())
 	st = c.Stats()
-	assert.Equal(t, int64(1), st.Slabs, "one empty slab is kept")
-	assert.Zero(t, st.Live)
-	inuse, _ := h.Counts()
-	assert.Equal(t, 1, inuse)
-	c.Trim()
+	assert.Zero(t, st.Slabs, "with no retention budget no empty slab is kept")
+	assert.Zero(t, st.Out)
 	inuse, empty := h.Counts()
-	assert.Zero(t, inuse+empty, "the chunk went back to the OS")
-	ch := arena.Lookup(addrs[0])
-	assert.Nil(t, ch, "the chunk is no longer registered")
+	assert.Zero(t, inuse+empty, "the chunk went back to the OS at once")
+	assert.Zero(t, h.Source().Mapped())
+	assert.Nil(t, arena.Lookup(addrs[0]), "the chunk is no longer registered")
+}
+
+func TestEmptySlabsChargeTheBudget(t *testing.T) {
+	sb := ClassSlabBytes(ClassOf(4096))
+	cs, h := newCentrals(t, int64(2*sb))
+	c := &cs[ClassOf(4096)]
+	var ps []uintptr
+	for range 5 * sb / 4096 { // five slabs
+		p, _ := hold(t, c)
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		require.NoError(t, giveBack(t, cs, p))
+	}
+	st := c.Stats()
+	assert.Equal(t, int64(2), st.Slabs, "two empty slabs fit the budget")
+	assert.Equal(t, int64(2*sb), h.Source().Retained())
+	require.NoError(t, c.Validate())
+	c.Trim()
+	assert.Zero(t, h.Source().Retained())
+	assert.Zero(t, c.Stats().Slabs)
 }
 
 func TestCentralReusesFreedFirst(t *testing.T) {
-	cs, _ := newCentrals(t, -1)
+	cs, _ := newCentrals(t, 0)
 	c := &cs[ClassOf(1000)]
 	var ps []uintptr
 	for range 10 {
-		p, _, err := c.Alloc()
-		require.NoError(t, err)
+		p, _ := hold(t, c)
 		ps = append(ps, p)
 	}
-	*(*byte)(*(*unsafe.Pointer)(unsafe.Pointer(&ps[3]))) = 7 // dirty the slot
-	require.NoError(t, Free(cs, arena.Lookup(ps[3]), ps[3]))
-	p, zero, err := c.Alloc()
+	require.NoError(t, giveBack(t, cs, ps[3]))
+	var e [1]Entry
+	_, err := c.AllocBatch(e[:])
 	require.NoError(t, err)
-	assert.Equal(t, ps[3], p, "the freed slot comes back first")
-	assert.False(t, zero, "a reused slot must be cleared by the caller")
-	require.ErrorIs(t, Free(cs, arena.Lookup(ps[4]), ps[4]+1), errs.InvalidPointer)
-	require.NoError(t, Free(cs, arena.Lookup(ps[4]), ps[4]))
-	require.ErrorIs(t, Free(cs, arena.Lookup(ps[4]), ps[4]), errs.DoubleFree)
+	assert.False(t, e[0].zero, "a reused slot must be cleared by the caller")
+	b := e[0].Bytes(false)
+	assert.Equal(t, ps[3], uintptr(unsafe.Pointer(unsafe.SliceData(b))), "the freed slot comes back first")
+	require.ErrorIs(t, giveBack(t, cs, ps[4]+1), errs.InvalidPointer)
+	require.NoError(t, giveBack(t, cs, ps[4]))
+	require.ErrorIs(t, giveBack(t, cs, ps[4]), errs.DoubleFree)
 	require.NoError(t, c.Validate())
 }
 
+func TestLocalStacks(t *testing.T) {
+	cs, _ := newCentrals(t, 0)
+	cls := ClassOf(32 << 10)
+	require.Equal(t, 2, StackLen(cls), "64 KiB of 32 KiB objects")
+	require.Equal(t, 64, StackLen(ClassOf(16)))
+	var l Local
+	_, ok := l.Pop(cls)
+	require.False(t, ok)
+	var batch [MaxBatch]Entry
+	n, err := cs[cls].AllocBatch(batch[:3])
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	assert.Equal(t, 2, l.Fill(cls, batch[:3]), "only two fit")
+	assert.False(t, l.Push(batch[2]), "full")
+	e, ok := l.Pop(cls)
+	require.True(t, ok)
+	assert.Equal(t, batch[1], e, "last in, first out")
+	assert.True(t, l.Push(batch[2]))
+	assert.Equal(t, 1, l.Spill(cls, batch[:]), "the older half")
+	assert.Equal(t, 1, l.Len(cls))
+	assert.Equal(t, 1, l.Drain(cls, batch[:]))
+	assert.Zero(t, l.Len(cls))
+	assert.Equal(t, uint64(1), l.Allocs[cls])
+	assert.Equal(t, uint64(1), l.Frees[cls])
+}
+
 func TestCentralClosed(t *testing.T) {
-	cs, _ := newCentrals(t, -1)
+	cs, _ := newCentrals(t, 0)
 	c := &cs[1]
 	c.Close()
-	_, _, err := c.Alloc()
+	var e [1]Entry
+	_, err := c.AllocBatch(e[:])
 	require.ErrorIs(t, err, errs.Closed)
 }

@@ -9,36 +9,22 @@ import (
 	"github.com/mmalloc/mmalloc/internal/errs"
 )
 
-// Usable returns the size class of the live object that starts at addr,
-// which lies in chunk ch of the centrals' heap. Otherwise it returns the
-// error Free would (errs.InvalidPointer or errs.DoubleFree). It changes
-// nothing. The answer may be stale as soon as the lock is dropped if the
-// caller frees the same object concurrently (a caller's race).
-func Usable(centrals []Central, ch *arena.Chunk, addr uintptr) (int, error) {
-	page := ch.Page(addr)
-	for {
-		s := (*Slab)(ch.Owner(page))
-		if s == nil {
-			return 0, fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
-		}
-		c := &centrals[s.class]
-		c.mu.Lock()
-		if (*Slab)(ch.Owner(page)) != s {
-			c.mu.Unlock() // released meanwhile: look again, as Free does
-			continue
-		}
-		i, ok := s.index(addr)
-		var err error
-		switch {
-		case !ok:
-			err = fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
-		case s.used[i/64]&(1<<(i%64)) == 0:
-			err = fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
-		}
-		c.mu.Unlock()
-		if err != nil {
-			return 0, err
-		}
-		return int(s.class), nil
+// Usable returns the size class of the object a caller holds that starts
+// at addr, in chunk ch. Otherwise it returns the error Release would
+// (errs.InvalidPointer or errs.DoubleFree). It takes no lock and changes
+// nothing; as with Release, a caller freeing the same object concurrently
+// is a caller's race.
+func Usable(ch *arena.Chunk, addr uintptr) (int, error) {
+	s := (*Slab)(ch.Owner(ch.Page(addr)))
+	if s == nil {
+		return 0, fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
 	}
+	i, ok := s.index(addr)
+	if !ok {
+		return 0, fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
+	}
+	if s.owned[i] == 0 {
+		return 0, fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
+	}
+	return int(s.class), nil
 }

@@ -12,11 +12,13 @@ import (
 // one at a time, so figures of different rows may be a few operations apart
 // when other goroutines are allocating; each row is consistent in itself.
 type Snapshot struct {
-	Mapped     int64 // bytes mapped from the OS now: chunks + large mappings
-	PeakMapped int64 // most bytes ever mapped at once
-	Limit      int64 // the allocator's byte limit, 0 if none
-	InUse      int64 // bytes in live allocations, at their usable size
-	Live       int64 // live allocations
+	Mapped      int64 // bytes mapped from the OS now: chunks + large mappings
+	PeakMapped  int64 // most bytes ever mapped at once
+	Limit       int64 // the allocator's byte limit, 0 if none
+	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped)
+	RetainLimit int64 // the most bytes that may be retained
+	InUse       int64 // bytes in live allocations, at their usable size
+	Live        int64 // live allocations
 
 	Allocs  uint64 // allocations ever made
 	Frees   uint64 // allocations ever freed
@@ -37,6 +39,7 @@ type Class struct {
 	SlabBytes int    // bytes of one slab (0 for the large row)
 	Slabs     int64  // slabs of this class now
 	Live      int64  // live objects
+	Cached    int64  // free objects held in per-P caches, ready for reuse
 	InUse     int64  // bytes in live objects
 	Allocs    uint64 // objects ever allocated
 	Frees     uint64 // objects ever freed
@@ -50,7 +53,8 @@ func (s Snapshot) String() string {
 	if s.Limit > 0 {
 		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
 	}
-	fmt.Fprintf(&b, "), in use %s in %d live allocations\n", Bytes(s.InUse), s.Live)
+	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s\n",
+		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainLimit))
 	fmt.Fprintf(&b, "allocs %d, frees %d, mmaps %d, munmaps %d, chunks %d in use + %d empty of %s\n",
 		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, Bytes(s.ChunkBytes))
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -50,6 +50,10 @@ type Source struct {
 	munmaps atomic.Uint64
 	remaps  atomic.Uint64
 
+	retainLimit int64        // most bytes kept mapped for reuse; read-only
+	retained    atomic.Int64 // bytes kept mapped for reuse now
+	reclaim     func()       // unmaps retained memory when the limit is hit; read-only
+
 	// failAt, when non-zero, makes the failAt-th call to reserve (counted
 	// from when it was set) fail with ENOMEM. Test-only fault injection.
 	failAt    atomic.Int64
@@ -58,6 +62,41 @@ type Source struct {
 
 // NewSource returns a Source that keeps at most limit bytes mapped (0: no limit).
 func NewSource(limit int64) *Source { return &Source{limit: limit} }
+
+// SetRetainLimit sets the retention budget: how many bytes of freed memory
+// (empty chunks and slabs, freed large mappings) may be kept mapped for
+// reuse. Call it before the Source is used.
+func (s *Source) SetRetainLimit(n int64) { s.retainLimit = n }
+
+// TryRetain reserves n bytes of the retention budget and reports whether
+// they fit. Every successful call is matched by Unretain when the memory is
+// reused or unmapped.
+func (s *Source) TryRetain(n uintptr) bool {
+	for {
+		cur := s.retained.Load()
+		if cur+int64(n) > s.retainLimit {
+			return false
+		}
+		if s.retained.CompareAndSwap(cur, cur+int64(n)) {
+			return true
+		}
+	}
+}
+
+// SetReclaim sets the function called when a mapping would pass the limit
+// while memory is retained: it should unmap retained memory (it may be
+// called with the caller's locks held, so it must only try to lock). The
+// mapping is then tried once more. Call it before the Source is used.
+func (s *Source) SetReclaim(f func()) { s.reclaim = f }
+
+// Unretain gives n bytes back to the retention budget.
+func (s *Source) Unretain(n uintptr) { s.retained.Add(-int64(n)) }
+
+// Retained returns the bytes kept mapped for reuse now.
+func (s *Source) Retained() int64 { return s.retained.Load() }
+
+// RetainLimit returns the retention budget.
+func (s *Source) RetainLimit() int64 { return s.retainLimit }
 
 // Limit returns the byte limit, 0 if none.
 func (s *Source) Limit() int64 { return s.limit }
@@ -90,11 +129,22 @@ func (s *Source) injected() bool {
 	return at > 0 && s.failCount.Add(1) == at
 }
 
-// reserve accounts n bytes against the limit before they are mapped.
+// reserve accounts n bytes against the limit before they are mapped. If
+// they do not fit while memory is retained, it asks for the retained memory
+// to be released and tries once more.
 func (s *Source) reserve(n uintptr) error {
 	if s.injected() {
 		return fmt.Errorf("%w: %w", ErrNoMemory, unix.ENOMEM)
 	}
+	err := s.tryReserve(n)
+	if err != nil && s.reclaim != nil && s.retained.Load() > 0 {
+		s.reclaim()
+		err = s.tryReserve(n)
+	}
+	return err
+}
+
+func (s *Source) tryReserve(n uintptr) error {
 	for {
 		cur := s.mapped.Load()
 		next := cur + int64(n)

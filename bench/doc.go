@@ -1,0 +1,87 @@
+// Command bench measures mmalloc against the allocators a Go program would
+// otherwise use, on the machine it runs on, and answers: how much faster
+// and lighter is mmalloc than what I use now?
+//
+//	go -C bench run .                          # every workload, every allocator: under 3 minutes on 2 cores
+//	go -C bench run . -workload pair,gc -alloc mmalloc,go-heap
+//	go -C bench run . -format gobench > new.txt   # for benchstat
+//	go -C bench run . -svg out.svg             # also draw a chart
+//	GOEXPERIMENT=arenas go -C bench run .      # include Go arenas
+//
+// It is a module of its own (bench/go.mod, with a replace directive to the
+// library), so that the peers it compares against never enter the
+// library's go.mod.
+//
+// # Allocators
+//
+// Every allocator is driven through one small interface (Alloc n bytes,
+// Free), so each pays the same dynamic call:
+//
+//   - mmalloc: Allocator.Alloc, zeroed like make, and Free.
+//   - mmalloc-uninit: Allocator.AllocUninit, contents unspecified, and Free.
+//   - go-heap: make([]byte, n); Free drops the reference and the garbage
+//     collector reclaims it, inside the measured process, so its cost counts.
+//   - sync.Pool: one pool per power-of-two size class, make on a miss; the
+//     usual Go answer for buffer reuse. Buffers come back dirty.
+//   - modernc: modernc.org/memory's Malloc (uninitialised) and Free. It is not
+//     goroutine-safe: parallel and churn drive it through one shared mutex,
+//     and their tables say so.
+//   - go-arena: Go arenas, built only with GOEXPERIMENT=arenas (the program
+//     prints how to include it). Arenas free everything at once: Free only
+//     counts down, and the arena is replaced when nothing in it is live.
+//     Not goroutine-safe (mutex as above); churn skips it.
+//   - c-malloc (pair only): a reference row, not a Go allocator. A small C
+//     program doing the same loop with the C library's malloc and free is
+//     compiled with the system cc and run as a separate process; no cgo
+//     touches the measured path. Without cc the row is skipped with a note.
+//
+// A per-goroutine handle, where an allocator has one, fits in as one more
+// adapter implementing Localizer.
+//
+// # Workloads
+//
+// Each op writes one byte in every 4 KiB page of the buffer it gets, so an
+// allocator that hands out fresh pages pays their first-touch faults inside
+// the measurement, as its user would.
+//
+//   - pair: Alloc, use, Free, one size at a time (16 B to 1 MiB): a
+//     request-scoped buffer.
+//   - batch: 10,000 Allocs then 10,000 Frees (64 B and 4 KiB): building and
+//     dropping a result set.
+//   - parallel: pair on GOMAXPROCS goroutines sharing one allocator; time is
+//     wall time over all goroutines, and scaling compares it with pair.
+//   - churn: a server's buffer mix after larson: ~100k live buffers of
+//     16 B–8 KiB (log-uniform), each op frees a random one and allocates
+//     anew, and one free in eight is done by another goroutine.
+//   - gc: a live set (1,000,000 × 256 B, and 100,000 × 4 KiB) held in the
+//     allocator while the program makes ordinary Go garbage. It reports the
+//     GC's share of all CPUs (runtime/metrics /cpu/classes/gc/total:cpu-seconds
+//     over wall time × GOMAXPROCS), GC cycles per second, and the wall time of
+//     a forced runtime.GC(), under the default GOGC and again under GOGC=off
+//     with GOMEMLIMIT set to the live set plus a margin.
+//   - rss: 1,000,000 × 100 B: resident-set growth ÷ bytes requested, then how
+//     much of it the OS got back after Free, and after Trim + GC.
+//
+// # Reading the tables
+//
+// Each row is one allocator on one case. time/op is the median of -runs
+// timed runs of about -time each, with the fastest and slowest run beside
+// it; the runs go round-robin over the allocators, so a noisy spell on a
+// shared machine hits all of them. ×mmalloc divides by mmalloc's median in
+// the same case: below 1 the row is faster than mmalloc, above 1 slower.
+// Read ratios rather than absolute times; they hold from machine to machine
+// far better. allocs/op counts Go-heap allocations per op (by anyone in the
+// process, as testing's allocs/op does). The last columns are the
+// workload's own figures.
+//
+// # GOGC and GOMEMLIMIT with off-heap memory
+//
+// Memory from mmalloc is invisible to the garbage collector: it neither
+// scans it nor counts it toward GOGC's heap goal. That is the point, but it
+// means a program that moves its big buffers off the heap is left with a
+// small Go heap, and under the default GOGC=100 the collector then runs far
+// more often, for the same garbage: the gc table shows it. Off-heap users
+// should set GOMEMLIMIT to what the process may use, and raise GOGC or set
+// it off (GOGC=off GOMEMLIMIT=…), so that the collector paces against the
+// memory limit rather than a heap that no longer holds the data.
+package main

@@ -1,0 +1,128 @@
+// Cache: a per-goroutine front of an Allocator. See doc.go.
+
+package mmalloc
+
+import (
+	"unsafe"
+
+	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/slab"
+)
+
+// Cache is a front of an Allocator for one goroutine at a time: small
+// allocations and frees go to its own stacks of free objects, with no lock,
+// no atomic operation and no pinning, and it refills from and spills to the
+// Allocator in batches. It is the fastest way to allocate with mmalloc.
+//
+// A Cache is NOT safe for concurrent use: give each goroutine its own (the
+// way the Go runtime gives each P an mcache). Memory may move freely
+// between Caches and the Allocator: what one Cache allocates, another
+// Cache, or the Allocator itself, may free.
+//
+// A Cache holds at most 64 KiB of free objects per size class. Those
+// objects, and the Cache's counts in Stats, reach the Allocator when it
+// refills or spills, or on Flush: call Flush (or Release) before Trim, and
+// before reading exact figures from Stats. Large requests go straight to
+// the Allocator. The zero Cache is not usable; make one with NewCache.
+type Cache struct {
+	_ noCopy
+	a *Allocator
+	l slab.Local
+
+	// What l's counters were when last published to the Centrals.
+	pubAllocs, pubFrees [slab.NumClasses]uint64
+}
+
+// NewCache returns a Cache in front of a.
+func (a *Allocator) NewCache() *Cache { return &Cache{a: a} }
+
+// Alloc is Allocator.Alloc through the Cache: n zeroed bytes.
+func (c *Cache) Alloc(n int) ([]byte, error) { return c.alloc(n, true) }
+
+// AllocUninit is Allocator.AllocUninit through the Cache: n bytes whose
+// contents are unspecified.
+func (c *Cache) AllocUninit(n int) ([]byte, error) { return c.alloc(n, false) }
+
+func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
+	a := c.a
+	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
+		cls := slab.ClassOf(n)
+		if e, ok := c.l.Pop(cls); ok {
+			return e.Bytes(zero)[:n], nil
+		}
+		return c.refill(cls, n, zero)
+	}
+	return a.alloc(n, zero)
+}
+
+// refill takes a batch of class cls from the Central and hands one out.
+func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
+	var batch [slab.MaxBatch]slab.Entry
+	got, err := c.a.centrals[cls].AllocBatch(batch[:max(1, slab.StackLen(cls)/2)])
+	if err != nil {
+		return nil, err
+	}
+	c.l.Allocs[cls]++
+	fit := c.l.Fill(cls, batch[1:got])
+	central := &c.a.centrals[cls]
+	if rest := batch[1+fit : got]; len(rest) > 0 {
+		central.FreeBatch(rest)
+	}
+	c.publish(cls)
+	return batch[0].Bytes(zero)[:n], nil
+}
+
+// Free is Allocator.Free through the Cache, with the same checks and
+// errors: a small object goes onto the Cache's stack.
+func (c *Cache) Free(b []byte) error {
+	a := c.a
+	if a.closed.Load() {
+		return ErrClosed
+	}
+	if cap(b) == 0 {
+		return nil
+	}
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	ch := arena.Lookup(addr)
+	if ch == nil || ch.Heap() != a.heap {
+		return a.large.Free(addr)
+	}
+	e, err := slab.Release(ch, addr)
+	if err != nil {
+		return err
+	}
+	if !c.l.Push(e) {
+		c.spill(e)
+	}
+	return nil
+}
+
+// spill moves the older half of e's full stack back to the Central and
+// keeps e.
+func (c *Cache) spill(e slab.Entry) {
+	var batch [slab.MaxBatch]slab.Entry
+	cls := e.Class()
+	k := c.l.Spill(cls, batch[:])
+	c.l.Push(e)
+	c.a.centrals[cls].FreeBatch(batch[:k])
+	c.publish(cls)
+}
+
+// publish adds class cls's counts since the last publish to the Central.
+func (c *Cache) publish(cls int) {
+	da, df := c.l.Allocs[cls]-c.pubAllocs[cls], c.l.Frees[cls]-c.pubFrees[cls]
+	c.a.centrals[cls].Publish(da, df)
+	c.pubAllocs[cls], c.pubFrees[cls] = c.l.Allocs[cls], c.l.Frees[cls]
+}
+
+// Flush gives every free object the Cache holds back to the Allocator and
+// publishes its counts. The Cache stays usable.
+func (c *Cache) Flush() {
+	var buf [64]slab.Entry
+	for cls := 1; cls < slab.NumClasses; cls++ {
+		if k := c.l.Drain(cls, buf[:]); k > 0 && !c.a.closed.Load() {
+			c.a.centrals[cls].FreeBatch(buf[:k])
+		}
+		c.publish(cls)
+	}
+}

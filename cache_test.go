@@ -1,0 +1,200 @@
+package mmalloc_test
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+func TestCacheRoundTrip(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	c := a.NewCache()
+	var objs []liveObj
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := range 20_000 {
+		if len(objs) < 500 && r.IntN(3) > 0 || len(objs) == 0 {
+			n := randSize(r)
+			b, err := c.Alloc(n)
+			require.NoError(t, err)
+			require.Len(t, b, n)
+			require.True(t, allZero(b), "Cache.Alloc(%d) not zeroed", n)
+			fill(b, uint64(i))
+			objs = append(objs, liveObj{b, uint64(i)})
+			continue
+		}
+		k := r.IntN(len(objs))
+		o := objs[k]
+		require.Equal(t, -1, check(o.b, o.seed))
+		require.NoError(t, c.Free(o.b))
+		objs[k] = objs[len(objs)-1]
+		objs = objs[:len(objs)-1]
+	}
+	verifyNoOverlap(t, objs)
+	for _, o := range objs {
+		require.Equal(t, -1, check(o.b, o.seed))
+		require.NoError(t, a.Free(o.b), "a Cache's objects may be freed by the Allocator")
+	}
+	c.Flush()
+	require.NoError(t, a.Validate())
+	s := a.Stats()
+	assert.Zero(t, s.Live)
+	assert.Equal(t, s.Allocs, s.Frees)
+	require.NoError(t, a.Trim())
+	assert.Zero(t, a.Stats().Mapped)
+}
+
+func TestCacheErrors(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	c := a.NewCache()
+	b, err := c.Alloc(100)
+	require.NoError(t, err)
+	require.ErrorIs(t, c.Free(b[1:]), mmalloc.ErrInvalidPointer)
+	require.NoError(t, c.Free(b))
+	require.ErrorIs(t, c.Free(b), mmalloc.ErrDoubleFree, "caught though the object sits in the Cache")
+	require.ErrorIs(t, a.Free(b), mmalloc.ErrDoubleFree, "and through the Allocator")
+	require.ErrorIs(t, c.Free(make([]byte, 10)), mmalloc.ErrForeignPointer)
+	_, err = c.Alloc(-1)
+	require.ErrorIs(t, err, mmalloc.ErrInvalidSize)
+	big, err := c.Alloc(1 << 20)
+	require.NoError(t, err)
+	require.NoError(t, c.Free(big))
+	b, err = c.AllocUninit(0)
+	require.NoError(t, err)
+	assert.Empty(t, b)
+	require.NoError(t, a.Close())
+	_, err = c.Alloc(10)
+	require.ErrorIs(t, err, mmalloc.ErrClosed)
+	require.ErrorIs(t, c.Free(b), mmalloc.ErrClosed)
+	c.Flush() // harmless after Close
+}
+
+// TestCachesAcrossGoroutines has each goroutine allocate through its own
+// Cache and hand a share to a neighbour, which frees through its Cache.
+func TestCachesAcrossGoroutines(t *testing.T) {
+	const workers = 8
+	rounds := 20_000
+	if testing.Short() {
+		rounds = 2_000
+	}
+	a := newAlloc(t, mmalloc.Options{})
+	chans := make([]chan liveObj, workers)
+	for i := range chans {
+		chans[i] = make(chan liveObj, 1024)
+	}
+	var wg sync.WaitGroup
+	var bad sync.Map
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := a.NewCache()
+			defer c.Flush()
+			r := rand.New(rand.NewPCG(uint64(w), 5))
+			for i := range rounds {
+				b, err := c.Alloc(1 + r.IntN(4096))
+				if err != nil {
+					bad.Store(w, err.Error())
+					return
+				}
+				fill(b, uint64(i))
+				select {
+				case chans[(w+1)%workers] <- liveObj{b, uint64(i)}:
+				default:
+					if err := c.Free(b); err != nil {
+						bad.Store(w, err.Error())
+					}
+				}
+				for drained := false; !drained; {
+					select {
+					case o := <-chans[w]:
+						if check(o.b, o.seed) != -1 {
+							bad.Store(w, "corrupted")
+						}
+						if err := c.Free(o.b); err != nil {
+							bad.Store(w, err.Error())
+						}
+					default:
+						drained = true
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	bad.Range(func(k, v any) bool { t.Errorf("worker %v: %v", k, v); return true })
+	for _, ch := range chans {
+		close(ch)
+		for o := range ch {
+			require.NoError(t, a.Free(o.b))
+		}
+	}
+	require.NoError(t, a.Validate())
+	assert.Zero(t, a.Stats().Live)
+}
+
+func TestCacheFastPathDoesNotAllocate(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	c := a.NewCache()
+	for _, n := range []int{16, 1000, 32 << 10} {
+		allocs := testing.AllocsPerRun(1000, func() {
+			b, err := c.AllocUninit(n)
+			if err != nil {
+				panic(err)
+			}
+			if err := c.Free(b); err != nil {
+				panic(err)
+			}
+		})
+		assert.Zero(t, allocs, "size %d", n)
+	}
+}
+
+// TestRetentionIsBounded frees a large mix and checks that the RSS held by
+// freed memory stays within the retention budget (plus what the per-P
+// caches and partly used slabs hold), and that Trim returns it all.
+func TestRetentionIsBounded(t *testing.T) {
+	const budget = 32 * mib
+	objs := make([][]byte, 0, 200_000)
+	runtime.GC()
+	debug.FreeOSMemory()
+	start := rssBytes(t)
+	a := newAlloc(t, mmalloc.Options{RetainBytes: budget})
+	r := rand.New(rand.NewPCG(9, 9))
+	for round := range 3 {
+		sum := 0
+		for sum < 192*mib {
+			b, err := a.Alloc(randSize(r))
+			require.NoError(t, err)
+			bb := b[:cap(b)]
+			for i := 0; i < len(bb); i += 1024 {
+				bb[i] = 1
+			}
+			sum += cap(b)
+			objs = append(objs, b)
+		}
+		for _, b := range objs {
+			require.NoError(t, a.Free(b))
+		}
+		objs = objs[:0]
+		s := a.Stats()
+		require.LessOrEqual(t, s.Retained, int64(budget))
+		held := rssBytes(t) - start
+		t.Logf("round %d: after freeing 192 MiB, retained %d MiB, mapped %d MiB, RSS +%d MiB",
+			round, s.Retained>>20, s.Mapped>>20, held>>20)
+		assert.LessOrEqual(t, held, int64(budget+24*mib), "freed memory held beyond the budget")
+	}
+	require.NoError(t, a.Trim())
+	assert.Zero(t, a.Stats().Mapped)
+	assert.Zero(t, a.Stats().Retained)
+	runtime.GC()
+	debug.FreeOSMemory()
+	assert.Less(t, rssBytes(t)-start, int64(16*mib), "Trim returns it all")
+	runtime.KeepAlive(objs)
+}

@@ -1,0 +1,57 @@
+//go:build race
+
+// Per-P caches under the race detector. See doc.go.
+
+package mmalloc
+
+import (
+	"sync"
+	_ "unsafe" // for go:linkname
+
+	"github.com/mmalloc/mmalloc/slab"
+)
+
+// The race detector cannot see that pinning serialises the users of a P's
+// cache, so race builds lock each cache with a mutex instead (taken after
+// unpinning, so that blocking is allowed). The logic is the same; only the
+// exclusion differs, and now the detector checks it.
+
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
+
+// local is one P's cache and, in race builds, its lock.
+type local struct {
+	slab.Local
+	mu sync.Mutex
+}
+
+func (a *Allocator) pin() *local {
+	pid := procPin()
+	procUnpin()
+	if pid < len(a.locals) {
+		l := &a.locals[pid]
+		l.mu.Lock()
+		return l
+	}
+	return nil
+}
+
+func (a *Allocator) unpin(l *local) {
+	if l != nil {
+		l.mu.Unlock()
+	}
+}
+
+func (a *Allocator) eachLocal(f func(pid int, l *slab.Local)) {
+	for pid := range a.locals {
+		l := &a.locals[pid]
+		l.mu.Lock()
+		f(pid, &l.Local)
+		l.mu.Unlock()
+	}
+}
+
+func (a *Allocator) readLocals(f func(pid int, l *slab.Local)) { a.eachLocal(f) }

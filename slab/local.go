@@ -1,0 +1,111 @@
+// Per-class stacks of free objects held by one cache. See doc.go.
+
+package slab
+
+// stackBytes bounds the bytes of free objects one stack of a cache holds,
+// and so what a cache keeps from the slabs: 64 KiB per class.
+const stackBytes = 64 << 10
+
+// maxStack and minStack bound a stack's length: 64 objects make a refill
+// or a spill (half a stack, under the class lock) cost a few ns per object;
+// two let an Alloc+Free pair of the largest class stay in the cache.
+const (
+	maxStack = 64
+	minStack = 2
+)
+
+// MaxBatch is the most entries a refill or spill moves at once.
+const MaxBatch = maxStack / 2
+
+// StackLen returns the capacity of class c's stack.
+func StackLen(c int) int { return min(maxStack, max(minStack, stackBytes/ClassBytes(c))) }
+
+// Stack is a LIFO of free objects of one class.
+type Stack struct {
+	e []Entry // fixed capacity StackLen(class); made on first use
+	n int
+}
+
+// Local is one cache: a stack per class and the cache's counters. A Local
+// is not safe for concurrent use; its owner (a P while pinned, or the
+// goroutine holding a Cache) serialises every access.
+type Local struct {
+	stacks [NumClasses]Stack
+	Allocs [NumClasses]uint64 // allocations served by this cache
+	Frees  [NumClasses]uint64 // frees taken by this cache
+}
+
+// Prepare makes every stack now, so that no later call allocates: a Local
+// used while its P is pinned must never allocate.
+func (l *Local) Prepare() {
+	for c := 1; c < NumClasses; c++ {
+		if l.stacks[c].e == nil {
+			l.stacks[c].e = make([]Entry, StackLen(c))
+		}
+	}
+}
+
+// Pop returns a free object of class c, if the stack has one.
+func (l *Local) Pop(c int) (Entry, bool) {
+	st := &l.stacks[c]
+	if st.n == 0 {
+		return Entry{}, false
+	}
+	st.n--
+	l.Allocs[c]++
+	return st.e[st.n], true
+}
+
+// Push adds a free object to its class's stack and reports false (doing
+// nothing) when the stack is full.
+func (l *Local) Push(e Entry) bool {
+	c := int(e.s.class)
+	st := &l.stacks[c]
+	if st.n == len(st.e) {
+		if st.e != nil {
+			return false
+		}
+		st.e = make([]Entry, StackLen(c))
+	}
+	st.e[st.n] = e
+	st.n++
+	l.Frees[c]++
+	return true
+}
+
+// Fill pushes entries (fresh from the Central) on class c's stack and
+// returns how many fitted.
+func (l *Local) Fill(c int, src []Entry) int {
+	st := &l.stacks[c]
+	if st.e == nil {
+		st.e = make([]Entry, StackLen(c))
+	}
+	k := min(len(src), len(st.e)-st.n)
+	copy(st.e[st.n:], src[:k])
+	st.n += k
+	return k
+}
+
+// Spill moves the older half of class c's stack into dst (at least
+// MaxBatch long) and returns how many it moved.
+func (l *Local) Spill(c int, dst []Entry) int {
+	st := &l.stacks[c]
+	k := min(st.n/2+st.n%2, len(dst))
+	copy(dst, st.e[:k])
+	copy(st.e, st.e[k:st.n])
+	st.n -= k
+	return k
+}
+
+// Drain moves every entry of class c into dst (which must hold Len(c))
+// and empties the stack.
+func (l *Local) Drain(c int, dst []Entry) int {
+	st := &l.stacks[c]
+	k := copy(dst, st.e[:st.n])
+	clear(st.e[:st.n]) // drop the slab references
+	st.n = 0
+	return k
+}
+
+// Len returns how many free objects class c's stack holds.
+func (l *Local) Len(c int) int { return l.stacks[c].n }
