@@ -87,7 +87,8 @@ type Options struct {
 // Invariants: chunks[cur].base <= next <= end == chunks[cur].base +
 // chunkBytes (or next == end == 0 without a current chunk); every
 // chunk below cur was used this round; used counts the bytes handed out
-// since the last Reset, padding included.
+// since the last Reset (alignment padding not counted); the bytes of the
+// current chunk in [next, max(next, cleared)) and past dirtyEnd read as zero.
 type Arena struct {
 	_ noCopy
 
@@ -95,10 +96,11 @@ type Arena struct {
 	chunkBytes uintptr
 	bigBytes   uintptr // requests above it get their own mapping
 	retain     int64
-	lazyClear  bool // clear reused bytes at each Alloc rather than per chunk
+	clearAhead uintptr // bytes cleared at a time in a reused chunk: chunkBytes (see doc.go)
 
 	next, end uintptr // bump pointer and end of the current chunk (0, 0: none)
-	dirtyEnd  uintptr // lazyClear: bytes of the current chunk below it may be non-zero
+	cleared   uintptr // bytes of the current chunk in [next, cleared) read as zero
+	dirtyEnd  uintptr // bytes of the current chunk at or past it read as zero
 
 	chunks   []mapping // every chunk mapped; [0, cur] used this round
 	cur      int       // index of the current chunk, -1 before the first
@@ -134,7 +136,7 @@ func New(opts Options) (*Arena, error) {
 	}
 	return &Arena{
 		src: osmem.NewSource(opts.Limit), chunkBytes: cb, bigBytes: cb / bigDivisor,
-		retain: opts.RetainBytes, cur: -1,
+		retain: opts.RetainBytes, cur: -1, clearAhead: cb,
 	}, nil
 }
 
@@ -168,12 +170,25 @@ func (a *Arena) alloc(n, align uintptr) (unsafe.Pointer, error) {
 		a.next = p + n
 		a.used += int64(n)
 		a.allocs++
-		if a.lazyClear && p < a.dirtyEnd {
-			clear(unsafe.Slice((*byte)(addrPointer(p)), min(n, a.dirtyEnd-p)))
+		if p+n > a.cleared {
+			a.clearTo(p + n)
 		}
 		return addrPointer(p), nil
 	}
 	return a.allocSlow(n, align)
+}
+
+// clearTo clears the current chunk from a.cleared past upto, clearAhead
+// bytes at least, stopping where the chunk was never written.
+func (a *Arena) clearTo(upto uintptr) {
+	to := min(max(upto, a.cleared+a.clearAhead), a.dirtyEnd)
+	if to > a.cleared {
+		clear(unsafe.Slice((*byte)(addrPointer(a.cleared)), to-a.cleared))
+	}
+	a.cleared = to
+	if to == a.dirtyEnd {
+		a.cleared = a.end // the rest was never written
+	}
 }
 
 // allocSlow serves a request that does not fit the current chunk: a mapping
@@ -204,11 +219,10 @@ func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 	a.leaveChunk()
 	a.cur++
 	c := &a.chunks[a.cur]
-	if !a.lazyClear && c.dirty > 0 {
-		clear(unsafe.Slice((*byte)(addrPointer(c.base)), c.dirty))
-		c.dirty = 0
+	a.next, a.end, a.cleared, a.dirtyEnd = c.base, c.base+c.bytes, c.base, c.base+c.dirty
+	if c.dirty == 0 {
+		a.cleared = a.end // fresh: reads as zero
 	}
-	a.next, a.end, a.dirtyEnd = c.base, c.base+c.bytes, c.base+c.dirty
 	return a.alloc(n, align)
 }
 
@@ -245,7 +259,7 @@ func (a *Arena) Reset() error {
 		a.src.Unmap(addrPointer(m.base), m.bytes)
 	}
 	a.chunks = a.chunks[:keep]
-	a.cur, a.next, a.end, a.dirtyEnd = -1, 0, 0, 0
+	a.cur, a.next, a.end, a.cleared, a.dirtyEnd = -1, 0, 0, 0, 0
 	a.used = 0
 	a.resets++
 	return nil

@@ -20,8 +20,9 @@ var goArenaRound func(sink [][]byte, size int)
 // writes each, and frees them all at once, per op:
 //
 //   - region: Alloc each from an Arena kept across rounds, then Reset
-//     (reused chunks are cleared chunk by chunk when reused);
-//   - region-lazyclear: the same, clearing reused bytes at each Alloc;
+//     (a reused chunk is cleared all at once when it is first used);
+//   - region-clear-each: the same, clearing each allocation alone;
+//   - region-clear-8k: the same, clearing 8 KiB ahead at a time;
 //   - region-new: New, Alloc each, Release (nothing kept across rounds);
 //   - goheap: make([]byte, size) each, dropped for the GC;
 //   - goarena: arena.NewArena, arena.MakeSlice each, Free (only with
@@ -41,16 +42,16 @@ func BenchmarkRegionRound(b *testing.B) {
 				}
 			})
 		}
-		for _, lazy := range []bool{false, true} {
-			name := "region"
-			if lazy {
-				name = "region-lazyclear"
-			}
+		for _, v := range []struct {
+			name  string
+			ahead uintptr
+		}{{"region", DefaultRegionChunkBytes}, {"region-clear-each", 0}, {"region-clear-8k", 8 << 10}} {
+			name := v.name
 			a, err := New(Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			a.lazyClear = lazy
+			a.clearAhead = v.ahead
 			run(name, func() {
 				for i := range sink {
 					s, err := a.Alloc(size)

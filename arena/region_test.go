@@ -35,10 +35,10 @@ func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b
 var regionSizes = []int{1, 7, 16, 100, 3000, 4096, 10000, 16 << 10, 16<<10 + 1, 100 << 10, 5, 64}
 
 func TestRegionAllocZeroedAlignedDisjoint(t *testing.T) {
-	for _, lazy := range []bool{false, true} {
-		t.Run(fmt.Sprintf("lazyClear=%v", lazy), func(t *testing.T) {
+	for _, ahead := range []uintptr{0, 100, 8 << 10, 64 << 10} {
+		t.Run(fmt.Sprintf("clearAhead=%d", ahead), func(t *testing.T) {
 			a := newRegion(t, Options{ChunkBytes: 64 << 10})
-			a.lazyClear = lazy
+			a.clearAhead = ahead
 			for round := range 3 {
 				var live [][]byte
 				for i := range 20 {
@@ -75,10 +75,10 @@ func TestRegionAllocZeroedAlignedDisjoint(t *testing.T) {
 // TestRegionResetReuses shows that after Reset the same requests get the
 // same memory, zeroed, without a single new mmap.
 func TestRegionResetReuses(t *testing.T) {
-	for _, lazy := range []bool{false, true} {
-		t.Run(fmt.Sprintf("lazyClear=%v", lazy), func(t *testing.T) {
+	for _, ahead := range []uintptr{0, 100, 8 << 10, 64 << 10} {
+		t.Run(fmt.Sprintf("clearAhead=%d", ahead), func(t *testing.T) {
 			a := newRegion(t, Options{ChunkBytes: 64 << 10})
-			a.lazyClear = lazy
+			a.clearAhead = ahead
 			round := func(fill byte) []uintptr {
 				var addrs []uintptr
 				for range 200 {
