@@ -2,6 +2,7 @@ package mmalloc_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 	"unsafe"
@@ -276,4 +277,116 @@ func TestReallocLargeNoCopy(t *testing.T) {
 	require.NoError(t, a.Free(dst))
 	require.NoError(t, a.Free(r))
 	assert.Zero(t, a.Stats().Mapped)
+}
+
+// FuzzRealloc interprets the input as a program of Alloc, Realloc and Free
+// on one Allocator, each step an opcode and a 16-bit size or index. After
+// every Realloc the kept bytes must hold the buffer's pattern and the rest
+// read as zero; a Realloc of a freed or interior slice must fail as Free
+// does and change nothing; the invariants hold at the end.
+func FuzzRealloc(f *testing.F) {
+	f.Add([]byte{0, 100, 0, 1, 0, 0x20, 1, 0, 0xF0, 2, 0, 0})
+	f.Add([]byte{0, 0, 0x10, 1, 0, 0x90, 1, 0, 0x01, 3, 0, 0, 1, 0, 0})
+	f.Add([]byte{0, 7, 0, 2, 0, 0, 1, 0, 0, 4, 0, 0, 1, 255, 255})
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		a, err := mmalloc.New(mmalloc.Options{Limit: 256 << 20, ChunkSize: 1 << 20})
+		require.NoError(t, err)
+		defer a.Close()
+		type obj struct {
+			b    []byte // len: the bytes that hold the pattern
+			seed byte
+		}
+		var live []obj
+		var freed [][]byte
+		size := func(arg int) int { // 0..64 KiB, or up to 4 MiB past 0x8000
+			if arg >= 0x8000 {
+				return (arg - 0x8000) * 128
+			}
+			return arg * 2
+		}
+		pattern := func(b []byte, seed byte) {
+			for i := range b {
+				b[i] = seed + byte(i*7)
+			}
+		}
+		holds := func(b []byte, seed byte) bool {
+			for i := range b {
+				if b[i] != seed+byte(i*7) {
+					return false
+				}
+			}
+			return true
+		}
+		for i := 0; i+2 < len(prog) && i < 3*300; i += 3 {
+			op, arg := prog[i]%5, int(prog[i+1])|int(prog[i+2])<<8
+			switch op {
+			case 0: // Alloc
+				b, err := a.Alloc(size(arg))
+				if err != nil {
+					require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+					continue
+				}
+				pattern(b, byte(i))
+				live = append(live, obj{b, byte(i)})
+			case 1: // Realloc a live object
+				if len(live) == 0 {
+					continue
+				}
+				k := int(prog[i+1]) % len(live)
+				o := live[k]
+				n := size(arg)
+				r, err := a.Realloc(o.b, n)
+				if err != nil {
+					require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+					require.True(t, holds(o.b, o.seed), "a failed Realloc changed the bytes")
+					continue
+				}
+				keep := min(len(o.b), n)
+				require.Len(t, r, n)
+				require.True(t, holds(r[:keep], o.seed), "kept bytes")
+				require.True(t, allZero(r[keep:n:n]), "new bytes")
+				if cap(o.b) > 0 && n == 0 || cap(o.b) > 0 && addr(r) != addr(o.b) {
+					freed = append(freed, o.b)
+				}
+				pattern(r, o.seed)
+				live[k] = obj{r, o.seed}
+			case 2: // Free a live object
+				if len(live) == 0 {
+					continue
+				}
+				k := arg % len(live)
+				require.NoError(t, a.Free(live[k].b))
+				if cap(live[k].b) > 0 {
+					freed = append(freed, live[k].b)
+				}
+				live[k] = live[len(live)-1]
+				live = live[:len(live)-1]
+			case 3: // Realloc a freed slice: an error, unless its memory was handed out again
+				if len(freed) == 0 {
+					continue
+				}
+				st := a.Stats()
+				_, err := a.Realloc(freed[arg%len(freed)], size(arg))
+				if err == nil {
+					t.Skip("freed memory was handed out again; the program is not about that")
+				}
+				// Its memory may also lie inside a newer allocation now.
+				require.True(t, errors.Is(err, mmalloc.ErrDoubleFree) || errors.Is(err, mmalloc.ErrForeignPointer) ||
+					errors.Is(err, mmalloc.ErrInvalidPointer), "%v", err)
+				require.Equal(t, st, a.Stats())
+			case 4: // Realloc an interior slice
+				if len(live) == 0 || len(live[arg%len(live)].b) < 2 {
+					continue
+				}
+				st := a.Stats()
+				_, err := a.Realloc(live[arg%len(live)].b[1:], 10)
+				require.ErrorIs(t, err, mmalloc.ErrInvalidPointer)
+				require.Equal(t, st, a.Stats())
+			}
+		}
+		for _, o := range live {
+			require.True(t, holds(o.b, o.seed))
+		}
+		require.NoError(t, a.Validate())
+	})
 }
