@@ -83,14 +83,15 @@ type Options struct {
 // (go vet reports copies). After Reset, memory handed out before MUST NOT
 // be used (it is handed out again); after Release it is unmapped and
 // touching it faults. Every call after Release returns ErrReleased.
-//
-// Invariants: chunks[cur].base <= next <= end == chunks[cur].base +
-// chunkBytes (or next == end == 0 without a current chunk); every
-// chunk below cur was used this round; used counts the bytes handed out
-// since the last Reset (alignment padding not counted); the bytes of the
-// current chunk in [next, max(next, cleared)) and past dirtyEnd read as zero.
 type Arena struct {
 	_ noCopy
+
+	// Invariants, checked by validate:
+	//
+	//	next == end == 0, or chunks[cur].base <= next <= end == chunks[cur].base + chunkBytes
+	//	chunks[cur].base <= cleared <= end, and dirtyEnd <= end
+	//	Mapped == len(chunks)*chunkBytes + sum of big mappings' bytes
+	//	released implies no chunk and no big mapping
 
 	src        *osmem.Source
 	chunkBytes uintptr
@@ -354,6 +355,34 @@ func MakeSlice[T any](ar *Arena, length, capacity int) ([]T, error) {
 		return nil, err
 	}
 	return unsafe.Slice((*T)(p), capacity)[:length], nil
+}
+
+// validate checks a's invariants; tests call it.
+func (a *Arena) validate() error {
+	if a.cur < 0 || a.next == 0 {
+		if a.next != 0 || a.end != 0 {
+			return fmt.Errorf("arena: bump pointer %#x..%#x without a current chunk", a.next, a.end)
+		}
+	} else {
+		c := a.chunks[a.cur]
+		if a.next < c.base || a.next > a.end || a.end != c.base+a.chunkBytes {
+			return fmt.Errorf("arena: bump pointer %#x..%#x outside chunk %#x", a.next, a.end, c.base)
+		}
+		if a.cleared < c.base || a.cleared > a.end || a.dirtyEnd > a.end {
+			return fmt.Errorf("arena: cleared %#x or dirty end %#x outside chunk %#x", a.cleared, a.dirtyEnd, c.base)
+		}
+	}
+	mapped := int64(len(a.chunks)) * int64(a.chunkBytes)
+	for _, m := range a.big {
+		mapped += int64(m.bytes)
+	}
+	if mapped != a.src.Mapped() {
+		return fmt.Errorf("arena: %d bytes mapped, chunks and big mappings hold %d", a.src.Mapped(), mapped)
+	}
+	if a.released && mapped != 0 {
+		return fmt.Errorf("arena: released with %d bytes mapped", mapped)
+	}
+	return nil
 }
 
 // noCopy makes go vet's copylocks check flag copies of an Arena.

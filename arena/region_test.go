@@ -66,7 +66,9 @@ func TestRegionAllocZeroedAlignedDisjoint(t *testing.T) {
 						k++
 					}
 				}
+				require.NoError(t, a.validate())
 				require.NoError(t, a.Reset())
+				require.NoError(t, a.validate())
 			}
 		})
 	}
@@ -182,7 +184,9 @@ func TestRegionReleaseUnmaps(t *testing.T) {
 	for _, p := range addrs {
 		require.True(t, inMaps(before, p), "%#x mapped before Release", p)
 	}
+	require.NoError(t, a.validate())
 	require.NoError(t, a.Release())
+	require.NoError(t, a.validate())
 	after := mappedRanges(t)
 	for _, p := range addrs {
 		assert.False(t, inMaps(after, p), "%#x still mapped after Release", p)
@@ -255,6 +259,7 @@ func TestRegionBadCalls(t *testing.T) {
 	_, err = a.Alloc(1000)
 	require.NoError(t, err)
 	assert.Equal(t, n+1, a.Stats().Chunks)
+	require.NoError(t, a.validate())
 }
 
 func TestRegionOptions(t *testing.T) {

@@ -30,7 +30,8 @@ func (r *Registry) Usable(addr uintptr) (uintptr, error) {
 // a refused mremap or a passed limit an error wrapping errs.OutOfMemory.
 // Either way nothing changes. The mapping is out of the registry while the
 // kernel works, so a concurrent Free of the same address (a caller's race)
-// finds it missing rather than unmapping it under the mremap.
+// finds it missing rather than unmapping it under the mremap, and Validate
+// run meanwhile may count its bytes in use without its entry.
 func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 	newSize := RoundUp(n)
 	r.mu.Lock()
@@ -64,8 +65,7 @@ func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 	r.forget(base)
 	if base != addr {
 		// The old address is gone: a later Free of it is a double free.
-		r.recent[r.next] = addr
-		r.next = (r.next + 1) % recentFrees
+		r.remember(addr)
 	}
 	r.inUse += int64(newSize) - int64(size)
 	return q, newSize, nil
