@@ -176,6 +176,20 @@ func TestOptions(t *testing.T) {
 	require.NoError(t, a.Free(b))
 }
 
+func TestHugePagesOption(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{HugePages: true})
+	for _, n := range []int{100, 3 * mib} {
+		b, err := a.Alloc(n)
+		require.NoError(t, err)
+		require.True(t, allZero(b))
+		fill(b, 3)
+		require.Equal(t, -1, check(b, 3))
+		require.NoError(t, a.Free(b))
+	}
+	require.NoError(t, a.Trim())
+	assert.Zero(t, a.Stats().Mapped)
+}
+
 func TestCloseReleasesEverything(t *testing.T) {
 	a, err := mmalloc.New(mmalloc.Options{})
 	require.NoError(t, err)

@@ -88,3 +88,28 @@ func BenchmarkAllocFreeParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFastPath times the small paths with nothing around them.
+func BenchmarkFastPath(b *testing.B) {
+	a, _ := mmalloc.New(mmalloc.Options{})
+	defer a.Close()
+	c := a.NewCache()
+	b.Run("cache-uninit-16", func(b *testing.B) {
+		for b.Loop() {
+			x, _ := c.AllocUninit(16)
+			_ = c.Free(x)
+		}
+	})
+	b.Run("shared-zero-16", func(b *testing.B) {
+		for b.Loop() {
+			x, _ := a.Alloc(16)
+			_ = a.Free(x)
+		}
+	})
+	b.Run("shared-uninit-256", func(b *testing.B) {
+		for b.Loop() {
+			x, _ := a.AllocUninit(256)
+			_ = a.Free(x)
+		}
+	})
+}

@@ -48,7 +48,7 @@ func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
 		cls := slab.ClassOf(n)
 		if e, ok := c.l.Pop(cls); ok {
-			return e.Bytes(zero)[:n], nil
+			return e.Bytes(cls, zero)[:n], nil
 		}
 		return c.refill(cls, n, zero)
 	}
@@ -62,14 +62,14 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.l.Allocs[cls]++
+	c.l.CountAlloc(cls)
 	fit := c.l.Fill(cls, batch[1:got])
 	central := &c.a.centrals[cls]
 	if rest := batch[1+fit : got]; len(rest) > 0 {
 		central.FreeBatch(rest)
 	}
 	c.publish(cls)
-	return batch[0].Bytes(zero)[:n], nil
+	return batch[0].Bytes(cls, zero)[:n], nil
 }
 
 // Free is Allocator.Free through the Cache, with the same checks and
@@ -83,15 +83,19 @@ func (c *Cache) Free(b []byte) error {
 		return nil
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	ch := arena.Lookup(addr)
-	if ch == nil || ch.Heap() != a.heap {
-		return a.large.Free(addr)
+	l := &c.l
+	ch := l.MemoChunk
+	if addr-l.MemoBase >= a.chunkBytes || ch == nil || ch.Gone() {
+		if ch = arena.Lookup(addr); ch == nil || ch.Heap() != a.heap {
+			return a.large.Free(addr)
+		}
+		l.MemoBase, l.MemoChunk = ch.Base(), ch
 	}
-	e, err := slab.Release(ch, addr)
-	if err != nil {
-		return err
+	e, ok := slab.TryRelease(ch, addr)
+	if !ok {
+		return slab.ReleaseError(ch, addr)
 	}
-	if !c.l.Push(e) {
+	if !l.Push(e) {
 		c.spill(e)
 	}
 	return nil
@@ -110,9 +114,9 @@ func (c *Cache) spill(e slab.Entry) {
 
 // publish adds class cls's counts since the last publish to the Central.
 func (c *Cache) publish(cls int) {
-	da, df := c.l.Allocs[cls]-c.pubAllocs[cls], c.l.Frees[cls]-c.pubFrees[cls]
-	c.a.centrals[cls].Publish(da, df)
-	c.pubAllocs[cls], c.pubFrees[cls] = c.l.Allocs[cls], c.l.Frees[cls]
+	allocs, frees := c.l.Counts(cls)
+	c.a.centrals[cls].Publish(allocs-c.pubAllocs[cls], frees-c.pubFrees[cls])
+	c.pubAllocs[cls], c.pubFrees[cls] = allocs, frees
 }
 
 // Flush gives every free object the Cache holds back to the Allocator and

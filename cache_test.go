@@ -198,3 +198,84 @@ func TestRetentionIsBounded(t *testing.T) {
 	assert.Less(t, rssBytes(t)-start, int64(16*mib), "Trim returns it all")
 	runtime.KeepAlive(objs)
 }
+
+// TestFreeMemoSurvivesUnmap frees into a chunk (which each cache then
+// remembers), unmaps that chunk, and frees into the chunk mapped next,
+// usually at the same address: the stale memory must not be trusted.
+func TestFreeMemoSurvivesUnmap(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{RetainBytes: mmalloc.NoRetain})
+	c := a.NewCache()
+	for round := range 5 {
+		x, err := c.Alloc(64)
+		require.NoError(t, err)
+		y, err := a.Alloc(64)
+		require.NoError(t, err)
+		oldX, oldY := addr(x), addr(y)
+		require.NoError(t, c.Free(x))
+		require.NoError(t, a.Free(y))
+		c.Flush()
+		require.NoError(t, a.Trim())
+		require.Zero(t, a.Stats().Mapped, "round %d: the chunk is gone", round)
+		require.ErrorIs(t, c.Free(x), mmalloc.ErrForeignPointer, "its memory is no longer ours")
+
+		x, err = c.Alloc(64)
+		require.NoError(t, err)
+		y, err = a.Alloc(64)
+		require.NoError(t, err)
+		t.Logf("round %d: new chunks at the same addresses: %v, %v", round,
+			addr(x)&^(4*mib-1) == oldX&^(4*mib-1), addr(y)&^(4*mib-1) == oldY&^(4*mib-1))
+		require.NoError(t, c.Free(x), "a Free into the new chunk through a stale memo")
+		require.NoError(t, a.Free(y))
+		c.Flush()
+		require.NoError(t, a.Validate())
+	}
+}
+
+// TestGOMAXPROCSChanges raises GOMAXPROCS past the caches made at New
+// (those Ps take the locked path) and lowers it below them (Trim must
+// drain the caches of P ids that no longer exist, not wait for them).
+func TestGOMAXPROCSChanges(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	a := newAlloc(t, mmalloc.Options{})
+	work := func() {
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var held [][]byte
+				for i := range 2000 {
+					b, err := a.Alloc(1 + (i*31+w)%3000)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					held = append(held, b)
+					if len(held) > 50 {
+						if err := a.Free(held[0]); err != nil {
+							t.Error(err)
+							return
+						}
+						held = held[1:]
+					}
+				}
+				for _, b := range held {
+					if err := a.Free(b); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for _, procs := range []int{8, 1, 3} {
+		runtime.GOMAXPROCS(procs)
+		work()
+		require.NoError(t, a.Validate(), "GOMAXPROCS=%d", procs)
+		s := a.Stats()
+		require.Zero(t, s.Live)
+		require.Equal(t, s.Allocs, s.Frees)
+		require.NoError(t, a.Trim())
+		require.Zero(t, a.Stats().Mapped, "GOMAXPROCS=%d", procs)
+	}
+}

@@ -86,3 +86,28 @@ func ExampleAlloc() {
 	fmt.Println(len(b), b[0])
 	// Output: 4096 0
 }
+
+func ExampleCache() {
+	a, _ := mmalloc.New(mmalloc.Options{})
+	defer a.Close()
+
+	// One Cache per goroutine: no lock, no atomic on its fast path.
+	c := a.NewCache()
+	defer c.Flush() // give its free objects back when the goroutine is done
+
+	for i := range 3 {
+		b, err := c.AllocUninit(512) // contents unspecified: overwrite it all
+		if err != nil {
+			panic(err)
+		}
+		n := copy(b, fmt.Sprintf("message %d", i))
+		fmt.Println(string(b[:n]))
+		if err := c.Free(b); err != nil {
+			panic(err)
+		}
+	}
+	// Output:
+	// message 0
+	// message 1
+	// message 2
+}

@@ -90,6 +90,14 @@ type Options struct {
 	// keeps none, so that every large Alloc is one mmap and its Free one
 	// munmap. (One empty slab per size class is kept regardless, until Trim.)
 	RetainBytes int64
+
+	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on
+	// every chunk and on large mappings of 2 MiB or more. Measured here
+	// (go test -bench ChunkFirstTouch ./arena): writing every page of a fresh
+	// 4 MiB chunk takes 0.17 ms instead of 1.58 ms, but touching one byte
+	// per 64 KiB makes 4 MiB resident instead of 0.25 MiB. Worth it for
+	// large, densely used heaps; off by default, so that RSS follows use.
+	HugePages bool
 }
 
 // Allocator hands out memory outside the Go heap.
@@ -104,8 +112,9 @@ type Options struct {
 type Allocator struct {
 	_ noCopy
 
-	threshold int // requests above it are large; read-only
-	closed    atomic.Bool
+	threshold  int     // requests above it are large; read-only
+	chunkBytes uintptr // the Heap's chunk size; read-only
+	closed     atomic.Bool
 
 	src      *osmem.Source
 	heap     *arena.Heap
@@ -138,12 +147,14 @@ func New(opts Options) (*Allocator, error) {
 	}
 	a := &Allocator{threshold: opts.LargeThreshold, src: osmem.NewSource(opts.Limit)}
 	a.src.SetRetainLimit(max(opts.RetainBytes, 0))
-	heap, err := arena.NewHeap(a.src, arena.HeapOptions{ChunkBytes: opts.ChunkSize})
+	heap, err := arena.NewHeap(a.src, arena.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	a.heap = heap
+	a.chunkBytes = heap.ChunkBytes()
 	a.large = large.NewRegistry(a.src)
+	a.large.SetHugePages(opts.HugePages)
 	// Retained memory counts toward Limit; when a mapping would pass it,
 	// give the retained memory back first.
 	a.src.SetReclaim(func() {
@@ -185,7 +196,7 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 		if l := a.pin(); l != nil {
 			if e, ok := l.Pop(c); ok {
 				a.unpin(l)
-				return e.Bytes(zero)[:n], nil
+				return e.Bytes(c, zero)[:n], nil
 			}
 			a.unpin(l)
 		} else {
@@ -206,7 +217,7 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 	}
 	fit := 0
 	if l := a.pin(); l != nil {
-		l.Allocs[c]++
+		l.CountAlloc(c)
 		fit = l.Fill(c, batch[1:got])
 		a.unpin(l)
 	} else {
@@ -216,7 +227,7 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 	if rest := batch[1+fit : got]; len(rest) > 0 {
 		a.centrals[c].FreeBatch(rest)
 	}
-	return batch[0].Bytes(zero)[:n], nil
+	return batch[0].Bytes(c, zero)[:n], nil
 }
 
 // allocOther serves n == 0, bad sizes and large requests.
@@ -257,6 +268,36 @@ func (a *Allocator) Free(b []byte) error {
 		return nil
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	l := a.pin()
+	if l == nil {
+		a.unpin(l)
+		return a.freeUnpinned(addr)
+	}
+	ch := l.MemoChunk
+	if addr-l.MemoBase >= a.chunkBytes || ch == nil || ch.Gone() {
+		if ch = arena.Lookup(addr); ch == nil || ch.Heap() != a.heap {
+			a.unpin(l)
+			return a.large.Free(addr)
+		}
+		l.MemoBase, l.MemoChunk = ch.Base(), ch
+	}
+	e, ok := slab.TryRelease(ch, addr)
+	if !ok {
+		a.unpin(l)
+		return slab.ReleaseError(ch, addr)
+	}
+	if l.Push(e) {
+		a.unpin(l)
+		return nil
+	}
+	a.unpin(l)
+	a.freeSlow(e)
+	return nil
+}
+
+// freeUnpinned frees addr when the P has no cache (GOMAXPROCS was raised
+// after New): straight back to the Central.
+func (a *Allocator) freeUnpinned(addr uintptr) error {
 	ch := arena.Lookup(addr)
 	if ch == nil || ch.Heap() != a.heap {
 		return a.large.Free(addr)
@@ -264,15 +305,6 @@ func (a *Allocator) Free(b []byte) error {
 	e, err := slab.Release(ch, addr)
 	if err != nil {
 		return err
-	}
-	if l := a.pin(); l != nil {
-		if l.Push(e) {
-			a.unpin(l)
-			return nil
-		}
-		a.unpin(l)
-	} else {
-		a.unpin(l)
 	}
 	a.freeSlow(e)
 	return nil
@@ -372,8 +404,8 @@ func (a *Allocator) Stats() stats.Snapshot {
 	type counts struct{ allocs, frees, cached [slab.NumClasses]uint64 }
 	per := make([]counts, len(a.locals))
 	a.readLocals(func(pid int, l *slab.Local) {
-		per[pid].allocs, per[pid].frees = l.Allocs, l.Frees
 		for c := 1; c < slab.NumClasses; c++ {
+			per[pid].allocs[c], per[pid].frees[c] = l.Counts(c)
 			per[pid].cached[c] = uint64(l.Len(c))
 		}
 	})

@@ -8,21 +8,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	_ "unsafe" // for go:linkname
 
 	"github.com/mmalloc/mmalloc/slab"
 )
-
-// procPin disables preemption and returns the id of the current P; until
-// procUnpin, no other goroutine runs on this P, so the P's cache needs no
-// lock. The goroutine must not block, and must not take a lock that may
-// block, while pinned. (The same runtime calls sync.Pool is built on.)
-//
-//go:linkname procPin runtime.procPin
-func procPin() int
-
-//go:linkname procUnpin runtime.procUnpin
-func procUnpin()
 
 // local is one P's cache. Padding keeps two Ps' hot fields off one line.
 type local struct {

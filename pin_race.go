@@ -6,7 +6,6 @@ package mmalloc
 
 import (
 	"sync"
-	_ "unsafe" // for go:linkname
 
 	"github.com/mmalloc/mmalloc/slab"
 )
@@ -15,12 +14,6 @@ import (
 // cache, so race builds lock each cache with a mutex instead (taken after
 // unpinning, so that blocking is allowed). The logic is the same; only the
 // exclusion differs, and now the detector checks it.
-
-//go:linkname procPin runtime.procPin
-func procPin() int
-
-//go:linkname procUnpin runtime.procUnpin
-func procUnpin()
 
 // local is one P's cache and, in race builds, its lock.
 type local struct {

@@ -111,6 +111,16 @@ func TestTrimReleasesFreePages(t *testing.T) {
 	assert.Equal(t, int64(1<<20), src.Mapped())
 }
 
+func TestGoneAfterUnmap(t *testing.T) {
+	h, _ := newHeap(t, 1<<20, 0)
+	c, p, _, err := h.AllocPages(2, tag)
+	require.NoError(t, err)
+	assert.False(t, c.Gone())
+	h.FreePages(c, p, 2) // no retention: the empty chunk is unmapped at once
+	assert.True(t, c.Gone(), "a cache remembering c must look addresses up again")
+	assert.Nil(t, Lookup(c.Base()))
+}
+
 func TestClosedHeap(t *testing.T) {
 	h, src := newHeap(t, 1<<20, 0)
 	c, _, _, err := h.AllocPages(4, tag)

@@ -13,8 +13,11 @@ import (
 	"github.com/mmalloc/mmalloc/internal/osmem"
 )
 
-// PageBytes is the unit in which chunks are carved.
-var PageBytes = osmem.PageBytes
+// PageBytes is the unit in which chunks are carved, and pageShift its log2.
+var (
+	PageBytes = osmem.PageBytes
+	pageShift = uint(bits.TrailingZeros64(uint64(osmem.PageBytes)))
+)
 
 // ErrClosed is returned by a Heap after Close.
 var ErrClosed = errors.New("arena: heap is closed")
@@ -43,7 +46,15 @@ type Chunk struct {
 	state chunkState
 
 	owners []unsafe.Pointer // per page: the user of the run holding it, or nil
+
+	// gone is set before the chunk is deregistered and unmapped, so that a
+	// cache that remembers this chunk knows to look the address up again.
+	gone atomic.Bool
 }
+
+// Gone reports whether c has been unmapped. A chunk that is not gone is
+// registered at its base and stays so while any object in it is held.
+func (c *Chunk) Gone() bool { return c.gone.Load() }
 
 type chunkState uint8
 
@@ -60,7 +71,8 @@ func (c *Chunk) Heap() *Heap { return c.heap }
 func (c *Chunk) Base() uintptr { return c.base }
 
 // Page returns the index of the page holding addr (which must lie in c).
-func (c *Chunk) Page(addr uintptr) int { return int((addr - c.base) / PageBytes) }
+// A shift, not a division: this is on every Free's path.
+func (c *Chunk) Page(addr uintptr) int { return int((addr - c.base) >> pageShift) }
 
 // Owner returns what was recorded for the run holding page i, or nil if the
 // page is free. It takes no lock.
@@ -160,7 +172,7 @@ func (h *Heap) FreePages(c *Chunk, page, n int) {
 		return
 	}
 	h.removeInuse(c)
-	if h.closed || len(h.empty) > 0 || h.src.RetainLimit() <= 0 {
+	if h.closed || !h.keepEmpty(c) {
 		h.unmapChunk(c)
 		return
 	}
@@ -251,8 +263,8 @@ func (h *Heap) Validate() error {
 			return fmt.Errorf("arena: chunk %#x listed empty has %d pages in use", c.base, c.pages-c.nfree)
 		}
 	}
-	if len(h.empty) > 1 {
-		return fmt.Errorf("arena: %d empty chunks kept, at most one may be", len(h.empty))
+	if limit := h.src.RetainLimit(); len(h.empty) > 1 && int64(len(h.empty)-1)*int64(h.chunkBytes) > limit {
+		return fmt.Errorf("arena: %d empty chunks kept, more than the budget %d allows", len(h.empty), limit)
 	}
 	return nil
 }
@@ -312,12 +324,30 @@ func (h *Heap) mapChunk() (*Chunk, error) {
 	return c, nil
 }
 
+// keepEmpty decides whether the newly empty chunk c stays mapped: with
+// retention on, one empty chunk always may (a workload hovering at a chunk
+// boundary then never maps and unmaps on every turn), and more may while
+// they hold resident pages already charged to the budget, up to the
+// budget's worth of chunks. h.mu is held.
+func (h *Heap) keepEmpty(c *Chunk) bool {
+	limit := h.src.RetainLimit()
+	switch {
+	case limit <= 0:
+		return false
+	case len(h.empty) == 0:
+		return true
+	default:
+		return c.freeDirty() > 0 && int64(len(h.empty))*int64(h.chunkBytes) < limit
+	}
+}
+
 // unmapChunk deregisters and unmaps c, and gives its charged pages back
 // to the retention budget. h.mu is held.
 func (h *Heap) unmapChunk(c *Chunk) {
 	if d := c.freeDirty(); d > 0 {
 		h.src.Unretain(uintptr(d) * PageBytes)
 	}
+	c.gone.Store(true)
 	deregister(c)
 	for i := range c.owners {
 		atomic.StorePointer(&c.owners[i], nil)

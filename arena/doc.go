@@ -21,7 +21,8 @@
 // # Paths
 //
 // AllocPages(n):
-//  1. First fit over the chunks in use, oldest first.
+//  1. First fit over the chunks in use, oldest first. Dirty free pages
+//     taken leave the retention budget.
 //  2. Else reuse a kept empty chunk, else map a new one: MapAligned first
 //     tries the address just below the last chunk (the kernel allocates
 //     top-down, so it is usually free and aligned: one mmap), else maps
@@ -29,8 +30,11 @@
 //  3. Mark the run used and dirty, record its owner; report whether every
 //     page was clean (then the run reads as zero).
 //
-// FreePages: mark the run free (it stays dirty); a chunk left empty is kept
-// if the retention budget allows, else deregistered and unmapped.
+// FreePages: mark the run free. Its pages stay resident (dirty), charged to
+// the Source's retention budget, if it has room; else they are released at
+// once (MADV_DONTNEED) and become clean. A chunk left empty is kept mapped
+// if it is the only empty one, or holds charged pages within the budget;
+// else it is marked gone, deregistered and unmapped.
 //
 // Trim: unmap every kept empty chunk, and MADV_DONTNEED the free dirty runs
 // of chunks in use, which makes them clean again.

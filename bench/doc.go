@@ -44,7 +44,7 @@
 // allocator that hands out fresh pages pays their first-touch faults inside
 // the measurement, as its user would.
 //
-//   - pair: Alloc, use, Free, one size at a time (16 B to 1 MiB): a
+//   - pair: Alloc, use, Free, one size at a time (16 B to 16 MiB): a
 //     request-scoped buffer.
 //   - batch: 10,000 Allocs then 10,000 Frees (64 B and 4 KiB): building and
 //     dropping a result set.

@@ -34,6 +34,8 @@ type Registry struct {
 	next   int                  // next slot of recent to overwrite
 	closed bool
 
+	huge bool // advise huge pages on mappings of hugeBytes or more; read-only
+
 	inUse  int64
 	allocs uint64
 	frees  uint64
@@ -43,6 +45,14 @@ type Registry struct {
 func NewRegistry(src *osmem.Source) *Registry {
 	return &Registry{src: src, spans: make(map[uintptr]uintptr)}
 }
+
+// hugeBytes is the size of a transparent huge page on x86-64 and arm64
+// with 4 KiB pages: smaller mappings cannot hold one.
+const hugeBytes = 2 << 20
+
+// SetHugePages asks for transparent huge pages on new mappings of 2 MiB or
+// more. Call it before the Registry is used.
+func (r *Registry) SetHugePages(on bool) { r.huge = on }
 
 // RoundUp returns n rounded up to whole pages, the usable size of a large
 // allocation of n bytes. n must be positive and at most MaxBytes.
@@ -78,6 +88,9 @@ func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
 	p, err := r.src.Map(size)
 	if err != nil {
 		return nil, 0, false, err
+	}
+	if r.huge && size >= hugeBytes {
+		osmem.AdviseHuge(p, size)
 	}
 	r.mu.Lock()
 	if r.closed {

@@ -15,38 +15,55 @@
 //
 // # Structures
 //
-//   - Slab: base address, object size and count, a bitmap of used objects,
-//     a fresh mark (objects at or above it were never handed out) and
-//     whether its pages were clean when carved. Kept on the Go heap.
-//   - Central: the slabs of one class — a list of partial slabs and at most
-//     one cached empty slab — with the class's counters.
+//   - Slab: base address, object size and count, a bitmap of the objects
+//     out of the slab (in a cache or held), one owner byte per object (1
+//     while a caller holds it; laid out across cache lines so that two Ps
+//     holding neighbouring objects never write one line), a fresh mark
+//     (objects at or above it were never handed out) and whether its pages
+//     were clean when carved. Kept on the Go heap.
+//   - Entry: one free object in transit: its address, slab, owner-byte
+//     position, and whether it reads as zero.
+//   - Central: the slabs of one class — a list of partial slabs and up to
+//     four kept empty slabs, charged to the retention budget — with the
+//     counts that Caches publish.
+//   - Local: a cache — per class a stack of Entries (at most 64 KiB of
+//     objects, at most 64 of them) and its counts; not safe for concurrent
+//     use, its owner serialises it.
 //
 // # Paths
 //
-// Alloc: lock the Central; take a partial slab, else the cached empty one,
-// else carve a new slab from the arena. In the slab, reuse the lowest freed
-// object if any (cache-warm, page resident), else the next fresh one.
-// Report whether the object reads as zero: only fresh objects of a slab
-// carved from clean pages do.
+// AllocBatch (refilling a cache): lock the Central; take objects from a
+// partial slab, else a kept empty one, else carve a new slab from the
+// arena. In a slab, reuse the lowest freed object if any (cache-warm, page
+// resident), else the next fresh one, which reads as zero if the slab was
+// carved from clean pages.
 //
-// Free(addr): read the slab that owns addr's page from the chunk (atomic,
-// no lock), lock its Central and check the owner again (the slab may have
-// been released meanwhile). Compute the object index with a multiply-shift;
-// an address that is not an object's start is ErrInvalidPointer, an object
-// whose bit is clear ErrDoubleFree. A slab that becomes empty is cached if
-// the class has none, else its pages go back to the chunk.
+// Entry.Bytes (handing out): set the owner byte; the caller clears the
+// object unless the Entry says it reads as zero.
+//
+// TryRelease (Free, no lock): read the slab that owns addr's page from the
+// chunk; compute the object index with a multiply-shift; refuse an address
+// that is not an object's start (errs.InvalidPointer) or whose owner byte
+// is clear (errs.DoubleFree); else clear the byte and return the Entry.
+// Slab records are never reused, so a Free racing with a slab's release
+// reads the old record, finds no owner byte set and changes nothing.
+//
+// FreeBatch (spilling a cache): lock the Central, clear the objects' bits;
+// a slab that becomes empty is kept if the budget allows, else its pages
+// go back to the chunk.
 //
 // # Invariants (Central.Validate)
 //
 //	nfree == objects - popcount(used)
 //	no bit of used is set at or above fresh
+//	owner byte of i set implies bit i of used set
 //	a slab is on the partial list iff 0 < nfree < objects
 //	every page of a slab records the slab as its owner
-//	allocs - frees == live
 //
 // # Locking
 //
-// Central.mu protects the Central and every slab of its class. A Slab's
-// identity fields are read-only after carving. Lock order: Central, then
-// the arena Heap.
+// Central.mu protects the Central and the bitmaps, counts and links of
+// every slab of its class. A Slab's identity fields are read-only after
+// carving; owner bytes belong to whoever holds the object. Lock order:
+// Central, then the arena Heap.
 package slab

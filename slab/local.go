@@ -2,6 +2,8 @@
 
 package slab
 
+import "github.com/mmalloc/mmalloc/arena"
+
 // stackBytes bounds the bytes of free objects one stack of a cache holds,
 // and so what a cache keeps from the slabs: 64 KiB per class.
 const stackBytes = 64 << 10
@@ -20,20 +22,35 @@ const MaxBatch = maxStack / 2
 // StackLen returns the capacity of class c's stack.
 func StackLen(c int) int { return min(maxStack, max(minStack, stackBytes/ClassBytes(c))) }
 
-// Stack is a LIFO of free objects of one class.
+// Stack is a LIFO of free objects of one class, with the class's counts
+// beside it so that an operation touches one cache line of the Local.
 type Stack struct {
-	e []Entry // fixed capacity StackLen(class); made on first use
-	n int
+	e      []Entry // fixed capacity StackLen(class); made on first use
+	n      int
+	allocs uint64 // allocations served by this cache
+	frees  uint64 // frees taken by this cache
 }
 
 // Local is one cache: a stack per class and the cache's counters. A Local
 // is not safe for concurrent use; its owner (a P while pinned, or the
 // goroutine holding a Cache) serialises every access.
 type Local struct {
+	// The chunk of the last object freed here, so that the next Free in the
+	// same chunk skips the registry. Checked against Chunk.Gone before use.
+	MemoBase  uintptr
+	MemoChunk *arena.Chunk
+
 	stacks [NumClasses]Stack
-	Allocs [NumClasses]uint64 // allocations served by this cache
-	Frees  [NumClasses]uint64 // frees taken by this cache
 }
+
+// Counts returns the allocations and frees of class c this cache served.
+func (l *Local) Counts(c int) (allocs, frees uint64) {
+	return l.stacks[c].allocs, l.stacks[c].frees
+}
+
+// CountAlloc counts an allocation of class c served outside Pop (the one
+// handed out of a refill batch).
+func (l *Local) CountAlloc(c int) { l.stacks[c].allocs++ }
 
 // Prepare makes every stack now, so that no later call allocates: a Local
 // used while its P is pinned must never allocate.
@@ -52,7 +69,7 @@ func (l *Local) Pop(c int) (Entry, bool) {
 		return Entry{}, false
 	}
 	st.n--
-	l.Allocs[c]++
+	st.allocs++
 	return st.e[st.n], true
 }
 
@@ -69,7 +86,7 @@ func (l *Local) Push(e Entry) bool {
 	}
 	st.e[st.n] = e
 	st.n++
-	l.Frees[c]++
+	st.frees++
 	return true
 }
 

@@ -60,7 +60,8 @@ type Slab struct {
 	page     int
 	pages    int
 
-	owned []uint8 // per object: 1 while a caller holds it
+	owned      []uint8 // per object, at ownedPos: 1 while a caller holds it
+	ownedShift uint8   // log2 of the number of cache lines of owned
 
 	used   []uint64 // bit set: object is out of the slab (in a cache or held)
 	nfree  int
@@ -70,6 +71,18 @@ type Slab struct {
 
 	next, prev *Slab // Central list links
 	onList     bool
+}
+
+// ownedLineBytes is a cache line: the unit of false sharing.
+const ownedLineBytes = 64
+
+// ownedPos returns where object i's owner byte lives. The bytes are laid
+// out transposed: object i goes to line i mod L, so consecutive objects sit
+// on different cache lines and two Ps holding neighbouring batches of one
+// slab never write the same line (a line holds objects L apart).
+func (s *Slab) ownedPos(i int) int {
+	lines := 1 << s.ownedShift
+	return (i&(lines-1))<<6 | i>>s.ownedShift
 }
 
 // index returns the object index of addr and whether addr is an object's
@@ -82,19 +95,26 @@ func (s *Slab) index(addr uintptr) (int, bool) {
 }
 
 // Entry is one free object on its way between a slab and a caller: its
-// slab, its index, and whether it is known to read as zero.
+// address, its slab, where its owner byte is, and whether it is known to
+// read as zero. The address and position are kept so that handing the
+// object out does not wait on loads from the slab.
 type Entry struct {
+	p    uintptr
 	s    *Slab
-	i    uint32
+	pos  uint32
 	zero bool
 }
 
-// Bytes marks e's object as held by the caller and returns it as a slice
-// of its full size, cleared first if clear is set and it may be dirty.
-func (e Entry) Bytes(clearIt bool) []byte {
-	s := e.s
-	s.owned[e.i] = 1
-	b := unsafe.Slice((*byte)(addrPointer(s.base+uintptr(e.i)*s.size)), s.size)
+func (s *Slab) entry(i int, zero bool) Entry {
+	return Entry{p: s.base + uintptr(i)*s.size, s: s, pos: uint32(s.ownedPos(i)), zero: zero}
+}
+
+// Bytes marks e's object, of class c, as held by the caller and returns it
+// as a slice of its full size, cleared first if clearIt is set and it may
+// be dirty.
+func (e Entry) Bytes(c int, clearIt bool) []byte {
+	e.s.owned[e.pos] = 1
+	b := unsafe.Slice((*byte)(addrPointer(e.p)), classBytes[c])
 	if clearIt && !e.zero {
 		clear(b)
 	}
@@ -104,24 +124,59 @@ func (e Entry) Bytes(clearIt bool) []byte {
 // Class returns the size class of e's object.
 func (e Entry) Class() int { return int(e.s.class) }
 
+// index returns the object index of e.
+func (e Entry) index() int {
+	i, _ := e.s.index(e.p)
+	return i
+}
+
 // Release checks that addr, in chunk ch, is the first byte of an object a
 // caller holds, marks it free and returns it as an Entry for a cache. It
 // takes no lock. errs.InvalidPointer: addr is not an object's start;
 // errs.DoubleFree: nobody holds the object. Either way nothing changes.
 func Release(ch *arena.Chunk, addr uintptr) (Entry, error) {
+	if e, ok := TryRelease(ch, addr); ok {
+		return e, nil
+	}
+	return Entry{}, ReleaseError(ch, addr)
+}
+
+// TryRelease is Release without the explanation: it reports false, and
+// changes nothing, where Release would return an error. It is small enough
+// to be inlined into the Free paths.
+func TryRelease(ch *arena.Chunk, addr uintptr) (Entry, bool) {
 	s := (*Slab)(ch.Owner(ch.Page(addr)))
 	if s == nil {
-		return Entry{}, fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
+		return Entry{}, false
 	}
-	i, ok := s.index(addr)
-	if !ok {
-		return Entry{}, fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
+	off := addr - s.base
+	hi, _ := bits.Mul64(uint64(off), s.divMagic)
+	i := int(hi)
+	if i >= s.objects || uintptr(i)*s.size != off {
+		return Entry{}, false
 	}
-	if s.owned[i] == 0 {
-		return Entry{}, fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
+	p := s.ownedPos(i)
+	if s.owned[p] == 0 {
+		return Entry{}, false
 	}
-	s.owned[i] = 0
-	return Entry{s: s, i: uint32(i)}, nil
+	s.owned[p] = 0
+	return Entry{p: addr, s: s, pos: uint32(p)}, true
+}
+
+// ReleaseError explains why TryRelease refused addr. It changes nothing.
+func ReleaseError(ch *arena.Chunk, addr uintptr) error {
+	return releaseError((*Slab)(ch.Owner(ch.Page(addr))), addr)
+}
+
+// releaseError explains why Release refused addr.
+func releaseError(s *Slab, addr uintptr) error {
+	if s == nil {
+		return fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
+	}
+	if _, ok := s.index(addr); !ok {
+		return fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
+	}
+	return fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
 }
 
 // take moves one free object out of the slab: a freed one if there is any
@@ -144,7 +199,7 @@ func (s *Slab) take() Entry {
 	}
 	s.used[i/64] |= 1 << (i % 64)
 	s.nfree--
-	return Entry{s: s, i: uint32(i), zero: zero}
+	return s.entry(i, zero)
 }
 
 // Central holds the slabs of one size class. It is safe for concurrent use:
@@ -227,9 +282,10 @@ func (c *Central) FreeBatch(src []Entry) {
 	defer c.mu.Unlock()
 	for _, e := range src {
 		s := e.s
-		s.used[e.i/64] &^= 1 << (e.i % 64)
+		i := e.index()
+		s.used[i/64] &^= 1 << (i % 64)
 		s.nfree++
-		s.hint = min(s.hint, int(e.i/64))
+		s.hint = min(s.hint, i/64)
 		if s.nfree == 1 {
 			c.push(s) // was full
 		}
@@ -370,8 +426,8 @@ func (s *Slab) validate() error {
 			}
 		}
 	}
-	for i, o := range s.owned {
-		if o != 0 && s.used[i/64]&(1<<(i%64)) == 0 {
+	for i := range s.objects {
+		if s.owned[s.ownedPos(i)] != 0 && s.used[i/64]&(1<<(i%64)) == 0 {
 			return fmt.Errorf("slab: %#x object %d is held by a caller but free in the slab", s.base, i)
 		}
 	}
@@ -399,8 +455,14 @@ func (c *Central) carve() (*Slab, error) {
 	s := &Slab{
 		size: size, divMagic: classDivMagic[cls], objects: objects, class: c.class,
 		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64),
-		owned: make([]uint8, objects), nfree: objects,
+		nfree: objects,
 	}
+	lines := 1
+	for lines*ownedLineBytes < objects {
+		lines *= 2
+	}
+	s.ownedShift = uint8(bits.TrailingZeros(uint(lines)))
+	s.owned = make([]uint8, lines*ownedLineBytes)
 	ch, page, zeroed, err := c.heap.AllocPages(s.pages, unsafe.Pointer(s))
 	if err != nil {
 		return nil, err

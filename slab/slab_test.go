@@ -77,7 +77,7 @@ func hold(t *testing.T, c *Central) (uintptr, Entry) {
 	n, err := c.AllocBatch(e[:])
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	b := e[0].Bytes(false)
+	b := e[0].Bytes(e[0].Class(), false)
 	return uintptr(unsafe.Pointer(unsafe.SliceData(b))), e[0]
 }
 
@@ -103,7 +103,7 @@ func TestCentralFillDrain(t *testing.T) {
 		require.NoError(t, err)
 		for _, e := range batch[:n] {
 			require.True(t, e.zero, "fresh slab objects read as zero")
-			b := e.Bytes(false)
+			b := e.Bytes(e.Class(), false)
 			p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 			require.False(t, seen[p], "handed out twice")
 			seen[p] = true
@@ -166,7 +166,7 @@ func TestCentralReusesFreedFirst(t *testing.T) {
 	_, err := c.AllocBatch(e[:])
 	require.NoError(t, err)
 	assert.False(t, e[0].zero, "a reused slot must be cleared by the caller")
-	b := e[0].Bytes(false)
+	b := e[0].Bytes(e[0].Class(), false)
 	assert.Equal(t, ps[3], uintptr(unsafe.Pointer(unsafe.SliceData(b))), "the freed slot comes back first")
 	require.ErrorIs(t, giveBack(t, cs, ps[4]+1), errs.InvalidPointer)
 	require.NoError(t, giveBack(t, cs, ps[4]))
@@ -196,8 +196,9 @@ func TestLocalStacks(t *testing.T) {
 	assert.Equal(t, 1, l.Len(cls))
 	assert.Equal(t, 1, l.Drain(cls, batch[:]))
 	assert.Zero(t, l.Len(cls))
-	assert.Equal(t, uint64(1), l.Allocs[cls])
-	assert.Equal(t, uint64(1), l.Frees[cls])
+	allocs, frees := l.Counts(cls)
+	assert.Equal(t, uint64(1), allocs)
+	assert.Equal(t, uint64(1), frees)
 }
 
 func TestCentralClosed(t *testing.T) {

@@ -2,12 +2,7 @@
 
 package slab
 
-import (
-	"fmt"
-
-	"github.com/mmalloc/mmalloc/arena"
-	"github.com/mmalloc/mmalloc/internal/errs"
-)
+import "github.com/mmalloc/mmalloc/arena"
 
 // Usable returns the size class of the object a caller holds that starts
 // at addr, in chunk ch. Otherwise it returns the error Release would
@@ -17,14 +12,11 @@ import (
 func Usable(ch *arena.Chunk, addr uintptr) (int, error) {
 	s := (*Slab)(ch.Owner(ch.Page(addr)))
 	if s == nil {
-		return 0, fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
+		return 0, releaseError(s, addr)
 	}
 	i, ok := s.index(addr)
-	if !ok {
-		return 0, fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
-	}
-	if s.owned[i] == 0 {
-		return 0, fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
+	if !ok || s.owned[s.ownedPos(i)] == 0 {
+		return 0, releaseError(s, addr)
 	}
 	return int(s.class), nil
 }
