@@ -322,12 +322,16 @@ func ExampleBuffer() {
 
 // BenchmarkBufferBuild builds a payload of each size in 4 KiB writes, per
 // op: in a fresh buffer released afterwards (mmalloc, bytes.Buffer: left to
-// the GC), and in one buffer reused with Reset (the -reset variants).
+// the GC; mmalloc-hugepages with Options.HugePages), and in one buffer
+// reused with Reset (the -reset variants).
 func BenchmarkBufferBuild(b *testing.B) {
 	piece := bytes.Repeat([]byte{'x'}, 4*kib)
 	a, err := mmalloc.New(mmalloc.Options{})
 	require.NoError(b, err)
 	defer a.Close()
+	huge, err := mmalloc.New(mmalloc.Options{HugePages: true})
+	require.NoError(b, err)
+	defer huge.Close()
 	write := func(w io.Writer, size int) {
 		for n := 0; n < size; n += len(piece) {
 			_, _ = w.Write(piece[:min(len(piece), size-n)])
@@ -345,6 +349,11 @@ func BenchmarkBufferBuild(b *testing.B) {
 		}
 		bench("mmalloc", func() {
 			buf := mmalloc.NewBuffer(a)
+			write(buf, size)
+			_ = buf.Release()
+		})
+		bench("mmalloc-hugepages", func() {
+			buf := mmalloc.NewBuffer(huge)
 			write(buf, size)
 			_ = buf.Release()
 		})

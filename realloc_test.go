@@ -390,3 +390,26 @@ func FuzzRealloc(f *testing.F) {
 		require.NoError(t, a.Validate())
 	})
 }
+
+// TestReallocHugePages grows and shrinks a large allocation of an
+// Allocator that advises huge pages: mremap keeps every byte whether the
+// kernel backs the range with huge pages or not.
+func TestReallocHugePages(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{HugePages: true, RetainBytes: mmalloc.NoRetain})
+	b, err := a.Alloc(256 * kib)
+	require.NoError(t, err)
+	fill(b, 7)
+	want := bytes.Clone(b)
+	for _, n := range []int{3 * mib, 64 * mib, 9 * mib, 200 * kib} {
+		keep := min(len(want), n)
+		b, err = a.Realloc(b, n)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want[:keep], b[:keep]), "kept bytes at %d", n)
+		require.True(t, allZero(b[keep:n:n]))
+		b[n-1] = 1
+		want = append(want[:keep], b[keep:]...)
+		require.NoError(t, a.Validate())
+	}
+	require.NoError(t, a.Free(b))
+	assert.Zero(t, a.Stats().Mapped)
+}

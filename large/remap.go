@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/osmem"
 )
 
 // Usable returns the mapped size of the live mapping that starts at addr.
@@ -53,6 +54,11 @@ func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 	r.mu.Unlock()
 
 	q, err := r.src.Remap(addrPointer(addr), size, newSize)
+	if err == nil && r.huge && newSize >= hugeBytes && size < newSize {
+		// A mapping grown past a huge page gets the advice Alloc gives
+		// one mapped at that size.
+		osmem.AdviseHuge(q, newSize)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
