@@ -3,6 +3,7 @@ package mmalloc_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 	"unsafe"
@@ -412,4 +413,45 @@ func TestReallocHugePages(t *testing.T) {
 	}
 	require.NoError(t, a.Free(b))
 	assert.Zero(t, a.Stats().Mapped)
+}
+
+// BenchmarkReallocGrow doubles a written allocation and shrinks it back,
+// per op: mmalloc by mremap both ways, against the Go heap's way of growing
+// a slice (a new array and a copy of the old bytes).
+func BenchmarkReallocGrow(b *testing.B) {
+	for _, size := range []int{1 * mib, 16 * mib, 256 * mib} {
+		b.Run(fmt.Sprintf("size=%dMiB/mmalloc", size/mib), func(b *testing.B) {
+			a := newAlloc(b, mmalloc.Options{RetainBytes: mmalloc.NoRetain})
+			buf, err := a.Alloc(size)
+			require.NoError(b, err)
+			for off := 0; off < size; off += pageBytes {
+				buf[off] = 1
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if buf, err = a.Realloc(buf, 2*size); err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = a.Realloc(buf, size); err != nil {
+					b.Fatal(err)
+				}
+			}
+			require.NoError(b, a.Free(buf))
+		})
+		b.Run(fmt.Sprintf("size=%dMiB/goheap", size/mib), func(b *testing.B) {
+			buf := make([]byte, size)
+			for off := 0; off < size; off += pageBytes {
+				buf[off] = 1
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				grown := make([]byte, 2*size)
+				copy(grown, buf)
+				buf = grown[:size:size]
+			}
+			benchSink = buf
+		})
+	}
 }
