@@ -123,7 +123,17 @@ func (b *Buffer) grow(n int) error {
 	if want > MaxAllocBytes {
 		want = m + n
 	}
-	nb, err := b.allocator().realloc(b.buf, want, false)
+	a := b.allocator()
+	var nb []byte
+	var err error
+	if cap(b.buf) <= a.threshold && want > a.threshold {
+		// Going large: take the largest-enough freed mapping if one is
+		// kept, so that a buffer built again and again refills resident
+		// pages; the few bytes held so far are copied once.
+		nb, err = a.allocGrowable(b.buf[:m], want)
+	} else {
+		nb, err = a.realloc(b.buf, want, false)
+	}
 	if err != nil {
 		return err
 	}

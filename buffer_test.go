@@ -384,3 +384,33 @@ func sizeName(n int) string {
 	}
 	return fmt.Sprintf("%dKiB", n/kib)
 }
+
+// TestBufferRebuiltReusesMemory builds a large payload again and again, as
+// a server does per request: after the first, no buffer maps memory, and
+// every payload is intact.
+func TestBufferRebuiltReusesMemory(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 256) // 4 KiB
+	build := func(round int) {
+		b := mmalloc.NewBuffer(a)
+		for i := 0; i < 4096; i++ { // 16 MiB
+			chunk[0] = byte(round + i)
+			_, err := b.Write(chunk)
+			require.NoError(t, err)
+		}
+		got := b.Bytes()
+		require.Len(t, got, 16<<20)
+		for i := 0; i < 4096; i++ {
+			require.Equal(t, byte(round+i), got[i*4096], "round %d, write %d", round, i)
+		}
+		require.NoError(t, b.Release())
+	}
+	build(0)
+	mm := a.Stats().Mmaps
+	for round := 1; round < 4; round++ {
+		build(round)
+	}
+	assert.Equal(t, mm, a.Stats().Mmaps, "later buffers refill the kept mapping")
+	require.NoError(t, a.Trim())
+	assert.Zero(t, a.Stats().Mapped)
+}

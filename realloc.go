@@ -104,6 +104,33 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 	return mem[:n], nil
 }
 
+// allocGrowable moves b (small, or empty) into a large allocation of at
+// least n bytes for a caller that will grow into it: a kept mapping of any
+// larger size is taken if there is one (large.Registry.AllocAtLeast). The
+// result's bytes past len(b) are unspecified.
+func (a *Allocator) allocGrowable(b []byte, n int) ([]byte, error) {
+	if a.closed.Load() {
+		return nil, ErrClosed
+	}
+	if n <= a.threshold || n > MaxAllocBytes {
+		return a.realloc(b, n, false)
+	}
+	p, size, _, err := a.large.AllocAtLeast(uintptr(n))
+	if err != nil {
+		return nil, err
+	}
+	nb := unsafe.Slice((*byte)(p), size)
+	copy(nb, b)
+	if cap(b) > 0 {
+		if err := a.Free(b); err != nil {
+			_ = a.Free(nb)
+			return nil, err
+		}
+		reallocCopiedBytes.Add(int64(len(b)))
+	}
+	return nb[:n], nil
+}
+
 // move reallocates b by allocating n bytes, copying b[:keep] and freeing b.
 // n == 0 only frees.
 func (a *Allocator) move(b []byte, n, keep int, zero bool) ([]byte, error) {
