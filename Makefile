@@ -3,7 +3,7 @@
 
 FUZZTIME ?= 60s
 SOAKTIME ?= 60s
-FUZZTARGETS ?= FuzzOps FuzzFree
+FUZZTARGETS ?= FuzzOps FuzzFree FuzzRealloc
 
 .PHONY: test bench lint gotest invariants soak fuzz benchtest
 

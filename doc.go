@@ -22,6 +22,22 @@
 // does. Stats tells what is mapped, in use and live, per size class; Trim
 // gives every unused byte back to the OS; Close unmaps everything.
 //
+// # Beyond Alloc and Free
+//
+//   - Realloc (realloc.go) resizes in place within the usable size, grows
+//     and shrinks large allocations with mremap (no byte copied), and moves
+//     the rest; bad input gets Free's errors.
+//   - NewValue, MakeSlice, FreeValue, FreeSlice (typed.go) hold values of
+//     pointer-free types; a type that can hold a Go pointer, at any depth,
+//     is refused with ErrPointerType naming the field.
+//   - Buffer (buffer.go) is a bytes.Buffer whose bytes are off-heap and
+//     which grows through Realloc.
+//   - SetProcessBudget (budget.go) keeps the Go memory limit at one budget
+//     minus what mmalloc maps, for the Go heap and mmalloc together.
+//   - Allocator.Publish (expvar.go) shows Stats at /debug/vars.
+//   - Package arena's Arena is a region allocator: bump allocation,
+//     everything forgotten at once by Reset, unmapped by Release.
+//
 // # Design
 //
 // The structures, one line each (each package's doc says more):

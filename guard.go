@@ -16,11 +16,11 @@ import (
 )
 
 // ErrCorrupted: guard mode found bytes written where no caller may write —
-// past the end of an object (reported by its Free, or by CheckGuards), or
-// into an object after its Free (reported by CheckGuards). The error names
-// the object's address and size. Unlike the other errors of Free, it comes
-// after Free has acted: the object is freed, and its memory is never
-// handed out again.
+// past the end of an object (reported by its Free or Realloc, or by
+// CheckGuards), or into an object after its Free (reported by
+// CheckGuards). The error names the object's address and size. Unlike the
+// other errors of Free and Realloc, it comes after they have acted: the
+// object is freed, and its memory is never handed out again.
 var ErrCorrupted = errs.Corrupted
 
 // Bounds of what guard mode holds on to.
@@ -232,6 +232,57 @@ func (g *guardState) freeLarge(a *Allocator, addr uintptr, o guardObj) error {
 	return nil
 }
 
+// guardRealloc serves Realloc in guard mode (cap(b) > 0, 0 <= n <=
+// MaxAllocBytes): every resize moves, so that the new object gets its own
+// canary or guard page, and the old one is checked and freed as by Free.
+// An old object found corrupted is freed (its memory retired) and its
+// ErrCorrupted returned, with no new allocation; any other error leaves b
+// as it was.
+func (a *Allocator) guardRealloc(b []byte, n int, zero bool) ([]byte, error) {
+	g := a.guard
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	g.mu.Lock()
+	o, ok := g.live[addr]
+	var err error
+	if !ok {
+		err = g.classify(a, addr)
+	} else if g.canaryBroken(addr, o) {
+		ok = false
+	}
+	g.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if !ok || n == 0 {
+		if err := a.guardFree(b); err != nil {
+			return nil, err
+		}
+		return []byte{}, nil
+	}
+	nb, err := a.guardAlloc(n, zero)
+	if err != nil {
+		return nil, err
+	}
+	keep := copy(nb, b[:min(len(b), n)])
+	if err := a.guardFree(b); err != nil { // a concurrent Free of b: undo
+		_ = a.guardFree(nb)
+		return nil, err
+	}
+	reallocCopiedBytes.Add(int64(keep))
+	return nb, nil
+}
+
+// canaryBroken reports whether the canary after the live object at start
+// was overwritten. g.mu is held.
+func (g *guardState) canaryBroken(start uintptr, o guardObj) bool {
+	end := start + o.n
+	room := uintptr(slab.ClassBytes(o.cls)) - o.n
+	if o.ch == nil {
+		room = o.base + o.mapped - osmem.PageBytes - end
+	}
+	return checkPattern(end, room, canaryKey) >= 0
+}
+
 // evict takes the oldest slot out of the quarantine and checks its poison:
 // intact, the slot goes back to its slab; overwritten, a write after free
 // is reported (to CheckGuards) and the slot is retired forever.
@@ -361,14 +412,9 @@ func (a *Allocator) CheckGuards() error {
 	g.quarantine = kept
 	errList := append([]error(nil), g.reports...)
 	for start, o := range g.live {
-		end := start + o.n
-		room := uintptr(slab.ClassBytes(o.cls)) - o.n
-		if o.ch == nil {
-			room = o.base + o.mapped - osmem.PageBytes - end
-		}
-		if off := checkPattern(end, room, canaryKey); off >= 0 {
-			errList = append(errList, fmt.Errorf("%w: live %d-byte object at %#x was written past its end (%d bytes after it)",
-				ErrCorrupted, o.n, start, off))
+		if g.canaryBroken(start, o) {
+			errList = append(errList, fmt.Errorf("%w: live %d-byte object at %#x was written past its end",
+				ErrCorrupted, o.n, start))
 		}
 	}
 	return errors.Join(errList...)

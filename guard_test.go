@@ -349,3 +349,56 @@ func TestCheckGuardsWithoutGuardMode(t *testing.T) {
 	assert.Zero(t, s.Quarantined)
 	assert.Zero(t, s.Corrupted)
 }
+
+// TestGuardRealloc: in guard mode every Realloc moves, so that the new
+// size gets its own canary or guard page; the kept bytes survive, the
+// rest reads as zero, and an overflow of the old object is reported.
+func TestGuardRealloc(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	sizes := []int{10, 100, 5000, threshold - 1, threshold, 300_000, 3 * mib, 64, 1}
+	b, err := a.Alloc(sizes[0])
+	require.NoError(t, err)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	for _, n := range sizes[1:] {
+		nb, err := a.Realloc(b, n)
+		require.NoError(t, err, "%d to %d", len(b), n)
+		require.Equal(t, n, len(nb))
+		require.Equal(t, n, cap(nb))
+		keep := min(len(b), n)
+		for i := range nb {
+			want := byte(0)
+			if i < keep {
+				want = byte(i)
+			}
+			require.Equal(t, want, nb[i], "byte %d after %d to %d", i, len(b), n)
+		}
+		for i := range nb {
+			nb[i] = byte(i)
+		}
+		b = nb
+		require.NoError(t, a.Validate())
+	}
+	// An overflow of the old object: Realloc reports it and frees it.
+	*at(b, len(b)) ^= 1
+	_, err = a.Realloc(b, 4000)
+	require.ErrorIs(t, err, mmalloc.ErrCorrupted)
+	assert.ErrorIs(t, a.Free(b), mmalloc.ErrDoubleFree)
+	require.NoError(t, a.Validate())
+	assert.Zero(t, a.Stats().Live)
+
+	// A Buffer grows through Realloc in guard mode too.
+	buf := mmalloc.NewBuffer(a)
+	chunk := make([]byte, 10_000)
+	for i := range 100 {
+		chunk[0] = byte(i)
+		_, err := buf.Write(chunk)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1_000_000, buf.Len())
+	require.NoError(t, buf.Release())
+	require.NoError(t, a.Trim())
+	require.NoError(t, a.Validate())
+	assert.Zero(t, a.Stats().Live)
+}

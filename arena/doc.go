@@ -2,6 +2,10 @@
 // address without a lock, carves chunks into runs of pages, and unmaps
 // them when they are empty. See the mmalloc package for the overview.
 //
+// It also holds the region allocator, Arena (region.go): bump allocation
+// from chunks of its own, every allocation forgotten at once by Reset and
+// every byte unmapped by Release. Its section is at the end.
+//
 // # Structures
 //
 //   - Chunk: one mapping of Heap.ChunkBytes bytes (a power of two of at
@@ -47,4 +51,36 @@
 // lists. Page owners are written under Heap.mu with atomic stores and read
 // with atomic loads by Free without the lock. Registry leaves are created
 // under a global mutex; entries are atomic.
+//
+// # Region arenas
+//
+// An Arena maps chunks of Options.ChunkBytes (1 MiB by default) with plain
+// mmap (no alignment, no registry: nothing is ever looked up by address)
+// and keeps them in a list, in the order it uses them.
+//
+// Alloc(n):
+//  1. Round the bump pointer up to the alignment (16 bytes, or the type's
+//     for NewValue and MakeSlice); if n fits before the end of the current
+//     chunk, move the pointer past it and return. That is the whole fast
+//     path: an add, a compare, two stores.
+//  2. n above ChunkBytes/4: map n rounded to pages on its own.
+//  3. Else move to the next chunk of the list, mapping it if there is none,
+//     and allocate from its start. The rest of the old chunk is wasted (at
+//     most a quarter of it, by step 2).
+//
+// Memory states: a chunk's bytes are used (below the bump pointer, this
+// round), dirty (used in an earlier round, below the chunk's dirty mark) or
+// clean (never written since mapped). Reset makes every used byte dirty;
+// a reused chunk's dirty bytes are cleared with one memclr when its first
+// allocation is made, so Alloc always returns zeroed memory and the fast
+// path only compares against the cleared mark. Measured alternatives
+// (BenchmarkRegionRound, 4096 objects a round): clearing each allocation
+// alone costs 1.4x for 64-byte objects and is even (within 3%) at 1 KiB;
+// clearing 8 KiB ahead at a time costs 1.05x at 64 B and 1.1x at 1 KiB.
+//
+// Reset unmaps the big mappings and the chunks beyond Options.RetainBytes
+// (16 MiB by default) and rewinds to the first chunk. Release unmaps the
+// rest; later calls fail with ErrReleased.
+//
+// An Arena is used by one goroutine at a time and takes no lock.
 package arena

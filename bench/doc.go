@@ -57,10 +57,15 @@
 //     allocator while the program makes ordinary Go garbage. It reports the
 //     GC's share of all CPUs (runtime/metrics /cpu/classes/gc/total:cpu-seconds
 //     over wall time × GOMAXPROCS), GC cycles per second, and the wall time of
-//     a forced runtime.GC(), under the default GOGC and again under GOGC=off
-//     with GOMEMLIMIT set to the live set plus a margin.
+//     a forced runtime.GC(), under the default GOGC, again under GOGC=off
+//     with GOMEMLIMIT set to the live set plus a margin, and again under
+//     GOGC=off with mmalloc.SetProcessBudget of the same figure (budget):
+//     one limit for Go heap and off-heap memory together.
 //   - rss: 1,000,000 × 100 B: resident-set growth ÷ bytes requested, then how
 //     much of it the OS got back after Free, and after Trim + GC.
+//   - buffer: building a payload of 1 KiB to 64 MiB in 4 KiB writes from a
+//     fresh buffer: mmalloc's Buffer (on the mmalloc row) against
+//     bytes.Buffer (on the go-heap row).
 //
 // # Reading the tables
 //

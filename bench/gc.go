@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/mmalloc/mmalloc"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -85,6 +86,9 @@ type gcSetting struct {
 	name    string // case part, e.g. "gogc=100"
 	percent int    // debug.SetGCPercent argument; -1 = off
 	limit   func(gcLiveSet) int64
+	// budget: the limit is the whole process's budget, Go heap and mmalloc
+	// together (mmalloc.SetProcessBudget), instead of the Go heap's alone.
+	budget bool
 }
 
 func runGC(env *Env, rep *WorkloadReport) error {
@@ -102,11 +106,14 @@ func runGC(env *Env, rep *WorkloadReport) error {
 	settings := []gcSetting{
 		{name: fmt.Sprintf("gogc=%d", def), percent: def, limit: func(gcLiveSet) int64 { return startLimit }},
 		{name: "gogc=off", percent: -1, limit: gcLimitBytes},
+		{name: "budget", percent: -1, limit: gcLimitBytes, budget: true},
 	}
 	for _, l := range gcLiveSets {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("live=%s, gogc=off: GOMEMLIMIT=%d MiB (live set + slice headers + 25%% + 64 MiB)",
 			l, gcLimitBytes(l)>>20))
 	}
+	rep.Notes = append(rep.Notes, "budget: GOGC=off and mmalloc.SetProcessBudget(the same figure): the Go heap's limit "+
+		"is kept at that figure minus what mmalloc has mapped, so Go heap + off-heap stay within one budget")
 	rep.Notes = append(rep.Notes,
 		"GC CPU = the GC's share of all CPUs (runtime/metrics /cpu/classes/gc/total:cpu-seconds over wall time × GOMAXPROCS)",
 		"forced GC = wall time of one runtime.GC() with the live set held (median of 3)",
@@ -118,7 +125,13 @@ func runGC(env *Env, rep *WorkloadReport) error {
 				var forced Figure
 				runtime.GC()
 				debug.SetGCPercent(s.percent)
-				debug.SetMemoryLimit(s.limit(l))
+				if s.budget {
+					if err := mmalloc.SetProcessBudget(s.limit(l)); err != nil {
+						return err
+					}
+				} else {
+					debug.SetMemoryLimit(s.limit(l))
+				}
 				runInterleaved(env, rep, c, []Kind{k}, gcTimeFactor*env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
 					held := make([][]byte, l.count)
 					for i := range held {
@@ -148,6 +161,11 @@ func runGC(env *Env, rep *WorkloadReport) error {
 					}
 					return garbageBody(), cleanup, nil
 				})
+				if s.budget {
+					if err := mmalloc.SetProcessBudget(0); err != nil {
+						return err
+					}
+				}
 				debug.SetGCPercent(100)
 				debug.SetMemoryLimit(startLimit)
 				r := rep.Find(c, k.Name)

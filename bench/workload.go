@@ -70,6 +70,12 @@ var workloads = []Workload{
 		Measure: "one Alloc + one Free",
 		Run:     runRSS,
 	},
+	{
+		Name:    "buffer",
+		Models:  "building a payload of 1 KiB–64 MiB in 4 KiB writes: mmalloc's Buffer against bytes.Buffer",
+		Measure: "one payload built from a fresh buffer, then released",
+		Run:     runBuffer,
+	},
 }
 
 // workloadNames returns the names of every workload, in order.

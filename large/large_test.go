@@ -112,3 +112,33 @@ func TestNoRetentionIsOneMunmapPerFree(t *testing.T) {
 	assert.Equal(t, uint64(1), src.Munmaps())
 	assert.Zero(t, src.Mapped())
 }
+
+func TestAllocAtLeastTakesAnyKeptFit(t *testing.T) {
+	const mib = 1 << 20
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(64 * mib)
+	r := NewRegistry(src)
+	defer r.Close()
+	p, _, _, err := r.Alloc(16 * mib)
+	require.NoError(t, err)
+	q, _, _, err := r.Alloc(4 * mib)
+	require.NoError(t, err)
+	require.NoError(t, r.Free(uintptr(p)))
+	require.NoError(t, r.Free(uintptr(q)))
+	mm := src.Mmaps()
+	// Alloc would not take a mapping wasting more than an eighth.
+	_, size, dirty, err := r.AllocAtLeast(300 << 10)
+	require.NoError(t, err)
+	assert.Equal(t, uintptr(4*mib), size, "the smallest kept mapping that holds it")
+	assert.True(t, dirty)
+	assert.Equal(t, mm, src.Mmaps())
+	_, size, _, err = r.AllocAtLeast(5 * mib)
+	require.NoError(t, err)
+	assert.Equal(t, uintptr(16*mib), size)
+	_, size, dirty, err = r.AllocAtLeast(5 * mib)
+	require.NoError(t, err)
+	assert.Equal(t, RoundUp(5*mib), size, "none kept: a fresh mapping")
+	assert.False(t, dirty)
+	assert.Equal(t, mm+1, src.Mmaps())
+	require.NoError(t, r.Validate())
+}

@@ -23,6 +23,12 @@
 // and is consistent in itself; different rows may be a few operations
 // apart when other goroutines are allocating. Totals are the sums of rows.
 //
+// # Publishing
+//
+// Publish (expvar.go) registers a func returning Snapshots with expvar, so
+// that /debug/vars shows them as JSON beside the runtime's memstats;
+// Allocator.Publish in package mmalloc uses it.
+//
 // Allocator.Stats in package mmalloc fills a Snapshot; its String method
 // prints a summary and one row per size class that was ever used:
 //

@@ -14,4 +14,5 @@ var (
 	OutOfMemory    = errors.New("mmalloc: out of memory")
 	Closed         = errors.New("mmalloc: allocator is closed")
 	InvalidOption  = errors.New("mmalloc: invalid option")
+	PointerType    = errors.New("mmalloc: type holds Go pointers")
 )

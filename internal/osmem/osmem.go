@@ -53,6 +53,7 @@ type Source struct {
 	peak    atomic.Int64 // highest value mapped has had
 	mmaps   atomic.Uint64
 	munmaps atomic.Uint64
+	remaps  atomic.Uint64
 
 	retainLimit int64        // most bytes kept mapped for reuse; read-only
 	retained    atomic.Int64 // bytes kept mapped for reuse now
@@ -117,6 +118,9 @@ func (s *Source) Mmaps() uint64 { return s.mmaps.Load() }
 // Munmaps returns the number of munmap calls made.
 func (s *Source) Munmaps() uint64 { return s.munmaps.Load() }
 
+// Remaps returns the number of successful mremap calls made.
+func (s *Source) Remaps() uint64 { return s.remaps.Load() }
+
 // FailAfter arms fault injection: the n-th mapping request from now fails
 // with ENOMEM (n >= 1); n == 0 disarms it. Mapping requests are Map,
 // MapAligned, a growing Remap and Guard: every call that can meet ENOMEM.
@@ -160,12 +164,16 @@ func (s *Source) tryReserve(n uintptr) error {
 				ErrNoMemory, ErrLimit, cur, n, s.limit)
 		}
 		if s.mapped.CompareAndSwap(cur, next) {
+			processAdd(int64(n))
 			return nil
 		}
 	}
 }
 
-func (s *Source) unreserve(n uintptr) { s.mapped.Add(-int64(n)) }
+func (s *Source) unreserve(n uintptr) {
+	s.mapped.Add(-int64(n))
+	processAdd(-int64(n))
+}
 
 // commit records a successful mapping in the high-water mark. Peak moves
 // only once the kernel has said yes, so a refused mapping changes nothing.
@@ -249,6 +257,7 @@ func (s *Source) Remap(p unsafe.Pointer, oldN, newN uintptr) (unsafe.Pointer, er
 	if newN < oldN {
 		s.unreserve(oldN - newN)
 	}
+	s.remaps.Add(1)
 	s.commit()
 	return q, nil
 }

@@ -1,0 +1,394 @@
+// Region arenas: bump allocation from mapped chunks, freed all at once.
+// See doc.go for the overview.
+
+package arena
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/osmem"
+	"github.com/mmalloc/mmalloc/internal/ptrfree"
+)
+
+// Errors of a region Arena. ErrInvalidSize, ErrOutOfMemory and
+// ErrPointerType are the very values package mmalloc exports under the same
+// names, so errors.Is works with either.
+var (
+	// ErrReleased: a call on an Arena after Release.
+	ErrReleased = errors.New("arena: arena is released")
+	// ErrInvalidSize: a negative size or one above MaxAllocBytes.
+	ErrInvalidSize = errs.InvalidSize
+	// ErrOutOfMemory: the kernel refused a mapping or Options.Limit would
+	// be passed.
+	ErrOutOfMemory = errs.OutOfMemory
+	// ErrPointerType: NewValue or MakeSlice of a type that can hold Go
+	// pointers; the message names the field path.
+	ErrPointerType = errs.PointerType
+	// ErrInvalidOption: New was given Options it cannot honour.
+	ErrInvalidOption = errs.InvalidOption
+)
+
+// Defaults and bounds of a region Arena.
+const (
+	// DefaultRegionChunkBytes is what an Arena maps at a time: one mmap
+	// (about 5 µs) per MiB of small allocations, and a first chunk whose
+	// untouched pages cost no memory.
+	DefaultRegionChunkBytes = 1 << 20
+
+	// DefaultRegionRetainBytes is how many chunk bytes Reset keeps mapped
+	// for the next round; chunks beyond it are unmapped.
+	DefaultRegionRetainBytes = 16 << 20
+
+	// bigDivisor: requests above ChunkBytes/bigDivisor get a mapping of
+	// their own, so that moving to a new chunk wastes at most a quarter of
+	// the old one.
+	bigDivisor = 4
+
+	// regionAlignBytes is the alignment of Alloc, as malloc's max_align_t.
+	regionAlignBytes = 16
+
+	// MaxAllocBytes is the largest request an Arena accepts (as mmalloc's).
+	MaxAllocBytes = 1 << 46
+)
+
+// Options configures a region Arena. The zero value is the documented
+// default of every field.
+type Options struct {
+	// ChunkBytes: bytes mapped at a time for small requests, a multiple of
+	// the page size up to 1 GiB. 0 means DefaultRegionChunkBytes (1 MiB).
+	// Requests above ChunkBytes/4 get a mapping of their own.
+	ChunkBytes int
+
+	// RetainBytes: the most chunk bytes Reset keeps mapped for reuse. 0
+	// means DefaultRegionRetainBytes (16 MiB); a negative value keeps none.
+	RetainBytes int64
+
+	// Limit: the most bytes the Arena maps at once; an allocation that
+	// would pass it fails with ErrOutOfMemory. 0 means no limit.
+	Limit int64
+}
+
+// Arena is a region allocator: Alloc bumps a pointer through chunks mapped
+// from the OS, Reset forgets every allocation at once and keeps the chunks
+// for the next round, Release gives everything back. Its memory is outside
+// the Go heap, invisible to the garbage collector, and MUST NOT hold Go
+// pointers (NewValue and MakeSlice refuse types that can).
+//
+// An Arena is NOT safe for concurrent use: one goroutine at a time (give
+// each goroutine its own, or guard one with a mutex). It takes no lock and
+// no atomic, so that Alloc stays a few nanoseconds; concurrent use is a data
+// race that the race detector reports. It must not be copied (go vet
+// reports copies). After Reset, memory handed out before MUST NOT
+// be used (it is handed out again); after Release it is unmapped and
+// touching it faults. Every call after Release returns ErrReleased.
+type Arena struct {
+	_ noCopy
+
+	// Invariants, checked by validate:
+	//
+	//	next == end == 0, or chunks[cur].base <= next <= end == chunks[cur].base + chunkBytes
+	//	chunks[cur].base <= cleared <= end, and dirtyEnd <= end
+	//	Mapped == len(chunks)*chunkBytes + sum of big mappings' bytes
+	//	released implies no chunk and no big mapping
+
+	src        *osmem.Source
+	chunkBytes uintptr
+	bigBytes   uintptr // requests above it get their own mapping
+	retain     int64
+	clearAhead uintptr // bytes cleared at a time in a reused chunk: chunkBytes (see doc.go)
+
+	next, end uintptr // bump pointer and end of the current chunk (0, 0: none)
+	cleared   uintptr // bytes of the current chunk in [next, cleared) read as zero
+	dirtyEnd  uintptr // bytes of the current chunk at or past it read as zero
+
+	chunks   []mapping // every chunk mapped; [0, cur] used this round
+	cur      int       // index of the current chunk, -1 before the first
+	big      []mapping // mappings of big requests, unmapped at Reset
+	released bool
+
+	allocs uint64 // allocations since New
+	used   int64  // bytes handed out since Reset
+	resets uint64
+}
+
+// mapping is one region of address space an Arena mapped.
+type mapping struct {
+	base, bytes uintptr
+	dirty       uintptr // bytes from base that may be non-zero
+}
+
+// New returns an empty Arena configured by opts (nothing is mapped until
+// the first Alloc), or an error wrapping ErrInvalidOption.
+func New(opts Options) (*Arena, error) {
+	if opts.ChunkBytes == 0 {
+		opts.ChunkBytes = DefaultRegionChunkBytes
+	}
+	cb := uintptr(opts.ChunkBytes)
+	if opts.ChunkBytes < 0 || cb%PageBytes != 0 || cb > 1<<30 {
+		return nil, fmt.Errorf("%w: ChunkBytes %d is not a multiple of %d up to 1 GiB", ErrInvalidOption, opts.ChunkBytes, PageBytes)
+	}
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("%w: Limit %d is negative", ErrInvalidOption, opts.Limit)
+	}
+	if opts.RetainBytes == 0 {
+		opts.RetainBytes = DefaultRegionRetainBytes
+	}
+	return &Arena{
+		src: osmem.NewSource(opts.Limit), chunkBytes: cb, bigBytes: cb / bigDivisor,
+		retain: opts.RetainBytes, cur: -1, clearAhead: cb,
+	}, nil
+}
+
+// Alloc returns n zeroed bytes, 16-byte aligned, with len and cap n. The
+// memory lives until the next Reset or Release. Alloc(0) returns an empty
+// slice. A negative n or one above MaxAllocBytes returns ErrInvalidSize, a
+// refused mapping ErrOutOfMemory, and a call after Release ErrReleased;
+// none of them changes anything.
+func (a *Arena) Alloc(n int) ([]byte, error) {
+	if n <= 0 || n > MaxAllocBytes {
+		if a.released {
+			return nil, ErrReleased
+		}
+		if n == 0 {
+			return []byte{}, nil
+		}
+		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidSize, n)
+	}
+	p, err := a.alloc(uintptr(n), regionAlignBytes)
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*byte)(p), n), nil
+}
+
+// alloc returns n (0 < n <= MaxAllocBytes) zeroed bytes aligned to align (a
+// power of two up to the page size).
+func (a *Arena) alloc(n, align uintptr) (unsafe.Pointer, error) {
+	p := (a.next + align - 1) &^ (align - 1)
+	if p+n <= a.end { // never true after Release, nor without a chunk
+		a.next = p + n
+		a.used += int64(n)
+		a.allocs++
+		if p+n > a.cleared {
+			a.clearTo(p + n)
+		}
+		return addrPointer(p), nil
+	}
+	return a.allocSlow(n, align)
+}
+
+// clearTo clears the current chunk from a.cleared past upto, clearAhead
+// bytes at least, stopping where the chunk was never written.
+func (a *Arena) clearTo(upto uintptr) {
+	to := min(max(upto, a.cleared+a.clearAhead), a.dirtyEnd)
+	if to > a.cleared {
+		clear(unsafe.Slice((*byte)(addrPointer(a.cleared)), to-a.cleared))
+	}
+	a.cleared = to
+	if to == a.dirtyEnd {
+		a.cleared = a.end // the rest was never written
+	}
+}
+
+// allocSlow serves a request that does not fit the current chunk: a mapping
+// of its own for a big one, else the next chunk (kept from an earlier
+// round, or mapped now).
+func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
+	if a.released {
+		return nil, ErrReleased
+	}
+	if n > a.bigBytes {
+		size := (n + PageBytes - 1) &^ (PageBytes - 1)
+		p, err := a.src.Map(size)
+		if err != nil {
+			return nil, err
+		}
+		a.big = append(a.big, mapping{base: uintptr(p), bytes: size})
+		a.used += int64(n)
+		a.allocs++
+		return p, nil
+	}
+	if a.cur+1 == len(a.chunks) {
+		p, err := a.src.Map(a.chunkBytes)
+		if err != nil {
+			return nil, err
+		}
+		a.chunks = append(a.chunks, mapping{base: uintptr(p), bytes: a.chunkBytes})
+	}
+	a.leaveChunk()
+	a.cur++
+	c := &a.chunks[a.cur]
+	a.next, a.end, a.cleared, a.dirtyEnd = c.base, c.base+c.bytes, c.base, c.base+c.dirty
+	if c.dirty == 0 {
+		a.cleared = a.end // fresh: reads as zero
+	}
+	return a.alloc(n, align)
+}
+
+// leaveChunk records how far the current chunk was written.
+func (a *Arena) leaveChunk() {
+	if a.cur >= 0 {
+		c := &a.chunks[a.cur]
+		c.dirty = max(c.dirty, a.next-c.base)
+	}
+}
+
+// Reset forgets every allocation at once: the memory handed out so far
+// MUST NOT be used any more, and will be handed out again, zeroed. Chunks
+// are kept mapped for reuse up to Options.RetainBytes and the rest are
+// unmapped, as are the mappings of big requests. After Release it returns
+// ErrReleased.
+func (a *Arena) Reset() error {
+	if a.released {
+		return ErrReleased
+	}
+	a.leaveChunk()
+	for _, m := range a.big {
+		a.src.Unmap(addrPointer(m.base), m.bytes)
+	}
+	clear(a.big)
+	a.big = a.big[:0]
+	keep := len(a.chunks)
+	if a.retain < 0 {
+		keep = 0
+	} else {
+		keep = min(keep, int(a.retain/int64(a.chunkBytes)))
+	}
+	for _, m := range a.chunks[keep:] {
+		a.src.Unmap(addrPointer(m.base), m.bytes)
+	}
+	a.chunks = a.chunks[:keep]
+	a.cur, a.next, a.end, a.cleared, a.dirtyEnd = -1, 0, 0, 0, 0
+	a.used = 0
+	a.resets++
+	return nil
+}
+
+// Release unmaps every byte of the Arena. The memory handed out MUST NOT be
+// used any more (touching it faults), and every later call returns
+// ErrReleased, a second Release included.
+func (a *Arena) Release() error {
+	if err := a.Reset(); err != nil {
+		return err
+	}
+	for _, m := range a.chunks {
+		a.src.Unmap(addrPointer(m.base), m.bytes)
+	}
+	a.chunks = nil
+	a.big = nil
+	a.released = true
+	return nil
+}
+
+// Stats are an Arena's figures.
+type Stats struct {
+	Mapped     int64  // bytes mapped now: chunks and big mappings
+	Chunks     int    // chunks mapped (in use this round or kept)
+	Big        int    // mappings of big requests, this round
+	Used       int64  // bytes handed out since the last Reset
+	Allocs     uint64 // allocations since New
+	Resets     uint64 // calls of Reset (Release included)
+	Mmaps      uint64 // mmap calls since New
+	Munmaps    uint64 // munmap calls since New
+	ChunkBytes int64  // size of one chunk
+	PeakMapped int64  // most bytes mapped at once
+	Released   bool   // Release was called
+}
+
+// Stats returns a's figures. It may be called at any time, after Release
+// too.
+func (a *Arena) Stats() Stats {
+	return Stats{
+		Mapped: a.src.Mapped(), Chunks: len(a.chunks), Big: len(a.big), Used: a.used,
+		Allocs: a.allocs, Resets: a.resets, Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
+		ChunkBytes: int64(a.chunkBytes), PeakMapped: a.src.Peak(), Released: a.released,
+	}
+}
+
+// NewValue returns a pointer to a new zero value of type T in ar, aligned
+// for T, as new(T) would. T must hold no Go pointers (else ErrPointerType,
+// naming the field path). The value lives until ar's next Reset or Release;
+// there is no individual free.
+func NewValue[T any](ar *Arena) (*T, error) {
+	if err := ptrfree.Check(reflect.TypeFor[T]()); err != nil {
+		return nil, err
+	}
+	var zero T
+	size := unsafe.Sizeof(zero)
+	if size == 0 {
+		if ar.released {
+			return nil, ErrReleased
+		}
+		return new(T), nil
+	}
+	p, err := ar.alloc(size, unsafe.Alignof(zero))
+	if err != nil {
+		return nil, err
+	}
+	return (*T)(p), nil
+}
+
+// MakeSlice returns a zeroed slice of T in ar with the given length and
+// capacity, as make([]T, length, capacity) would. T must hold no Go
+// pointers (else ErrPointerType). A negative length, a capacity below the
+// length or one whose bytes pass MaxAllocBytes returns ErrInvalidSize. The
+// slice lives until ar's next Reset or Release.
+func MakeSlice[T any](ar *Arena, length, capacity int) ([]T, error) {
+	if err := ptrfree.Check(reflect.TypeFor[T]()); err != nil {
+		return nil, err
+	}
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	if length < 0 || capacity < length || (size > 0 && capacity > MaxAllocBytes/size) {
+		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements", ErrInvalidSize, length, capacity, size)
+	}
+	if ar.released {
+		return nil, ErrReleased
+	}
+	if capacity == 0 || size == 0 {
+		return make([]T, length, capacity), nil
+	}
+	p, err := ar.alloc(uintptr(capacity*size), unsafe.Alignof(zero))
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*T)(p), capacity)[:length], nil
+}
+
+// validate checks a's invariants; tests call it.
+func (a *Arena) validate() error {
+	if a.cur < 0 || a.next == 0 {
+		if a.next != 0 || a.end != 0 {
+			return fmt.Errorf("arena: bump pointer %#x..%#x without a current chunk", a.next, a.end)
+		}
+	} else {
+		c := a.chunks[a.cur]
+		if a.next < c.base || a.next > a.end || a.end != c.base+a.chunkBytes {
+			return fmt.Errorf("arena: bump pointer %#x..%#x outside chunk %#x", a.next, a.end, c.base)
+		}
+		if a.cleared < c.base || a.cleared > a.end || a.dirtyEnd > a.end {
+			return fmt.Errorf("arena: cleared %#x or dirty end %#x outside chunk %#x", a.cleared, a.dirtyEnd, c.base)
+		}
+	}
+	mapped := int64(len(a.chunks)) * int64(a.chunkBytes)
+	for _, m := range a.big {
+		mapped += int64(m.bytes)
+	}
+	if mapped != a.src.Mapped() {
+		return fmt.Errorf("arena: %d bytes mapped, chunks and big mappings hold %d", a.src.Mapped(), mapped)
+	}
+	if a.released && mapped != 0 {
+		return fmt.Errorf("arena: released with %d bytes mapped", mapped)
+	}
+	return nil
+}
+
+// noCopy makes go vet's copylocks check flag copies of an Arena.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}

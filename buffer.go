@@ -1,0 +1,281 @@
+// Buffer: a growable byte buffer off the Go heap. See doc.go.
+
+package mmalloc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// MinRead is the smallest free space Buffer.ReadFrom offers each Read, as
+// bytes.MinRead.
+const MinRead = 512
+
+// minBufferBytes is the first allocation of a Buffer that grows from
+// nothing: one cache line's worth of small size class.
+const minBufferBytes = 64
+
+// errNegativeCount is wrapped when an io.Reader or io.Writer reports a count
+// it cannot have done.
+var errNegativeCount = errors.New("mmalloc: reader or writer returned an impossible count")
+
+// Buffer is a variable-sized byte buffer whose bytes live outside the Go
+// heap, with the everyday surface of bytes.Buffer: Write, WriteString,
+// WriteByte, WriteRune, Read, ReadByte, Next, ReadFrom, WriteTo, Bytes,
+// String, Len, Cap, Available, Grow, Truncate, Reset. It grows through
+// Realloc, so a large buffer doubles with mremap and no byte is copied.
+//
+// Unlike bytes.Buffer it never panics: a negative or oversized count returns
+// ErrInvalidSize, a refused mapping ErrOutOfMemory. Its memory MUST be given
+// back with Release (the garbage collector does not see it), after which the
+// Buffer is empty and may be used again.
+//
+// The zero value is an empty Buffer allocating from the Default Allocator;
+// NewBuffer chooses another. A Buffer is not safe for concurrent use and
+// must not be copied. A slice returned by Bytes or Next is valid only until
+// the next call that writes, grows, truncates, resets or releases.
+type Buffer struct {
+	_ noCopy
+
+	a   *Allocator // nil: Default()
+	buf []byte     // an allocation of a (cap > 0) or nil; bytes are buf[off:]
+	off int        // read position
+}
+
+// NewBuffer returns an empty Buffer that allocates from a (nil: Default).
+func NewBuffer(a *Allocator) *Buffer { return &Buffer{a: a} }
+
+func (b *Buffer) allocator() *Allocator {
+	if b.a == nil {
+		b.a = Default()
+	}
+	return b.a
+}
+
+// Len returns the number of unread bytes.
+func (b *Buffer) Len() int { return len(b.buf) - b.off }
+
+// Cap returns the capacity of the buffer's memory.
+func (b *Buffer) Cap() int { return cap(b.buf) }
+
+// Available returns how many bytes can be written without growing.
+func (b *Buffer) Available() int { return cap(b.buf) - len(b.buf) }
+
+// Bytes returns the unread bytes. The slice aliases the buffer's off-heap
+// memory: it is valid only until the next modification, and MUST NOT be
+// used after Release.
+func (b *Buffer) Bytes() []byte { return b.buf[b.off:] }
+
+// String returns the unread bytes as a string, copied to the Go heap.
+func (b *Buffer) String() string { return string(b.buf[b.off:]) }
+
+// Reset empties the buffer but keeps its memory for later writes.
+func (b *Buffer) Reset() {
+	b.buf = b.buf[:0]
+	b.off = 0
+}
+
+// Truncate discards all but the first n unread bytes, keeping the memory.
+// n outside 0..Len() returns ErrInvalidSize and changes nothing.
+func (b *Buffer) Truncate(n int) error {
+	if n < 0 || n > b.Len() {
+		return fmt.Errorf("%w: truncation to %d of %d bytes", ErrInvalidSize, n, b.Len())
+	}
+	if n == 0 {
+		b.Reset()
+		return nil
+	}
+	b.buf = b.buf[:b.off+n]
+	return nil
+}
+
+// Grow makes room for n more bytes, so that the next n bytes written need
+// no allocation. A negative n returns ErrInvalidSize.
+func (b *Buffer) Grow(n int) error {
+	if n < 0 {
+		return fmt.Errorf("%w: Grow(%d)", ErrInvalidSize, n)
+	}
+	return b.grow(n)
+}
+
+// grow makes room for n >= 0 more bytes. Read bytes in front are dropped
+// first (a copy of the unread ones, as bytes.Buffer does); then, if that
+// is not enough, the memory at least doubles through realloc, which moves
+// large buffers with mremap rather than copying them.
+func (b *Buffer) grow(n int) error {
+	if n <= cap(b.buf)-len(b.buf) {
+		return nil
+	}
+	m := b.Len()
+	if n > MaxAllocBytes-m {
+		return fmt.Errorf("%w: %d bytes more than %d", ErrInvalidSize, n, m)
+	}
+	if b.off > 0 {
+		copy(b.buf, b.buf[b.off:])
+		b.buf, b.off = b.buf[:m], 0
+		if n <= cap(b.buf)-m {
+			return nil
+		}
+	}
+	want := max(2*cap(b.buf), m+n, minBufferBytes)
+	if want > MaxAllocBytes {
+		want = m + n
+	}
+	a := b.allocator()
+	var nb []byte
+	var err error
+	if cap(b.buf) <= a.threshold && want > a.threshold {
+		// Going large: take the largest-enough freed mapping if one is
+		// kept, so that a buffer built again and again refills resident
+		// pages; the few bytes held so far are copied once.
+		nb, err = a.allocGrowable(b.buf[:m], want)
+	} else {
+		nb, err = a.realloc(b.buf, want, false)
+	}
+	if err != nil {
+		return err
+	}
+	b.buf = nb[:m]
+	return nil
+}
+
+// Write appends p, growing the buffer as needed. It returns len(p) and nil,
+// or 0 and the allocation's error with nothing written.
+func (b *Buffer) Write(p []byte) (int, error) {
+	if err := b.grow(len(p)); err != nil {
+		return 0, err
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// WriteString appends s, as Write.
+func (b *Buffer) WriteString(s string) (int, error) {
+	if err := b.grow(len(s)); err != nil {
+		return 0, err
+	}
+	b.buf = append(b.buf, s...)
+	return len(s), nil
+}
+
+// WriteByte appends c.
+func (b *Buffer) WriteByte(c byte) error {
+	if err := b.grow(1); err != nil {
+		return err
+	}
+	b.buf = append(b.buf, c)
+	return nil
+}
+
+// WriteRune appends the UTF-8 encoding of r and returns its length.
+func (b *Buffer) WriteRune(r rune) (int, error) {
+	if err := b.grow(utf8.UTFMax); err != nil {
+		return 0, err
+	}
+	l := len(b.buf)
+	b.buf = utf8.AppendRune(b.buf, r)
+	return len(b.buf) - l, nil
+}
+
+// Read reads up to len(p) unread bytes into p. With nothing unread it
+// empties the buffer (keeping its memory) and returns io.EOF, unless p is
+// empty.
+func (b *Buffer) Read(p []byte) (int, error) {
+	if b.Len() == 0 {
+		b.Reset()
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, b.buf[b.off:])
+	b.off += n
+	return n, nil
+}
+
+// ReadByte reads one byte, or returns io.EOF.
+func (b *Buffer) ReadByte() (byte, error) {
+	if b.Len() == 0 {
+		b.Reset()
+		return 0, io.EOF
+	}
+	c := b.buf[b.off]
+	b.off++
+	return c, nil
+}
+
+// Next returns the next n unread bytes (all of them if fewer) and marks
+// them read. The slice aliases the buffer, as Bytes. A negative n returns
+// an empty slice.
+func (b *Buffer) Next(n int) []byte {
+	n = min(max(n, 0), b.Len())
+	p := b.buf[b.off : b.off+n]
+	b.off += n
+	return p
+}
+
+// ReadFrom appends what r yields until io.EOF, growing the buffer so that
+// each Read is offered at least MinRead bytes, and returns the bytes read.
+// io.EOF is not an error; any other error of r, or of growing, is returned
+// with the bytes read so far kept.
+func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if err := b.grow(MinRead); err != nil {
+			return total, err
+		}
+		l := len(b.buf)
+		n, err := r.Read(b.buf[l:cap(b.buf)])
+		if n < 0 || n > cap(b.buf)-l {
+			return total, fmt.Errorf("%w: Read returned %d", errNegativeCount, n)
+		}
+		b.buf = b.buf[:l+n]
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// WriteTo writes the unread bytes to w with one Write, marks what w took as
+// read, and returns that count. A short write without an error returns
+// io.ErrShortWrite. Once everything is written the buffer is empty (its
+// memory kept).
+func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
+	m := b.Len()
+	if m == 0 {
+		b.Reset()
+		return 0, nil
+	}
+	n, err := w.Write(b.buf[b.off:])
+	if n < 0 || n > m {
+		return 0, fmt.Errorf("%w: Write returned %d of %d", errNegativeCount, n, m)
+	}
+	b.off += n
+	if err != nil {
+		return int64(n), err
+	}
+	if n != m {
+		return int64(n), io.ErrShortWrite
+	}
+	b.Reset()
+	return int64(n), nil
+}
+
+// Release frees the buffer's memory and empties it; the Buffer may be used
+// again and will allocate anew. Slices from Bytes or Next MUST NOT be used
+// after it. It returns the Allocator's error (ErrClosed after Close).
+func (b *Buffer) Release() error {
+	if cap(b.buf) == 0 {
+		b.buf, b.off = nil, 0
+		return nil
+	}
+	err := b.allocator().Free(b.buf)
+	b.buf, b.off = nil, 0
+	return err
+}

@@ -1,0 +1,104 @@
+package mmalloc_test
+
+import (
+	"encoding/json"
+	"expvar"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/stats"
+)
+
+// readVars fetches /debug/vars from a server of expvar.Handler and returns
+// the variable name decoded as a Snapshot.
+func readVars(t testing.TB, url, name string) stats.Snapshot {
+	resp, err := http.Get(url + "/debug/vars")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var vars map[string]json.RawMessage
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&vars))
+	require.Contains(t, vars, "memstats", "the runtime's own figures sit beside ours")
+	require.Contains(t, vars, name)
+	var s stats.Snapshot
+	require.NoError(t, json.Unmarshal(vars[name], &s))
+	return s
+}
+
+func TestPublishDebugVars(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	require.NoError(t, a.Publish("mmalloc-test"))
+	assert.ErrorIs(t, a.Publish("mmalloc-test"), stats.ErrNameTaken)
+
+	srv := httptest.NewServer(expvar.Handler())
+	defer srv.Close()
+
+	got := readVars(t, srv.URL, "mmalloc-test")
+	assert.Zero(t, got.Mapped)
+	assert.Empty(t, got.Classes)
+
+	var bufs [][]byte
+	for _, n := range []int{100, 100, 1000, 3 * mib} {
+		b, err := a.Alloc(n)
+		require.NoError(t, err)
+		bufs = append(bufs, b)
+	}
+	want := a.Stats()
+	got = readVars(t, srv.URL, "mmalloc-test")
+	assert.Equal(t, want.Mapped, got.Mapped)
+	assert.Equal(t, want.InUse, got.InUse)
+	assert.Equal(t, int64(4), got.Live)
+	assert.Equal(t, want.Mmaps, got.Mmaps)
+	assert.Equal(t, want.Large, got.Large)
+	require.Len(t, got.Classes, 2, "the rows of the two classes used")
+	assert.Equal(t, 112, got.Classes[0].Size)
+	assert.Equal(t, int64(2), got.Classes[0].Live)
+	assert.Equal(t, 1024, got.Classes[1].Size)
+
+	for _, b := range bufs {
+		require.NoError(t, a.Free(b))
+	}
+	got = readVars(t, srv.URL, "mmalloc-test")
+	assert.Zero(t, got.Live)
+	assert.Equal(t, uint64(4), got.Frees)
+}
+
+func ExampleAllocator_Publish() {
+	a, _ := mmalloc.New(mmalloc.Options{})
+	defer a.Close()
+	_ = a.Publish("example-allocator") // once per name and process
+
+	small, _ := a.Alloc(1000)
+	large, _ := a.Alloc(1 << 20)
+	defer a.Free(small)
+	defer a.Free(large)
+
+	// A server with /debug/vars, as importing expvar gives http.DefaultServeMux.
+	srv := httptest.NewServer(expvar.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/debug/vars")
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	var vars struct {
+		Alloc stats.Snapshot `json:"example-allocator"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&vars)
+	s := vars.Alloc
+	fmt.Printf("mapped %d, in use %d, live %d\n", s.Mapped, s.InUse, s.Live)
+	for _, c := range s.Classes {
+		fmt.Printf("class %d B: %d live\n", c.Size, c.Live)
+	}
+	fmt.Printf("large: %d live, %d bytes\n", s.Large.Live, s.Large.InUse)
+	// Output:
+	// mapped 5242880, in use 1049600, live 2
+	// class 1024 B: 1 live
+	// large: 1 live, 1048576 bytes
+}

@@ -1,0 +1,22 @@
+// Looking up a live object without freeing it. See doc.go.
+
+package slab
+
+import "github.com/mmalloc/mmalloc/arena"
+
+// Usable returns the size class of the object a caller holds that starts
+// at addr, in chunk ch. Otherwise it returns the error Release would
+// (errs.InvalidPointer or errs.DoubleFree). It takes no lock and changes
+// nothing; as with Release, a caller freeing the same object concurrently
+// is a caller's race.
+func Usable(ch *arena.Chunk, addr uintptr) (int, error) {
+	s := (*Slab)(ch.Owner(ch.Page(addr)))
+	if s == nil {
+		return 0, releaseError(s, addr)
+	}
+	i, ok := s.index(addr)
+	if !ok || s.owned[s.ownedPos(i)] == 0 {
+		return 0, releaseError(s, addr)
+	}
+	return int(s.class), nil
+}

@@ -1,0 +1,47 @@
+package slab
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/errs"
+)
+
+// TestUsableAgreesWithRelease checks that Usable accepts exactly what
+// Release would, with the same errors, for held, interior and freed
+// objects of several classes, and that it changes nothing.
+func TestUsableAgreesWithRelease(t *testing.T) {
+	cs, _ := newCentrals(t, 1<<30)
+	for _, n := range []int{8, 48, 112, 1024, 32 << 10, MaxSmallBytes} {
+		c := ClassOf(n)
+		var held []uintptr
+		for range 70 { // more than one word of owner bytes per slab
+			p, _ := hold(t, &cs[c])
+			held = append(held, p)
+		}
+		for _, p := range held {
+			ch := arena.Lookup(p)
+			got, err := Usable(ch, p)
+			require.NoError(t, err)
+			assert.Equal(t, c, got)
+			_, err = Usable(ch, p+1)
+			assert.ErrorIs(t, err, errs.InvalidPointer)
+		}
+		freed := held[len(held)/2]
+		require.NoError(t, giveBack(t, cs, freed))
+		_, err := Usable(arena.Lookup(freed), freed)
+		assert.ErrorIs(t, err, errs.DoubleFree)
+		for i, p := range held {
+			if p == freed {
+				continue
+			}
+			_, err := Usable(arena.Lookup(p), p)
+			require.NoError(t, err, "object %d still held", i)
+			require.NoError(t, giveBack(t, cs, p), "Usable changed nothing: Release still works")
+		}
+		require.NoError(t, cs[c].Validate())
+	}
+}

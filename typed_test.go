@@ -1,0 +1,224 @@
+package mmalloc_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+// Types for the typed-helper table.
+type (
+	point struct{ X, Y float64 }
+	flat  struct {
+		ID    uint64
+		Pos   [3]point
+		Flags [4]bool
+		C     complex128
+		U     uintptr
+		_     [0]int32
+	}
+	deep struct {
+		Head  int32
+		Inner struct {
+			Rows [2]struct {
+				N    int
+				Tags [3]string
+			}
+		}
+	}
+	withPtr struct {
+		A, B int
+		Next *withPtr
+	}
+	withSlice  struct{ Data [2][]byte }
+	withMap    struct{ M map[int]int }
+	withChan   struct{ _ [1]struct{ C chan int } }
+	withFunc   struct{ F func() }
+	withIface  struct{ V any }
+	withUnsafe struct {
+		X int
+		P unsafe.Pointer
+	}
+	withStr struct{ Name string }
+	empty   struct{}
+	zeroArr struct{ P [0]*int }
+)
+
+// typedCase allocates a T with both helpers and frees it, or checks that
+// both refuse T with ErrPointerType naming path.
+func typedCase[T any](path string) func(*testing.T, *mmalloc.Allocator) {
+	return func(t *testing.T, a *mmalloc.Allocator) {
+		before := a.Stats()
+		p, errV := mmalloc.NewValue[T](a)
+		s, errS := mmalloc.MakeSlice[T](a, 3, 5)
+		if path == "" {
+			require.NoError(t, errV)
+			require.NoError(t, errS)
+			require.NotNil(t, p)
+			assert.Zero(t, uintptr(unsafe.Pointer(p))%unsafe.Alignof(*p), "aligned")
+			assert.Len(t, s, 3)
+			assert.Equal(t, 5, cap(s))
+			var zero T
+			for i := range s[:cap(s)] {
+				assert.Equal(t, zero, s[:cap(s)][i])
+			}
+			assert.Equal(t, zero, *p)
+			require.NoError(t, mmalloc.FreeValue(a, p))
+			require.NoError(t, mmalloc.FreeSlice(a, s[:1]))
+			assert.Equal(t, before.Live, a.Stats().Live)
+			return
+		}
+		for _, err := range []error{errV, errS, mmalloc.FreeValue(a, p), mmalloc.FreeSlice(a, s)} {
+			require.ErrorIs(t, err, mmalloc.ErrPointerType)
+			assert.Contains(t, err.Error(), path)
+		}
+		assert.Nil(t, p)
+		assert.Nil(t, s)
+		assert.Equal(t, before, a.Stats(), "a refusal changes nothing")
+	}
+}
+
+func TestTypedHelpers(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	cases := []struct {
+		name string
+		run  func(*testing.T, *mmalloc.Allocator)
+	}{
+		{"int", typedCase[int]("")},
+		{"uint8", typedCase[uint8]("")},
+		{"float32", typedCase[float32]("")},
+		{"complex128", typedCase[complex128]("")},
+		{"bool", typedCase[bool]("")},
+		{"uintptr", typedCase[uintptr]("")},
+		{"fixed array", typedCase[[7]int16]("")},
+		{"array of arrays", typedCase[[4][4]float64]("")},
+		{"struct of floats", typedCase[point]("")},
+		{"nested structs and arrays", typedCase[flat]("")},
+		{"empty struct", typedCase[empty]("")},
+		{"big array", typedCase[[40000]byte]("")},
+
+		{"pointer", typedCase[*int]("*int")},
+		{"string", typedCase[string]("string")},
+		{"slice", typedCase[[]int]("[]int")},
+		{"map", typedCase[map[string]int]("map[string]int")},
+		{"channel", typedCase[chan int]("chan int")},
+		{"func", typedCase[func()]("func()")},
+		{"interface", typedCase[any]("interface {}")},
+		{"error interface", typedCase[error]("error")},
+		{"unsafe.Pointer", typedCase[unsafe.Pointer]("unsafe.Pointer")},
+		{"pointer in a struct", typedCase[withPtr]("mmalloc_test.withPtr.Next")},
+		{"slice in an array in a struct", typedCase[withSlice]("mmalloc_test.withSlice.Data[0] is a slice")},
+		{"map in a struct", typedCase[withMap]("mmalloc_test.withMap.M")},
+		{"channel deep in a blank array field", typedCase[withChan]("mmalloc_test.withChan._[0].C")},
+		{"func field", typedCase[withFunc]("mmalloc_test.withFunc.F")},
+		{"interface field", typedCase[withIface]("mmalloc_test.withIface.V")},
+		{"unsafe.Pointer field", typedCase[withUnsafe]("mmalloc_test.withUnsafe.P")},
+		{"string field", typedCase[withStr]("mmalloc_test.withStr.Name")},
+		{"string deep in arrays of structs", typedCase[deep]("mmalloc_test.deep.Inner.Rows[0].Tags[0]")},
+		{"array of structs with a string", typedCase[[3]withStr]("[3]mmalloc_test.withStr[0].Name")},
+		{"zero-length array of pointers", typedCase[zeroArr]("mmalloc_test.zeroArr.P[0]")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, a) })
+	}
+	require.NoError(t, a.Validate())
+}
+
+func TestTypedErrorNamesKind(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	_, err := mmalloc.NewValue[deep](a)
+	assert.EqualError(t, err, "mmalloc: type holds Go pointers: mmalloc_test.deep.Inner.Rows[0].Tags[0] is a string")
+}
+
+func TestMakeSliceBadSizes(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	before := a.Stats()
+	for _, c := range []struct{ len, cap int }{
+		{-1, 5}, {6, 5}, {0, -1}, {1, mmalloc.MaxAllocBytes/8 + 1}, {0, int(^uint(0) >> 1)},
+	} {
+		s, err := mmalloc.MakeSlice[int64](a, c.len, c.cap)
+		assert.ErrorIs(t, err, mmalloc.ErrInvalidSize, "len %d cap %d", c.len, c.cap)
+		assert.Nil(t, s)
+	}
+	s, err := mmalloc.MakeSlice[int64](a, 0, 0)
+	require.NoError(t, err)
+	assert.NotNil(t, s)
+	require.NoError(t, mmalloc.FreeSlice(a, s))
+	require.NoError(t, mmalloc.FreeValue[int](a, nil))
+	assert.Equal(t, before, a.Stats())
+}
+
+func TestTypedFreeErrors(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	other := newAlloc(t, mmalloc.Options{})
+	p, err := mmalloc.NewValue[point](a)
+	require.NoError(t, err)
+	s, err := mmalloc.MakeSlice[float64](a, 100000, 100000) // a large mapping
+	require.NoError(t, err)
+	s[99999] = 1.5
+	before := a.Stats()
+	assert.ErrorIs(t, mmalloc.FreeValue(a, &point{}), mmalloc.ErrForeignPointer)
+	assert.ErrorIs(t, mmalloc.FreeValue(other, p), mmalloc.ErrForeignPointer)
+	assert.ErrorIs(t, mmalloc.FreeSlice(a, s[1:]), mmalloc.ErrInvalidPointer)
+	assert.ErrorIs(t, mmalloc.FreeSlice(a, make([]float64, 4)), mmalloc.ErrForeignPointer)
+	assert.Equal(t, before, a.Stats())
+	require.NoError(t, mmalloc.FreeValue(a, p))
+	assert.ErrorIs(t, mmalloc.FreeValue(a, p), mmalloc.ErrDoubleFree)
+	require.NoError(t, mmalloc.FreeSlice(a, s))
+	assert.ErrorIs(t, mmalloc.FreeSlice(a, s), mmalloc.ErrDoubleFree)
+}
+
+// TestTypedCheckOnce shows that a type is judged once: later calls hit the
+// cache and do not allocate on the Go heap.
+func TestTypedCheckOnce(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	type once struct{ A [3]int }
+	p, err := mmalloc.NewValue[once](a)
+	require.NoError(t, err)
+	require.NoError(t, mmalloc.FreeValue(a, p))
+	walks := mmalloc.TypeWalks()
+	allocs := testing.AllocsPerRun(100, func() {
+		p, _ := mmalloc.NewValue[once](a)
+		_ = mmalloc.FreeValue(a, p)
+		s, _ := mmalloc.MakeSlice[once](a, 10, 10)
+		_ = mmalloc.FreeSlice(a, s)
+	})
+	assert.Zero(t, allocs, "Go heap allocations per call")
+	assert.Equal(t, walks, mmalloc.TypeWalks(), "no type judged twice")
+}
+
+func ExampleMakeSlice() {
+	a, _ := mmalloc.New(mmalloc.Options{})
+	defer a.Close()
+
+	type sample struct {
+		T     int64
+		Value float64
+	}
+	s, err := mmalloc.MakeSlice[sample](a, 0, 1000) // off-heap, zeroed
+	if err != nil {
+		panic(err)
+	}
+	s = append(s, sample{1, 0.5}, sample{2, 0.25}) // within cap: stays off-heap
+	fmt.Println(len(s), cap(s), s[1].Value)
+	fmt.Println(mmalloc.FreeSlice(a, s))
+
+	type record struct {
+		ID   int
+		Name string // a Go pointer: refused
+	}
+	_, err = mmalloc.NewValue[record](a)
+	fmt.Println(errors.Is(err, mmalloc.ErrPointerType))
+	fmt.Println(err)
+	// Output:
+	// 2 1000 0.25
+	// <nil>
+	// true
+	// mmalloc: type holds Go pointers: mmalloc_test.record.Name is a string
+}
