@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -13,12 +14,15 @@ import (
 // faultRig is the state a fault-injection workload runs against: an
 // Allocator, a Cache on it, and the live buffers with their patterns.
 type faultRig struct {
-	t    *testing.T
-	a    *mmalloc.Allocator
-	c    *mmalloc.Cache
-	r    *rand.Rand
-	live []faultBuf
-	seed uint64
+	t     *testing.T
+	a     *mmalloc.Allocator
+	c     *mmalloc.Cache
+	r     *rand.Rand
+	live  []faultBuf
+	seed  uint64
+	buf   *mmalloc.Buffer // written to by its own steps; byte i holds byte(i)
+	path  string          // set by a step to name the path it took, for the tally
+	guard bool
 }
 
 type faultBuf struct {
@@ -34,10 +38,15 @@ func (g *faultRig) add(b []byte, cache bool) {
 	g.live = append(g.live, faultBuf{b, g.seed, cache})
 }
 
-// intact checks the pattern of every live buffer.
+// intact checks the pattern of every live buffer, and the Buffer's bytes.
 func (g *faultRig) intact() {
 	for i, f := range g.live {
 		require.Equal(g.t, -1, check(f.b[:len(f.b)&^7], f.seed), "live buffer %d (%d bytes) changed", i, len(f.b))
+	}
+	for i, c := range g.buf.Bytes() {
+		if c != byte(i) {
+			require.Equal(g.t, byte(i), c, "Buffer byte %d of %d changed", i, g.buf.Len())
+		}
 	}
 }
 
@@ -97,6 +106,73 @@ var faultOps = []faultOp{
 		return err
 	}},
 	{"Free", 40, func(g *faultRig) error { g.freeOne(); return nil }},
+	{"Realloc", 12, func(g *faultRig) error {
+		if len(g.live) == 0 {
+			return nil
+		}
+		k := g.r.IntN(len(g.live))
+		f := g.live[k]
+		n := 1 + g.r.IntN(4096)
+		if g.r.IntN(3) == 0 { // across the threshold, and large to large by mremap
+			n = threshold/2 + g.r.IntN(mib)
+		}
+		if len(f.b) > threshold && n > threshold && !g.guard {
+			g.path = " large to large (mremap)"
+		}
+		nb, err := g.a.Realloc(f.b, n)
+		if err != nil {
+			return err // f stays live and intact
+		}
+		keep := min(len(f.b), n) &^ 7
+		require.Equal(g.t, -1, check(nb[:keep:keep], f.seed), "Realloc lost kept bytes")
+		g.live[k] = g.live[len(g.live)-1]
+		g.live = g.live[:len(g.live)-1]
+		g.add(nb, false)
+		return nil
+	}},
+	{"Realloc large growth", 6, func(g *faultRig) error {
+		for k, f := range g.live {
+			if len(f.b) <= threshold || len(f.b) > 2*mib {
+				continue
+			}
+			if !g.guard {
+				g.path = " (mremap)"
+			}
+			nb, err := g.a.Realloc(f.b, 2*len(f.b))
+			if err != nil {
+				return err
+			}
+			require.Equal(g.t, -1, check(nb[:len(f.b)&^7:len(f.b)&^7], f.seed), "Realloc lost kept bytes")
+			g.live[k] = g.live[len(g.live)-1]
+			g.live = g.live[:len(g.live)-1]
+			g.add(nb, false)
+			return nil
+		}
+		return nil
+	}},
+	{"MakeSlice", 5, func(g *faultRig) error {
+		k := 1 + g.r.IntN(40_000)
+		s, err := mmalloc.MakeSlice[uint64](g.a, k, k)
+		if err == nil {
+			g.add(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 8*k), false)
+		}
+		return err
+	}},
+	{"Buffer.Write", 5, func(g *faultRig) error {
+		if g.buf.Len() > 4*mib {
+			g.buf.Reset()
+		}
+		p := make([]byte, 1+g.r.IntN(200_000))
+		for i := range p {
+			p[i] = byte(g.buf.Len() + i)
+		}
+		before := g.buf.Len()
+		_, err := g.buf.Write(p)
+		if err != nil {
+			require.Equal(g.t, before, g.buf.Len(), "a failed Write changed the Buffer")
+		}
+		return err
+	}},
 	{"Trim", 2, func(g *faultRig) error {
 		g.c.Flush()
 		return g.a.Trim()
@@ -104,8 +180,9 @@ var faultOps = []faultOp{
 }
 
 // TestFailMapEverywhere sweeps fault injection over every mapping call of
-// a mixed workload (small classes, large mappings, a Cache, Trim; default
-// options, no retention, guard mode): for N = 1, 2, … it runs the workload
+// a mixed workload (small classes, large mappings, a Cache, Realloc with
+// its mremap, typed slices, a Buffer, Trim; default options, no
+// retention, guard mode): for N = 1, 2, … it runs the workload
 // on a fresh Allocator with the N-th mapping call failing. The call that
 // meets the failure returns ErrOutOfMemory (or absorbs it: a batch refill
 // that got some objects succeeds); right after, the invariants hold and
@@ -114,9 +191,9 @@ var faultOps = []faultOp{
 // and trims to nothing mapped. The sweep ends at the first N past the
 // workload's last mapping call.
 func TestFailMapEverywhere(t *testing.T) {
-	steps := 600
+	steps := 300
 	if testing.Short() {
-		steps = 250
+		steps = 150
 	}
 	total := 0
 	for _, o := range []mmalloc.Options{
@@ -127,19 +204,22 @@ func TestFailMapEverywhere(t *testing.T) {
 		name := fmt.Sprintf("guard=%v,chunk=%d,retain=%d", o.Guard, o.ChunkSize, o.RetainBytes)
 		t.Run(name, func(t *testing.T) {
 			surfaced, absorbed := 0, 0
+			byOp := map[string]int{}
 			n := int64(1)
 			for ; ; n++ {
-				hit, err := runFaultWorkload(t, o, steps, n)
-				if !hit {
+				op, err := runFaultWorkload(t, o, steps, n)
+				if op == "" {
 					break
 				}
+				byOp[op]++
 				if err != nil {
 					surfaced++
 				} else {
 					absorbed++
 				}
 			}
-			t.Logf("%s: swept %d mapping calls: %d failures returned ErrOutOfMemory, %d absorbed by a partial batch", name, n-1, surfaced, absorbed)
+			t.Logf("%s: swept %d mapping calls: %d failures returned ErrOutOfMemory, %d absorbed by a partial batch; met by %v",
+				name, n-1, surfaced, absorbed, byOp)
 			require.Positive(t, surfaced)
 			total += int(n - 1)
 		})
@@ -148,13 +228,13 @@ func TestFailMapEverywhere(t *testing.T) {
 }
 
 // runFaultWorkload runs the workload with the failAt-th mapping call
-// failing. It reports whether the workload reached that call, and the
-// error the failing step returned.
-func runFaultWorkload(t *testing.T, o mmalloc.Options, steps int, failAt int64) (hit bool, failErr error) {
+// failing. It returns the step that met the failure ("" if the workload
+// never reached it) and the error that step returned.
+func runFaultWorkload(t *testing.T, o mmalloc.Options, steps int, failAt int64) (hit string, failErr error) {
 	a, err := mmalloc.New(o)
 	require.NoError(t, err)
 	defer a.Close()
-	g := &faultRig{t: t, a: a, c: a.NewCache(), r: rand.New(rand.NewPCG(11, 13))}
+	g := &faultRig{t: t, a: a, c: a.NewCache(), r: rand.New(rand.NewPCG(11, 13)), buf: mmalloc.NewBuffer(a), guard: o.Guard}
 	weights := 0
 	for _, op := range faultOps {
 		weights += op.weight
@@ -169,6 +249,7 @@ func runFaultWorkload(t *testing.T, o mmalloc.Options, steps int, failAt int64) 
 				break
 			}
 		}
+		g.path = ""
 		err := op.do(g)
 		if !armed {
 			require.NoError(t, err, "%s after the injected failure", op.name)
@@ -179,7 +260,7 @@ func runFaultWorkload(t *testing.T, o mmalloc.Options, steps int, failAt int64) 
 			require.Equal(t, failAt, a.MapRequests(), "%s failed, but not at the injected call", op.name)
 		}
 		if a.MapRequests() >= failAt { // the injected failure happened
-			hit, failErr, armed = true, err, false
+			hit, failErr, armed = op.name+g.path, err, false
 			a.FailMapAfter(0)
 			g.c.Flush()
 			require.NoError(t, a.Validate(), "after %s met the failure", op.name)
@@ -192,6 +273,7 @@ func runFaultWorkload(t *testing.T, o mmalloc.Options, steps int, failAt int64) 
 	for len(g.live) > 0 {
 		g.freeOne()
 	}
+	require.NoError(t, g.buf.Release())
 	g.c.Flush()
 	require.NoError(t, a.Trim())
 	require.NoError(t, a.Validate())
