@@ -8,14 +8,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/arena"
 )
 
 var globalBuf [4096]byte
 
 const literal = "a string literal lives in read-only data"
 
-// TestBadCalls runs each caller mistake (38 of them, across Alloc, Free,
-// the Cache and New's Options) against an Allocator that holds live
+// TestBadCalls runs each caller mistake (63 of them, across Alloc, Free,
+// the Cache, New's Options, Realloc, the typed helpers, Buffer and region
+// arenas) against an Allocator (and a region arena) that holds live
 // buffers of every kind, and checks that the call returns its sentinel and
 // changes nothing: not the stats, not a byte of any live buffer. Guard
 // mode's own table is TestGuardBadCalls.
@@ -59,6 +61,19 @@ func TestBadCalls(t *testing.T) {
 		return func() error { _, err := a.AllocUninit(n); return err }
 	}
 	free := func(b []byte) func() error { return func() error { return a.Free(b) } }
+	realloc := func(b []byte, n int) func() error {
+		return func() error { _, err := a.Realloc(b, n); return err }
+	}
+	// A region arena with a live allocation, and one released.
+	region, err := arena.New(arena.Options{Limit: 2 * mib})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = region.Release() })
+	regionBuf, err := region.Alloc(1000)
+	require.NoError(t, err)
+	fill(regionBuf, 77)
+	released, err := arena.New(arena.Options{})
+	require.NoError(t, err)
+	require.NoError(t, released.Release())
 	c := a.NewCache()
 	cfree := func(b []byte) func() error { return func() error { return c.Free(b) } }
 	newWith := func(o mmalloc.Options) func() error {
@@ -109,16 +124,43 @@ func TestBadCalls(t *testing.T) {
 		{"New with a ChunkSize below 1 MiB", newWith(mmalloc.Options{ChunkSize: 512 * kib}), mmalloc.ErrInvalidOption},
 		{"New with a ChunkSize above 1 GiB", newWith(mmalloc.Options{ChunkSize: 2 << 30}), mmalloc.ErrInvalidOption},
 		{"New with a negative Limit", newWith(mmalloc.Options{Limit: -1}), mmalloc.ErrInvalidOption},
+		{"Realloc to a negative size", realloc(small, -1), mmalloc.ErrInvalidSize},
+		{"Realloc beyond the address space", realloc(big, mmalloc.MaxAllocBytes+1), mmalloc.ErrInvalidSize},
+		{"Realloc a Go heap slice", realloc(heapBuf, 10), mmalloc.ErrForeignPointer},
+		{"Realloc another allocator's object", realloc(otherBuf, 1000), mmalloc.ErrForeignPointer},
+		{"Realloc the interior of a small object", realloc(small[4:], 10), mmalloc.ErrInvalidPointer},
+		{"Realloc the interior of a large mapping", realloc(big[pageBytes:], 5*mib), mmalloc.ErrInvalidPointer},
+		{"Realloc a freed small object", realloc(freedSmall, 50), mmalloc.ErrDoubleFree},
+		{"Realloc a freed large mapping", realloc(freedLarge, 3*mib), mmalloc.ErrDoubleFree},
+		{"MakeSlice of a pointer type", func() error { _, err := mmalloc.MakeSlice[*int](a, 1, 1); return err }, mmalloc.ErrPointerType},
+		{"MakeSlice with length above capacity", func() error { _, err := mmalloc.MakeSlice[int64](a, 5, 4); return err }, mmalloc.ErrInvalidSize},
+		{"MakeSlice whose bytes overflow", func() error { _, err := mmalloc.MakeSlice[int64](a, 0, int(^uint(0)>>2)); return err }, mmalloc.ErrInvalidSize},
+		{"NewValue of a struct hiding a string", func() error { _, err := mmalloc.NewValue[struct{ N [2]struct{ S string } }](a); return err }, mmalloc.ErrPointerType},
+		{"FreeSlice of a Go heap slice", func() error { return mmalloc.FreeSlice(a, make([]uint64, 4)) }, mmalloc.ErrForeignPointer},
+		{"FreeValue of a Go heap value", func() error { return mmalloc.FreeValue(a, new([4]uint64)) }, mmalloc.ErrForeignPointer},
+		{"FreeSlice of a pointer type", func() error { return mmalloc.FreeSlice(a, []*int{nil}) }, mmalloc.ErrPointerType},
+		{"Buffer.Grow negative", func() error { return mmalloc.NewBuffer(a).Grow(-1) }, mmalloc.ErrInvalidSize},
+		{"Buffer.Grow beyond the address space", func() error { return mmalloc.NewBuffer(a).Grow(mmalloc.MaxAllocBytes + 1) }, mmalloc.ErrInvalidSize},
+		{"region Alloc negative", func() error { _, err := region.Alloc(-1); return err }, arena.ErrInvalidSize},
+		{"region Alloc past its limit", func() error { _, err := region.Alloc(4 * mib); return err }, mmalloc.ErrOutOfMemory},
+		{"region MakeSlice of strings", func() error { _, err := arena.MakeSlice[string](region, 1, 1); return err }, mmalloc.ErrPointerType},
+		{"region NewValue of a map holder", func() error { _, err := arena.NewValue[struct{ M map[int]int }](region); return err }, mmalloc.ErrPointerType},
+		{"region Alloc after Release", func() error { _, err := released.Alloc(8); return err }, arena.ErrReleased},
+		{"region Reset after Release", released.Reset, arena.ErrReleased},
+		{"region Release twice", released.Release, arena.ErrReleased},
+		{"region New with odd ChunkBytes", func() error { _, err := arena.New(arena.Options{ChunkBytes: 1000}); return err }, mmalloc.ErrInvalidOption},
 	}
 	require.GreaterOrEqual(t, len(calls), 30)
 
-	before := a.Stats()
+	before, regionBefore := a.Stats(), region.Stats()
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
 			var err error
 			require.NotPanics(t, func() { err = c.do() })
 			assert.ErrorIs(t, err, c.want)
 			assert.Equal(t, before, a.Stats(), "stats moved")
+			assert.Equal(t, regionBefore, region.Stats(), "region stats moved")
+			require.Equal(t, -1, check(regionBuf, 77), "the region's live allocation changed")
 			for i, b := range live {
 				require.Equal(t, -1, check(b, uint64(i)), "live buffer %d changed", i)
 			}
