@@ -14,8 +14,9 @@ import (
 )
 
 // With the invariants build tag (go test -tags invariants), every public
-// call that may change an Allocator — Alloc, AllocUninit, Free, Trim,
-// CheckGuards and their Cache forms — runs validate when it returns, and
+// call that may change an Allocator — Alloc, AllocUninit, Free, Realloc,
+// Trim, CheckGuards and the Cache's calls (and so the typed helpers, which
+// call Alloc and Free) — runs validate when it returns, and
 // panics if an invariant is broken: that is a bug in the allocator, never
 // the caller's. The invariants relate figures that concurrent calls update
 // one after another, so the check runs only when its call was the only

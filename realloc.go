@@ -44,7 +44,12 @@ var reallocCopiedBytes atomic.Int64
 // (ErrForeignPointer, ErrInvalidPointer, ErrDoubleFree, or ErrClosed after
 // Close); a refused mapping returns ErrOutOfMemory. On any error b is left
 // as it was, still allocated, and nothing changes.
-func (a *Allocator) Realloc(b []byte, n int) ([]byte, error) { return a.realloc(b, n, true) }
+func (a *Allocator) Realloc(b []byte, n int) ([]byte, error) {
+	if invariants {
+		defer a.checkAfter("Realloc")()
+	}
+	return a.realloc(b, n, true)
+}
 
 // realloc is Realloc; with zero false, the bytes of the result past len(b)
 // are left unspecified (Buffer overwrites them anyway).

@@ -189,7 +189,9 @@ func TestTypedCheckOnce(t *testing.T) {
 		s, _ := mmalloc.MakeSlice[once](a, 10, 10)
 		_ = mmalloc.FreeSlice(a, s)
 	})
-	assert.Zero(t, allocs, "Go heap allocations per call")
+	if !mmalloc.Invariants { // whose checks after every call allocate
+		assert.Zero(t, allocs, "Go heap allocations per call")
+	}
 	assert.Equal(t, walks, mmalloc.TypeWalks(), "no type judged twice")
 }
 
