@@ -41,8 +41,8 @@ const (
 )
 
 // TestSoak runs a mixed, cross-goroutine workload — Allocator and Cache
-// calls, small and large sizes, frees handed to other goroutines, a Trim
-// now and then — for the duration in MMALLOC_SOAK, sampling the RSS. Once
+// calls, small and large sizes, Reallocs, frees handed to other
+// goroutines, a Trim now and then — for the duration in MMALLOC_SOAK, sampling the RSS. Once
 // warm (after the first fifth), the RSS must stay flat: the peak of the
 // second half at most the peak of the first half plus soakSlackBytes (or
 // a tenth, if more), so that nothing leaks. After everything is freed and trimmed the RSS must
@@ -117,6 +117,21 @@ func TestSoak(t *testing.T) {
 					if check(o.b, o.seed) != -1 {
 						fail(errChanged)
 						return
+					}
+					if r.IntN(16) == 0 { // resize it instead: a move, or mremap
+						nb, err := a.Realloc(o.b, randSize(r))
+						if err != nil {
+							fail(err)
+							return
+						}
+						if keep := min(len(o.b), len(nb)) &^ 7; check(nb[:keep:keep], o.seed) != -1 {
+							fail(errChanged)
+							return
+						}
+						seed := uint64(w)<<56 | i
+						fill(nb, seed)
+						live = append(live, buf{nb, seed})
+						continue
 					}
 					if r.IntN(8) == 0 {
 						select {
