@@ -1,3 +1,7 @@
+// This file sorts after region_test.go so that the sweep, which grows the
+// Go heap, runs after the tests that read /proc/self/maps: a mapping the
+// runtime makes meanwhile can land where a released chunk was.
+
 package arena
 
 import (
