@@ -11,14 +11,17 @@ import (
 // FuzzOps interprets the input as a program of operations on one Allocator:
 // each 3-byte step is an opcode and a 16-bit argument. Every op must either
 // succeed or return a documented error, never panic; live objects keep their
-// patterns and the invariants hold at the end.
+// patterns and the invariants hold at the end. The top bit of the first
+// byte (which the opcode ignores) turns guard mode on.
 func FuzzOps(f *testing.F) {
 	f.Add([]byte{0, 10, 0, 0, 0, 1, 1, 0, 0})
 	f.Add([]byte{0, 255, 255, 0, 1, 0, 2, 0, 0, 1, 0, 0, 1, 0, 0})
 	f.Add([]byte{3, 0, 2, 0, 16, 0, 4, 0, 0, 1, 1, 0, 5, 0, 0})
 	f.Add([]byte{6, 3, 0, 0, 0, 0x80, 1, 0, 0, 7, 0, 0, 2, 0, 0})
+	f.Add([]byte{0x80, 100, 0, 3, 0, 1, 1, 0, 0, 4, 0, 0, 2, 5, 0, 5, 0, 0})
 	f.Fuzz(func(t *testing.T, prog []byte) {
-		a, err := mmalloc.New(mmalloc.Options{Limit: 64 << 20, ChunkSize: 1 << 20})
+		guard := len(prog) > 0 && prog[0]&0x80 != 0
+		a, err := mmalloc.New(mmalloc.Options{Limit: 64 << 20, ChunkSize: 1 << 20, Guard: guard})
 		require.NoError(t, err)
 		defer a.Close()
 		type obj struct {
@@ -110,6 +113,7 @@ func FuzzOps(f *testing.F) {
 			require.Equal(t, -1, check(o.b, o.seed))
 		}
 		require.NoError(t, a.Validate())
+		require.NoError(t, a.CheckGuards())
 		for _, o := range live {
 			require.NoError(t, a.Free(o.b))
 		}
