@@ -135,8 +135,9 @@
 //
 // Built with the invariants tag (go test -tags invariants), every public
 // call runs validate — the equations between slabs, chunks, caches and
-// stats — when it returns, and panics if one is broken (invariants.go).
-// Normal builds compile the checks out.
+// stats — when it returns, and panics if one is broken (invariants.go);
+// region arenas check theirs likewise. Normal builds compile the checks
+// out.
 //
 // # Caveats
 //

@@ -149,6 +149,9 @@ func New(opts Options) (*Arena, error) {
 // refused mapping ErrOutOfMemory, and a call after Release ErrReleased;
 // none of them changes anything.
 func (a *Arena) Alloc(n int) ([]byte, error) {
+	if invariants {
+		defer a.checkAfter("Alloc")
+	}
 	if n <= 0 || n > MaxAllocBytes {
 		if a.released {
 			return nil, ErrReleased
@@ -243,6 +246,9 @@ func (a *Arena) leaveChunk() {
 // unmapped, as are the mappings of big requests. After Release it returns
 // ErrReleased.
 func (a *Arena) Reset() error {
+	if invariants {
+		defer a.checkAfter("Reset")
+	}
 	if a.released {
 		return ErrReleased
 	}
@@ -272,6 +278,9 @@ func (a *Arena) Reset() error {
 // used any more (touching it faults), and every later call returns
 // ErrReleased, a second Release included.
 func (a *Arena) Release() error {
+	if invariants {
+		defer a.checkAfter("Release")
+	}
 	if err := a.Reset(); err != nil {
 		return err
 	}
@@ -314,6 +323,9 @@ func (a *Arena) Stats() Stats {
 // naming the field path). The value lives until ar's next Reset or Release;
 // there is no individual free.
 func NewValue[T any](ar *Arena) (*T, error) {
+	if invariants {
+		defer ar.checkAfter("NewValue")
+	}
 	if err := ptrfree.Check(reflect.TypeFor[T]()); err != nil {
 		return nil, err
 	}
@@ -338,6 +350,9 @@ func NewValue[T any](ar *Arena) (*T, error) {
 // length or one whose bytes pass MaxAllocBytes returns ErrInvalidSize. The
 // slice lives until ar's next Reset or Release.
 func MakeSlice[T any](ar *Arena, length, capacity int) ([]T, error) {
+	if invariants {
+		defer ar.checkAfter("MakeSlice")
+	}
 	if err := ptrfree.Check(reflect.TypeFor[T]()); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,16 @@
+// Invariant checks after every call, in builds with the invariants tag.
+
+package arena
+
+import "fmt"
+
+// checkAfter runs validate and panics if an invariant of a is broken: a
+// bug in the arena, never the caller's. Calls that change an Arena — Alloc,
+// Reset, Release, NewValue, MakeSlice — defer it when invariants is true
+// (go test -tags invariants); an Arena is used by one goroutine at a time,
+// so every call returns to a consistent state.
+func (a *Arena) checkAfter(op string) {
+	if err := a.validate(); err != nil {
+		panic(fmt.Sprintf("arena: invariant broken after %s: %v", op, err))
+	}
+}

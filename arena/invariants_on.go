@@ -1,0 +1,7 @@
+//go:build invariants
+
+package arena
+
+// invariants is true in builds with the invariants tag: every call that
+// changes a region Arena runs validate when it returns (see checkAfter).
+const invariants = true

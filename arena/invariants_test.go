@@ -1,0 +1,40 @@
+package arena
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRegionInvariantsBuildChecksEveryCall: with -tags invariants, a
+// broken invariant of a region Arena is caught by the very next call.
+func TestRegionInvariantsBuildChecksEveryCall(t *testing.T) {
+	if !invariants {
+		t.Skip("run with -tags invariants")
+	}
+	for _, tc := range []struct {
+		name string
+		call func(a *Arena)
+	}{
+		{"Alloc", func(a *Arena) { _, _ = a.Alloc(8) }},
+		{"Alloc of a bad size", func(a *Arena) { _, _ = a.Alloc(-1) }},
+		{"NewValue", func(a *Arena) { _, _ = NewValue[int64](a) }},
+		{"MakeSlice", func(a *Arena) { _, _ = MakeSlice[int32](a, 4, 4) }},
+		{"Reset", func(a *Arena) { _ = a.Reset() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newRegion(t, Options{})
+			_, err := a.Alloc(100)
+			require.NoError(t, err)
+			a.chunks = append(a.chunks, mapping{bytes: a.chunkBytes}) // a chunk never mapped
+			defer func() {
+				r := recover()
+				require.NotNil(t, r, "the broken invariant went unnoticed")
+				assert.Contains(t, r, "arena: invariant broken after "+tc.name[:min(len(tc.name), 5)])
+				a.chunks = a.chunks[:len(a.chunks)-1]
+			}()
+			tc.call(a)
+		})
+	}
+}
