@@ -5,9 +5,9 @@ FUZZTIME ?= 60s
 SOAKTIME ?= 60s
 FUZZTARGETS ?= FuzzOps FuzzFree FuzzRealloc
 
-.PHONY: test bench lint gotest invariants soak fuzz benchtest
+.PHONY: test bench lint gotest rss invariants soak fuzz benchtest
 
-test: lint gotest invariants soak fuzz benchtest
+test: lint gotest rss invariants soak fuzz benchtest
 
 lint:
 	@echo "== gofmt"
@@ -18,6 +18,12 @@ lint:
 gotest:
 	@echo "== go test -race"
 	go test -race -count=1 ./...
+
+# The tests that bound RSS, without the race detector (whose shadow memory
+# counts in RSS too).
+rss:
+	@echo "== RSS bounds, without -race"
+	go test -count=1 -run '^(TestMemoryReturnsToOS|TestRetentionIsBounded)$$' -v .
 
 # The suite once more with every public call followed by validate.
 invariants:

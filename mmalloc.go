@@ -88,7 +88,9 @@ type Options struct {
 	// freed large mappings) kept mapped for reuse; Trim releases them.
 	// 0 means DefaultRetainBytes (64 MiB); NoRetain (or any negative value)
 	// keeps none, so that every large Alloc is one mmap and its Free one
-	// munmap. (One empty slab per size class is kept regardless, until Trim.)
+	// munmap. Besides the budget, the free objects resting in each P's cache
+	// keep their slabs resident until Trim: at most one slab per size class
+	// per P, 11 MiB per P in all.
 	RetainBytes int64
 
 	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on
