@@ -48,6 +48,8 @@ func panelFor(workload string) panelSpec {
 	case "gc":
 		return panelSpec{title: "gc: GC share of all CPUs while a live set is held and the program makes Go garbage (lower is better)",
 			ylabel: "GC CPU, %", value: figure("GC CPU")}
+	case "buffer":
+		perOp.title = "buffer: a payload built in 4 KiB writes; mmalloc's Buffer against bytes.Buffer (go-heap) (lower is better)"
 	case "rss":
 		return panelSpec{title: "rss: resident memory grown per byte requested, 1,000,000 × 100 B (lower is better; 1 = no overhead)",
 			ylabel: "RSS growth ÷ requested", value: figure("RSS/req")}
@@ -128,7 +130,7 @@ func newPanel(rep *WorkloadReport) (*plot.Plot, error) {
 			return nil, fmt.Errorf("chart %s: %w", rep.Name, err)
 		}
 		bars.LineStyle.Width = 0
-		bars.Color = plotutil.Color(i)
+		bars.Color = allocColor(a, i)
 		bars.Offset = vg.Length(float64(i)-float64(len(allocs)-1)/2) * width
 		p.Add(bars)
 		p.Legend.Add(a, bars)
@@ -177,4 +179,17 @@ func writeChart(w io.Writer, reps []*WorkloadReport) error {
 // tickLabel renders a round number of nanoseconds without trailing zeros.
 func tickLabel(ns float64) string {
 	return strings.NewReplacer(".00 ", " ", ".0 ", " ").Replace(fmtNs(ns))
+}
+
+// allocColor gives each allocator the same colour in every panel: its place
+// among all the kinds this binary knows (then the reference rows), or its
+// place in the panel for a name outside them.
+func allocColor(name string, inPanel int) color.Color {
+	order := append(kindNames(), "go-arena", "c-malloc", "mmalloc-guard")
+	for i, n := range order {
+		if n == name {
+			return plotutil.Color(i)
+		}
+	}
+	return plotutil.Color(inPanel)
 }
