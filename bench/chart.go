@@ -11,7 +11,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
@@ -181,15 +180,29 @@ func tickLabel(ns float64) string {
 	return strings.NewReplacer(".00 ", " ", ".0 ", " ").Replace(fmtNs(ns))
 }
 
-// allocColor gives each allocator the same colour in every panel: its place
-// among all the kinds this binary knows (then the reference rows), or its
-// place in the panel for a name outside them.
+// allocColor gives each allocator the same colour in every panel; a name
+// outside the known ones takes a colour by its place in the panel.
 func allocColor(name string, inPanel int) color.Color {
-	order := append(kindNames(), "go-arena", "c-malloc", "mmalloc-guard")
-	for i, n := range order {
-		if n == name {
-			return plotutil.Color(i)
-		}
+	if c, ok := allocColors[name]; ok {
+		return c
 	}
-	return plotutil.Color(inPanel)
+	return fallbackColors[inPanel%len(fallbackColors)]
+}
+
+var allocColors = map[string]color.Color{
+	"mmalloc":        color.RGBA{R: 0xe4, G: 0x1a, B: 0x1c, A: 0xff}, // red
+	"mmalloc-uninit": color.RGBA{R: 0xfb, G: 0x9a, B: 0x99, A: 0xff}, // light red
+	"mmalloc-cache":  color.RGBA{R: 0xff, G: 0x7f, B: 0x00, A: 0xff}, // orange
+	"mmalloc-guard":  color.RGBA{R: 0xf7, G: 0x81, B: 0xbf, A: 0xff}, // pink
+	"go-heap":        color.RGBA{R: 0x37, G: 0x7e, B: 0xb8, A: 0xff}, // blue
+	"sync.Pool":      color.RGBA{R: 0x4d, G: 0xaf, B: 0x4a, A: 0xff}, // green
+	"modernc":        color.RGBA{R: 0x98, G: 0x4e, B: 0xa3, A: 0xff}, // purple
+	"go-arena":       color.RGBA{R: 0xa6, G: 0x56, B: 0x28, A: 0xff}, // brown
+	"c-malloc":       color.RGBA{R: 0x99, G: 0x99, B: 0x99, A: 0xff}, // grey
+}
+
+var fallbackColors = []color.Color{
+	color.RGBA{R: 0x00, G: 0x00, B: 0x00, A: 0xff},
+	color.RGBA{R: 0x66, G: 0xc2, B: 0xa5, A: 0xff},
+	color.RGBA{R: 0xe6, G: 0xab, B: 0x02, A: 0xff},
 }
