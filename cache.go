@@ -5,7 +5,6 @@ package mmalloc
 import (
 	"unsafe"
 
-	"github.com/mmalloc/mmalloc/arena"
 	"github.com/mmalloc/mmalloc/slab"
 )
 
@@ -109,12 +108,9 @@ func (c *Cache) Free(b []byte) error {
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	l := &c.l
-	ch := l.MemoChunk
-	if addr-l.MemoBase >= a.chunkBytes || ch == nil || ch.Gone() {
-		if ch = arena.Lookup(addr); ch == nil || ch.Heap() != a.heap {
-			return a.large.Free(addr)
-		}
-		l.MemoBase, l.MemoChunk = ch.Base(), ch
+	ch := a.chunkOf(l, addr)
+	if ch == nil {
+		return a.large.Free(addr)
 	}
 	e, ok := slab.TryRelease(ch, addr)
 	if !ok {

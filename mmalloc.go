@@ -334,13 +334,10 @@ func (a *Allocator) Free(b []byte) error {
 		a.unpin(l)
 		return a.freeUnpinned(addr)
 	}
-	ch := l.MemoChunk
-	if addr-l.MemoBase >= a.chunkBytes || ch == nil || ch.Gone() {
-		if ch = arena.Lookup(addr); ch == nil || ch.Heap() != a.heap {
-			a.unpin(l)
-			return a.large.Free(addr)
-		}
-		l.MemoBase, l.MemoChunk = ch.Base(), ch
+	ch := a.chunkOf(&l.Local, addr)
+	if ch == nil {
+		a.unpin(l)
+		return a.large.Free(addr)
 	}
 	e, ok := slab.TryRelease(ch, addr)
 	if !ok {
@@ -354,6 +351,27 @@ func (a *Allocator) Free(b []byte) error {
 	a.unpin(l)
 	a.freeSlow(e)
 	return nil
+}
+
+// chunkOf returns the chunk of this Allocator that holds addr, or nil (a
+// large mapping, or not ours). The cache l remembers the chunk of its last
+// Free: an address in it skips the registry, unless the chunk is gone.
+// The hit is inlined into the Free paths; the lookup is not.
+func (a *Allocator) chunkOf(l *slab.Local, addr uintptr) *arena.Chunk {
+	if ch := l.MemoChunk; ch != nil && addr-l.MemoBase < a.chunkBytes && !ch.Gone() {
+		return ch
+	}
+	return a.lookupChunk(l, addr)
+}
+
+// lookupChunk finds addr's chunk in the registry and remembers it in l.
+func (a *Allocator) lookupChunk(l *slab.Local, addr uintptr) *arena.Chunk {
+	ch := arena.Lookup(addr)
+	if ch == nil || ch.Heap() != a.heap {
+		return nil
+	}
+	l.MemoBase, l.MemoChunk = ch.Base(), ch
+	return ch
 }
 
 // freeUnpinned frees addr when the P has no cache (GOMAXPROCS was raised

@@ -67,13 +67,25 @@ func RoundUp(n uintptr) uintptr {
 // Errors wrap errs.OutOfMemory (and the errno or the limit) or are
 // errs.Closed.
 func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
+	return r.alloc(n, true)
+}
+
+// AllocAtLeast is Alloc for a caller that will grow into what it gets (a
+// growing buffer): it takes the smallest kept mapping of at least n bytes
+// whatever it would waste, so that growth fills resident pages instead of
+// faulting fresh ones, and maps afresh only when none is kept.
+func (r *Registry) AllocAtLeast(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
+	return r.alloc(n, false)
+}
+
+func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool, error) {
 	size := RoundUp(n)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return nil, 0, false, errs.Closed
 	}
-	if best := r.bestKept(size); best >= 0 {
+	if best := r.bestKept(size, bounded); best >= 0 {
 		sp := r.kept[best]
 		r.kept = append(r.kept[:best], r.kept[best+1:]...)
 		r.src.Unretain(sp.size)
@@ -106,39 +118,13 @@ func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
 	return p, size, false, nil
 }
 
-// AllocAtLeast is Alloc for a caller that will grow into what it gets (a
-// growing buffer): it takes the smallest kept mapping of at least n bytes
-// whatever it would waste, so that growth fills resident pages instead of
-// faulting fresh ones, and maps afresh only when none is kept.
-func (r *Registry) AllocAtLeast(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
-	size := RoundUp(n)
-	r.mu.Lock()
+// bestKept returns the index of the smallest kept mapping of at least size
+// bytes, or -1; with bounded, only one that wastes at most an eighth of
+// itself qualifies. r.mu is held.
+func (r *Registry) bestKept(size uintptr, bounded bool) int {
 	best := -1
 	for i, sp := range r.kept {
-		if sp.size >= size && (best < 0 || sp.size < r.kept[best].size) {
-			best = i
-		}
-	}
-	if best < 0 || r.closed {
-		r.mu.Unlock()
-		return r.Alloc(n)
-	}
-	sp := r.kept[best]
-	r.kept = append(r.kept[:best], r.kept[best+1:]...)
-	r.src.Unretain(sp.size)
-	r.spans[sp.base] = sp.size
-	r.inUse += int64(sp.size)
-	r.allocs++
-	r.mu.Unlock()
-	return addrPointer(sp.base), sp.size, true, nil
-}
-
-// bestKept returns the index of the smallest kept mapping that serves size
-// bytes wasting at most an eighth of itself, or -1. r.mu is held.
-func (r *Registry) bestKept(size uintptr) int {
-	best := -1
-	for i, sp := range r.kept {
-		if sp.size >= size && sp.size-size <= sp.size/8 && (best < 0 || sp.size < r.kept[best].size) {
+		if sp.size >= size && (!bounded || sp.size-size <= sp.size/8) && (best < 0 || sp.size < r.kept[best].size) {
 			best = i
 		}
 	}
