@@ -152,7 +152,7 @@ func (g *guardState) allocLarge(a *Allocator, n int) ([]byte, error) {
 		return nil, err
 	}
 	guardPage := uintptr(p) + body
-	if err := a.src.Guard(addrPointer(guardPage), page); err != nil {
+	if err := a.src.Guard(osmem.AddrPointer(guardPage), page); err != nil {
 		a.src.Unmap(p, mapped)
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func (g *guardState) allocLarge(a *Allocator, n int) ([]byte, error) {
 	g.largeInUse += int64(body)
 	g.largeMapped += int64(mapped)
 	g.largeAllocs++
-	return unsafe.Slice((*byte)(addrPointer(start)), n), nil
+	return unsafe.Slice((*byte)(osmem.AddrPointer(start)), n), nil
 }
 
 // guardFree serves every Free in guard mode; cap(b) > 0 and a is open.
@@ -218,7 +218,7 @@ func (g *guardState) freeLarge(a *Allocator, addr uintptr, o guardObj) error {
 	g.largeInUse -= int64(o.mapped - osmem.PageBytes)
 	g.largeMapped -= int64(o.mapped)
 	g.largeFrees++
-	if a.src.Retire(addrPointer(o.base), o.mapped) {
+	if a.src.Retire(osmem.AddrPointer(o.base), o.mapped) {
 		g.retired = append(g.retired, span{o.base, o.mapped})
 		g.rBytes += o.mapped
 		for len(g.retired) > guardRetiredMappings || g.rBytes > guardRetiredBytes {
@@ -318,7 +318,7 @@ func (g *guardState) poisonIntact(s guardSlot) bool {
 // dropRetired unmaps the k oldest retired large mappings.
 func (g *guardState) dropRetired(a *Allocator, k int) {
 	for _, sp := range g.retired[:k] {
-		a.src.Drop(addrPointer(sp.base), sp.size)
+		a.src.Drop(osmem.AddrPointer(sp.base), sp.size)
 		g.rBytes -= sp.size
 	}
 	g.retired = append(g.retired[:0], g.retired[k:]...)
@@ -373,7 +373,7 @@ func (g *guardState) close(a *Allocator) {
 	defer g.mu.Unlock()
 	for start, o := range g.live {
 		if o.ch == nil {
-			a.src.Unmap(addrPointer(o.base), o.mapped)
+			a.src.Unmap(osmem.AddrPointer(o.base), o.mapped)
 			g.largeMapped -= int64(o.mapped)
 			g.largeInUse -= int64(o.mapped - osmem.PageBytes)
 			g.largeLive--
@@ -473,13 +473,13 @@ func patternByte(p uintptr, key uint64) byte { return byte(patternWord(p&^7, key
 func fillPattern(p, n uintptr, key uint64) {
 	end := p + n
 	for ; p < end && p%8 != 0; p++ {
-		*(*byte)(addrPointer(p)) = patternByte(p, key)
+		*(*byte)(osmem.AddrPointer(p)) = patternByte(p, key)
 	}
 	for ; p+8 <= end; p += 8 {
-		*(*uint64)(addrPointer(p)) = patternWord(p, key)
+		*(*uint64)(osmem.AddrPointer(p)) = patternWord(p, key)
 	}
 	for ; p < end; p++ {
-		*(*byte)(addrPointer(p)) = patternByte(p, key)
+		*(*byte)(osmem.AddrPointer(p)) = patternByte(p, key)
 	}
 }
 
@@ -488,14 +488,14 @@ func fillPattern(p, n uintptr, key uint64) {
 func checkPattern(p, n uintptr, key uint64) int {
 	start, end := p, p+n
 	for ; p < end && p%8 != 0; p++ {
-		if *(*byte)(addrPointer(p)) != patternByte(p, key) {
+		if *(*byte)(osmem.AddrPointer(p)) != patternByte(p, key) {
 			return int(p - start)
 		}
 	}
 	for ; p+8 <= end; p += 8 {
-		if *(*uint64)(addrPointer(p)) != patternWord(p, key) {
+		if *(*uint64)(osmem.AddrPointer(p)) != patternWord(p, key) {
 			for q := p; q < p+8; q++ { // the first differing byte (little-endian)
-				if *(*byte)(addrPointer(q)) != byte(patternWord(p, key)>>(8*(q-p))) {
+				if *(*byte)(osmem.AddrPointer(q)) != byte(patternWord(p, key)>>(8*(q-p))) {
 					return int(q - start)
 				}
 			}
@@ -503,7 +503,7 @@ func checkPattern(p, n uintptr, key uint64) int {
 		}
 	}
 	for ; p < end; p++ {
-		if *(*byte)(addrPointer(p)) != patternByte(p, key) {
+		if *(*byte)(osmem.AddrPointer(p)) != patternByte(p, key) {
 			return int(p - start)
 		}
 	}

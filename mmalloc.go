@@ -242,15 +242,14 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 			return nil, ErrClosed
 		}
 		c := slab.ClassOf(n)
-		if l := a.pin(); l != nil {
+		l := a.pin()
+		if l != nil {
 			if e, ok := l.Pop(c); ok {
 				a.unpin(l)
 				return e.Bytes(c, zero)[:n], nil
 			}
-			a.unpin(l)
-		} else {
-			a.unpin(l)
 		}
+		a.unpin(l)
 		return a.allocSlow(c, n, zero)
 	}
 	return a.allocOther(n, zero)
@@ -268,12 +267,13 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 		return nil, err
 	}
 	fit := 0
-	if l := a.pin(); l != nil {
+	l := a.pin()
+	if l != nil {
 		l.CountAlloc(c)
 		fit = l.Fill(c, batch[1:got])
-		a.unpin(l)
-	} else {
-		a.unpin(l)
+	}
+	a.unpin(l)
+	if l == nil {
 		a.centrals[c].Publish(1, 0)
 	}
 	if rest := batch[1+fit : got]; len(rest) > 0 {
@@ -329,27 +329,30 @@ func (a *Allocator) Free(b []byte) error {
 		return a.guardFree(b)
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	// While pinned: find the chunk, release the object, keep it in the P's
+	// cache. What needs a lock, or may block, happens after the unpin.
 	l := a.pin()
 	if l == nil {
 		a.unpin(l)
 		return a.freeUnpinned(addr)
 	}
+	var e slab.Entry
+	released, kept := false, false
 	ch := a.chunkOf(&l.Local, addr)
-	if ch == nil {
-		a.unpin(l)
-		return a.large.Free(addr)
-	}
-	e, ok := slab.TryRelease(ch, addr)
-	if !ok {
-		a.unpin(l)
-		return slab.ReleaseError(ch, addr)
-	}
-	if l.Push(e) {
-		a.unpin(l)
-		return nil
+	if ch != nil {
+		if e, released = slab.TryRelease(ch, addr); released {
+			kept = l.Push(e)
+		}
 	}
 	a.unpin(l)
-	a.freeSlow(e)
+	switch {
+	case ch == nil:
+		return a.large.Free(addr)
+	case !released:
+		return slab.ReleaseError(ch, addr)
+	case !kept:
+		a.freeSlow(e) // the P's stack was full
+	}
 	return nil
 }
 
@@ -628,7 +631,3 @@ type noCopy struct{}
 
 func (*noCopy) Lock()   {}
 func (*noCopy) Unlock() {}
-
-// addrPointer turns an address of mapped memory (never Go memory, so never
-// moved or collected) into a pointer.
-func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

@@ -5,6 +5,7 @@ package mmalloc
 
 import (
 	"fmt"
+	"github.com/mmalloc/mmalloc/internal/osmem"
 	"sync/atomic"
 	"unsafe"
 
@@ -76,7 +77,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 		}
 		usable := slab.ClassBytes(cls)
 		if n > 0 && n <= usable && 2*a.UsableSize(n) >= usable {
-			mem := unsafe.Slice((*byte)(addrPointer(addr)), usable)
+			mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), usable)
 			if zero && len(b) < n {
 				clear(mem[len(b):n])
 			}
@@ -93,7 +94,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 		return a.move(b, n, keep, zero)
 	}
 	if need := large.RoundUp(uintptr(n)); need <= size && size-need <= size/8 {
-		mem := unsafe.Slice((*byte)(addrPointer(addr)), size)
+		mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), size)
 		if zero && len(b) < n {
 			clear(mem[len(b):n])
 		}

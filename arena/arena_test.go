@@ -94,7 +94,7 @@ func TestTrimReleasesFreePages(t *testing.T) {
 	require.NoError(t, err)
 	_, _, _, err = h.AllocPages(1, tag) // keeps the chunk in use
 	require.NoError(t, err)
-	b := unsafe.Slice((*byte)(addrPointer(c.Base()+uintptr(p)*PageBytes)), 8*PageBytes)
+	b := unsafe.Slice((*byte)(osmem.AddrPointer(c.Base()+uintptr(p)*PageBytes)), 8*PageBytes)
 	for i := range b {
 		b[i] = 0xFF
 	}

@@ -163,7 +163,7 @@ func (h *Heap) FreePages(c *Chunk, page, n int) {
 	}
 	c.nfree += n
 	if !h.src.TryRetain(uintptr(n) * PageBytes) {
-		osmem.Release(addrPointer(c.base+uintptr(page)*PageBytes), uintptr(n)*PageBytes)
+		osmem.Release(osmem.AddrPointer(c.base+uintptr(page)*PageBytes), uintptr(n)*PageBytes)
 		for i := page; i < page+n; i++ {
 			c.dirty[i/64] &^= 1 << (i % 64)
 		}
@@ -353,7 +353,7 @@ func (h *Heap) unmapChunk(c *Chunk) {
 		atomic.StorePointer(&c.owners[i], nil)
 	}
 	c.state = chunkGone
-	h.src.Unmap(addrPointer(c.base), c.bytes)
+	h.src.Unmap(osmem.AddrPointer(c.base), c.bytes)
 }
 
 func (h *Heap) removeInuse(c *Chunk) {
@@ -435,7 +435,7 @@ func (c *Chunk) releaseFreeDirty() {
 	start := -1
 	flush := func(end int) {
 		if start >= 0 {
-			osmem.Release(addrPointer(c.base+uintptr(start)*PageBytes), uintptr(end-start)*PageBytes)
+			osmem.Release(osmem.AddrPointer(c.base+uintptr(start)*PageBytes), uintptr(end-start)*PageBytes)
 			c.heap.src.Unretain(uintptr(end-start) * PageBytes)
 			for i := start; i < end; i++ {
 				c.dirty[i/64] &^= 1 << (i % 64)
@@ -455,7 +455,3 @@ func (c *Chunk) releaseFreeDirty() {
 	}
 	flush(c.pages)
 }
-
-// addrPointer turns an address of mapped (non-Go) memory into a pointer.
-// Such memory is never moved or collected, so this is safe.
-func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

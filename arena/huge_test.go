@@ -33,7 +33,7 @@ func BenchmarkChunkFirstTouch(b *testing.B) {
 					}
 					before := residentBytes(b)
 					for off := uintptr(0); off < 4<<20; off += stride {
-						*(*byte)(addrPointer(c.base + off)) = 1
+						*(*byte)(osmem.AddrPointer(c.base + off)) = 1
 					}
 					rss = residentBytes(b) - before
 					h.FreePages(c, 0, pages) // retention is off: the chunk is unmapped

@@ -179,7 +179,7 @@ func (a *Arena) alloc(n, align uintptr) (unsafe.Pointer, error) {
 		if p+n > a.cleared {
 			a.clearTo(p + n)
 		}
-		return addrPointer(p), nil
+		return osmem.AddrPointer(p), nil
 	}
 	return a.allocSlow(n, align)
 }
@@ -189,7 +189,7 @@ func (a *Arena) alloc(n, align uintptr) (unsafe.Pointer, error) {
 func (a *Arena) clearTo(upto uintptr) {
 	to := min(max(upto, a.cleared+a.clearAhead), a.dirtyEnd)
 	if to > a.cleared {
-		clear(unsafe.Slice((*byte)(addrPointer(a.cleared)), to-a.cleared))
+		clear(unsafe.Slice((*byte)(osmem.AddrPointer(a.cleared)), to-a.cleared))
 	}
 	a.cleared = to
 	if to == a.dirtyEnd {
@@ -254,7 +254,7 @@ func (a *Arena) Reset() error {
 	}
 	a.leaveChunk()
 	for _, m := range a.big {
-		a.src.Unmap(addrPointer(m.base), m.bytes)
+		a.src.Unmap(osmem.AddrPointer(m.base), m.bytes)
 	}
 	clear(a.big)
 	a.big = a.big[:0]
@@ -265,7 +265,7 @@ func (a *Arena) Reset() error {
 		keep = min(keep, int(a.retain/int64(a.chunkBytes)))
 	}
 	for _, m := range a.chunks[keep:] {
-		a.src.Unmap(addrPointer(m.base), m.bytes)
+		a.src.Unmap(osmem.AddrPointer(m.base), m.bytes)
 	}
 	a.chunks = a.chunks[:keep]
 	a.cur, a.next, a.end, a.cleared, a.dirtyEnd = -1, 0, 0, 0, 0
@@ -285,7 +285,7 @@ func (a *Arena) Release() error {
 		return err
 	}
 	for _, m := range a.chunks {
-		a.src.Unmap(addrPointer(m.base), m.bytes)
+		a.src.Unmap(osmem.AddrPointer(m.base), m.bytes)
 	}
 	a.chunks = nil
 	a.big = nil

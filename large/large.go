@@ -93,7 +93,7 @@ func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool
 		r.inUse += int64(sp.size)
 		r.allocs++
 		r.mu.Unlock()
-		return addrPointer(sp.base), sp.size, true, nil
+		return osmem.AddrPointer(sp.base), sp.size, true, nil
 	}
 	r.mu.Unlock()
 
@@ -166,13 +166,13 @@ func (r *Registry) Free(addr uintptr) error {
 		r.kept = append(r.kept, span{addr, size})
 		r.mu.Unlock()
 		if evict.size > 0 {
-			r.src.Unmap(addrPointer(evict.base), evict.size)
+			r.src.Unmap(osmem.AddrPointer(evict.base), evict.size)
 		}
 		return nil
 	}
 	r.remember(addr)
 	r.mu.Unlock()
-	r.src.Unmap(addrPointer(addr), size)
+	r.src.Unmap(osmem.AddrPointer(addr), size)
 	return nil
 }
 
@@ -206,7 +206,7 @@ func (r *Registry) trimLocked() {
 	}
 	r.mu.Unlock()
 	for _, sp := range kept {
-		r.src.Unmap(addrPointer(sp.base), sp.size)
+		r.src.Unmap(osmem.AddrPointer(sp.base), sp.size)
 	}
 }
 
@@ -259,13 +259,13 @@ func (r *Registry) Close() {
 	defer r.mu.Unlock()
 	r.closed = true
 	for base, size := range r.spans {
-		r.src.Unmap(addrPointer(base), size)
+		r.src.Unmap(osmem.AddrPointer(base), size)
 		r.inUse -= int64(size)
 	}
 	clear(r.spans)
 	for _, sp := range r.kept {
 		r.src.Unretain(sp.size)
-		r.src.Unmap(addrPointer(sp.base), sp.size)
+		r.src.Unmap(osmem.AddrPointer(sp.base), sp.size)
 	}
 	r.kept = nil
 }
@@ -312,6 +312,3 @@ func (r *Registry) Validate() error {
 	}
 	return nil
 }
-
-// addrPointer turns the address of a mapping (never Go memory) into a pointer.
-func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

@@ -48,12 +48,12 @@ func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 	}
 	if newSize == size {
 		r.mu.Unlock()
-		return addrPointer(addr), size, nil
+		return osmem.AddrPointer(addr), size, nil
 	}
 	delete(r.spans, addr)
 	r.mu.Unlock()
 
-	q, err := r.src.Remap(addrPointer(addr), size, newSize)
+	q, err := r.src.Remap(osmem.AddrPointer(addr), size, newSize)
 	if err == nil && r.huge && newSize >= hugeBytes && size < newSize {
 		// A mapping grown past a huge page gets the advice Alloc gives
 		// one mapped at that size.

