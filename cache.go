@@ -93,10 +93,28 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 // Free is Allocator.Free through the Cache, with the same checks and
 // errors: a small object goes onto the Cache's stack.
 func (c *Cache) Free(b []byte) error {
-	a := c.a
 	if invariants {
-		defer a.checkAfter("Cache.Free")()
+		defer c.a.checkAfter("Cache.Free")()
 	}
+	// The fast path: an object of the chunk the Cache remembers.
+	if cap(b) != 0 && !c.a.closed.Load() {
+		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		if s, i := c.l.Object(addr); s != nil {
+			if e, ok := s.Claim(addr, i); ok {
+				if !c.l.Push(e) {
+					c.spill(e)
+				}
+				return nil
+			}
+		}
+	}
+	return c.free(b)
+}
+
+// free is Free's slow path: every check in order, the registry, and a
+// spill when the stack is full.
+func (c *Cache) free(b []byte) error {
+	a := c.a
 	if a.closed.Load() {
 		return ErrClosed
 	}
@@ -107,8 +125,7 @@ func (c *Cache) Free(b []byte) error {
 		return a.guardFree(b)
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	l := &c.l
-	ch := a.chunkOf(l, addr)
+	ch := a.chunkOf(addr)
 	if ch == nil {
 		return a.large.Free(addr)
 	}
@@ -116,7 +133,8 @@ func (c *Cache) Free(b []byte) error {
 	if !ok {
 		return slab.ReleaseError(ch, addr)
 	}
-	if !l.Push(e) {
+	c.l.Remember(ch)
+	if !c.l.Push(e) {
 		c.spill(e)
 	}
 	return nil

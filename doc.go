@@ -81,12 +81,16 @@
 // The path of Free(b):
 //
 //  1. cap(b) == 0: nothing to do. Otherwise take b's first address.
-//  2. Find its chunk: the one the cache remembers from its last Free if
-//     the address lies in it (and it is not gone), else the registry.
-//     Not a chunk of this Allocator: go to step 5.
-//  3. Find the slab owning the page, check that the address starts an
-//     object (else ErrInvalidPointer) whose owner byte is set (else
-//     ErrDoubleFree), and clear the byte. No lock is taken.
+//  2. The fast path: if the address lies in the chunk the cache remembers,
+//     read the slab owning its page from that chunk's page table, find the
+//     object index with one multiply and a rotate (which also tells whether
+//     the address starts an object), and check and clear its owner byte.
+//     No lock is taken. On success go to step 4; on any refusal, take the
+//     slow path: steps 3 to 5, every check in its documented order.
+//  3. Find the chunk in the registry (not a chunk of this Allocator: go to
+//     step 5) and remember it; find the slab owning the page, check that
+//     the address starts an object (else ErrInvalidPointer) whose owner
+//     byte is set (else ErrDoubleFree), and clear the byte.
 //  4. Push the object on the P's (or the Cache's) stack; a full stack
 //     first moves its older half back to the Central, where a slab that
 //     empties is kept (within the budget) or goes back to its chunk, and a

@@ -143,9 +143,8 @@ type Options struct {
 type Allocator struct {
 	_ noCopy
 
-	threshold  int     // requests above it are large; read-only
-	chunkBytes uintptr // the Heap's chunk size; read-only
-	closed     atomic.Bool
+	threshold int // requests above it are large; read-only
+	closed    atomic.Bool
 
 	src      *osmem.Source
 	heap     *arena.Heap
@@ -185,7 +184,6 @@ func New(opts Options) (*Allocator, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	a.heap = heap
-	a.chunkBytes = heap.ChunkBytes()
 	a.large = large.NewRegistry(a.src)
 	a.large.SetHugePages(opts.HugePages)
 	// Retained memory counts toward Limit; when a mapping would pass it,
@@ -246,7 +244,7 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 		if l != nil {
 			if e, ok := l.Pop(c); ok {
 				a.unpin(l)
-				return e.Bytes(c, zero)[:n], nil
+				return e.Bytes(c, zero)[:n], nil // clears after the unpin
 			}
 		}
 		a.unpin(l)
@@ -319,6 +317,30 @@ func (a *Allocator) Free(b []byte) error {
 	if invariants {
 		defer a.checkAfter("Free")()
 	}
+	// The fast path, pinned: an object of the chunk the P's cache
+	// remembers goes onto its stack. Anything else takes the slow path.
+	if cap(b) != 0 && !a.closed.Load() {
+		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		l := a.pin()
+		if l != nil {
+			if s, i := l.Object(addr); s != nil {
+				if e, ok := s.Claim(addr, i); ok {
+					kept := l.Push(e)
+					a.unpin(l)
+					if !kept {
+						a.spill(e)
+					}
+					return nil
+				}
+			}
+		}
+		a.unpin(l)
+	}
+	return a.free(b)
+}
+
+// free is Free's slow path: every check in order, then the registry.
+func (a *Allocator) free(b []byte) error {
 	if a.closed.Load() {
 		return ErrClosed
 	}
@@ -328,85 +350,67 @@ func (a *Allocator) Free(b []byte) error {
 	if a.guard != nil {
 		return a.guardFree(b)
 	}
-	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	// While pinned: find the chunk, release the object, keep it in the P's
-	// cache. What needs a lock, or may block, happens after the unpin.
-	l := a.pin()
-	if l == nil {
-		a.unpin(l)
-		return a.freeUnpinned(addr)
-	}
-	var e slab.Entry
-	released, kept := false, false
-	ch := a.chunkOf(&l.Local, addr)
-	if ch != nil {
-		if e, released = slab.TryRelease(ch, addr); released {
-			kept = l.Push(e)
-		}
-	}
-	a.unpin(l)
-	switch {
-	case ch == nil:
-		return a.large.Free(addr)
-	case !released:
-		return slab.ReleaseError(ch, addr)
-	case !kept:
-		a.freeSlow(e) // the P's stack was full
-	}
-	return nil
+	return a.freeSlow(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
 }
 
 // chunkOf returns the chunk of this Allocator that holds addr, or nil (a
-// large mapping, or not ours). The cache l remembers the chunk of its last
-// Free: an address in it skips the registry, unless the chunk is gone.
-// The hit is inlined into the Free paths; the lookup is not.
-func (a *Allocator) chunkOf(l *slab.Local, addr uintptr) *arena.Chunk {
-	if ch := l.MemoChunk; ch != nil && addr-l.MemoBase < a.chunkBytes && !ch.Gone() {
-		return ch
-	}
-	return a.lookupChunk(l, addr)
-}
-
-// lookupChunk finds addr's chunk in the registry and remembers it in l.
-func (a *Allocator) lookupChunk(l *slab.Local, addr uintptr) *arena.Chunk {
+// large mapping, or not ours), from the registry.
+func (a *Allocator) chunkOf(addr uintptr) *arena.Chunk {
 	ch := arena.Lookup(addr)
 	if ch == nil || ch.Heap() != a.heap {
 		return nil
 	}
-	l.MemoBase, l.MemoChunk = ch.Base(), ch
 	return ch
 }
 
-// freeUnpinned frees addr when the P has no cache (GOMAXPROCS was raised
-// after New): straight back to the Central.
-func (a *Allocator) freeUnpinned(addr uintptr) error {
-	ch := arena.Lookup(addr)
-	if ch == nil || ch.Heap() != a.heap {
+// freeSlow frees addr when the fast path could not: it finds the chunk in
+// the registry, explains a refusal, or releases the object and keeps it in
+// the P's cache, which then remembers the chunk.
+func (a *Allocator) freeSlow(addr uintptr) error {
+	ch := a.chunkOf(addr)
+	if ch == nil {
 		return a.large.Free(addr)
 	}
-	e, err := slab.Release(ch, addr)
-	if err != nil {
-		return err
+	e, ok := slab.TryRelease(ch, addr)
+	if !ok {
+		return slab.ReleaseError(ch, addr)
 	}
-	a.freeSlow(e)
+	a.keep(e, ch)
 	return nil
 }
 
-// freeSlow makes room on the P's full stack by moving its older half back
-// to the Central, then keeps e.
-func (a *Allocator) freeSlow(e slab.Entry) {
-	var batch [slab.MaxBatch]slab.Entry
-	c := e.Class()
+// keep puts e, just released from chunk ch, on the P's stack, and makes
+// the P's cache remember ch.
+func (a *Allocator) keep(e slab.Entry, ch *arena.Chunk) {
 	l := a.pin()
-	if l == nil {
+	if l == nil { // the P has no cache (GOMAXPROCS was raised after New)
 		a.unpin(l)
-		batch[0] = e
-		a.centrals[c].Publish(0, 1)
-		a.centrals[c].FreeBatch(batch[:1])
+		a.centrals[e.Class()].Publish(0, 1)
+		a.centrals[e.Class()].FreeBatch([]slab.Entry{e})
 		return
 	}
-	k := l.Spill(c, batch[:])
-	l.Push(e)
+	l.Remember(ch)
+	kept := l.Push(e)
+	a.unpin(l)
+	if !kept {
+		a.spill(e)
+	}
+}
+
+// spill makes room on the P's full stack of e's class by moving its older
+// half back to the Central, then keeps e.
+func (a *Allocator) spill(e slab.Entry) {
+	var batch [slab.MaxBatch]slab.Entry
+	c := e.Class()
+	k := 0
+	l := a.pin()
+	if l != nil {
+		k = l.Spill(c, batch[:])
+		l.Push(e)
+	} else {
+		batch[0], k = e, 1
+		a.centrals[c].Publish(0, 1)
+	}
 	a.unpin(l)
 	a.centrals[c].FreeBatch(batch[:k])
 }

@@ -111,14 +111,27 @@ func TestTrimReleasesFreePages(t *testing.T) {
 	assert.Equal(t, int64(1<<20), src.Mapped())
 }
 
-func TestGoneAfterUnmap(t *testing.T) {
+// TestMemo checks a Memo's lookups: the owner of a page in the remembered
+// chunk, nil outside it, and nil everywhere once the chunk is unmapped, so
+// that a cache remembering it falls back to the registry.
+func TestMemo(t *testing.T) {
 	h, _ := newHeap(t, 1<<20, 0)
 	c, p, _, err := h.AllocPages(2, tag)
 	require.NoError(t, err)
-	assert.False(t, c.Gone())
+	var m Memo
+	addr := c.Base() + uintptr(p)*PageBytes
+	assert.Nil(t, m.Owner(addr), "the zero Memo remembers nothing")
+	m.Set(c)
+	assert.Equal(t, tag, m.Owner(addr))
+	assert.Equal(t, tag, m.Owner(addr+2*PageBytes-1), "the run's last byte")
+	assert.Nil(t, m.Owner(addr+2*PageBytes), "a free page")
+	assert.Nil(t, m.Owner(c.Base()-1), "below the chunk")
+	assert.Nil(t, m.Owner(c.Base()+(1<<20)), "past the chunk")
 	h.FreePages(c, p, 2) // no retention: the empty chunk is unmapped at once
-	assert.True(t, c.Gone(), "a cache remembering c must look addresses up again")
 	assert.Nil(t, Lookup(c.Base()))
+	for a := c.Base(); a < c.Base()+(1<<20); a += PageBytes {
+		require.Nil(t, m.Owner(a), "an unmapped chunk reads as free")
+	}
 }
 
 func TestClosedHeap(t *testing.T) {

@@ -46,15 +46,7 @@ type Chunk struct {
 	state chunkState
 
 	owners []unsafe.Pointer // per page: the user of the run holding it, or nil
-
-	// gone is set before the chunk is deregistered and unmapped, so that a
-	// cache that remembers this chunk knows to look the address up again.
-	gone atomic.Bool
 }
-
-// Gone reports whether c has been unmapped. A chunk that is not gone is
-// registered at its base and stays so while any object in it is held.
-func (c *Chunk) Gone() bool { return c.gone.Load() }
 
 type chunkState uint8
 
@@ -347,7 +339,6 @@ func (h *Heap) unmapChunk(c *Chunk) {
 	if d := c.freeDirty(); d > 0 {
 		h.src.Unretain(uintptr(d) * PageBytes)
 	}
-	c.gone.Store(true)
 	deregister(c)
 	for i := range c.owners {
 		atomic.StorePointer(&c.owners[i], nil)
@@ -454,4 +445,35 @@ func (c *Chunk) releaseFreeDirty() {
 		}
 	}
 	flush(c.pages)
+}
+
+// Memo remembers one chunk's page table so that the owner of an address in
+// it can be read without the registry: a comparison and two loads. The
+// zero Memo remembers nothing. A Memo is not safe for concurrent use; it
+// belongs to one cache.
+//
+// A Memo may outlive its chunk's mapping. Every page of a chunk is free
+// before the chunk is unmapped, so a Memo of an unmapped chunk reads every
+// address as free (nil), and the caller falls back to the registry.
+type Memo struct {
+	base   uintptr
+	bytes  uintptr // 0: nothing remembered
+	owners unsafe.Pointer
+	shift  uint
+}
+
+// Set makes m remember c.
+func (m *Memo) Set(c *Chunk) {
+	*m = Memo{base: c.base, bytes: c.bytes, owners: unsafe.Pointer(unsafe.SliceData(c.owners)), shift: pageShift}
+}
+
+// Owner returns what was recorded for addr's page when addr lies in the
+// remembered chunk, else nil. It takes no lock.
+func (m *Memo) Owner(addr uintptr) unsafe.Pointer {
+	off := addr - m.base
+	if off >= m.bytes {
+		return nil
+	}
+	// off < bytes, so the page index is within owners.
+	return atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(m.owners, (off>>(m.shift&63))*unsafe.Sizeof(m.owners))))
 }

@@ -11,7 +11,7 @@
 // multiple of 64 KiB (whole pages on every Linux page size), holds at least
 // four objects and wastes at most 1/16 of itself at its tail. The table
 // carries each class's worst waste as a comment; tests check the bound for
-// every request size and the division magic for every offset.
+// every request size and the object index for every offset.
 //
 // # Structures
 //
@@ -21,8 +21,8 @@
 //     holding neighbouring objects never write one line), a fresh mark
 //     (objects at or above it were never handed out) and whether its pages
 //     were clean when carved. Kept on the Go heap.
-//   - Entry: one free object in transit: its address, slab, owner-byte
-//     position, and whether it reads as zero.
+//   - Entry: one free object in transit: its address (whose low bit says
+//     whether it reads as zero), its owner byte and its slab.
 //   - Central: the slabs of one class — a list of partial slabs and up to
 //     four kept empty slabs, charged to the retention budget — with the
 //     counts that Caches publish.
@@ -41,10 +41,15 @@
 // Entry.Bytes (handing out): set the owner byte; the caller clears the
 // object unless the Entry says it reads as zero.
 //
-// TryRelease (Free, no lock): read the slab that owns addr's page from the
-// chunk; compute the object index with a multiply-shift; refuse an address
-// that is not an object's start (errs.InvalidPointer) or whose owner byte
-// is clear (errs.DoubleFree); else clear the byte and return the Entry.
+// Local.Object, Slab.Claim (Free's fast path, no lock): read the slab that
+// owns addr's page from the page table of the chunk the cache remembers;
+// multiply addr's offset by the inverse of the object size's odd part and
+// rotate right by its power of two, which gives the object index when addr
+// starts an object and a number past the slab's objects otherwise; check
+// that the owner byte is set, clear it and push the Entry. Anything else —
+// another chunk, a refusal — goes to TryRelease, which does the same from
+// the registry, and ReleaseError, which explains: not an object's start
+// (errs.InvalidPointer) or no owner byte set (errs.DoubleFree).
 // Slab records are never reused, so a Free racing with a slab's release
 // reads the old record, finds no owner byte set and changes nothing.
 //

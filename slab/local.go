@@ -35,10 +35,9 @@ type Stack struct {
 // is not safe for concurrent use; its owner (a P while pinned, or the
 // goroutine holding a Cache) serialises every access.
 type Local struct {
-	// The chunk of the last object freed here, so that the next Free in the
-	// same chunk skips the registry. Checked against Chunk.Gone before use.
-	MemoBase  uintptr
-	MemoChunk *arena.Chunk
+	// The chunk of the last object freed here through the registry: Slab
+	// finds the slabs of addresses in it without the registry.
+	memo arena.Memo
 
 	stacks [NumClasses]Stack
 }
@@ -51,6 +50,25 @@ func (l *Local) Counts(c int) (allocs, frees uint64) {
 // CountAlloc counts an allocation of class c served outside Pop (the one
 // handed out of a refill batch).
 func (l *Local) CountAlloc(c int) { l.stacks[c].allocs++ }
+
+// Remember makes Free look addresses in ch up without the registry.
+func (l *Local) Remember(ch *arena.Chunk) { l.memo.Set(ch) }
+
+// Object returns the slab and index of the object whose first byte is
+// addr, when addr lies in the chunk l remembers and is an object's first
+// byte; else nil, and the caller asks the registry (which also explains a
+// refusal). It takes no lock; Slab.Claim then decides whether a caller
+// holds the object.
+func (l *Local) Object(addr uintptr) (s *Slab, i int) {
+	if s = (*Slab)(l.memo.Owner(addr)); s != nil {
+		j := s.rawIndex(addr)
+		if j >= uint64(s.objects) {
+			s = nil
+		}
+		i = int(j)
+	}
+	return s, i
+}
 
 // Prepare makes every stack now, so that no later call allocates: a Local
 // used while its P is pinned must never allocate.

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"go/format"
 	"log"
+	"math/bits"
 	"os"
 )
 
@@ -105,17 +106,29 @@ func main() {
 		fmt.Fprintf(&b, "%d, ", c.slabBytes)
 	}
 	fmt.Fprintf(&b, "}\n\n")
-	fmt.Fprintf(&b, "// classDivMagic[c] is ^uint64(0)/classBytes[c]+1: for an offset off inside\n")
-	fmt.Fprintf(&b, "// a slab, the high word of off*classDivMagic[c] is off/classBytes[c]. The\n")
-	fmt.Fprintf(&b, "// error term is below off/2^64, so it is exact while off*size < 2^64\n")
-	fmt.Fprintf(&b, "// (and tested for every offset of every slab).\n")
-	fmt.Fprintf(&b, "var classDivMagic = [NumClasses]uint64{")
+	fmt.Fprintf(&b, "// classInv[c] is the inverse, modulo 2^64, of the odd part of classBytes[c],\n")
+	fmt.Fprintf(&b, "// and classShift[c] the number of its trailing zero bits. For an offset off\n")
+	fmt.Fprintf(&b, "// from a slab's base, rotating off*classInv[c] right by classShift[c] gives\n")
+	fmt.Fprintf(&b, "// off/classBytes[c] when classBytes[c] divides off, and a number of at\n")
+	fmt.Fprintf(&b, "// least 2^64/classBytes[c]-1 otherwise: one multiply both finds an object's\n")
+	fmt.Fprintf(&b, "// index and tells whether off is its first byte (tested for every offset\n")
+	fmt.Fprintf(&b, "// of every slab).\n")
+	fmt.Fprintf(&b, "var classInv = [NumClasses]uint64{")
 	for _, c := range classes {
-		var m uint64
+		var inv uint64
 		if c.size > 0 {
-			m = ^uint64(0)/uint64(c.size) + 1
+			inv = oddInverse(uint64(c.size))
 		}
-		fmt.Fprintf(&b, "%d, ", m)
+		fmt.Fprintf(&b, "%#x, ", inv)
+	}
+	fmt.Fprintf(&b, "}\n\n")
+	fmt.Fprintf(&b, "var classShift = [NumClasses]uint8{")
+	for _, c := range classes {
+		shift := 0
+		if c.size > 0 {
+			shift = bits.TrailingZeros64(uint64(c.size))
+		}
+		fmt.Fprintf(&b, "%d, ", shift)
 	}
 	fmt.Fprintf(&b, "}\n\n")
 	fmt.Fprintf(&b, "// size8ToClass[(n+7)/8] is the class of a request of n <= %d bytes.\n", smallMax)
@@ -150,6 +163,21 @@ func classIndex(classes []class, n int) int {
 	}
 	log.Fatalf("no class for %d", n)
 	return 0
+}
+
+// oddInverse returns the inverse, modulo 2^64, of the odd part of d > 0:
+// Newton's iteration x = x*(2-o*x) doubles the correct low bits of x each
+// step, and x = o is right in the low three bits of every odd o.
+func oddInverse(d uint64) uint64 {
+	o := d >> bits.TrailingZeros64(d)
+	x := o
+	for range 5 {
+		x *= 2 - o*x
+	}
+	if o*x != 1 {
+		log.Fatalf("no inverse of %d", o)
+	}
+	return x
 }
 
 func classOf(classes []class, n int) class { return classes[classIndex(classes, n)] }

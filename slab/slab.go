@@ -35,15 +35,15 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 
 // Slab is one run of pages of a chunk serving one size class.
 //
-// The identity fields (base, size, divMagic, objects, class, chunk, page,
-// pages) are read-only while the slab is carved. used, nfree, fresh,
-// zeroed, hint and the list links belong to the Central of the class and
-// are protected by its mutex. owned has one byte per object, written
-// without a lock by whoever holds the object: 1 while a caller holds it,
-// 0 while it is free in a cache or in the slab. Distinct objects are
-// distinct bytes, so writers never race; a caller's own happens-before
-// edge (the one that handed an object to another goroutine) orders the
-// writes on one object.
+// The identity fields (base, inv, objects, owned, class, shift, ownedShift,
+// size, chunk, page, pages) are read-only while the slab is carved; the
+// ones every Free reads come first. used, nfree, fresh, zeroed, hint and
+// the list links belong to the Central of the class and are protected by
+// its mutex. owned has one byte per object, written without a lock by
+// whoever holds the object: 1 while a caller holds it, 0 while it is free
+// in a cache or in the slab. Distinct objects are distinct bytes, so
+// writers never race; a caller's own happens-before edge (the one that
+// handed an object to another goroutine) orders the writes on one object.
 //
 // Invariants, checked by validate:
 //
@@ -52,17 +52,18 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 //	owned[i] == 1 implies bit i of used is set
 //	the slab is on its Central's partial list iff 0 < nfree < objects
 type Slab struct {
-	base     uintptr
-	size     uintptr
-	divMagic uint64
-	objects  int
-	class    uint8
-	chunk    *arena.Chunk
-	page     int
-	pages    int
-
+	base       uintptr
+	inv        uint64  // classInv of the class
+	objects    int     // objects in the slab
 	owned      []uint8 // per object, at ownedPos: 1 while a caller holds it
-	ownedShift uint8   // log2 of the number of cache lines of owned
+	class      uint8
+	rot        int   // -classShift of the class: index rotates right by it
+	ownedShift uint8 // log2 of the number of cache lines of owned
+
+	size  uintptr
+	chunk *arena.Chunk
+	page  int
+	pages int
 
 	used   []uint64 // bit set: object is out of the slab (in a cache or held)
 	nfree  int
@@ -82,41 +83,64 @@ const ownedLineBytes = 64
 // on different cache lines and two Ps holding neighbouring batches of one
 // slab never write the same line (a line holds objects L apart).
 func (s *Slab) ownedPos(i int) int {
-	lines := 1 << s.ownedShift
-	return (i&(lines-1))<<6 | i>>s.ownedShift
+	sh := s.ownedShift & 63
+	return (i&(1<<sh-1))<<6 | i>>sh
+}
+
+// ownedByte returns object i's owner byte, i < s.objects. The position
+// is below len(s.owned) (lines*64 >= objects), so no bounds check.
+func (s *Slab) ownedByte(i int) *uint8 {
+	return (*uint8)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.owned)), s.ownedPos(i)))
 }
 
 // index returns the object index of addr and whether addr is an object's
-// first byte. addr must lie in the slab's pages.
+// first byte. Any addr is accepted: one below the base wraps around to an
+// offset far beyond the slab's objects.
 func (s *Slab) index(addr uintptr) (int, bool) {
-	off := addr - s.base
-	hi, _ := bits.Mul64(uint64(off), s.divMagic)
-	i := int(hi)
-	return i, i < s.objects && uintptr(i)*s.size == off
+	i := s.rawIndex(addr)
+	return int(i), i < uint64(s.objects)
+}
+
+// rawIndex is index before the check: below s.objects exactly when addr
+// is an object's first byte.
+func (s *Slab) rawIndex(addr uintptr) uint64 {
+	return bits.RotateLeft64(uint64(addr-s.base)*s.inv, s.rot)
 }
 
 // Entry is one free object on its way between a slab and a caller: its
-// address, its slab, where its owner byte is, and whether it is known to
-// read as zero. The address and position are kept so that handing the
-// object out does not wait on loads from the slab.
+// address (bit 0 set if it is known to read as zero), its owner byte and
+// its slab. Handing the object out reads nothing but the Entry.
 type Entry struct {
-	p    uintptr
-	s    *Slab
-	pos  uint32
-	zero bool
+	p   uintptr
+	own *uint8
+	s   *Slab
 }
 
+// entryZero is the bit of Entry.p set when the object reads as zero.
+// Objects are at least 8-byte aligned, so the bit is free.
+const entryZero = 1
+
 func (s *Slab) entry(i int, zero bool) Entry {
-	return Entry{p: s.base + uintptr(i)*s.size, s: s, pos: uint32(s.ownedPos(i)), zero: zero}
+	p := s.base + uintptr(i)*s.size
+	if zero {
+		p |= entryZero
+	}
+	return Entry{p: p, own: &s.owned[s.ownedPos(i)], s: s}
 }
+
+// Addr returns e's object's address.
+func (e Entry) Addr() uintptr { return e.p &^ entryZero }
+
+// Zero reports whether e's object is known to read as zero.
+func (e Entry) Zero() bool { return e.p&entryZero != 0 }
 
 // Bytes marks e's object, of class c, as held by the caller and returns it
 // as a slice of its full size, cleared first if clearIt is set and it may
 // be dirty.
 func (e Entry) Bytes(c int, clearIt bool) []byte {
-	e.s.owned[e.pos] = 1
-	b := unsafe.Slice((*byte)(osmem.AddrPointer(e.p)), classBytes[c])
-	if clearIt && !e.zero {
+	*e.own = 1
+	b := unsafe.Slice((*byte)(osmem.AddrPointer(e.p&^entryZero)), classBytes[c])
+	if clearIt && e.p&entryZero == 0 {
 		clear(b)
 	}
 	return b
@@ -127,7 +151,7 @@ func (e Entry) Class() int { return int(e.s.class) }
 
 // index returns the object index of e.
 func (e Entry) index() int {
-	i, _ := e.s.index(e.p)
+	i, _ := e.s.index(e.Addr())
 	return i
 }
 
@@ -143,25 +167,35 @@ func Release(ch *arena.Chunk, addr uintptr) (Entry, error) {
 }
 
 // TryRelease is Release without the explanation: it reports false, and
-// changes nothing, where Release would return an error. It is small enough
-// to be inlined into the Free paths.
+// changes nothing, where Release would return an error.
 func TryRelease(ch *arena.Chunk, addr uintptr) (Entry, bool) {
 	s := (*Slab)(ch.Owner(ch.Page(addr)))
 	if s == nil {
 		return Entry{}, false
 	}
-	off := addr - s.base
-	hi, _ := bits.Mul64(uint64(off), s.divMagic)
-	i := int(hi)
-	if i >= s.objects || uintptr(i)*s.size != off {
+	return s.Release(addr)
+}
+
+// Release is TryRelease once addr's slab is known.
+func (s *Slab) Release(addr uintptr) (Entry, bool) {
+	i, ok := s.index(addr)
+	if !ok {
 		return Entry{}, false
 	}
-	p := s.ownedPos(i)
-	if s.owned[p] == 0 {
-		return Entry{}, false
+	return s.Claim(addr, i)
+}
+
+// Claim marks object i of s, whose first byte is addr (as Local.Object
+// found), free if a caller holds it and returns it as an Entry; else it
+// reports false and changes nothing. It takes no lock and is small enough
+// to be inlined into the Free paths.
+func (s *Slab) Claim(addr uintptr, i int) (e Entry, ok bool) {
+	own := s.ownedByte(i)
+	if ok = *own != 0; ok {
+		*own = 0
+		e = Entry{p: addr, own: own, s: s}
 	}
-	s.owned[p] = 0
-	return Entry{p: addr, s: s, pos: uint32(p)}, true
+	return e, ok
 }
 
 // ReleaseError explains why TryRelease refused addr. It changes nothing.
@@ -454,7 +488,7 @@ func (c *Central) carve() (*Slab, error) {
 	slabBytes := uintptr(classSlabBytes[cls])
 	objects := int(slabBytes / size)
 	s := &Slab{
-		size: size, divMagic: classDivMagic[cls], objects: objects, class: c.class,
+		size: size, inv: classInv[cls], rot: -int(classShift[cls]), objects: objects, class: c.class,
 		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64),
 		nfree: objects,
 	}

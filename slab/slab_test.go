@@ -1,7 +1,6 @@
 package slab
 
 import (
-	"math/bits"
 	"testing"
 	"unsafe"
 
@@ -44,15 +43,30 @@ func TestClassWasteBound(t *testing.T) {
 	}
 }
 
-// TestDivMagic checks the multiply-shift division against real division for
-// every offset of every slab.
-func TestDivMagic(t *testing.T) {
+// TestIndex checks the multiply-rotate index against real division for
+// every offset of every slab, and for offsets below the base and past the
+// end: an offset is accepted exactly when it is an object's first byte.
+func TestIndex(t *testing.T) {
 	for c := 1; c < NumClasses; c++ {
-		size, m := uint64(classBytes[c]), classDivMagic[c]
-		for off := uint64(0); off < uint64(classSlabBytes[c]); off++ {
-			if got, _ := bits.Mul64(off, m); got != off/size {
-				t.Fatalf("class %d: offset %d gives %d, want %d", c, off, got, off/size)
+		size := uint64(classBytes[c])
+		objects := uint64(classSlabBytes[c]) / size
+		s := &Slab{base: 1 << 40, inv: classInv[c], rot: -int(classShift[c]), objects: int(objects)}
+		check := func(off uint64) {
+			i, ok := s.index(s.base + uintptr(off))
+			want := off%size == 0 && off/size < objects
+			if ok != want || ok && uint64(i) != off/size {
+				t.Fatalf("class %d: offset %d gives (%d, %v), want (%d, %v)", c, off, i, ok, off/size, want)
 			}
+		}
+		for off := uint64(0); off < 2*uint64(classSlabBytes[c]); off++ {
+			check(off)
+		}
+		for k := uint64(1); k <= 1<<16; k++ { // below the base
+			check(-k * 8)
+			check(-k * size)
+		}
+		for _, off := range []uint64{1 << 32, 1<<32 + size, 1 << 47, 1<<63 - size + 1, 1 << 63, ^uint64(0)} {
+			check(off)
 		}
 	}
 }
@@ -102,7 +116,7 @@ func TestCentralFillDrain(t *testing.T) {
 		n, err := c.AllocBatch(batch[:min(100, 3*objects-len(addrs))])
 		require.NoError(t, err)
 		for _, e := range batch[:n] {
-			require.True(t, e.zero, "fresh slab objects read as zero")
+			require.True(t, e.Zero(), "fresh slab objects read as zero")
 			b := e.Bytes(e.Class(), false)
 			p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 			require.False(t, seen[p], "handed out twice")
@@ -165,7 +179,7 @@ func TestCentralReusesFreedFirst(t *testing.T) {
 	var e [1]Entry
 	_, err := c.AllocBatch(e[:])
 	require.NoError(t, err)
-	assert.False(t, e[0].zero, "a reused slot must be cleared by the caller")
+	assert.False(t, e[0].Zero(), "a reused slot must be cleared by the caller")
 	b := e[0].Bytes(e[0].Class(), false)
 	assert.Equal(t, ps[3], uintptr(unsafe.Pointer(unsafe.SliceData(b))), "the freed slot comes back first")
 	require.ErrorIs(t, giveBack(t, cs, ps[4]+1), errs.InvalidPointer)
