@@ -86,6 +86,27 @@ func BenchmarkAllocFreeParallel(b *testing.B) {
 				}
 			})
 		})
+		b.Run(fmt.Sprintf("size=%d/impl=mmalloc-cache", n), func(b *testing.B) {
+			a, err := mmalloc.New(mmalloc.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer a.Close()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				c := a.NewCache()
+				defer c.Flush()
+				for pb.Next() {
+					buf, err := c.AllocUninit(n)
+					if err != nil {
+						panic(err)
+					}
+					if err := c.Free(buf); err != nil {
+						panic(err)
+					}
+				}
+			})
+		})
 	}
 }
 
@@ -112,4 +133,43 @@ func BenchmarkFastPath(b *testing.B) {
 			_ = a.Free(x)
 		}
 	})
+}
+
+// BenchmarkBatch allocates 10,000 buffers, then frees them all, as the
+// bench program's batch workload does; ns/op is per buffer.
+func BenchmarkBatch(b *testing.B) {
+	for _, n := range []int{64, 4 << 10} {
+		b.Run(fmt.Sprintf("size=%d/impl=mmalloc-uninit", n), func(b *testing.B) {
+			a, _ := mmalloc.New(mmalloc.Options{})
+			defer a.Close()
+			benchBatch(b, n, a.AllocUninit, a.Free)
+		})
+		b.Run(fmt.Sprintf("size=%d/impl=mmalloc-cache", n), func(b *testing.B) {
+			a, _ := mmalloc.New(mmalloc.Options{})
+			defer a.Close()
+			c := a.NewCache()
+			benchBatch(b, n, c.AllocUninit, c.Free)
+		})
+	}
+}
+
+func benchBatch(b *testing.B, n int, alloc func(int) ([]byte, error), free func([]byte) error) {
+	held := make([][]byte, 10_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range held {
+			buf, err := alloc(n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf[0], buf[n-1] = 1, 1
+			held[i] = buf
+		}
+		for _, buf := range held {
+			if err := free(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(held)), "ns/buffer")
 }

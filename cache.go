@@ -20,7 +20,7 @@ import (
 //
 // A Cache holds at most 64 KiB of free objects per size class. Those
 // objects, and the Cache's counts in Stats, reach the Allocator when it
-// refills or spills, or on Flush: call Flush (or Release) before Trim, and
+// refills or spills, or on Flush: call Flush before Trim, and
 // before reading exact figures from Stats. Large requests go straight to
 // the Allocator. The zero Cache is not usable; make one with NewCache.
 type Cache struct {
@@ -76,7 +76,7 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 		return c.a.guardAlloc(n, zero)
 	}
 	var batch [slab.MaxBatch]slab.Entry
-	got, err := c.a.centrals[cls].AllocBatch(batch[:max(1, slab.StackLen(cls)/2)])
+	got, err := c.a.centrals[cls].AllocBatch(batch[:slab.RefillBatch(cls)])
 	if err != nil {
 		return nil, err
 	}

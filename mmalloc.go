@@ -260,7 +260,7 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 		return a.guardAlloc(n, zero)
 	}
 	var batch [slab.MaxBatch]slab.Entry
-	got, err := a.centrals[c].AllocBatch(batch[:max(1, slab.StackLen(c)/2)])
+	got, err := a.centrals[c].AllocBatch(batch[:slab.RefillBatch(c)])
 	if err != nil {
 		return nil, err
 	}

@@ -17,8 +17,10 @@
 //
 //   - Slab: base address, object size and count, a bitmap of the objects
 //     out of the slab (in a cache or held), one owner byte per object (1
-//     while a caller holds it; laid out across cache lines so that two Ps
-//     holding neighbouring objects never write one line), a fresh mark
+//     while a caller holds it; laid out in groups of consecutive objects,
+//     one refill's worth, with neighbouring groups on different cache
+//     lines, so that two caches filled one after the other never write
+//     one line), a fresh mark
 //     (objects at or above it were never handed out) and whether its pages
 //     were clean when carved. Kept on the Go heap.
 //   - Entry: one free object in transit: its address (whose low bit says

@@ -22,6 +22,10 @@ const MaxBatch = maxStack / 2
 // StackLen returns the capacity of class c's stack.
 func StackLen(c int) int { return min(maxStack, max(minStack, stackBytes/ClassBytes(c))) }
 
+// RefillBatch returns how many objects of class c a refill takes: half a
+// stack.
+func RefillBatch(c int) int { return max(1, StackLen(c)/2) }
+
 // Stack is a LIFO of free objects of one class, with the class's counts
 // beside it so that an operation touches one cache line of the Local.
 type Stack struct {

@@ -59,6 +59,9 @@ type Slab struct {
 	class      uint8
 	rot        int   // -classShift of the class: index rotates right by it
 	ownedShift uint8 // log2 of the number of cache lines of owned
+	groupShift uint8 // log2 of the objects per group of owned (see ownedPos)
+	lineMask   int   // lines of owned - 1
+	groupMask  int   // objects per group - 1
 
 	size  uintptr
 	chunk *arena.Chunk
@@ -78,17 +81,43 @@ type Slab struct {
 // ownedLineBytes is a cache line: the unit of false sharing.
 const ownedLineBytes = 64
 
-// ownedPos returns where object i's owner byte lives. The bytes are laid
-// out transposed: object i goes to line i mod L, so consecutive objects sit
-// on different cache lines and two Ps holding neighbouring batches of one
-// slab never write the same line (a line holds objects L apart).
+// ownedPos returns where object i's owner byte lives. Objects go in
+// groups of G consecutive ones (G = 2^groupShift, the largest power of two
+// no larger than a cache refill of the class), and group g goes to line
+// g mod L (L = 2^ownedShift lines), after the groups L and 2L... before it.
+// A refill hands a cache consecutive objects, so one cache's objects
+// share lines with each other, and neighbouring refills (another P's, or
+// another Cache's) land on other lines: the caches never write one line.
 func (s *Slab) ownedPos(i int) int {
-	sh := s.ownedShift & 63
-	return (i&(1<<sh-1))<<6 | i>>sh
+	g := i >> (s.groupShift & 63)
+	return (g&s.lineMask)<<6 | (i>>(s.ownedShift&63))&^s.groupMask | i&s.groupMask
+}
+
+// ownedLayout returns the group shift and line shift of the owner bytes of
+// a slab of the given objects whose refills hand out batch objects at a
+// time: groups of the largest power of two no larger than batch (at most
+// a line), and enough lines that every group fits, and that at least four
+// neighbouring groups sit on distinct lines.
+func ownedLayout(objects, batch int) (groupShift, lineShift int) {
+	groupShift = min(bits.Len(uint(max(batch, 1)))-1, 6)
+	g := 1 << groupShift
+	groups := (objects + g - 1) / g
+	perLine := ownedLineBytes / g
+	lines := 1
+	for lines*perLine < groups || lines < min(groups, 4) {
+		lines *= 2
+	}
+	return groupShift, bits.TrailingZeros(uint(lines))
+}
+
+// setOwnedLayout records the layout ownedLayout chose.
+func (s *Slab) setOwnedLayout(groupShift, lineShift int) {
+	s.groupShift, s.ownedShift = uint8(groupShift), uint8(lineShift)
+	s.lineMask, s.groupMask = 1<<lineShift-1, 1<<groupShift-1
 }
 
 // ownedByte returns object i's owner byte, i < s.objects. The position
-// is below len(s.owned) (lines*64 >= objects), so no bounds check.
+// is below len(s.owned) (every group fits its line), so no bounds check.
 func (s *Slab) ownedByte(i int) *uint8 {
 	return (*uint8)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.owned)), s.ownedPos(i)))
 }
@@ -492,12 +521,9 @@ func (c *Central) carve() (*Slab, error) {
 		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64),
 		nfree: objects,
 	}
-	lines := 1
-	for lines*ownedLineBytes < objects {
-		lines *= 2
-	}
-	s.ownedShift = uint8(bits.TrailingZeros(uint(lines)))
-	s.owned = make([]uint8, lines*ownedLineBytes)
+	gs, ls := ownedLayout(objects, RefillBatch(cls))
+	s.setOwnedLayout(gs, ls)
+	s.owned = make([]uint8, ownedLineBytes<<ls)
 	ch, page, zeroed, err := c.heap.AllocPages(s.pages, unsafe.Pointer(s))
 	if err != nil {
 		return nil, err

@@ -223,3 +223,30 @@ func TestCentralClosed(t *testing.T) {
 	_, err := c.AllocBatch(e[:])
 	require.ErrorIs(t, err, errs.Closed)
 }
+
+// TestOwnedLayout checks the owner bytes of every class: each object has
+// its own byte within owned, and the first objects of neighbouring refill
+// batches (what two caches filled one after the other use most) sit on
+// different cache lines.
+func TestOwnedLayout(t *testing.T) {
+	for c := 1; c < NumClasses; c++ {
+		objects := ClassSlabBytes(c) / ClassBytes(c)
+		gs, ls := ownedLayout(objects, RefillBatch(c))
+		s := &Slab{objects: objects}
+		s.setOwnedLayout(gs, ls)
+		size := ownedLineBytes << ls
+		assert.LessOrEqual(t, size, max(4*ownedLineBytes, 2*objects), "class %d: owned stays near a byte per object", c)
+		seen := make([]bool, size)
+		for i := range objects {
+			p := s.ownedPos(i)
+			require.True(t, p >= 0 && p < size, "class %d object %d: position %d outside %d bytes", c, i, p, size)
+			require.False(t, seen[p], "class %d object %d: position %d taken", c, i, p)
+			seen[p] = true
+		}
+		b := RefillBatch(c)
+		for k := 0; (k+2)*b <= objects; k++ {
+			l1, l2 := s.ownedPos(k*b)/ownedLineBytes, s.ownedPos((k+1)*b)/ownedLineBytes
+			require.NotEqual(t, l1, l2, "class %d: refills %d and %d share a line", c, k, k+1)
+		}
+	}
+}
