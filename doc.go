@@ -105,7 +105,10 @@
 // memory that stays resident — free dirty pages, kept empty slabs, kept
 // large mappings — is charged to one retention budget (Options.RetainBytes,
 // 64 MiB by default); what does not fit is released at once with
-// MADV_DONTNEED or munmap. Trim releases it all, and unmaps empty chunks:
+// MADV_DONTNEED or munmap. Before a mapping would pass Options.Limit, the
+// retained memory is given back first (kept empty slabs to their chunks,
+// empty chunks and kept large mappings to the OS), and the mapping tried
+// again. Trim releases it all, and unmaps empty chunks:
 // after every buffer is freed, Trim brings the process back to its
 // starting RSS. Objects resting in per-P stacks are free but not released
 // until Trim drains the stacks.

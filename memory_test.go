@@ -105,6 +105,47 @@ func TestLimit(t *testing.T) {
 	require.NoError(t, a.Free(b))
 }
 
+// TestLimitReclaimsEmptySlabs checks that empty slabs kept for reuse (up
+// to the retention budget) do not cost a refusal under Limit: memory that
+// one size class freed serves another class, and a large allocation.
+func TestLimitReclaimsEmptySlabs(t *testing.T) {
+	const limit = 8 * mib
+	for _, next := range []struct {
+		name string
+		size int
+		n    int
+	}{{"other class", 1 << 10, 6 * mib / (1 << 10)}, {"large", 6 * mib, 1}} {
+		t.Run(next.name, func(t *testing.T) {
+			a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+			var held [][]byte
+			for {
+				b, err := a.Alloc(4 << 10)
+				if err != nil {
+					require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+					break
+				}
+				held = append(held, b)
+			}
+			require.Greater(t, len(held), (limit-mib)/(4<<10), "4 KiB objects filled the limit")
+			for _, b := range held {
+				require.NoError(t, a.Free(b))
+			}
+			require.Greater(t, a.Stats().Retained, int64(mib), "the freed slabs are kept")
+			held = held[:0]
+			for range next.n {
+				b, err := a.Alloc(next.size)
+				require.NoError(t, err, "kept slabs are given back before a refusal")
+				held = append(held, b)
+			}
+			require.LessOrEqual(t, a.Stats().PeakMapped, int64(limit))
+			require.NoError(t, a.Validate())
+			for _, b := range held {
+				require.NoError(t, a.Free(b))
+			}
+		})
+	}
+}
+
 // TestKernelENOMEM runs a child process with a lowered RLIMIT_AS, where the
 // kernel refuses a mapping: the error must be ErrOutOfMemory wrapping ENOMEM,
 // and the allocator must go on serving what fits.

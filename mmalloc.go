@@ -187,11 +187,19 @@ func New(opts Options) (*Allocator, error) {
 	a.large = large.NewRegistry(a.src)
 	a.large.SetHugePages(opts.HugePages)
 	// Retained memory counts toward Limit; when a mapping would pass it,
-	// give the retained memory back first.
-	a.src.SetReclaim(func() {
+	// give the retained memory back first: as much as the locks the
+	// caller may hold allow (a mapping of large memory holds none, a chunk
+	// mapping holds its class's lock and the Heap's, and the Heap then
+	// calls reclaim again once it has let its lock go).
+	reclaim := func() {
+		for c := 1; c < slab.NumClasses; c++ {
+			a.centrals[c].TryTrim()
+		}
 		a.large.TryTrim()
 		a.heap.TryTrimEmpty()
-	})
+	}
+	a.src.SetReclaim(reclaim)
+	heap.SetReclaim(reclaim)
 	for c := 1; c < slab.NumClasses; c++ {
 		a.centrals[c].Init(c, heap)
 	}

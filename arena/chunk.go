@@ -76,6 +76,7 @@ type Heap struct {
 	mu sync.Mutex
 
 	src        *osmem.Source
+	reclaim    func() // see SetReclaim; read-only
 	chunkBytes uintptr
 	huge       bool // advise transparent huge pages on new chunks
 
@@ -106,6 +107,12 @@ func (h *Heap) Source() *osmem.Source { return h.src }
 // ChunkBytes returns the size of every chunk.
 func (h *Heap) ChunkBytes() uintptr { return h.chunkBytes }
 
+// SetReclaim sets a function AllocPages calls, without the Heap's lock,
+// when it cannot map a chunk: it should give retained memory back (for
+// instance, empty slabs kept by their owners), and AllocPages then tries
+// once more. Call it before the Heap is used.
+func (h *Heap) SetReclaim(f func()) { h.reclaim = f }
+
 // AllocPages finds a run of n free pages, maps a new chunk if none has room,
 // and records owner for each page of the run. It returns the run's chunk,
 // first page, and whether the run is known to read as zero.
@@ -113,6 +120,15 @@ func (h *Heap) AllocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zero
 	if n <= 0 || uintptr(n)*PageBytes > h.chunkBytes {
 		return nil, 0, false, fmt.Errorf("arena: %d pages do not fit a chunk", n)
 	}
+	c, page, zeroed, err = h.allocPages(n, owner)
+	if errors.Is(err, osmem.ErrNoMemory) && h.reclaim != nil && h.src.Retained() > 0 {
+		h.reclaim()
+		c, page, zeroed, err = h.allocPages(n, owner)
+	}
+	return c, page, zeroed, err
+}
+
+func (h *Heap) allocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zeroed bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -146,6 +162,21 @@ func (h *Heap) AllocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zero
 func (h *Heap) FreePages(c *Chunk, page, n int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.freePages(c, page, n)
+}
+
+// TryFreePages is FreePages if the Heap's lock is free, and reports
+// whether it was (a caller that may hold the lock uses it).
+func (h *Heap) TryFreePages(c *Chunk, page, n int) bool {
+	if !h.mu.TryLock() {
+		return false
+	}
+	defer h.mu.Unlock()
+	h.freePages(c, page, n)
+	return true
+}
+
+func (h *Heap) freePages(c *Chunk, page, n int) {
 	if c.state == chunkGone {
 		return
 	}

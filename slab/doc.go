@@ -25,9 +25,10 @@
 //     were clean when carved. Kept on the Go heap.
 //   - Entry: one free object in transit: its address (whose low bit says
 //     whether it reads as zero), its owner byte and its slab.
-//   - Central: the slabs of one class — a list of partial slabs and up to
-//     four kept empty slabs, charged to the retention budget — with the
-//     counts that Caches publish.
+//   - Central: the slabs of one class — a list of partial slabs and the
+//     kept empty slabs, as many as the retention budget takes, which a
+//     reclaim under a Limit gives back (TryTrim) — with the counts that
+//     Caches publish.
 //   - Local: a cache — per class a stack of Entries (at most 64 KiB of
 //     objects, at most 64 of them) and its counts; not safe for concurrent
 //     use, its owner serialises it.

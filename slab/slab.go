@@ -286,11 +286,6 @@ type Central struct {
 	pubFrees  atomic.Uint64
 }
 
-// maxEmptySlabs bounds the empty slabs a Central keeps (within the
-// retention budget): enough to absorb a batch of frees and the allocations
-// that follow without carving, few enough that the budget stays shared.
-const maxEmptySlabs = 4
-
 // Init prepares c to serve class cls from heap.
 func (c *Central) Init(cls int, heap *arena.Heap) {
 	c.class = uint8(cls)
@@ -356,9 +351,12 @@ func (c *Central) FreeBatch(src []Entry) {
 		if s.nfree == s.objects {
 			c.unlink(s)
 			bytes := uintptr(s.pages) * arena.PageBytes
-			// Kept empty slabs are charged to the retention budget; past
-			// it the slab goes back to its chunk (which releases it).
-			if !c.closed && c.nempty < maxEmptySlabs && c.heap.Source().TryRetain(bytes) {
+			// Kept empty slabs are charged to the retention budget, and
+			// only it bounds them: a program that frees a batch of objects
+			// and allocates as many again reuses the slabs as they are.
+			// Past the budget the slab goes back to its chunk (which
+			// releases it).
+			if !c.closed && c.heap.Source().TryRetain(bytes) {
 				s.next = c.empty
 				c.empty = s
 				c.nempty++
@@ -375,6 +373,27 @@ func (c *Central) Trim() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dropEmpty()
+}
+
+// TryTrim gives the empty slabs' pages back to their chunks if neither
+// c's lock nor the Heap's is held, as far as it can without waiting: it
+// may be called, to reclaim retained memory, by a goroutine that holds
+// either.
+func (c *Central) TryTrim() {
+	if !c.mu.TryLock() {
+		return
+	}
+	defer c.mu.Unlock()
+	for c.empty != nil {
+		s := c.empty
+		if !c.heap.TryFreePages(s.chunk, s.page, s.pages) {
+			return
+		}
+		c.empty, s.next = s.next, nil
+		c.slabs--
+		c.nempty--
+		c.uncharge(1)
+	}
 }
 
 // dropEmpty releases the kept empty slabs. c.mu is held.
