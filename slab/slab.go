@@ -243,27 +243,42 @@ func releaseError(s *Slab, addr uintptr) error {
 	return fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
 }
 
-// take moves one free object out of the slab: a freed one if there is any
-// (its cache lines are likely warm and its page resident), else the next
-// one never used. s must have a free object; its Central's mu is held.
-func (s *Slab) take() Entry {
-	var i int
-	zero := false
-	if s.nfree > s.objects-s.fresh { // a slot below fresh was freed
+// takeBatch moves up to len(dst) free objects out of the slab into dst
+// and returns how many: freed ones first, lowest first (their cache lines
+// are likely warm and their pages resident), a bitmap word at a time, then
+// ones never used, which read as zero if the slab's pages did. Its
+// Central's mu is held.
+func (s *Slab) takeBatch(dst []Entry) int {
+	n := 0
+	for n < len(dst) && s.nfree > s.objects-s.fresh { // a slot below fresh was freed
 		w := s.hint
 		for s.used[w] == ^uint64(0) {
 			w++
 		}
 		s.hint = w
-		i = w*64 + bits.TrailingZeros64(^s.used[w])
-	} else {
-		i = s.fresh
-		s.fresh++
-		zero = s.zeroed
+		free := ^s.used[w]
+		if below := s.fresh - w*64; below < 64 { // bits from fresh on are not freed slots
+			free &= 1<<below - 1
+		}
+		var taken uint64
+		for ; free != 0 && n < len(dst); n++ {
+			b := bits.TrailingZeros64(free)
+			free &= free - 1
+			taken |= 1 << b
+			dst[n] = s.entry(w*64+b, false)
+		}
+		s.used[w] |= taken
+		s.nfree -= bits.OnesCount64(taken)
 	}
-	s.used[i/64] |= 1 << (i % 64)
-	s.nfree--
-	return s.entry(i, zero)
+	k := min(len(dst)-n, s.objects-s.fresh)
+	for j := range k {
+		i := s.fresh + j
+		s.used[i/64] |= 1 << (i % 64)
+		dst[n+j] = s.entry(i, s.zeroed)
+	}
+	s.fresh += k
+	s.nfree -= k
+	return n + k
 }
 
 // Central holds the slabs of one size class. It is safe for concurrent use:
@@ -321,10 +336,7 @@ func (c *Central) AllocBatch(dst []Entry) (int, error) {
 			}
 			c.push(s)
 		}
-		for s.nfree > 0 && n < len(dst) {
-			dst[n] = s.take()
-			n++
-		}
+		n += s.takeBatch(dst[n:])
 		if s.nfree == 0 {
 			c.unlink(s)
 		}
