@@ -18,15 +18,22 @@ import (
 // cRefName is the reference row's name in tables and -alloc.
 const cRefName = "c-malloc"
 
-// cRefSource is the C program: for each size on its command line it
-// calibrates a loop of malloc, a write to every page, free, like pairLoop,
-// then prints one line per timed run: "size iterations ns_per_op".
-// -fno-builtin-malloc/-free keep the compiler from eliding the pair.
+// cRefSource is the C program. Its first argument names the workload:
+// "pair" (malloc, a write to every page, free, like pairLoop) or "batch"
+// (batchCount of those mallocs, then every free, like runBatch). For each
+// size on its command line it calibrates the loop, then prints one line
+// per timed run: "size iterations ns_per_op", where an op is one buffer's
+// malloc and free. -fno-builtin-malloc/-free keep the compiler from
+// eliding the calls.
 const cRefSource = `#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#define BATCH 10000
+
 static volatile unsigned char sink;
+static unsigned char *held[BATCH];
 
 static double now_ns(void) {
 	struct timespec ts;
@@ -34,36 +41,51 @@ static double now_ns(void) {
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static double loop(size_t size, long n) {
+static unsigned char *get(size_t size) {
+	unsigned char *p = malloc(size);
+	if (p == NULL) {
+		fprintf(stderr, "malloc(%zu) failed\n", size);
+		exit(1);
+	}
+	for (size_t j = 0; j < size; j += 4096)
+		p[j] = (unsigned char)j;
+	p[size - 1] = 1;
+	return p;
+}
+
+/* n iterations of the workload; returns the elapsed ns. */
+static double loop(int batch, size_t size, long n) {
 	double t = now_ns();
 	for (long i = 0; i < n; i++) {
-		unsigned char *p = malloc(size);
-		if (p == NULL) {
-			fprintf(stderr, "malloc(%zu) failed\n", size);
-			exit(1);
+		if (!batch) {
+			unsigned char *p = get(size);
+			sink = p[0];
+			free(p);
+			continue;
 		}
-		for (size_t j = 0; j < size; j += 4096)
-			p[j] = (unsigned char)j;
-		p[size - 1] = 1;
-		sink = p[0];
-		free(p);
+		for (int k = 0; k < BATCH; k++)
+			held[k] = get(size);
+		for (int k = 0; k < BATCH; k++)
+			free(held[k]);
 	}
 	return now_ns() - t;
 }
 
 int main(int argc, char **argv) {
-	if (argc < 4) {
-		fprintf(stderr, "usage: cref runs target_ns size...\n");
+	if (argc < 5 || (strcmp(argv[1], "pair") != 0 && strcmp(argv[1], "batch") != 0)) {
+		fprintf(stderr, "usage: cref pair|batch runs target_ns size...\n");
 		return 2;
 	}
-	int runs = atoi(argv[1]);
-	double target = atof(argv[2]);
-	for (int a = 3; a < argc; a++) {
+	int batch = strcmp(argv[1], "batch") == 0;
+	long ops = batch ? BATCH : 1;
+	int runs = atoi(argv[2]);
+	double target = atof(argv[3]);
+	for (int a = 4; a < argc; a++) {
 		size_t size = (size_t)atol(argv[a]);
 		long n = 1;
 		double el;
 		for (;;) {
-			el = loop(size, n);
+			el = loop(batch, size, n);
 			if (el >= target / 5)
 				break;
 			double next = 1.2 * (target / 5) / (el / n + 1e-3);
@@ -71,20 +93,21 @@ int main(int argc, char **argv) {
 		}
 		n = (long)(n * target / el) + 1;
 		for (int r = 0; r < runs; r++)
-			printf("%zu %ld %.4f\n", size, n, loop(size, n) / n);
+			printf("%zu %ld %.4f\n", size, n * ops, loop(batch, size, n) / (double)(n * ops));
 	}
 	return 0;
 }
 `
 
-// runCReference compiles and runs the C reference with the system cc. It
-// returns one result per size, or a note saying why it did not run.
-func runCReference(env *Env, sizes []int) ([]*Result, string) {
+// runCReference compiles and runs the C reference of workload ("pair" or
+// "batch") with the system cc. It returns one result per size, or a note
+// saying why it did not run.
+func runCReference(env *Env, workload string, sizes []int) ([]*Result, string) {
 	cc, err := exec.LookPath("cc")
 	if err != nil {
 		return nil, cRefName + ": skipped; no C compiler (cc) on PATH"
 	}
-	env.Progress.Set("pair", "", cRefName, "compiling")
+	env.Progress.Set(workload, "", cRefName, "compiling")
 	dir, err := os.MkdirTemp("", "mmalloc-bench-cref-")
 	if err != nil {
 		return nil, fmt.Sprintf("%s: skipped; %v", cRefName, err)
@@ -98,11 +121,11 @@ func runCReference(env *Env, sizes []int) ([]*Result, string) {
 	if err != nil {
 		return nil, fmt.Sprintf("%s: skipped; cc failed: %v: %s", cRefName, err, bytes.TrimSpace(out))
 	}
-	args := []string{strconv.Itoa(env.Runs), strconv.FormatInt(env.Time.Nanoseconds(), 10)}
+	args := []string{workload, strconv.Itoa(env.Runs), strconv.FormatInt(env.Time.Nanoseconds(), 10)}
 	for _, s := range sizes {
 		args = append(args, strconv.Itoa(s))
 	}
-	env.Progress.Set("pair", "", cRefName, "running")
+	env.Progress.Set(workload, "", cRefName, "running")
 	// Generous bound: calibration plus runs, per size, with slack.
 	limit := time.Duration(len(sizes)*(env.Runs+2))*env.Time*4 + 30*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -114,16 +137,16 @@ func runCReference(env *Env, sizes []int) ([]*Result, string) {
 	if err != nil {
 		return nil, fmt.Sprintf("%s: skipped; run failed: %v: %s", cRefName, err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	results, err := parseCReference(stdout)
+	results, err := parseCReference(workload, stdout)
 	if err != nil {
 		return nil, fmt.Sprintf("%s: skipped; %v", cRefName, err)
 	}
 	return results, cRefName + ": libc malloc + a write per page + free, compiled with cc -O2 and run natively as a separate process (reference row, no cgo)"
 }
 
-// parseCReference turns the C program's "size iterations ns_per_op" lines
-// into pair results.
-func parseCReference(out []byte) ([]*Result, error) {
+// parseCReference turns the C program's "size ops ns_per_op" lines into
+// results of workload.
+func parseCReference(workload string, out []byte) ([]*Result, error) {
 	var results []*Result
 	bySize := map[int]*Result{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -140,7 +163,7 @@ func parseCReference(out []byte) ([]*Result, error) {
 		}
 		r := bySize[size]
 		if r == nil {
-			r = &Result{Workload: "pair", Case: sizeCase(size), Alloc: cRefName, Reference: true}
+			r = &Result{Workload: workload, Case: sizeCase(size), Alloc: cRefName, Reference: true}
 			bySize[size] = r
 			results = append(results, r)
 		}

@@ -30,10 +30,11 @@
 //     prints how to include it). Arenas free everything at once: Free only
 //     counts down, and the arena is replaced when nothing in it is live.
 //     Not goroutine-safe (mutex as above); churn skips it.
-//   - c-malloc (pair only): a reference row, not a Go allocator. A small C
-//     program doing the same loop with the C library's malloc and free is
-//     compiled with the system cc and run as a separate process; no cgo
-//     touches the measured path. Without cc the row is skipped with a note.
+//   - c-malloc (pair and batch): a reference row, not a Go allocator. A
+//     small C program doing the same loops with the C library's malloc and
+//     free is compiled with the system cc and run as a separate process; no
+//     cgo touches the measured path. Without cc the row is skipped with a
+//     note.
 //
 // A per-goroutine handle, where an allocator has one, fits in as one more
 // adapter implementing Localizer.

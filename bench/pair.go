@@ -41,7 +41,7 @@ func pairLoop(a Allocator, size int, n int64) error {
 
 func runPair(env *Env, rep *WorkloadReport) error {
 	if env.CRef {
-		refs, note := runCReference(env, pairSizes)
+		refs, note := runCReference(env, "pair", pairSizes)
 		if note != "" {
 			rep.Notes = append(rep.Notes, note)
 		}
@@ -56,6 +56,13 @@ func runPair(env *Env, rep *WorkloadReport) error {
 }
 
 func runBatch(env *Env, rep *WorkloadReport) error {
+	if env.CRef {
+		refs, note := runCReference(env, "batch", batchSizes)
+		if note != "" {
+			rep.Notes = append(rep.Notes, note)
+		}
+		defer func() { rep.Results = append(rep.Results, refs...) }()
+	}
 	for _, size := range batchSizes {
 		runInterleaved(env, rep, sizeCase(size), env.Kinds, env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
 			held := make([][]byte, batchCount)

@@ -120,7 +120,7 @@ func TestWriteGobench(t *testing.T) {
 }
 
 func TestParseCReference(t *testing.T) {
-	rs, err := parseCReference([]byte("16 1000 9.5\n16 1000 10.5\n64 2000 11.0\n"))
+	rs, err := parseCReference("pair", []byte("16 1000 9.5\n16 1000 10.5\n64 2000 11.0\n"))
 	require.NoError(t, err)
 	require.Len(t, rs, 2)
 	assert.Equal(t, "size=16B", rs[0].Case)
@@ -128,9 +128,14 @@ func TestParseCReference(t *testing.T) {
 	assert.True(t, rs[0].Reference)
 	assert.InDelta(t, 10.0, rs[0].MedianNs(), 0.01)
 	assert.Equal(t, "size=64B", rs[1].Case)
-	_, err = parseCReference([]byte("garbage\n"))
+	assert.Equal(t, "pair", rs[0].Workload)
+	rs, err = parseCReference("batch", []byte("64 20000 12.5\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "batch", rs[0].Workload)
+	assert.InDelta(t, 12.5, rs[0].MedianNs(), 0.01)
+	_, err = parseCReference("pair", []byte("garbage\n"))
 	assert.Error(t, err)
-	_, err = parseCReference(nil)
+	_, err = parseCReference("pair", nil)
 	assert.Error(t, err)
 }
 
