@@ -68,46 +68,47 @@ func BenchmarkAllocFreeParallel(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("size=%d/impl=mmalloc", n), func(b *testing.B) {
-			a, err := mmalloc.New(mmalloc.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer a.Close()
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					buf, err := a.Alloc(n)
-					if err != nil {
-						panic(err)
-					}
-					if err := a.Free(buf); err != nil {
-						panic(err)
-					}
-				}
+			benchParallelPair(b, n, func(a *mmalloc.Allocator) (allocFunc, freeFunc, func()) {
+				return a.Alloc, a.Free, func() {}
 			})
 		})
 		b.Run(fmt.Sprintf("size=%d/impl=mmalloc-cache", n), func(b *testing.B) {
-			a, err := mmalloc.New(mmalloc.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer a.Close()
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
+			benchParallelPair(b, n, func(a *mmalloc.Allocator) (allocFunc, freeFunc, func()) {
 				c := a.NewCache()
-				defer c.Flush()
-				for pb.Next() {
-					buf, err := c.AllocUninit(n)
-					if err != nil {
-						panic(err)
-					}
-					if err := c.Free(buf); err != nil {
-						panic(err)
-					}
-				}
+				return c.AllocUninit, c.Free, c.Flush
 			})
 		})
 	}
+}
+
+type (
+	allocFunc func(int) ([]byte, error)
+	freeFunc  func([]byte) error
+)
+
+// benchParallelPair runs Alloc+Free pairs of n bytes on every P at once
+// on one Allocator, each goroutine through the functions handle gives it
+// (and calling the last when it is done).
+func benchParallelPair(b *testing.B, n int, handle func(*mmalloc.Allocator) (allocFunc, freeFunc, func())) {
+	a, err := mmalloc.New(mmalloc.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		alloc, free, done := handle(a)
+		defer done()
+		for pb.Next() {
+			buf, err := alloc(n)
+			if err != nil {
+				panic(err)
+			}
+			if err := free(buf); err != nil {
+				panic(err)
+			}
+		}
+	})
 }
 
 // BenchmarkFastPath times the small paths with nothing around them.
@@ -153,7 +154,7 @@ func BenchmarkBatch(b *testing.B) {
 	}
 }
 
-func benchBatch(b *testing.B, n int, alloc func(int) ([]byte, error), free func([]byte) error) {
+func benchBatch(b *testing.B, n int, alloc allocFunc, free freeFunc) {
 	held := make([][]byte, 10_000)
 	b.ReportAllocs()
 	for b.Loop() {
