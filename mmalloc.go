@@ -326,12 +326,18 @@ func (a *Allocator) Free(b []byte) error {
 		defer a.checkAfter("Free")()
 	}
 	// The fast path, pinned: an object of the chunk the P's cache
-	// remembers goes onto its stack. Anything else takes the slow path.
+	// remembers, or else of the chunk the registry finds (which the cache
+	// then remembers), goes onto its stack. Anything else, refusals
+	// included, takes the slow path.
 	if cap(b) != 0 && !a.closed.Load() {
 		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 		l := a.pin()
 		if l != nil {
-			if s, i := l.Object(addr); s != nil {
+			s, i := l.Object(addr)
+			if s == nil {
+				s, i = a.lookupObject(&l.Local, addr)
+			}
+			if s != nil {
 				if e, ok := s.Claim(addr, i); ok {
 					kept := l.Push(e)
 					a.unpin(l)
@@ -359,6 +365,24 @@ func (a *Allocator) free(b []byte) error {
 		return a.guardFree(b)
 	}
 	return a.freeSlow(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+}
+
+// lookupObject is Local.Object through the registry, for an address
+// outside the chunk l remembers: it finds addr's chunk, makes l remember
+// it, and returns the slab and index of the object starting at addr, or
+// nil. It neither blocks nor allocates, so the P may stay pinned. In guard
+// mode it finds nothing: guard mode never keeps objects in a cache (and so
+// a cache never remembers a chunk), every Free goes to its checks.
+func (a *Allocator) lookupObject(l *slab.Local, addr uintptr) (*slab.Slab, int) {
+	if a.guard != nil {
+		return nil, 0
+	}
+	ch := a.chunkOf(addr)
+	if ch == nil {
+		return nil, 0
+	}
+	l.Remember(ch)
+	return l.Object(addr)
 }
 
 // chunkOf returns the chunk of this Allocator that holds addr, or nil (a
