@@ -100,7 +100,8 @@ func (c *Cache) Free(b []byte) error {
 	if cap(b) != 0 && !c.a.closed.Load() {
 		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 		if s, i := c.l.Object(addr); s != nil {
-			if e, ok := s.Claim(addr, i); ok {
+			own, bit := s.OwnerBit(i)
+			if e, ok := s.Claim(addr, own, bit); ok {
 				if !c.l.Push(e) {
 					c.spill(e)
 				}

@@ -188,18 +188,20 @@ func New(opts Options) (*Allocator, error) {
 	a.large.SetHugePages(opts.HugePages)
 	// Retained memory counts toward Limit; when a mapping would pass it,
 	// give the retained memory back first: as much as the locks the
-	// caller may hold allow (a mapping of large memory holds none, a chunk
-	// mapping holds its class's lock and the Heap's, and the Heap then
-	// calls reclaim again once it has let its lock go).
-	reclaim := func() {
+	// caller may hold allow. A mapping of large memory holds none; a chunk
+	// mapping holds its class's lock and the Heap's, and the Heap calls
+	// reclaim again once it has let its own go. A Central whose lock is
+	// taken at that moment keeps its empty slabs: the reclaim is best
+	// effort, never a wait on another class.
+	reclaim := func(waitHeap bool) {
 		for c := 1; c < slab.NumClasses; c++ {
-			a.centrals[c].TryTrim()
+			a.centrals[c].TryTrim(waitHeap)
 		}
 		a.large.TryTrim()
 		a.heap.TryTrimEmpty()
 	}
-	a.src.SetReclaim(reclaim)
-	heap.SetReclaim(reclaim)
+	a.src.SetReclaim(func() { reclaim(false) }) // the Heap's lock may be held
+	heap.SetReclaim(func() { reclaim(true) })   // it is not: see Heap.SetReclaim
 	for c := 1; c < slab.NumClasses; c++ {
 		a.centrals[c].Init(c, heap)
 	}
@@ -338,7 +340,8 @@ func (a *Allocator) Free(b []byte) error {
 				s, i = a.lookupObject(&l.Local, addr)
 			}
 			if s != nil {
-				if e, ok := s.Claim(addr, i); ok {
+				own, bit := s.OwnerBit(i)
+				if e, ok := s.Claim(addr, own, bit); ok {
 					kept := l.Push(e)
 					a.unpin(l)
 					if !kept {

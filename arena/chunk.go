@@ -107,28 +107,38 @@ func (h *Heap) Source() *osmem.Source { return h.src }
 // ChunkBytes returns the size of every chunk.
 func (h *Heap) ChunkBytes() uintptr { return h.chunkBytes }
 
-// SetReclaim sets a function AllocPages calls, without the Heap's lock,
-// when it cannot map a chunk: it should give retained memory back (for
-// instance, empty slabs kept by their owners), and AllocPages then tries
-// once more. Call it before the Heap is used.
+// SetReclaim sets a function AllocPages calls when it cannot map a chunk,
+// after letting the Heap's lock go (so f may call FreePages): it should
+// give retained memory back (for instance, empty slabs kept by their
+// owners), and AllocPages then tries once more. Call it before the Heap
+// is used.
 func (h *Heap) SetReclaim(f func()) { h.reclaim = f }
 
 // AllocPages finds a run of n free pages, maps a new chunk if none has room,
 // and records owner for each page of the run. It returns the run's chunk,
 // first page, and whether the run is known to read as zero.
 func (h *Heap) AllocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zeroed bool, err error) {
+	return h.AllocPagesFor(n, owner, nil)
+}
+
+// AllocPagesFor is AllocPages for an owner that lock-free readers find
+// through the page table (Chunk.Owner, Memo.Owner): place, if not nil, is
+// called with the run before the owner is recorded for its pages, so that
+// the owner is complete before any reader can see it. place runs under the
+// Heap's lock and must not call the Heap.
+func (h *Heap) AllocPagesFor(n int, owner unsafe.Pointer, place func(c *Chunk, page int, zeroed bool)) (c *Chunk, page int, zeroed bool, err error) {
 	if n <= 0 || uintptr(n)*PageBytes > h.chunkBytes {
 		return nil, 0, false, fmt.Errorf("arena: %d pages do not fit a chunk", n)
 	}
-	c, page, zeroed, err = h.allocPages(n, owner)
+	c, page, zeroed, err = h.allocPages(n, owner, place)
 	if errors.Is(err, osmem.ErrNoMemory) && h.reclaim != nil && h.src.Retained() > 0 {
 		h.reclaim()
-		c, page, zeroed, err = h.allocPages(n, owner)
+		c, page, zeroed, err = h.allocPages(n, owner, place)
 	}
 	return c, page, zeroed, err
 }
 
-func (h *Heap) allocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zeroed bool, err error) {
+func (h *Heap) allocPages(n int, owner unsafe.Pointer, place func(*Chunk, int, bool)) (c *Chunk, page int, zeroed bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -141,7 +151,7 @@ func (h *Heap) allocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zero
 			continue
 		}
 		if p := c.findRun(n); p >= 0 {
-			return c, p, c.take(p, n, owner), nil
+			return c, p, c.take(p, n, owner, place), nil
 		}
 	}
 	if k := len(h.empty); k > 0 {
@@ -152,7 +162,7 @@ func (h *Heap) allocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zero
 	}
 	c.state = chunkInUse
 	h.inuse = append(h.inuse, c)
-	return c, 0, c.take(0, n, owner), nil
+	return c, 0, c.take(0, n, owner, place), nil
 }
 
 // FreePages returns the run of n pages at page of c. The pages stay
@@ -423,7 +433,7 @@ func (c *Chunk) findRun(n int) int {
 // take marks n pages at page used and dirty, records owner, and reports
 // whether they were all clean (reading as zero). Dirty free pages leave
 // the retention budget as they are reused. h.mu is held.
-func (c *Chunk) take(page, n int, owner unsafe.Pointer) bool {
+func (c *Chunk) take(page, n int, owner unsafe.Pointer, place func(*Chunk, int, bool)) bool {
 	dirty := 0
 	for i := page; i < page+n; i++ {
 		w, bit := i/64, uint64(1)<<(i%64)
@@ -432,11 +442,16 @@ func (c *Chunk) take(page, n int, owner unsafe.Pointer) bool {
 			dirty++
 		}
 		c.dirty[w] |= bit
-		atomic.StorePointer(&c.owners[i], owner)
 	}
 	c.nfree -= n
 	if dirty > 0 {
 		c.heap.src.Unretain(uintptr(dirty) * PageBytes)
+	}
+	if place != nil {
+		place(c, page, dirty == 0)
+	}
+	for i := page; i < page+n; i++ {
+		atomic.StorePointer(&c.owners[i], owner)
 	}
 	return dirty == 0
 }

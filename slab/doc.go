@@ -16,15 +16,16 @@
 // # Structures
 //
 //   - Slab: base address, object size and count, a bitmap of the objects
-//     out of the slab (in a cache or held), one owner byte per object (1
-//     while a caller holds it; laid out in groups of consecutive objects,
-//     one refill's worth, with neighbouring groups on different cache
-//     lines, so that two caches filled one after the other never write
-//     one line), a fresh mark
+//     out of the slab (in a cache or held), one owner bit per object (set
+//     while a caller holds it, changed only by atomic operations; laid out
+//     in groups of consecutive objects, one refill's worth, with
+//     neighbouring groups on different cache lines, so that two caches
+//     filled one after the other never write one line), a fresh mark
 //     (objects at or above it were never handed out) and whether its pages
 //     were clean when carved. Kept on the Go heap.
 //   - Entry: one free object in transit: its address (whose low bit says
-//     whether it reads as zero), its owner byte and its slab.
+//     whether it reads as zero, and top bits which bit of its owner word is
+//     its owner bit), its owner word and its slab.
 //   - Central: the slabs of one class — a list of partial slabs and the
 //     kept empty slabs, as many as the retention budget takes, which a
 //     reclaim under a Limit gives back (TryTrim) — with the counts that
@@ -41,20 +42,23 @@
 // resident), else the next fresh one, which reads as zero if the slab was
 // carved from clean pages.
 //
-// Entry.Bytes (handing out): set the owner byte; the caller clears the
+// Entry.Bytes (handing out): set the owner bit; the caller clears the
 // object unless the Entry says it reads as zero.
 //
 // Local.Object, Slab.Claim (Free's fast path, no lock): read the slab that
 // owns addr's page from the page table of the chunk the cache remembers;
 // multiply addr's offset by the inverse of the object size's odd part and
 // rotate right by its power of two, which gives the object index when addr
-// starts an object and a number past the slab's objects otherwise; check
-// that the owner byte is set, clear it and push the Entry. Anything else —
+// starts an object and a number past the slab's objects otherwise; clear
+// the owner bit with one atomic AND, which also tells whether it was set
+// (so of two Frees racing on one object exactly one wins), and push the
+// Entry. Anything else —
 // another chunk, a refusal — goes to TryRelease, which does the same from
 // the registry, and ReleaseError, which explains: not an object's start
-// (errs.InvalidPointer) or no owner byte set (errs.DoubleFree).
-// Slab records are never reused, so a Free racing with a slab's release
-// reads the old record, finds no owner byte set and changes nothing.
+// (errs.InvalidPointer) or no owner bit set (errs.DoubleFree).
+// Slab records are never reused, and a record is complete before its pages
+// name it, so a Free racing with a slab's carve or release reads a whole
+// record, finds no owner bit set and changes nothing.
 //
 // FreeBatch (spilling a cache): lock the Central, clear the objects' bits;
 // a slab that becomes empty is kept if the budget allows, else its pages
@@ -64,7 +68,7 @@
 //
 //	nfree == objects - popcount(used)
 //	no bit of used is set at or above fresh
-//	owner byte of i set implies bit i of used set
+//	owner bit of i set implies bit i of used set
 //	a slab is on the partial list iff 0 < nfree < objects
 //	every page of a slab records the slab as its owner
 //
@@ -72,6 +76,6 @@
 //
 // Central.mu protects the Central and the bitmaps, counts and links of
 // every slab of its class. A Slab's identity fields are read-only after
-// carving; owner bytes belong to whoever holds the object. Lock order:
+// carving; owner bits change only by atomic operations. Lock order:
 // Central, then the arena Heap.
 package slab

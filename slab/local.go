@@ -2,7 +2,11 @@
 
 package slab
 
-import "github.com/mmalloc/mmalloc/arena"
+import (
+	"math/bits"
+
+	"github.com/mmalloc/mmalloc/arena"
+)
 
 // stackBytes bounds the bytes of free objects one stack of a cache holds,
 // and so what a cache keeps from the slabs: 64 KiB per class.
@@ -19,8 +23,17 @@ const (
 // MaxBatch is the most entries a refill or spill moves at once.
 const MaxBatch = maxStack / 2
 
-// StackLen returns the capacity of class c's stack.
-func StackLen(c int) int { return min(maxStack, max(minStack, stackBytes/ClassBytes(c))) }
+// StackLen returns the capacity of class c's stack: a power of two, so
+// that refills (half a stack) fill whole groups of owner bits.
+func StackLen(c int) int { return int(stackLens[c]) }
+
+var stackLens = func() (lens [NumClasses]uint8) {
+	for c := 1; c < NumClasses; c++ {
+		n := max(minStack, stackBytes/ClassBytes(c))
+		lens[c] = uint8(min(maxStack, 1<<(bits.Len(uint(n))-1)))
+	}
+	return lens
+}()
 
 // RefillBatch returns how many objects of class c a refill takes: half a
 // stack.

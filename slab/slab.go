@@ -35,33 +35,34 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 
 // Slab is one run of pages of a chunk serving one size class.
 //
-// The identity fields (base, inv, objects, owned, class, shift, ownedShift,
-// size, chunk, page, pages) are read-only while the slab is carved; the
-// ones every Free reads come first. used, nfree, fresh, zeroed, hint and
-// the list links belong to the Central of the class and are protected by
-// its mutex. owned has one byte per object, written without a lock by
-// whoever holds the object: 1 while a caller holds it, 0 while it is free
-// in a cache or in the slab. Distinct objects are distinct bytes, so
-// writers never race; a caller's own happens-before edge (the one that
-// handed an object to another goroutine) orders the writes on one object.
+// The identity fields (base, inv, objects, owned, class, rot, the owned
+// layout, size, chunk, page, pages) are set before the slab is recorded in
+// its chunk's page table and read-only afterwards; the ones every Free
+// reads come first. used, nfree, fresh, zeroed, hint and the list links
+// belong to the Central of the class and are protected by its mutex.
+// owned has one bit per object, set while a caller holds the object and
+// clear while it is free in a cache or in the slab; it is changed without
+// a lock, by atomic operations only, so that of two Frees of one object
+// racing each other exactly one clears the bit and wins.
 //
 // Invariants, checked by validate:
 //
 //	nfree == objects - popcount(used)
 //	no bit of used is set at or above fresh
-//	owned[i] == 1 implies bit i of used is set
+//	owner bit i set implies bit i of used is set
 //	the slab is on its Central's partial list iff 0 < nfree < objects
 type Slab struct {
 	base       uintptr
-	inv        uint64  // classInv of the class
-	objects    int     // objects in the slab
-	owned      []uint8 // per object, at ownedPos: 1 while a caller holds it
+	inv        uint64         // classInv of the class
+	objects    int            // objects in the slab
+	ownedBase  unsafe.Pointer // &owned[0]
 	class      uint8
-	rot        int   // -classShift of the class: index rotates right by it
-	ownedShift uint8 // log2 of the number of cache lines of owned
-	groupShift uint8 // log2 of the objects per group of owned (see ownedPos)
-	lineMask   int   // lines of owned - 1
-	groupMask  int   // objects per group - 1
+	rot        int      // -classShift of the class: index rotates right by it
+	ownedShift uint8    // log2 of the number of cache lines of owned
+	groupShift uint8    // log2 of the objects per group of owned (see ownedPos)
+	lineMask   int      // lines of owned - 1
+	groupMask  int      // objects per group - 1
+	owned      []uint32 // owner bits, object i's at ownedPos(i)
 
 	size  uintptr
 	chunk *arena.Chunk
@@ -78,31 +79,31 @@ type Slab struct {
 	onList     bool
 }
 
-// ownedLineBytes is a cache line: the unit of false sharing.
-const ownedLineBytes = 64
+// ownedLineBits is a cache line of owner bits: the unit of false sharing.
+const ownedLineBits = 512
 
-// ownedPos returns where object i's owner byte lives. Objects go in
-// groups of G consecutive ones (G = 2^groupShift, the largest power of two
-// no larger than a cache refill of the class), and group g goes to line
-// g mod L (L = 2^ownedShift lines), after the groups L and 2L... before it.
-// A refill hands a cache consecutive objects, so one cache's objects
-// share lines with each other, and neighbouring refills (another P's, or
-// another Cache's) land on other lines: the caches never write one line.
+// ownedPos returns where object i's owner bit lives. Objects go in groups
+// of G consecutive ones (G = 2^groupShift: a refill of the class, at most
+// a 32-bit word), and group g goes to line g mod L (L = 2^ownedShift
+// lines), after the groups L and 2L... before it. A refill hands a cache
+// one group of consecutive objects, so one cache's objects share a word
+// with each other, and neighbouring refills (another P's, or another
+// Cache's) land on other lines: caches never write one line.
 func (s *Slab) ownedPos(i int) int {
 	g := i >> (s.groupShift & 63)
-	return (g&s.lineMask)<<6 | (i>>(s.ownedShift&63))&^s.groupMask | i&s.groupMask
+	return (g&s.lineMask)<<9 | (i>>(s.ownedShift&63))&^s.groupMask | i&s.groupMask
 }
 
-// ownedLayout returns the group shift and line shift of the owner bytes of
+// ownedLayout returns the group shift and line shift of the owner bits of
 // a slab of the given objects whose refills hand out batch objects at a
 // time: groups of the largest power of two no larger than batch (at most
-// a line), and enough lines that every group fits, and that at least four
+// a word), and enough lines that every group fits, and that at least four
 // neighbouring groups sit on distinct lines.
 func ownedLayout(objects, batch int) (groupShift, lineShift int) {
-	groupShift = min(bits.Len(uint(max(batch, 1)))-1, 6)
+	groupShift = min(bits.Len(uint(max(batch, 1)))-1, 5)
 	g := 1 << groupShift
 	groups := (objects + g - 1) / g
-	perLine := ownedLineBytes / g
+	perLine := ownedLineBits / g
 	lines := 1
 	for lines*perLine < groups || lines < min(groups, 4) {
 		lines *= 2
@@ -110,16 +111,26 @@ func ownedLayout(objects, batch int) (groupShift, lineShift int) {
 	return groupShift, bits.TrailingZeros(uint(lines))
 }
 
-// setOwnedLayout records the layout ownedLayout chose.
+// setOwnedLayout records the layout ownedLayout chose and makes owned.
 func (s *Slab) setOwnedLayout(groupShift, lineShift int) {
 	s.groupShift, s.ownedShift = uint8(groupShift), uint8(lineShift)
 	s.lineMask, s.groupMask = 1<<lineShift-1, 1<<groupShift-1
+	s.owned = make([]uint32, ownedLineBits/32<<lineShift)
+	s.ownedBase = unsafe.Pointer(unsafe.SliceData(s.owned))
 }
 
-// ownedByte returns object i's owner byte, i < s.objects. The position
-// is below len(s.owned) (every group fits its line), so no bounds check.
-func (s *Slab) ownedByte(i int) *uint8 {
-	return (*uint8)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.owned)), s.ownedPos(i)))
+// OwnerBit returns the word of object i's owner bit and the bit's index
+// in it, i < s.objects (as Local.Object found). The position is below the
+// bits of owned (every group fits its line), so no bounds check.
+func (s *Slab) OwnerBit(i int) (*uint32, uint) {
+	p := s.ownedPos(i)
+	return (*uint32)(unsafe.Add(s.ownedBase, p>>5<<2)), uint(p & 31)
+}
+
+// held reports whether a caller holds object i.
+func (s *Slab) held(i int) bool {
+	w, bit := s.OwnerBit(i)
+	return atomic.LoadUint32(w)&(1<<bit) != 0
 }
 
 // index returns the object index of addr and whether addr is an object's
@@ -137,28 +148,33 @@ func (s *Slab) rawIndex(addr uintptr) uint64 {
 }
 
 // Entry is one free object on its way between a slab and a caller: its
-// address (bit 0 set if it is known to read as zero), its owner byte and
-// its slab. Handing the object out reads nothing but the Entry.
+// address, with whether it is known to read as zero (bit 0) and which bit
+// of its owner word is its owner bit (the top five bits; objects lie below
+// 2^48, the registry's reach), the owner word, and its slab. Handing the
+// object out reads nothing but the Entry.
 type Entry struct {
 	p   uintptr
-	own *uint8
+	own *uint32
 	s   *Slab
 }
 
-// entryZero is the bit of Entry.p set when the object reads as zero.
-// Objects are at least 8-byte aligned, so the bit is free.
-const entryZero = 1
+const (
+	entryZero     = 1                        // bit of Entry.p: reads as zero
+	entryBitShift = 59                       // Entry.p >> entryBitShift: the owner bit's index
+	entryAddr     = (1<<48 - 1) &^ entryZero // Entry.p & entryAddr: the address
+)
 
 func (s *Slab) entry(i int, zero bool) Entry {
 	p := s.base + uintptr(i)*s.size
 	if zero {
 		p |= entryZero
 	}
-	return Entry{p: p, own: &s.owned[s.ownedPos(i)], s: s}
+	own, bit := s.OwnerBit(i)
+	return Entry{p: p | uintptr(bit)<<entryBitShift, own: own, s: s}
 }
 
 // Addr returns e's object's address.
-func (e Entry) Addr() uintptr { return e.p &^ entryZero }
+func (e Entry) Addr() uintptr { return e.p & entryAddr }
 
 // Zero reports whether e's object is known to read as zero.
 func (e Entry) Zero() bool { return e.p&entryZero != 0 }
@@ -167,8 +183,8 @@ func (e Entry) Zero() bool { return e.p&entryZero != 0 }
 // as a slice of its full size, cleared first if clearIt is set and it may
 // be dirty.
 func (e Entry) Bytes(c int, clearIt bool) []byte {
-	*e.own = 1
-	b := unsafe.Slice((*byte)(osmem.AddrPointer(e.p&^entryZero)), classBytes[c])
+	atomic.OrUint32(e.own, 1<<(e.p>>entryBitShift))
+	b := unsafe.Slice((*byte)(osmem.AddrPointer(e.p&entryAddr)), classBytes[c])
 	if clearIt && e.p&entryZero == 0 {
 		clear(b)
 	}
@@ -211,20 +227,20 @@ func (s *Slab) Release(addr uintptr) (Entry, bool) {
 	if !ok {
 		return Entry{}, false
 	}
-	return s.Claim(addr, i)
+	own, bit := s.OwnerBit(i)
+	return s.Claim(addr, own, bit)
 }
 
-// Claim marks object i of s, whose first byte is addr (as Local.Object
-// found), free if a caller holds it and returns it as an Entry; else it
-// reports false and changes nothing. It takes no lock and is small enough
-// to be inlined into the Free paths.
-func (s *Slab) Claim(addr uintptr, i int) (e Entry, ok bool) {
-	own := s.ownedByte(i)
-	if ok = *own != 0; ok {
-		*own = 0
-		e = Entry{p: addr, own: own, s: s}
-	}
-	return e, ok
+// Claim marks the object of s whose first byte is addr and whose owner
+// bit is bit of the word own (as Local.Object and Slab.OwnerBit found)
+// free if a caller holds it, and returns it as an Entry; else it reports
+// false and changes nothing (the Entry is then meaningless). It takes no
+// lock; clearing the owner bit is one atomic operation, so of two Frees
+// of the object racing each other exactly one gets the Entry. It is small
+// enough to be inlined into the Free paths.
+func (s *Slab) Claim(addr uintptr, own *uint32, bit uint) (Entry, bool) {
+	m := uint32(1) << bit
+	return Entry{p: addr | uintptr(bit)<<entryBitShift, own: own, s: s}, atomic.AndUint32(own, ^m)&m != 0
 }
 
 // ReleaseError explains why TryRelease refused addr. It changes nothing.
@@ -259,6 +275,9 @@ func (s *Slab) takeBatch(dst []Entry) int {
 		free := ^s.used[w]
 		if below := s.fresh - w*64; below < 64 { // bits from fresh on are not freed slots
 			free &= 1<<below - 1
+		}
+		if free == 0 { // the counts disagree with the bitmap: take no freed slot
+			break
 		}
 		var taken uint64
 		for ; free != 0 && n < len(dst); n++ {
@@ -336,8 +355,12 @@ func (c *Central) AllocBatch(dst []Entry) (int, error) {
 			}
 			c.push(s)
 		}
-		n += s.takeBatch(dst[n:])
-		if s.nfree == 0 {
+		k := s.takeBatch(dst[n:])
+		n += k
+		// A slab that gives nothing while it counts free objects would
+		// loop here for ever; it cannot happen while claims are atomic,
+		// but such a slab leaves the list rather than hang the class.
+		if s.nfree == 0 || k == 0 {
 			c.unlink(s)
 		}
 	}
@@ -387,36 +410,44 @@ func (c *Central) Trim() {
 	c.dropEmpty()
 }
 
-// TryTrim gives the empty slabs' pages back to their chunks if neither
-// c's lock nor the Heap's is held, as far as it can without waiting: it
-// may be called, to reclaim retained memory, by a goroutine that holds
-// either.
-func (c *Central) TryTrim() {
+// TryTrim gives the empty slabs' pages back to their chunks, as far as it
+// can without waiting for c's lock: it is called to reclaim retained
+// memory by a goroutine that may hold c's lock (or another Central's).
+// With waitHeap it waits for the Heap's lock, which the caller must not
+// hold; without, it stops where the Heap's lock is taken.
+func (c *Central) TryTrim(waitHeap bool) {
 	if !c.mu.TryLock() {
 		return
 	}
 	defer c.mu.Unlock()
 	for c.empty != nil {
 		s := c.empty
-		if !c.heap.TryFreePages(s.chunk, s.page, s.pages) {
-			return
+		if waitHeap {
+			// Uncharge first: the pages the slab gives back are charged
+			// again, as free dirty pages, if the budget has room.
+			c.uncharge(1)
+			c.heap.FreePages(s.chunk, s.page, s.pages)
+		} else {
+			if !c.heap.TryFreePages(s.chunk, s.page, s.pages) {
+				return
+			}
+			c.uncharge(1)
 		}
 		c.empty, s.next = s.next, nil
 		c.slabs--
 		c.nempty--
-		c.uncharge(1)
 	}
 }
 
 // dropEmpty releases the kept empty slabs. c.mu is held.
 func (c *Central) dropEmpty() {
+	c.uncharge(c.nempty) // first: the pages are charged again as free dirty pages
 	for s := c.empty; s != nil; {
 		next := s.next
 		s.next = nil
 		c.release(s)
 		s = next
 	}
-	c.uncharge(c.nempty)
 	c.empty, c.nempty = nil, 0
 }
 
@@ -522,7 +553,7 @@ func (s *Slab) validate() error {
 		}
 	}
 	for i := range s.objects {
-		if s.owned[s.ownedPos(i)] != 0 && s.used[i/64]&(1<<(i%64)) == 0 {
+		if s.held(i) && s.used[i/64]&(1<<(i%64)) == 0 {
 			return fmt.Errorf("slab: %#x object %d is held by a caller but free in the slab", s.base, i)
 		}
 	}
@@ -552,15 +583,16 @@ func (c *Central) carve() (*Slab, error) {
 		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64),
 		nfree: objects,
 	}
-	gs, ls := ownedLayout(objects, RefillBatch(cls))
-	s.setOwnedLayout(gs, ls)
-	s.owned = make([]uint8, ownedLineBytes<<ls)
-	ch, page, zeroed, err := c.heap.AllocPages(s.pages, unsafe.Pointer(s))
-	if err != nil {
+	s.setOwnedLayout(ownedLayout(objects, RefillBatch(cls)))
+	// The slab is complete before its pages name it: a Free racing with
+	// the carve (a stale or forged address) reads a whole record.
+	place := func(ch *arena.Chunk, page int, zeroed bool) {
+		s.chunk, s.page, s.zeroed = ch, page, zeroed
+		s.base = ch.Base() + uintptr(page)*arena.PageBytes
+	}
+	if _, _, _, err := c.heap.AllocPagesFor(s.pages, unsafe.Pointer(s), place); err != nil {
 		return nil, err
 	}
-	s.chunk, s.page, s.zeroed = ch, page, zeroed
-	s.base = ch.Base() + uintptr(page)*arena.PageBytes
 	c.slabs++
 	return s, nil
 }

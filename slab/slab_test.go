@@ -163,8 +163,10 @@ func TestEmptySlabsChargeTheBudget(t *testing.T) {
 	assert.Equal(t, int64(2*sb), h.Source().Retained())
 	require.NoError(t, c.Validate())
 	c.Trim()
-	assert.Zero(t, h.Source().Retained())
 	assert.Zero(t, c.Stats().Slabs)
+	assert.Equal(t, h.Charged(), h.Source().Retained(), "the pages stay charged, as free dirty pages of the chunk")
+	h.Trim()
+	assert.Zero(t, h.Source().Retained())
 }
 
 func TestCentralReusesFreedFirst(t *testing.T) {
@@ -224,29 +226,36 @@ func TestCentralClosed(t *testing.T) {
 	require.ErrorIs(t, err, errs.Closed)
 }
 
-// TestOwnedLayout checks the owner bytes of every class: each object has
-// its own byte within owned, and the first objects of neighbouring refill
-// batches (what two caches filled one after the other use most) sit on
-// different cache lines.
+// TestOwnedLayout checks the owner bits of every class: each object has
+// its own bit within owned, a refill is a power of two, and the objects of
+// neighbouring refills (what two caches filled one after the other use)
+// sit on different cache lines.
 func TestOwnedLayout(t *testing.T) {
 	for c := 1; c < NumClasses; c++ {
 		objects := ClassSlabBytes(c) / ClassBytes(c)
-		gs, ls := ownedLayout(objects, RefillBatch(c))
+		b := RefillBatch(c)
+		require.Equal(t, 0, b&(b-1), "class %d: refill %d is a power of two", c, b)
 		s := &Slab{objects: objects}
-		s.setOwnedLayout(gs, ls)
-		size := ownedLineBytes << ls
-		assert.LessOrEqual(t, size, max(4*ownedLineBytes, 2*objects), "class %d: owned stays near a byte per object", c)
+		s.setOwnedLayout(ownedLayout(objects, b))
+		size := len(s.owned) * 32
+		assert.LessOrEqual(t, size, max(4*ownedLineBits, 2*objects), "class %d: owned stays near a bit per object", c)
 		seen := make([]bool, size)
 		for i := range objects {
 			p := s.ownedPos(i)
-			require.True(t, p >= 0 && p < size, "class %d object %d: position %d outside %d bytes", c, i, p, size)
+			require.True(t, p >= 0 && p < size, "class %d object %d: position %d outside %d bits", c, i, p, size)
 			require.False(t, seen[p], "class %d object %d: position %d taken", c, i, p)
 			seen[p] = true
+			w, bit := s.OwnerBit(i)
+			require.Equal(t, &s.owned[p/32], w)
+			require.Equal(t, uint(p%32), bit)
 		}
-		b := RefillBatch(c)
+		line := func(i int) int { return s.ownedPos(i) / ownedLineBits }
 		for k := 0; (k+2)*b <= objects; k++ {
-			l1, l2 := s.ownedPos(k*b)/ownedLineBytes, s.ownedPos((k+1)*b)/ownedLineBytes
-			require.NotEqual(t, l1, l2, "class %d: refills %d and %d share a line", c, k, k+1)
+			for i := k * b; i < (k+1)*b; i++ {
+				for j := (k + 1) * b; j < (k+2)*b; j++ {
+					require.NotEqual(t, line(i), line(j), "class %d: refills %d and %d share a line", c, k, k+1)
+				}
+			}
 		}
 	}
 }

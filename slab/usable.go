@@ -15,7 +15,7 @@ func Usable(ch *arena.Chunk, addr uintptr) (int, error) {
 		return 0, releaseError(s, addr)
 	}
 	i, ok := s.index(addr)
-	if !ok || s.owned[s.ownedPos(i)] == 0 {
+	if !ok || !s.held(i) {
 		return 0, releaseError(s, addr)
 	}
 	return int(s.class), nil

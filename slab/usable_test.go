@@ -18,7 +18,7 @@ func TestUsableAgreesWithRelease(t *testing.T) {
 	for _, n := range []int{8, 48, 112, 1024, 32 << 10, MaxSmallBytes} {
 		c := ClassOf(n)
 		var held []uintptr
-		for range 70 { // more than one word of owner bytes per slab
+		for range 70 { // more than two words of owner bits per slab
 			p, _ := hold(t, &cs[c])
 			held = append(held, p)
 		}
