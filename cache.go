@@ -112,27 +112,12 @@ func (c *Cache) Free(b []byte) error {
 	return c.free(b)
 }
 
-// free is Free's slow path: every check in order, the registry, and a
-// spill when the stack is full.
+// free is Free's slow path (Allocator.release), then the Cache's stack,
+// which remembers the chunk, with a spill when it is full.
 func (c *Cache) free(b []byte) error {
-	a := c.a
-	if a.closed.Load() {
-		return ErrClosed
-	}
-	if cap(b) == 0 {
-		return nil
-	}
-	if a.guard != nil {
-		return a.guardFree(b)
-	}
-	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	ch := a.chunkOf(addr)
-	if ch == nil {
-		return a.large.Free(addr)
-	}
-	e, ok := slab.TryRelease(ch, addr)
-	if !ok {
-		return slab.ReleaseError(ch, addr)
+	e, ch, done, err := c.a.release(b)
+	if done {
+		return err
 	}
 	c.l.Remember(ch)
 	if !c.l.Push(e) {

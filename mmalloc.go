@@ -356,18 +356,39 @@ func (a *Allocator) Free(b []byte) error {
 	return a.free(b)
 }
 
-// free is Free's slow path: every check in order, then the registry.
+// free is Free's slow path: the object goes to the P's cache.
 func (a *Allocator) free(b []byte) error {
+	e, ch, done, err := a.release(b)
+	if done {
+		return err
+	}
+	a.keep(e, ch)
+	return nil
+}
+
+// release is the slow path of Allocator.Free and Cache.Free: every check in
+// its documented order, then the registry. It returns the released object
+// and its chunk for the caller to keep, or done, with Free's result, when
+// nothing is left to keep (an empty slice, guard mode, a large mapping, a
+// refusal).
+func (a *Allocator) release(b []byte) (e slab.Entry, ch *arena.Chunk, done bool, err error) {
 	if a.closed.Load() {
-		return ErrClosed
+		return e, nil, true, ErrClosed
 	}
 	if cap(b) == 0 {
-		return nil
+		return e, nil, true, nil
 	}
 	if a.guard != nil {
-		return a.guardFree(b)
+		return e, nil, true, a.guardFree(b)
 	}
-	return a.freeSlow(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if ch = a.chunkOf(addr); ch == nil {
+		return e, nil, true, a.large.Free(addr)
+	}
+	if e, err = slab.Release(ch, addr); err != nil {
+		return e, nil, true, err
+	}
+	return e, ch, false, nil
 }
 
 // lookupObject is Local.Object through the registry, for an address
@@ -396,22 +417,6 @@ func (a *Allocator) chunkOf(addr uintptr) *arena.Chunk {
 		return nil
 	}
 	return ch
-}
-
-// freeSlow frees addr when the fast path could not: it finds the chunk in
-// the registry, explains a refusal, or releases the object and keeps it in
-// the P's cache, which then remembers the chunk.
-func (a *Allocator) freeSlow(addr uintptr) error {
-	ch := a.chunkOf(addr)
-	if ch == nil {
-		return a.large.Free(addr)
-	}
-	e, ok := slab.TryRelease(ch, addr)
-	if !ok {
-		return slab.ReleaseError(ch, addr)
-	}
-	a.keep(e, ch)
-	return nil
 }
 
 // keep puts e, just released from chunk ch, on the P's stack, and makes

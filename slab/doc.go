@@ -52,9 +52,8 @@
 // starts an object and a number past the slab's objects otherwise; clear
 // the owner bit with one atomic AND, which also tells whether it was set
 // (so of two Frees racing on one object exactly one wins), and push the
-// Entry. Anything else —
-// another chunk, a refusal — goes to TryRelease, which does the same from
-// the registry, and ReleaseError, which explains: not an object's start
+// Entry. Anything else — another chunk, a refusal — goes to Release, which
+// does the same from the registry, or explains: not an object's start
 // (errs.InvalidPointer) or no owner bit set (errs.DoubleFree).
 // Slab records are never reused, and a record is complete before its pages
 // name it, so a Free racing with a slab's carve or release reads a whole

@@ -204,31 +204,19 @@ func (e Entry) index() int {
 // caller holds, marks it free and returns it as an Entry for a cache. It
 // takes no lock. errs.InvalidPointer: addr is not an object's start;
 // errs.DoubleFree: nobody holds the object. Either way nothing changes.
+// (The Free fast paths do the same with Local.Object, Slab.OwnerBit and
+// Slab.Claim, which inline.)
 func Release(ch *arena.Chunk, addr uintptr) (Entry, error) {
-	if e, ok := TryRelease(ch, addr); ok {
-		return e, nil
-	}
-	return Entry{}, ReleaseError(ch, addr)
-}
-
-// TryRelease is Release without the explanation: it reports false, and
-// changes nothing, where Release would return an error.
-func TryRelease(ch *arena.Chunk, addr uintptr) (Entry, bool) {
 	s := (*Slab)(ch.Owner(ch.Page(addr)))
-	if s == nil {
-		return Entry{}, false
+	if s != nil {
+		if i, ok := s.index(addr); ok {
+			own, bit := s.OwnerBit(i)
+			if e, ok := s.Claim(addr, own, bit); ok {
+				return e, nil
+			}
+		}
 	}
-	return s.Release(addr)
-}
-
-// Release is TryRelease once addr's slab is known.
-func (s *Slab) Release(addr uintptr) (Entry, bool) {
-	i, ok := s.index(addr)
-	if !ok {
-		return Entry{}, false
-	}
-	own, bit := s.OwnerBit(i)
-	return s.Claim(addr, own, bit)
+	return Entry{}, releaseError(s, addr)
 }
 
 // Claim marks the object of s whose first byte is addr and whose owner
@@ -243,7 +231,8 @@ func (s *Slab) Claim(addr uintptr, own *uint32, bit uint) (Entry, bool) {
 	return Entry{p: addr | uintptr(bit)<<entryBitShift, own: own, s: s}, atomic.AndUint32(own, ^m)&m != 0
 }
 
-// ReleaseError explains why TryRelease refused addr. It changes nothing.
+// ReleaseError is the error Release would return for addr, for a caller
+// that checked the object another way. It changes nothing.
 func ReleaseError(ch *arena.Chunk, addr uintptr) error {
 	return releaseError((*Slab)(ch.Owner(ch.Page(addr))), addr)
 }
@@ -420,19 +409,16 @@ func (c *Central) TryTrim(waitHeap bool) {
 		return
 	}
 	defer c.mu.Unlock()
+	if waitHeap {
+		c.dropEmpty()
+		return
+	}
 	for c.empty != nil {
 		s := c.empty
-		if waitHeap {
-			// Uncharge first: the pages the slab gives back are charged
-			// again, as free dirty pages, if the budget has room.
-			c.uncharge(1)
-			c.heap.FreePages(s.chunk, s.page, s.pages)
-		} else {
-			if !c.heap.TryFreePages(s.chunk, s.page, s.pages) {
-				return
-			}
-			c.uncharge(1)
+		if !c.heap.TryFreePages(s.chunk, s.page, s.pages) {
+			return
 		}
+		c.uncharge(1)
 		c.empty, s.next = s.next, nil
 		c.slabs--
 		c.nempty--
