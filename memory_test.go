@@ -107,7 +107,10 @@ func TestLimit(t *testing.T) {
 
 // TestLimitReclaimsEmptySlabs checks that empty slabs kept for reuse (up
 // to the retention budget) do not cost a refusal under Limit: memory that
-// one size class freed serves another class, and a large allocation.
+// one size class freed serves another class, and a large allocation. It
+// goes through a Cache and flushes it, so that every freed object is back
+// in its slab: objects resting in per-P caches (wherever the scheduler ran
+// the test) are not kept slabs, and no reclaim touches them.
 func TestLimitReclaimsEmptySlabs(t *testing.T) {
 	const limit = 8 * mib
 	for _, next := range []struct {
@@ -117,9 +120,10 @@ func TestLimitReclaimsEmptySlabs(t *testing.T) {
 	}{{"other class", 1 << 10, 6 * mib / (1 << 10)}, {"large", 6 * mib, 1}} {
 		t.Run(next.name, func(t *testing.T) {
 			a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+			c := a.NewCache()
 			var held [][]byte
 			for {
-				b, err := a.Alloc(4 << 10)
+				b, err := c.Alloc(4 << 10)
 				if err != nil {
 					require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
 					break
@@ -128,20 +132,23 @@ func TestLimitReclaimsEmptySlabs(t *testing.T) {
 			}
 			require.Greater(t, len(held), (limit-mib)/(4<<10), "4 KiB objects filled the limit")
 			for _, b := range held {
-				require.NoError(t, a.Free(b))
+				require.NoError(t, c.Free(b))
 			}
+			c.Flush()
 			require.Greater(t, a.Stats().Retained, int64(mib), "the freed slabs are kept")
 			held = held[:0]
 			for range next.n {
-				b, err := a.Alloc(next.size)
+				b, err := c.Alloc(next.size)
 				require.NoError(t, err, "kept slabs are given back before a refusal")
 				held = append(held, b)
 			}
 			require.LessOrEqual(t, a.Stats().PeakMapped, int64(limit))
+			c.Flush()
 			require.NoError(t, a.Validate())
 			for _, b := range held {
-				require.NoError(t, a.Free(b))
+				require.NoError(t, c.Free(b))
 			}
+			c.Flush()
 		})
 	}
 }
