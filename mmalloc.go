@@ -422,15 +422,12 @@ func (a *Allocator) chunkOf(addr uintptr) *arena.Chunk {
 // keep puts e, just released from chunk ch, on the P's stack, and makes
 // the P's cache remember ch.
 func (a *Allocator) keep(e slab.Entry, ch *arena.Chunk) {
+	kept := false
 	l := a.pin()
-	if l == nil { // the P has no cache (GOMAXPROCS was raised after New)
-		a.unpin(l)
-		a.centrals[e.Class()].Publish(0, 1)
-		a.centrals[e.Class()].FreeBatch([]slab.Entry{e})
-		return
+	if l != nil {
+		l.Remember(ch)
+		kept = l.Push(e)
 	}
-	l.Remember(ch)
-	kept := l.Push(e)
 	a.unpin(l)
 	if !kept {
 		a.spill(e)
@@ -438,7 +435,8 @@ func (a *Allocator) keep(e slab.Entry, ch *arena.Chunk) {
 }
 
 // spill makes room on the P's full stack of e's class by moving its older
-// half back to the Central, then keeps e.
+// half back to the Central, then keeps e. A P with no cache (GOMAXPROCS
+// was raised after New) sends e straight to the Central.
 func (a *Allocator) spill(e slab.Entry) {
 	var batch [slab.MaxBatch]slab.Entry
 	c := e.Class()
