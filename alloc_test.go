@@ -62,23 +62,47 @@ func TestAllocSemantics(t *testing.T) {
 }
 
 // TestAllocUninitReusesWithoutClearing shows the variant really skips the
-// clearing (the point of it) while Alloc clears the same slot.
+// clearing (the point of it) while Alloc clears the same slots. A slab
+// hands its objects out in address order and comes back to freed ones
+// once it has handed out the rest, so the test fills slabs, frees them
+// and allocates until freed slots return (through a Cache, so that no
+// other P's slab serves it).
 func TestAllocUninitReusesWithoutClearing(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
-	b, err := a.AllocUninit(100)
-	require.NoError(t, err)
-	fill(b, 1)
-	p := addr(b)
-	require.NoError(t, a.Free(b))
-	b, err = a.AllocUninit(100)
-	require.NoError(t, err)
-	require.Equal(t, p, addr(b), "the freed slot is handed out again")
-	assert.Equal(t, -1, check(b, 1), "uninitialised memory keeps its old bytes")
-	require.NoError(t, a.Free(b))
-	b, err = a.Alloc(100)
-	require.NoError(t, err)
-	require.Equal(t, p, addr(b))
-	assert.True(t, allZero(b))
+	c := a.NewCache()
+	defer c.Close()
+	const n = 100
+	freed := map[uintptr]bool{}
+	var bufs [][]byte
+	for range 2 * 65536 / 112 { // two slabs' worth
+		b, err := c.AllocUninit(n)
+		require.NoError(t, err)
+		fill(b, 1)
+		freed[addr(b)] = true
+		bufs = append(bufs, b)
+	}
+	for _, b := range bufs {
+		require.NoError(t, c.Free(b))
+	}
+	reuse := func(alloc func(int) ([]byte, error), ok func([]byte) bool, what string) {
+		var held [][]byte
+		hits := 0
+		for range 4 * len(freed) {
+			b, err := alloc(n)
+			require.NoError(t, err)
+			held = append(held, b)
+			if freed[addr(b)] {
+				hits++
+				require.True(t, ok(b), "%s: slot %#x", what, addr(b))
+			}
+		}
+		assert.Greater(t, hits, len(freed)/2, "%s: freed slots are handed out again", what)
+		for _, b := range held {
+			require.NoError(t, c.Free(b))
+		}
+	}
+	reuse(c.AllocUninit, func(b []byte) bool { return check(b, 1) == -1 }, "uninitialised memory keeps its old bytes")
+	reuse(c.Alloc, allZero, "Alloc clears a reused slot")
 }
 
 func TestAllocZeroAndReslicedFree(t *testing.T) {

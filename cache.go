@@ -3,48 +3,73 @@
 package mmalloc
 
 import (
+	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/slab"
 )
 
-// Cache is a front of an Allocator for one goroutine at a time: small
-// allocations and frees go to its own stacks of free objects, with no lock,
-// no atomic operation and no pinning, and it refills from and spills to the
-// Allocator in batches. It is the fastest way to allocate with mmalloc.
+// Cache is a front of an Allocator for one goroutine at a time: it owns a
+// slab per size class and hands out their objects with no lock and no
+// pinning. It is the fastest way to allocate with mmalloc.
 //
 // A Cache is NOT safe for concurrent use: give each goroutine its own (the
 // way the Go runtime gives each P an mcache). Memory may move freely
 // between Caches and the Allocator: what one Cache allocates, another
-// Cache, or the Allocator itself, may free.
+// Cache, or the Allocator itself, may free; every Free goes straight back
+// to the object's slab.
 //
-// A Cache holds at most 64 KiB of free objects per size class. Those
-// objects, and the Cache's counts in Stats, reach the Allocator when it
-// refills or spills, or on Flush: call Flush before Trim, and
-// before reading exact figures from Stats. Large requests go straight to
-// the Allocator. The zero Cache is not usable; make one with NewCache.
+// A Cache owns at most one slab per size class (slab.OwnedBytesBound in
+// all), whose free objects only it hands out. Close gives them back and
+// ends the Cache; Flush gives them back and keeps it usable. A Cache that
+// is dropped without Close is closed by the garbage collector (its
+// cleanup runs some time after it becomes unreachable), so nothing leaks,
+// and Stats counts its allocations and frees meanwhile. Large requests go
+// straight to the Allocator.
+//
+// The zero Cache is not usable: its methods return ErrClosed. Make one
+// with Allocator.NewCache.
 type Cache struct {
-	_ noCopy
-	a *Allocator
-	l slab.Local
-
-	// What l's counters were when last published to the Centrals.
-	pubAllocs, pubFrees [slab.NumClasses]uint64
+	_  noCopy
+	st *cacheState
 }
 
-// NewCache returns a Cache in front of a.
+// cacheState is a Cache's state, apart from the Cache so that the Cache's
+// cleanup can reach it once the Cache is unreachable. The Allocator's
+// registry (Allocator.caches) holds it while the Cache is open.
+type cacheState struct {
+	a      *Allocator
+	mu     cacheLock // race builds: serialises l with Stats and the cleanup
+	l      slab.Local
+	closed bool        // Close ran; protected by a.lmu
+	ended  atomic.Bool // closed, for the fast paths to read
+}
+
+// NewCache returns a Cache in front of a. After Close it returns a Cache
+// whose calls return ErrClosed.
 func (a *Allocator) NewCache() *Cache {
-	c := &Cache{a: a}
-	if invariants {
-		a.registerCache(c)
+	st := &cacheState{a: a}
+	a.lmu.Lock()
+	if a.closed.Load() {
+		st.closed = true
+		st.ended.Store(true)
+	} else {
+		a.caches[st] = struct{}{}
 	}
+	a.lmu.Unlock()
+	c := &Cache{st: st}
+	runtime.AddCleanup(c, func(st *cacheState) { st.close() }, st)
 	return c
 }
 
 // Alloc is Allocator.Alloc through the Cache: n zeroed bytes.
 func (c *Cache) Alloc(n int) ([]byte, error) {
+	if c.st == nil {
+		return nil, ErrClosed
+	}
 	if invariants {
-		defer c.a.checkAfter("Cache.Alloc")()
+		defer c.st.a.checkAfter("Cache.Alloc")()
 	}
 	return c.alloc(n, true)
 }
@@ -52,109 +77,145 @@ func (c *Cache) Alloc(n int) ([]byte, error) {
 // AllocUninit is Allocator.AllocUninit through the Cache: n bytes whose
 // contents are unspecified.
 func (c *Cache) AllocUninit(n int) ([]byte, error) {
+	if c.st == nil {
+		return nil, ErrClosed
+	}
 	if invariants {
-		defer c.a.checkAfter("Cache.AllocUninit")()
+		defer c.st.a.checkAfter("Cache.AllocUninit")()
 	}
 	return c.alloc(n, false)
 }
 
 func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
-	a := c.a
+	st := c.st
+	a := st.a
+	if st.ended.Load() {
+		return nil, ErrClosed
+	}
 	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
 		cls := slab.ClassOf(n)
-		if e, ok := c.l.Pop(cls); ok {
-			return e.Bytes(cls, zero)[:n], nil
+		st.mu.lock()
+		p, z, ok := st.l.Alloc(cls)
+		st.mu.unlock()
+		if ok {
+			return object(p, cls, n, zero && !z), nil
 		}
 		return c.refill(cls, n, zero)
 	}
 	return a.alloc(n, zero)
 }
 
-// refill takes a batch of class cls from the Central and hands one out.
+// refill gives the Cache a new slab of class cls and hands out one object.
 func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
-	if c.a.guard != nil { // guard mode never fills a Cache
-		return c.a.guardAlloc(n, zero)
+	st := c.st
+	a := st.a
+	if a.guard != nil { // guard mode never uses the caches
+		return a.guardAlloc(n, zero)
 	}
-	var batch [slab.MaxBatch]slab.Entry
-	got, err := c.a.centrals[cls].AllocBatch(batch[:slab.RefillBatch(cls)])
+	st.mu.lock()
+	old, w, mask := st.l.Install(cls, nil)
+	st.mu.unlock()
+	s, err := a.centrals[cls].Exchange(old, w, mask)
 	if err != nil {
 		return nil, err
 	}
-	c.l.CountAlloc(cls)
-	fit := c.l.Fill(cls, batch[1:got])
-	central := &c.a.centrals[cls]
-	if rest := batch[1+fit : got]; len(rest) > 0 {
-		central.FreeBatch(rest)
-	}
-	c.publish(cls)
-	return batch[0].Bytes(cls, zero)[:n], nil
+	st.mu.lock()
+	st.l.Install(cls, s)
+	p, z, _ := st.l.Alloc(cls) // s has a free object: Exchange chose it so
+	st.mu.unlock()
+	return object(p, cls, n, zero && !z), nil
 }
 
 // Free is Allocator.Free through the Cache, with the same checks and
-// errors: a small object goes onto the Cache's stack.
+// errors: the object goes straight back to its slab.
 func (c *Cache) Free(b []byte) error {
+	st := c.st
+	if st == nil || st.ended.Load() {
+		return ErrClosed
+	}
 	if invariants {
-		defer c.a.checkAfter("Cache.Free")()
+		defer st.a.checkAfter("Cache.Free")()
 	}
 	// The fast path: an object of the chunk the Cache remembers.
-	if cap(b) != 0 && !c.a.closed.Load() {
+	if cap(b) != 0 && !st.a.closed.Load() {
 		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-		if s, i := c.l.Object(addr); s != nil {
-			own, bit := s.OwnerBit(i)
-			if e, ok := s.Claim(addr, own, bit); ok {
-				if !c.l.Push(e) {
-					c.spill(e)
-				}
-				return nil
+		st.mu.lock()
+		s, settle := st.l.Free(addr)
+		if s == nil {
+			s, settle = st.a.freeLookup(&st.l, addr)
+		}
+		st.mu.unlock()
+		if s != nil {
+			if settle {
+				s.Settle()
 			}
+			return nil
 		}
 	}
-	return c.free(b)
-}
-
-// free is Free's slow path (Allocator.release), then the Cache's stack,
-// which remembers the chunk, with a spill when it is full.
-func (c *Cache) free(b []byte) error {
-	e, ch, done, err := c.a.release(b)
+	s, settle, done, err := st.a.release(b)
 	if done {
 		return err
 	}
-	c.l.Remember(ch)
-	if !c.l.Push(e) {
-		c.spill(e)
+	st.mu.lock()
+	st.l.CountFree(s.Class())
+	st.mu.unlock()
+	if settle {
+		s.Settle()
 	}
 	return nil
 }
 
-// spill moves the older half of e's full stack back to the Central and
-// keeps e.
-func (c *Cache) spill(e slab.Entry) {
-	var batch [slab.MaxBatch]slab.Entry
-	cls := e.Class()
-	k := c.l.Spill(cls, batch[:])
-	c.l.Push(e)
-	c.a.centrals[cls].FreeBatch(batch[:k])
-	c.publish(cls)
-}
-
-// publish adds class cls's counts since the last publish to the Central.
-func (c *Cache) publish(cls int) {
-	allocs, frees := c.l.Counts(cls)
-	c.a.centrals[cls].Publish(allocs-c.pubAllocs[cls], frees-c.pubFrees[cls])
-	c.pubAllocs[cls], c.pubFrees[cls] = allocs, frees
-}
-
-// Flush gives every free object the Cache holds back to the Allocator and
-// publishes its counts. The Cache stays usable.
+// Flush gives the slabs the Cache owns back to the Allocator, with the
+// free objects it had reserved, and publishes its counts. The Cache stays
+// usable.
 func (c *Cache) Flush() {
+	if c.st == nil {
+		return
+	}
 	if invariants {
-		defer c.a.checkAfter("Cache.Flush")()
+		defer c.st.a.checkAfter("Cache.Flush")()
 	}
-	var buf [64]slab.Entry
-	for cls := 1; cls < slab.NumClasses; cls++ {
-		if k := c.l.Drain(cls, buf[:]); k > 0 && !c.a.closed.Load() {
-			c.a.centrals[cls].FreeBatch(buf[:k])
-		}
-		c.publish(cls)
+	c.st.drain(false)
+}
+
+// Close is Flush, and ends the Cache: later calls return ErrClosed. Memory
+// it allocated stays valid until freed (through the Allocator or another
+// Cache). A second Close returns ErrClosed.
+func (c *Cache) Close() error {
+	if c.st == nil {
+		return ErrClosed
 	}
+	if invariants {
+		defer c.st.a.checkAfter("Cache.Close")()
+	}
+	if !c.st.drain(true) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// close is the cleanup of a dropped Cache.
+func (st *cacheState) close() { st.drain(true) }
+
+// drain gives back everything st holds; with end, it also ends the Cache
+// and reports false if it had ended already.
+func (st *cacheState) drain(end bool) bool {
+	a := st.a
+	a.lmu.Lock()
+	defer a.lmu.Unlock()
+	if st.closed {
+		return false
+	}
+	if end {
+		st.closed = true
+		st.ended.Store(true)
+		delete(a.caches, st)
+	}
+	if a.closed.Load() {
+		return true
+	}
+	st.mu.lock()
+	a.drainLocal(&st.l)
+	st.mu.unlock()
+	return true
 }

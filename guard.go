@@ -70,7 +70,8 @@ type guardObj struct {
 
 // guardSlot is a freed small object in quarantine, or one retired forever.
 type guardSlot struct {
-	e    slab.Entry
+	ch   *arena.Chunk
+	cls  int
 	addr uintptr
 	size uintptr
 }
@@ -130,13 +131,12 @@ func (a *Allocator) guardAlloc(n int, zero bool) ([]byte, error) {
 
 func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) {
 	c := slab.ClassOf(n + 1)
-	var batch [1]slab.Entry
-	if _, err := a.centrals[c].AllocBatch(batch[:]); err != nil {
+	p, z, err := a.centrals[c].AllocOne()
+	if err != nil {
 		return nil, err
 	}
 	a.centrals[c].Publish(1, 0)
-	b := batch[0].Bytes(c, zero)
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	b := object(p, c, slab.ClassBytes(c), zero && !z)
 	fillPattern(p+uintptr(n), uintptr(len(b)-n), canaryKey)
 	g.live[p] = guardObj{n: uintptr(n), ch: arena.Lookup(p), cls: c}
 	return b[:n:n], nil
@@ -189,10 +189,8 @@ func (a *Allocator) guardFree(b []byte) error {
 	if o.ch == nil {
 		return g.freeLarge(a, addr, o)
 	}
-	e, err := slab.Release(o.ch, addr)
-	if err != nil {
-		return err // cannot happen: every live object is held
-	}
+	// The slot stays held in its slab (its owner bit set) while guard
+	// mode keeps it: in quarantine, or retired for ever.
 	delete(g.live, addr)
 	a.centrals[o.cls].Publish(0, 1)
 	g.held[o.cls]++
@@ -202,7 +200,7 @@ func (a *Allocator) guardFree(b []byte) error {
 			ErrCorrupted, o.n, addr, off))
 	}
 	fillPattern(addr, size, poisonKey)
-	g.quarantine = append(g.quarantine, guardSlot{e: e, addr: addr, size: size})
+	g.quarantine = append(g.quarantine, guardSlot{ch: o.ch, cls: o.cls, addr: addr, size: size})
 	g.qBytes += size
 	for g.qBytes > GuardQuarantineBytes {
 		g.evict(a)
@@ -298,9 +296,10 @@ func (g *guardState) evict(a *Allocator) {
 	if !g.poisonIntact(s) {
 		return
 	}
-	cls := s.e.Class()
-	g.held[cls]--
-	a.centrals[cls].FreeBatch([]slab.Entry{s.e})
+	g.held[s.cls]--
+	if sl, settle, err := slab.Release(s.ch, s.addr); err == nil && settle {
+		sl.Settle()
+	}
 }
 
 // poisonIntact checks a quarantined slot's poison, and reports a write
@@ -437,7 +436,7 @@ func (g *guardState) validate() (held [slab.NumClasses]int64, largeMapped int64,
 	var inQ [slab.NumClasses]int64
 	var qBytes uintptr
 	for _, s := range g.quarantine[g.qHead:] {
-		inQ[s.e.Class()]++
+		inQ[s.cls]++
 		qBytes += s.size
 	}
 	if qBytes != g.qBytes || qBytes > GuardQuarantineBytes {

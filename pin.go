@@ -1,13 +1,12 @@
 //go:build !race
 
-// Per-P caches: pinning the goroutine to its P. See doc.go.
+// Per-P caches: pinning the goroutine to its P, and draining the caches
+// from any goroutine. See doc.go.
 
 package mmalloc
 
 import (
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/mmalloc/mmalloc/slab"
 )
@@ -19,70 +18,52 @@ type local struct {
 }
 
 // pin pins the goroutine and returns its P's cache, or nil when the P has
-// none (GOMAXPROCS was raised after New); unpin must follow either way.
+// none (GOMAXPROCS was raised since the caches were made); unpin must
+// follow either way. The cache is the current set's: a set retired by
+// swapLocals is never handed out again.
 func (a *Allocator) pin() *local {
 	pid := procPin()
-	if pid < len(a.locals) {
-		return &a.locals[pid]
+	if ls := a.locals.Load(); pid < len(ls.l) {
+		return &ls.l[pid]
 	}
 	return nil
 }
 
 func (a *Allocator) unpin(*local) { procUnpin() }
 
-// eachLocal runs f on every P's cache, each while pinned to that P, so that
-// f may read and change it like its owner. f must not block or allocate.
-//
-// The caller visits its own P, then starts a goroutine for each other P.
-// A goroutine that lands on a P already visited keeps that P busy (a short
-// spin, then a yield) rather than giving it up, so the scheduler hands the
-// goroutines still waiting to the idle Ps, which it wakes when they are
-// started. Caches of P ids at or above the current GOMAXPROCS have no P to
-// run on and are visited directly.
-func (a *Allocator) eachLocal(f func(pid int, l *slab.Local)) {
-	procs := min(runtime.GOMAXPROCS(0), len(a.locals))
-	for pid := procs; pid < len(a.locals); pid++ {
-		f(pid, &a.locals[pid].Local)
-	}
-	visited := make([]atomic.Bool, procs)
-	var left atomic.Int64
-	left.Store(int64(procs))
-	visit := func() {
-		pid := procPin()
-		if pid < procs && visited[pid].CompareAndSwap(false, true) {
-			f(pid, &a.locals[pid].Local)
-			left.Add(-1)
-		}
-		procUnpin()
-	}
-	wait := func() {
-		for spins := 0; left.Load() > 0; spins++ {
-			visit()
-			if spins%64 == 63 {
-				runtime.Gosched()
-			}
-		}
-	}
-	visit()
-	var wg sync.WaitGroup
-	for range procs - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wait()
-		}()
-	}
-	wait()
-	wg.Wait()
+// retire waits until no goroutine still uses a cache of old, a set that
+// swapLocals has just replaced, so that the caller may drain it from any
+// goroutine. A goroutine uses a cache only while pinned, and it loads the
+// set after pinning; a pinned goroutine cannot be preempted, so a
+// stop-the-world, which waits for every goroutine to reach a preemption
+// point, also waits for every pinned section that began before the swap
+// to end. runtime.ReadMemStats is the cheapest stop-the-world the runtime
+// offers (tens of µs); it needs no particular P and no scheduling luck.
+func retire(old *localSet) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	_ = old
 }
 
-// readLocals runs f on every P's cache to read its counters, without
-// visiting: each counter is one machine word written only by its owner, so
-// a read sees some value the owner wrote, and every write that happens
-// before the call (the caller's own, or another goroutine's it has
-// synchronised with). f must only read.
-func (a *Allocator) readLocals(f func(pid int, l *slab.Local)) {
-	for pid := range a.locals {
-		f(pid, &a.locals[pid].Local)
+// lockLocal and unlockLocal serialise a reader with the owner of a cache;
+// without the race detector reads need no lock (see readLocals).
+func lockLocal(*local)   {}
+func unlockLocal(*local) {}
+
+// cacheLock guards a Cache's Local against Stats and the Cache's cleanup
+// in race builds; in other builds it is empty and its methods do nothing.
+type cacheLock struct{}
+
+func (*cacheLock) lock()   {}
+func (*cacheLock) unlock() {}
+
+// readLocals runs f on every P's cache of the current set to read its
+// counters, without visiting: each counter is one machine word written
+// only by its owner, so a read sees some value the owner wrote, and every
+// write that happens before the call. f must only read. a.lmu is held.
+func (a *Allocator) readLocals(f func(l *slab.Local)) {
+	ls := a.locals.Load()
+	for i := range ls.l {
+		f(&ls.l[i].Local)
 	}
 }

@@ -18,18 +18,25 @@ import (
 // local is one P's cache and, in race builds, its lock.
 type local struct {
 	slab.Local
-	mu sync.Mutex
+	mu      sync.Mutex
+	retired bool // drained by swapLocals: never used again; protected by mu
 }
 
 func (a *Allocator) pin() *local {
-	pid := procPin()
-	procUnpin()
-	if pid < len(a.locals) {
-		l := &a.locals[pid]
+	for {
+		pid := procPin()
+		procUnpin()
+		ls := a.locals.Load()
+		if pid >= len(ls.l) {
+			return nil
+		}
+		l := &ls.l[pid]
 		l.mu.Lock()
-		return l
+		if !l.retired {
+			return l
+		}
+		l.mu.Unlock()
 	}
-	return nil
 }
 
 func (a *Allocator) unpin(l *local) {
@@ -38,13 +45,33 @@ func (a *Allocator) unpin(l *local) {
 	}
 }
 
-func (a *Allocator) eachLocal(f func(pid int, l *slab.Local)) {
-	for pid := range a.locals {
-		l := &a.locals[pid]
+// retire marks every cache of old retired, each under its lock: a
+// goroutine that took the lock before ends first, one that takes it
+// after sees the mark and loads the current set again.
+func retire(old *localSet) {
+	for i := range old.l {
+		l := &old.l[i]
 		l.mu.Lock()
-		f(pid, &l.Local)
+		l.retired = true
 		l.mu.Unlock()
 	}
 }
 
-func (a *Allocator) readLocals(f func(pid int, l *slab.Local)) { a.eachLocal(f) }
+func lockLocal(l *local)   { l.mu.Lock() }
+func unlockLocal(l *local) { l.mu.Unlock() }
+
+// cacheLock guards a Cache's Local against Stats and the Cache's cleanup.
+type cacheLock struct{ mu sync.Mutex }
+
+func (c *cacheLock) lock()   { c.mu.Lock() }
+func (c *cacheLock) unlock() { c.mu.Unlock() }
+
+func (a *Allocator) readLocals(f func(l *slab.Local)) {
+	ls := a.locals.Load()
+	for i := range ls.l {
+		l := &ls.l[i]
+		l.mu.Lock()
+		f(&l.Local)
+		l.mu.Unlock()
+	}
+}

@@ -1,4 +1,4 @@
-// Per-class stacks of free objects held by one cache. See doc.go.
+// Caches: the one front-end of the slabs, per P or per Cache. See doc.go.
 
 package slab
 
@@ -8,156 +8,151 @@ import (
 	"github.com/mmalloc/mmalloc/arena"
 )
 
-// stackBytes bounds the bytes of free objects one stack of a cache holds,
-// and so what a cache keeps from the slabs: 64 KiB per class.
-const stackBytes = 64 << 10
-
-// maxStack and minStack bound a stack's length: 64 objects make a refill
-// or a spill (half a stack, under the class lock) cost a few ns per object;
-// two let an Alloc+Free pair of the largest class stay in the cache.
-const (
-	maxStack = 64
-	minStack = 2
-)
-
-// MaxBatch is the most entries a refill or spill moves at once.
-const MaxBatch = maxStack / 2
-
-// StackLen returns the capacity of class c's stack: a power of two, so
-// that refills (half a stack) fill whole groups of owner bits.
-func StackLen(c int) int { return int(stackLens[c]) }
-
-var stackLens = func() (lens [NumClasses]uint8) {
-	for c := 1; c < NumClasses; c++ {
-		n := max(minStack, stackBytes/ClassBytes(c))
-		lens[c] = uint8(min(maxStack, 1<<(bits.Len(uint(n))-1)))
-	}
-	return lens
-}()
-
-// RefillBatch returns how many objects of class c a refill takes: half a
-// stack.
-func RefillBatch(c int) int { return max(1, StackLen(c)/2) }
-
-// Stack is a LIFO of free objects of one class, with the class's counts
-// beside it so that an operation touches one cache line of the Local.
-type Stack struct {
-	e      []Entry // fixed capacity StackLen(class); made on first use
-	n      int
-	allocs uint64 // allocations served by this cache
-	frees  uint64 // frees taken by this cache
-}
-
-// Local is one cache: a stack per class and the cache's counters. A Local
-// is not safe for concurrent use; its owner (a P while pinned, or the
-// goroutine holding a Cache) serialises every access.
+// Local is one cache: per size class, the slab it owns and the objects of
+// it reserved to hand out, with the class's counts. A cache owns at most
+// one slab per class, so what it keeps from the OS is bounded by
+// OwnedBytesBound. A Local is not safe for concurrent use; its owner (a P
+// while pinned, the goroutine holding a Cache, or whoever drains it)
+// serialises every access. The zero Local is an empty cache.
 type Local struct {
-	// The chunk of the last object freed here through the registry: Slab
+	// The chunk of the last object freed here through the registry: Free
 	// finds the slabs of addresses in it without the registry.
 	memo arena.Memo
 
-	stacks [NumClasses]Stack
+	cls [NumClasses]classCache
 }
 
-// Counts returns the allocations and frees of class c this cache served.
+// classCache is one class of a Local.
+type classCache struct {
+	s      *Slab  // the slab the cache owns, or nil
+	mask   uint64 // reserved objects of s: bit b is object w*64+b
+	w      int    // the owner word mask came from
+	allocs uint64 // allocations this cache served
+	frees  uint64 // frees this cache took
+}
+
+// OwnedBytesBound is the most bytes of slabs one cache can own: one slab
+// of every class.
+var OwnedBytesBound = func() (n int) {
+	for c := 1; c < NumClasses; c++ {
+		n += ClassSlabBytes(c)
+	}
+	return n
+}()
+
+// Counts returns the allocations and frees of class c this cache served
+// (since its last Drain).
 func (l *Local) Counts(c int) (allocs, frees uint64) {
-	return l.stacks[c].allocs, l.stacks[c].frees
+	return l.cls[c].allocs, l.cls[c].frees
 }
 
-// CountAlloc counts an allocation of class c served outside Pop (the one
-// handed out of a refill batch).
-func (l *Local) CountAlloc(c int) { l.stacks[c].allocs++ }
+// Reserved returns how many free objects of class c the cache has
+// reserved and not handed out.
+func (l *Local) Reserved(c int) int { return bits.OnesCount64(l.cls[c].mask) }
+
+// Owns calls f with every slab the cache owns and the objects of it
+// reserved, for validation.
+func (l *Local) Owns(f func(s *Slab, reserved int)) {
+	for c := 1; c < NumClasses; c++ {
+		if cc := &l.cls[c]; cc.s != nil {
+			f(cc.s, bits.OnesCount64(cc.mask))
+		}
+	}
+}
 
 // Remember makes Free look addresses in ch up without the registry.
 func (l *Local) Remember(ch *arena.Chunk) { l.memo.Set(ch) }
 
-// Object returns the slab and index of the object whose first byte is
-// addr, when addr lies in the chunk l remembers and is an object's first
-// byte; else nil, and the caller asks the registry (which also explains a
-// refusal). It takes no lock; Slab.Claim then decides whether a caller
-// holds the object.
-func (l *Local) Object(addr uintptr) (s *Slab, i int) {
-	if s = (*Slab)(l.memo.Owner(addr)); s != nil {
-		j := s.rawIndex(addr)
-		if j >= uint64(s.objects) {
-			s = nil
+// Alloc hands out an object of class c from the slab the cache owns: its
+// address and whether it reads as zero. ok false: the slab has no free
+// object left (or there is none), and the caller goes to Refill. It takes
+// no lock.
+func (l *Local) Alloc(c int) (addr uintptr, zero, ok bool) {
+	cc := &l.cls[c]
+	m := cc.mask
+	if m == 0 {
+		if !l.reserve(cc) {
+			return 0, false, false
 		}
-		i = int(j)
+		m = cc.mask
 	}
-	return s, i
+	cc.mask = m & (m - 1)
+	cc.allocs++
+	addr, zero = cc.s.handOut(cc.w<<6 | bits.TrailingZeros64(m))
+	return addr, zero, true
 }
 
-// Prepare makes every stack now, so that no later call allocates: a Local
-// used while its P is pinned must never allocate.
-func (l *Local) Prepare() {
+// reserve reserves the next word of free objects of the owned slab: after
+// the last word reserved, then once more from the start if at least
+// reuseFree objects are free (what frees gave back). It reports false when
+// the cache must change slabs.
+func (l *Local) reserve(cc *classCache) bool {
+	s := cc.s
+	if s == nil {
+		return false
+	}
+	w, m := s.reserveFrom(cc.w + 1)
+	if m == 0 && s.count() <= s.reuseAt {
+		w, m = s.reserveFrom(0)
+	}
+	cc.w, cc.mask = w, m
+	return m != 0
+}
+
+// Install makes s (just acquired from its Central, or nil) the slab the
+// cache allocates class c from, and returns the slab it owned before,
+// with the word and mask of what it still had reserved there, for the
+// caller to give back (Central.Exchange or Abandon) once it may block.
+func (l *Local) Install(c int, s *Slab) (old *Slab, w int, mask uint64) {
+	cc := &l.cls[c]
+	old, w, mask = cc.s, cc.w, cc.mask
+	cc.s, cc.w, cc.mask = s, -1, 0
+	return old, w, mask
+}
+
+// Drain takes every slab out of the cache, giving each back through
+// abandon with what was reserved, and publishes the cache's counts to
+// each class's Central through publish. The cache is empty afterwards.
+func (l *Local) Drain(abandon func(s *Slab, w int, mask uint64), publish func(c int, allocs, frees uint64)) {
 	for c := 1; c < NumClasses; c++ {
-		if l.stacks[c].e == nil {
-			l.stacks[c].e = make([]Entry, StackLen(c))
+		cc := &l.cls[c]
+		if cc.s != nil {
+			s, w, m := cc.s, cc.w, cc.mask
+			cc.s, cc.w, cc.mask = nil, 0, 0
+			abandon(s, w, m)
+		}
+		if cc.allocs != 0 || cc.frees != 0 {
+			publish(c, cc.allocs, cc.frees)
+			cc.allocs, cc.frees = 0, 0
 		}
 	}
+	l.memo = arena.Memo{}
 }
 
-// Pop returns a free object of class c, if the stack has one.
-func (l *Local) Pop(c int) (Entry, bool) {
-	st := &l.stacks[c]
-	if st.n == 0 {
-		return Entry{}, false
+// Free marks the object whose first byte is addr free, when addr lies in
+// the chunk the cache remembers and a caller holds the object, and counts
+// the free. It returns the object's slab, with settle when the caller
+// must call s.Settle once it may block; s nil means the caller must take
+// the slow path (another chunk, or a refusal to explain). It takes no lock.
+func (l *Local) Free(addr uintptr) (s *Slab, settle bool) {
+	s = (*Slab)(l.memo.Owner(addr))
+	if s == nil {
+		return nil, false
 	}
-	st.n--
-	st.allocs++
-	return st.e[st.n], true
-}
-
-// Push adds a free object to its class's stack and reports false (doing
-// nothing) when the stack is full.
-func (l *Local) Push(e Entry) bool {
-	c := int(e.s.class)
-	st := &l.stacks[c]
-	if st.n == len(st.e) {
-		if st.e != nil {
-			return false
-		}
-		st.e = make([]Entry, StackLen(c))
+	i := s.rawIndex(addr)
+	if i >= uint64(s.objects) {
+		return nil, false
 	}
-	st.e[st.n] = e
-	st.n++
-	st.frees++
-	return true
-}
-
-// Fill pushes entries (fresh from the Central) on class c's stack and
-// returns how many fitted.
-func (l *Local) Fill(c int, src []Entry) int {
-	st := &l.stacks[c]
-	if st.e == nil {
-		st.e = make([]Entry, StackLen(c))
+	settle, ok := s.claim(int(i))
+	if !ok {
+		return nil, false
 	}
-	k := min(len(src), len(st.e)-st.n)
-	copy(st.e[st.n:], src[:k])
-	st.n += k
-	return k
+	l.cls[s.class].frees++
+	return s, settle
 }
 
-// Spill moves the older half of class c's stack into dst (at least
-// MaxBatch long) and returns how many it moved.
-func (l *Local) Spill(c int, dst []Entry) int {
-	st := &l.stacks[c]
-	k := min(st.n/2+st.n%2, len(dst))
-	copy(dst, st.e[:k])
-	copy(st.e, st.e[k:st.n])
-	st.n -= k
-	return k
-}
+// CountFree counts a free of class c made outside Free (the slow path).
+func (l *Local) CountFree(c int) { l.cls[c].frees++ }
 
-// Drain moves every entry of class c into dst (which must hold Len(c))
-// and empties the stack.
-func (l *Local) Drain(c int, dst []Entry) int {
-	st := &l.stacks[c]
-	k := copy(dst, st.e[:st.n])
-	clear(st.e[:st.n]) // drop the slab references
-	st.n = 0
-	return k
-}
-
-// Len returns how many free objects class c's stack holds.
-func (l *Local) Len(c int) int { return l.stacks[c].n }
+// Class returns the size class of s's objects.
+func (s *Slab) Class() int { return int(s.class) }

@@ -4,7 +4,6 @@ package slab
 
 import (
 	"fmt"
-	"github.com/mmalloc/mmalloc/internal/osmem"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -35,103 +34,76 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 
 // Slab is one run of pages of a chunk serving one size class.
 //
-// The identity fields (base, inv, objects, owned, class, rot, the owned
-// layout, size, chunk, page, pages) are set before the slab is recorded in
-// its chunk's page table and read-only afterwards; the ones every Free
-// reads come first. used, nfree, fresh, zeroed, hint and the list links
-// belong to the Central of the class and are protected by its mutex.
-// owned has one bit per object, set while a caller holds the object and
-// clear while it is free in a cache or in the slab; it is changed without
-// a lock, by atomic operations only, so that of two Frees of one object
-// racing each other exactly one clears the bit and wins.
+// A slab is either owned by one cache (a P's or a Cache's), which alone
+// hands out its objects, or it is on one of its Central's lists. Its
+// owner bits are the truth about every object: bit i is set while a
+// caller holds object i and clear while it is free. Only the slab's owner
+// sets bits (atomic OR, when it hands an object out); any Free clears one
+// (atomic AND, whose old value decides, so that of two Frees racing on
+// one object exactly one wins). Frees from any goroutine go straight back
+// to the slab: there is no list of freed objects anywhere.
+//
+// state counts the objects held by callers plus the free objects its
+// owner has reserved (taken into its mask, to hand out), with the owned
+// flag on top. The owner adds what it reserves; each Free subtracts one.
+// A Free that brings an unowned slab's count to reuseAt (an eighth of it
+// is free: worth a cache's visit) or to 0 (it is empty) tells the Central
+// to move it (Central.Settle).
+//
+// The identity fields (base to zeroed) are set before the slab is recorded
+// in its chunk's page table and read-only afterwards; the ones every Free
+// reads come first. fresh belongs to the owner while the slab is owned,
+// else to the Central's mutex; the list fields belong to the Central.
 //
 // Invariants, checked by validate:
 //
-//	nfree == objects - popcount(used)
-//	no bit of used is set at or above fresh
-//	owner bit i set implies bit i of used is set
-//	the slab is on its Central's partial list iff 0 < nfree < objects
+//	count == popcount(owned) + reserved by the owner (0 when unowned)
+//	no owner bit is set at or above fresh
+//	unowned: on the full list iff count > reuseAt, partial iff 0 < count <= reuseAt,
+//	         empty (kept) iff count == 0
+//	every page of the slab records the slab as its owner
 type Slab struct {
-	base       uintptr
-	inv        uint64         // classInv of the class
-	objects    int            // objects in the slab
-	ownedBase  unsafe.Pointer // &owned[0]
-	class      uint8
-	rot        int      // -classShift of the class: index rotates right by it
-	ownedShift uint8    // log2 of the number of cache lines of owned
-	groupShift uint8    // log2 of the objects per group of owned (see ownedPos)
-	lineMask   int      // lines of owned - 1
-	groupMask  int      // objects per group - 1
-	owned      []uint32 // owner bits, object i's at ownedPos(i)
+	base      uintptr
+	inv       uint64         // classInv of the class
+	objects   int            // objects in the slab
+	reuseAt   int            // count at which an unowned slab becomes partial again: objects - reuseFreeObjects
+	rot       int            // -classShift of the class: index rotates right by it
+	ownedBase unsafe.Pointer // &owned[0]
+	state     atomic.Uint64  // count | stateOwned
+	central   *Central
+	size      uintptr
+	class     uint8
+	zeroed    bool     // the pages read as zero when the slab was carved
+	owned     []uint64 // owner bits: bit i%64 of word i/64 is object i's
+	lastMask  uint64   // the valid bits of the last word of owned
+	chunk     *arena.Chunk
+	page      int
+	pages     int
 
-	size  uintptr
-	chunk *arena.Chunk
-	page  int
-	pages int
+	fresh int // objects [fresh, objects) were never handed out
 
-	used   []uint64 // bit set: object is out of the slab (in a cache or held)
-	nfree  int
-	fresh  int  // objects [fresh, objects) were never handed out
-	zeroed bool // the pages read as zero when the slab was carved
-	hint   int  // no word of used below it has a free bit under fresh
-
-	next, prev *Slab // Central list links
-	onList     bool
+	list       listID
+	next, prev *Slab
 }
 
-// ownedLineBits is a cache line of owner bits: the unit of false sharing.
-const ownedLineBits = 512
+// stateOwned is the flag of Slab.state set while a cache owns the slab;
+// the bits below it count held and reserved objects.
+const (
+	stateOwned = 1 << 63
+	stateCount = stateOwned - 1
+)
 
-// ownedPos returns where object i's owner bit lives. Objects go in groups
-// of G consecutive ones (G = 2^groupShift: a refill of the class, at most
-// a 32-bit word), and group g goes to line g mod L (L = 2^ownedShift
-// lines), after the groups L and 2L... before it. A refill hands a cache
-// one group of consecutive objects, so one cache's objects share a word
-// with each other, and neighbouring refills (another P's, or another
-// Cache's) land on other lines: caches never write one line.
-func (s *Slab) ownedPos(i int) int {
-	g := i >> (s.groupShift & 63)
-	return (g&s.lineMask)<<9 | (i>>(s.ownedShift&63))&^s.groupMask | i&s.groupMask
-}
+// listID says where an unowned slab is. Protected by its Central's mutex.
+type listID uint8
 
-// ownedLayout returns the group shift and line shift of the owner bits of
-// a slab of the given objects whose refills hand out batch objects at a
-// time: groups of the largest power of two no larger than batch (at most
-// a word), and enough lines that every group fits, and that at least four
-// neighbouring groups sit on distinct lines.
-func ownedLayout(objects, batch int) (groupShift, lineShift int) {
-	groupShift = min(bits.Len(uint(max(batch, 1)))-1, 5)
-	g := 1 << groupShift
-	groups := (objects + g - 1) / g
-	perLine := ownedLineBits / g
-	lines := 1
-	for lines*perLine < groups || lines < min(groups, 4) {
-		lines *= 2
-	}
-	return groupShift, bits.TrailingZeros(uint(lines))
-}
-
-// setOwnedLayout records the layout ownedLayout chose and makes owned.
-func (s *Slab) setOwnedLayout(groupShift, lineShift int) {
-	s.groupShift, s.ownedShift = uint8(groupShift), uint8(lineShift)
-	s.lineMask, s.groupMask = 1<<lineShift-1, 1<<groupShift-1
-	s.owned = make([]uint32, ownedLineBits/32<<lineShift)
-	s.ownedBase = unsafe.Pointer(unsafe.SliceData(s.owned))
-}
-
-// OwnerBit returns the word of object i's owner bit and the bit's index
-// in it, i < s.objects (as Local.Object found). The position is below the
-// bits of owned (every group fits its line), so no bounds check.
-func (s *Slab) OwnerBit(i int) (*uint32, uint) {
-	p := s.ownedPos(i)
-	return (*uint32)(unsafe.Add(s.ownedBase, p>>5<<2)), uint(p & 31)
-}
-
-// held reports whether a caller holds object i.
-func (s *Slab) held(i int) bool {
-	w, bit := s.OwnerBit(i)
-	return atomic.LoadUint32(w)&(1<<bit) != 0
-}
+const (
+	listNone    listID = iota // owned by a cache, or being carved
+	listPartial               // some objects held, at least reuseFree free
+	listFull                  // fewer than reuseFree objects free
+	listEmpty                 // kept empty for reuse, charged to the retention budget
+	listOwned                 // owned by a cache (kept on a list so Validate sees it)
+	listDead                  // pages given back to the chunk; the record is stale
+)
 
 // index returns the object index of addr and whether addr is an object's
 // first byte. Any addr is accepted: one below the base wraps around to an
@@ -147,88 +119,87 @@ func (s *Slab) rawIndex(addr uintptr) uint64 {
 	return bits.RotateLeft64(uint64(addr-s.base)*s.inv, s.rot)
 }
 
-// Entry is one free object on its way between a slab and a caller: its
-// address, with whether it is known to read as zero (bit 0) and which bit
-// of its owner word is its owner bit (the top five bits; objects lie below
-// 2^48, the registry's reach), the owner word, and its slab. Handing the
-// object out reads nothing but the Entry.
-type Entry struct {
-	p   uintptr
-	own *uint32
-	s   *Slab
+// ownerWord returns the word holding object i's owner bit, i < s.objects.
+func (s *Slab) ownerWord(i int) *uint64 {
+	return (*uint64)(unsafe.Add(s.ownedBase, uint(i)>>6<<3))
 }
 
-const (
-	entryZero     = 1                        // bit of Entry.p: reads as zero
-	entryBitShift = 59                       // Entry.p >> entryBitShift: the owner bit's index
-	entryAddr     = (1<<48 - 1) &^ entryZero // Entry.p & entryAddr: the address
-)
+// held reports whether a caller holds object i.
+func (s *Slab) held(i int) bool {
+	return atomic.LoadUint64(s.ownerWord(i))&(1<<(uint(i)&63)) != 0
+}
 
-func (s *Slab) entry(i int, zero bool) Entry {
-	p := s.base + uintptr(i)*s.size
-	if zero {
-		p |= entryZero
+// count returns the objects held or reserved now.
+func (s *Slab) count() int { return int(s.state.Load() & stateCount) }
+
+// validMask returns the bits of owner word w that stand for objects.
+func (s *Slab) validMask(w int) uint64 {
+	if w == len(s.owned)-1 {
+		return s.lastMask
 	}
-	own, bit := s.OwnerBit(i)
-	return Entry{p: p | uintptr(bit)<<entryBitShift, own: own, s: s}
+	return ^uint64(0)
 }
 
-// Addr returns e's object's address.
-func (e Entry) Addr() uintptr { return e.p & entryAddr }
-
-// Zero reports whether e's object is known to read as zero.
-func (e Entry) Zero() bool { return e.p&entryZero != 0 }
-
-// Bytes marks e's object, of class c, as held by the caller and returns it
-// as a slice of its full size, cleared first if clearIt is set and it may
-// be dirty.
-func (e Entry) Bytes(c int, clearIt bool) []byte {
-	atomic.OrUint32(e.own, 1<<(e.p>>entryBitShift))
-	b := unsafe.Slice((*byte)(osmem.AddrPointer(e.p&entryAddr)), classBytes[c])
-	if clearIt && e.p&entryZero == 0 {
-		clear(b)
+// claim clears the owner bit of object i, whose first byte is addr, if a
+// caller holds it, and counts the object out; settle says the Central must
+// look at the slab (Central.Settle) once the caller may block. ok false:
+// nobody held the object, and nothing changed. It takes no lock.
+func (s *Slab) claim(i int) (settle, ok bool) {
+	m := uint64(1) << (uint(i) & 63)
+	if atomic.AndUint64(s.ownerWord(i), ^m)&m == 0 {
+		return false, false
 	}
-	return b
+	v := s.state.Add(^uint64(0))
+	return v&stateOwned == 0 && (v == 0 || int(v) == s.reuseAt), true
 }
 
-// Class returns the size class of e's object.
-func (e Entry) Class() int { return int(e.s.class) }
+// reuseFree returns how many objects of a slab of the given objects must
+// be free before it is handed to a cache again: an eighth, at least one.
+// A cache then takes a batch of objects per visit to the Central, not one
+// (a random free leaves one hole per slab); the price is that an eighth of
+// a slab may sit free and unused, the same bound as a size class's waste.
+func reuseFree(objects int) int { return max(1, objects/8) }
 
-// index returns the object index of e.
-func (e Entry) index() int {
-	i, _ := e.s.index(e.Addr())
-	return i
+// handOut sets the owner bit of object i (reserved by the slab's owner)
+// and returns its address and whether it reads as zero. The caller owns s.
+func (s *Slab) handOut(i int) (addr uintptr, zero bool) {
+	atomic.OrUint64(s.ownerWord(i), 1<<(uint(i)&63))
+	zero = s.zeroed && i >= s.fresh
+	if i >= s.fresh {
+		s.fresh = i + 1
+	}
+	return s.base + uintptr(i)*s.size, zero
+}
+
+// reserveFrom reserves the free objects of the first owner word at or
+// after w that has any, and returns the word and the mask; mask 0 when
+// none is left. The caller owns s; it takes no lock.
+func (s *Slab) reserveFrom(w int) (int, uint64) {
+	for ; w < len(s.owned); w++ {
+		free := ^atomic.LoadUint64(&s.owned[w]) & s.validMask(w)
+		if free != 0 {
+			s.state.Add(uint64(bits.OnesCount64(free)))
+			return w, free
+		}
+	}
+	return w, 0
 }
 
 // Release checks that addr, in chunk ch, is the first byte of an object a
-// caller holds, marks it free and returns it as an Entry for a cache. It
-// takes no lock. errs.InvalidPointer: addr is not an object's start;
+// caller holds and marks it free. It takes no lock; when it reports
+// settle, the caller must call Settle on the slab's Central once it may
+// block. errs.InvalidPointer: addr is not an object's start;
 // errs.DoubleFree: nobody holds the object. Either way nothing changes.
-// (The Free fast paths do the same with Local.Object, Slab.OwnerBit and
-// Slab.Claim, which inline.)
-func Release(ch *arena.Chunk, addr uintptr) (Entry, error) {
-	s := (*Slab)(ch.Owner(ch.Page(addr)))
+func Release(ch *arena.Chunk, addr uintptr) (s *Slab, settle bool, err error) {
+	s = (*Slab)(ch.Owner(ch.Page(addr)))
 	if s != nil {
 		if i, ok := s.index(addr); ok {
-			own, bit := s.OwnerBit(i)
-			if e, ok := s.Claim(addr, own, bit); ok {
-				return e, nil
+			if settle, ok := s.claim(i); ok {
+				return s, settle, nil
 			}
 		}
 	}
-	return Entry{}, releaseError(s, addr)
-}
-
-// Claim marks the object of s whose first byte is addr and whose owner
-// bit is bit of the word own (as Local.Object and Slab.OwnerBit found)
-// free if a caller holds it, and returns it as an Entry; else it reports
-// false and changes nothing (the Entry is then meaningless). It takes no
-// lock; clearing the owner bit is one atomic operation, so of two Frees
-// of the object racing each other exactly one gets the Entry. It is small
-// enough to be inlined into the Free paths.
-func (s *Slab) Claim(addr uintptr, own *uint32, bit uint) (Entry, bool) {
-	m := uint32(1) << bit
-	return Entry{p: addr | uintptr(bit)<<entryBitShift, own: own, s: s}, atomic.AndUint32(own, ^m)&m != 0
+	return nil, false, releaseError(s, addr)
 }
 
 // ReleaseError is the error Release would return for addr, for a caller
@@ -248,65 +219,71 @@ func releaseError(s *Slab, addr uintptr) error {
 	return fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
 }
 
-// takeBatch moves up to len(dst) free objects out of the slab into dst
-// and returns how many: freed ones first, lowest first (their cache lines
-// are likely warm and their pages resident), a bitmap word at a time, then
-// ones never used, which read as zero if the slab's pages did. Its
-// Central's mu is held.
-func (s *Slab) takeBatch(dst []Entry) int {
-	n := 0
-	for n < len(dst) && s.nfree > s.objects-s.fresh { // a slot below fresh was freed
-		w := s.hint
-		for s.used[w] == ^uint64(0) {
-			w++
-		}
-		s.hint = w
-		free := ^s.used[w]
-		if below := s.fresh - w*64; below < 64 { // bits from fresh on are not freed slots
-			free &= 1<<below - 1
-		}
-		if free == 0 { // the counts disagree with the bitmap: take no freed slot
-			break
-		}
-		var taken uint64
-		for ; free != 0 && n < len(dst); n++ {
-			b := bits.TrailingZeros64(free)
-			free &= free - 1
-			taken |= 1 << b
-			dst[n] = s.entry(w*64+b, false)
-		}
-		s.used[w] |= taken
-		s.nfree -= bits.OnesCount64(taken)
-	}
-	k := min(len(dst)-n, s.objects-s.fresh)
-	for j := range k {
-		i := s.fresh + j
-		s.used[i/64] |= 1 << (i % 64)
-		dst[n+j] = s.entry(i, s.zeroed)
-	}
-	s.fresh += k
-	s.nfree -= k
-	return n + k
+// Settle puts the unowned slab s on the list its count calls for: full,
+// partial, or empty (kept within the retention budget, else its pages go
+// back to the chunk). Callers are the Frees whose claim asked for it; it
+// is idempotent, so racing Frees may each call it.
+func (s *Slab) Settle() {
+	c := s.central
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.place(s)
 }
 
-// Central holds the slabs of one size class. It is safe for concurrent use:
-// mu protects everything below it; the published counters are atomic.
+// Central holds the slabs of one size class that no cache owns, and counts
+// the ones caches own. It is safe for concurrent use: mu protects
+// everything below it; the published counters are atomic.
+//
+// Invariant: slabs == |partial| + |full| + |empty| + |owned|.
 type Central struct {
 	mu      sync.Mutex
 	class   uint8
 	heap    *arena.Heap
-	partial *Slab // slabs with objects both in and out, doubly linked
-	empty   *Slab // empty slabs kept to spare a carve (charged to the retention budget), singly linked by next
+	partial slabList // unowned slabs with objects held and at least reuseFree free
+	full    slabList // unowned slabs with fewer than reuseFree objects free
+	owned   slabList // slabs a cache owns
+	empty   *Slab    // empty slabs kept to spare a carve (charged to the retention budget), singly linked by next
 	nempty  int
 	closed  bool
+	slabs   int64
 
-	slabs int64
-	out   int64 // objects out of the slabs: in caches or held by callers
-
-	// Allocations and frees counted by caches that publish to the Central
-	// (per-goroutine Cache handles); per-P counts are kept by the caller.
+	// Allocations and frees counted by caches and published here: a cache
+	// adds its counts when it gives its slabs back (Local.Drain), guard
+	// mode as it goes.
 	pubAllocs atomic.Uint64
 	pubFrees  atomic.Uint64
+}
+
+// slabList is a doubly linked list of slabs, pushed at the tail.
+type slabList struct {
+	head, tail *Slab
+	n          int
+}
+
+func (l *slabList) push(s *Slab, id listID) {
+	s.list, s.next, s.prev = id, nil, l.tail
+	if l.tail != nil {
+		l.tail.next = s
+	} else {
+		l.head = s
+	}
+	l.tail = s
+	l.n++
+}
+
+func (l *slabList) remove(s *Slab) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		l.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		l.tail = s.prev
+	}
+	s.next, s.prev, s.list = nil, nil, listNone
+	l.n--
 }
 
 // Init prepares c to serve class cls from heap.
@@ -315,81 +292,138 @@ func (c *Central) Init(cls int, heap *arena.Heap) {
 	c.heap = heap
 }
 
-// AllocBatch moves up to len(dst) free objects out of the slabs into dst
-// and returns how many. It carves new slabs as needed; an error (wrapping
-// errs.OutOfMemory or errs.Closed) comes only when not even one object
-// could be had.
-func (c *Central) AllocBatch(dst []Entry) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return 0, errs.Closed
+// listOf returns the list that holds slabs with id.
+func (c *Central) listOf(id listID) *slabList {
+	switch id {
+	case listPartial:
+		return &c.partial
+	case listFull:
+		return &c.full
+	case listOwned:
+		return &c.owned
 	}
-	n := 0
-	for n < len(dst) {
-		s := c.partial
-		if s == nil {
-			if s = c.empty; s != nil {
-				c.uncharge(1)
-				c.empty, s.next = s.next, nil
-				c.nempty--
-			} else {
-				var err error
-				if s, err = c.carve(); err != nil {
-					if n > 0 {
-						break
-					}
-					return 0, err
-				}
-			}
-			c.push(s)
-		}
-		k := s.takeBatch(dst[n:])
-		n += k
-		// A slab that gives nothing while it counts free objects would
-		// loop here for ever; it cannot happen while claims are atomic,
-		// but such a slab leaves the list rather than hang the class.
-		if s.nfree == 0 || k == 0 {
-			c.unlink(s)
-		}
-	}
-	c.out += int64(n)
-	return n, nil
+	return nil
 }
 
-// FreeBatch returns objects (released by their holders, or never handed
-// out) to their slabs. A slab left empty is kept within the retention
-// budget, or its pages go back to the chunk.
-func (c *Central) FreeBatch(src []Entry) {
+// unlist takes s off whatever list it is on. c.mu is held.
+func (c *Central) unlist(s *Slab) {
+	if l := c.listOf(s.list); l != nil {
+		l.remove(s)
+	}
+}
+
+// place puts the unowned slab s where its count says. c.mu is held.
+func (c *Central) place(s *Slab) {
+	v := s.state.Load()
+	if v&stateOwned != 0 || s.list == listDead || s.list == listEmpty {
+		return
+	}
+	n := int(v & stateCount)
+	var want listID
+	switch {
+	case n > s.reuseAt:
+		want = listFull
+	case n > 0:
+		want = listPartial
+	default:
+		want = listEmpty
+	}
+	if s.list == want {
+		return
+	}
+	c.unlist(s)
+	if want != listEmpty {
+		c.listOf(want).push(s, want)
+		return
+	}
+	// Kept empty slabs are charged to the retention budget, and only it
+	// bounds them: a program that frees a batch of objects and allocates
+	// as many again reuses the slabs as they are. Past the budget the
+	// slab goes back to its chunk (which releases its pages or keeps
+	// them within the same budget).
+	if !c.closed && c.heap.Source().TryRetain(uintptr(s.pages)*arena.PageBytes) {
+		s.list, s.next = listEmpty, c.empty
+		c.empty = s
+		c.nempty++
+		return
+	}
+	c.release(s)
+}
+
+// Exchange gives back old, the slab the caller (a cache) owned, if not
+// nil, with reserved: the mask of the objects of word w it had reserved
+// and not handed out; and gives the caller ownership of a slab with free
+// objects: a partial one (old itself, if it is the best there is), else a
+// kept empty one, else a new one carved from the arena. One lock for
+// both. An error wraps errs.OutOfMemory or errs.Closed; old is given
+// back even then.
+func (c *Central) Exchange(old *Slab, w int, reserved uint64) (*Slab, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range src {
-		s := e.s
-		i := e.index()
-		s.used[i/64] &^= 1 << (i % 64)
-		s.nfree++
-		s.hint = min(s.hint, i/64)
-		if s.nfree == 1 {
-			c.push(s) // was full
-		}
-		if s.nfree == s.objects {
-			c.unlink(s)
-			bytes := uintptr(s.pages) * arena.PageBytes
-			// Kept empty slabs are charged to the retention budget, and
-			// only it bounds them: a program that frees a batch of objects
-			// and allocates as many again reuses the slabs as they are.
-			// Past the budget the slab goes back to its chunk (which
-			// releases it).
-			if !c.closed && c.heap.Source().TryRetain(bytes) {
-				s.next = c.empty
-				c.empty = s
-				c.nempty++
-			} else {
-				c.release(s)
-			}
+	if old != nil {
+		c.abandon(old, reserved)
+	}
+	if c.closed {
+		return nil, errs.Closed
+	}
+	s := c.partial.head
+	switch {
+	case s != nil:
+		c.partial.remove(s)
+	case c.empty != nil:
+		s = c.empty
+		c.uncharge(1)
+		c.empty, s.next = s.next, nil
+		c.nempty--
+	default:
+		var err error
+		if s, err = c.carve(); err != nil {
+			return nil, err
 		}
 	}
-	c.out -= int64(len(src))
+	s.state.Or(stateOwned)
+	c.owned.push(s, listOwned)
+	return s, nil
+}
+
+// Acquire is Exchange with nothing to give back.
+func (c *Central) Acquire() (*Slab, error) { return c.Exchange(nil, 0, 0) }
+
+// Abandon gives back a slab the caller owned, with reserved: the mask of
+// the objects of word w it had reserved and not handed out.
+func (c *Central) Abandon(s *Slab, w int, reserved uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.abandon(s, reserved)
+}
+
+// abandon is Abandon with c.mu held.
+func (c *Central) abandon(s *Slab, reserved uint64) {
+	if k := bits.OnesCount64(reserved); k > 0 {
+		s.state.Add(-uint64(k))
+	}
+	s.state.And(^uint64(stateOwned))
+	if s.list == listOwned {
+		c.owned.remove(s)
+	}
+	if !c.closed {
+		c.place(s)
+	}
+}
+
+// AllocOne hands out one object of the class straight from the slabs, for
+// callers with no cache (guard mode): its address and whether it reads as
+// zero.
+func (c *Central) AllocOne() (uintptr, bool, error) {
+	s, err := c.Acquire()
+	if err != nil {
+		return 0, false, err
+	}
+	w, mask := s.reserveFrom(0)
+	b := bits.TrailingZeros64(mask)
+	addr, zero := s.handOut(w<<6 | b)
+	c.Abandon(s, w, mask&^(1<<b))
+	return addr, zero, nil
 }
 
 // Trim gives every empty slab's pages back to its chunk.
@@ -420,6 +454,7 @@ func (c *Central) TryTrim(waitHeap bool) {
 		}
 		c.uncharge(1)
 		c.empty, s.next = s.next, nil
+		s.list = listDead
 		c.slabs--
 		c.nempty--
 	}
@@ -444,14 +479,15 @@ func (c *Central) uncharge(k int) {
 	}
 }
 
-// Close stops c: later AllocBatch calls fail with errs.Closed. The memory
+// Close stops c: later Acquire calls fail with errs.Closed. The memory
 // itself is unmapped by the Heap.
 func (c *Central) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
 	c.uncharge(c.nempty)
-	c.partial, c.empty, c.nempty = nil, nil, 0
+	c.partial, c.full, c.owned = slabList{}, slabList{}, slabList{}
+	c.empty, c.nempty = nil, 0
 }
 
 // EmptyBytes returns the bytes of the empty slabs c keeps.
@@ -475,7 +511,6 @@ func (c *Central) Publish(allocs, frees uint64) {
 type Stats struct {
 	Size, SlabBytes int
 	Slabs           int64
-	Out             int64  // objects out of the slabs (in caches or held)
 	Allocs, Frees   uint64 // published by caches
 }
 
@@ -485,73 +520,98 @@ func (c *Central) Stats() Stats {
 	defer c.mu.Unlock()
 	return Stats{
 		Size: ClassBytes(int(c.class)), SlabBytes: ClassSlabBytes(int(c.class)),
-		Slabs: c.slabs, Out: c.out, Allocs: c.pubAllocs.Load(), Frees: c.pubFrees.Load(),
+		Slabs: c.slabs, Allocs: c.pubAllocs.Load(), Frees: c.pubFrees.Load(),
 	}
 }
 
-// Validate checks c's invariants.
-func (c *Central) Validate() error {
+// Validate checks c's invariants. reserved returns how many objects of s
+// the cache owning it has reserved and not handed out. It returns the
+// objects callers hold, counted from the owner bits: the class's Live.
+func (c *Central) Validate(reserved func(*Slab) int) (held int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out int64
 	var slabs int64
-	for s := c.partial; s != nil; s = s.next {
-		if err := s.validate(); err != nil {
-			return err
+	for _, l := range []struct {
+		id   listID
+		list *slabList
+	}{{listPartial, &c.partial}, {listFull, &c.full}, {listOwned, &c.owned}} {
+		n := 0
+		for s := l.list.head; s != nil; s = s.next {
+			if s.list != l.id {
+				return 0, fmt.Errorf("slab: class %d slab %#x on list %d says %d", c.class, s.base, l.id, s.list)
+			}
+			if s.next != nil && s.next.prev != s {
+				return 0, fmt.Errorf("slab: class %d broken links after %#x", c.class, s.base)
+			}
+			h, err := s.validate()
+			if err != nil {
+				return 0, err
+			}
+			held += int64(h)
+			owned := s.state.Load()&stateOwned != 0
+			if owned != (l.id == listOwned) {
+				return 0, fmt.Errorf("slab: class %d slab %#x owned=%v on list %d", c.class, s.base, owned, l.id)
+			}
+			r := 0
+			if owned {
+				r = reserved(s)
+			}
+			if cnt := s.count(); cnt != h+r {
+				return 0, fmt.Errorf("slab: class %d slab %#x counts %d objects out, %d held + %d reserved", c.class, s.base, cnt, h, r)
+			}
+			switch cnt := s.count(); {
+			case l.id == listFull && cnt <= s.reuseAt, l.id == listPartial && (cnt == 0 || cnt > s.reuseAt):
+				return 0, fmt.Errorf("slab: class %d slab %#x with %d of %d objects out is on list %d", c.class, s.base, cnt, s.objects, l.id)
+			}
+			n++
 		}
-		if s.nfree == 0 || s.nfree == s.objects {
-			return fmt.Errorf("slab: partial slab %#x has %d of %d objects free", s.base, s.nfree, s.objects)
+		if n != l.list.n {
+			return 0, fmt.Errorf("slab: class %d list %d counts %d slabs, holds %d", c.class, l.id, l.list.n, n)
 		}
-		if s.next != nil && s.next.prev != s {
-			return fmt.Errorf("slab: broken links after %#x", s.base)
-		}
-		out += int64(s.objects - s.nfree)
-		slabs++
+		slabs += int64(n)
 	}
 	n := 0
 	for s := c.empty; s != nil; s = s.next {
-		if err := s.validate(); err != nil {
-			return err
+		h, err := s.validate()
+		if err != nil {
+			return 0, err
 		}
-		if s.nfree != s.objects {
-			return fmt.Errorf("slab: kept empty slab %#x has %d objects out", s.base, s.objects-s.nfree)
+		if s.list != listEmpty || h != 0 || s.count() != 0 {
+			return 0, fmt.Errorf("slab: kept empty slab %#x has %d objects out (list %d)", s.base, s.count(), s.list)
 		}
 		n++
-		slabs++
 	}
 	if n != c.nempty {
-		return fmt.Errorf("slab: class %d counts %d empty slabs, list has %d", c.class, c.nempty, n)
+		return 0, fmt.Errorf("slab: class %d counts %d empty slabs, list has %d", c.class, c.nempty, n)
 	}
-	if out > c.out || slabs > c.slabs {
-		return fmt.Errorf("slab: class %d counts %d objects out in %d slabs; lists alone hold %d in %d", c.class, c.out, c.slabs, out, slabs)
+	slabs += int64(n)
+	if slabs != c.slabs {
+		return 0, fmt.Errorf("slab: class %d counts %d slabs, its lists hold %d", c.class, c.slabs, slabs)
 	}
-	return nil
+	return held, nil
 }
 
-func (s *Slab) validate() error {
+// validate checks one slab and returns how many objects callers hold.
+func (s *Slab) validate() (int, error) {
 	n := 0
-	for w, word := range s.used {
+	for w := range s.owned {
+		word := atomic.LoadUint64(&s.owned[w])
+		if word&^s.validMask(w) != 0 {
+			return 0, fmt.Errorf("slab: %#x has owner bits past its %d objects", s.base, s.objects)
+		}
 		n += bits.OnesCount64(word)
-		for b := 0; b < 64 && word != 0; b++ {
-			if i := w*64 + b; word&(1<<b) != 0 && i >= s.fresh {
-				return fmt.Errorf("slab: %#x object %d is out but above the fresh mark %d", s.base, i, s.fresh)
+		if word != 0 {
+			if top := w*64 + 63 - bits.LeadingZeros64(word); top >= s.fresh {
+				return 0, fmt.Errorf("slab: %#x object %d is held but above the fresh mark %d", s.base, top, s.fresh)
 			}
 		}
 	}
-	for i := range s.objects {
-		if s.held(i) && s.used[i/64]&(1<<(i%64)) == 0 {
-			return fmt.Errorf("slab: %#x object %d is held by a caller but free in the slab", s.base, i)
-		}
-	}
-	if s.nfree != s.objects-n {
-		return fmt.Errorf("slab: %#x counts %d free objects, bitmap says %d", s.base, s.nfree, s.objects-n)
-	}
 	for p := s.page; p < s.page+s.pages; p++ {
 		if (*Slab)(s.chunk.Owner(p)) != s {
-			return fmt.Errorf("slab: %#x page %d is not recorded as the slab's", s.base, p)
+			return 0, fmt.Errorf("slab: %#x page %d is not recorded as the slab's", s.base, p)
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // carve makes a new slab of c's class from the heap. c.mu is held.
@@ -566,10 +626,13 @@ func (c *Central) carve() (*Slab, error) {
 	objects := int(slabBytes / size)
 	s := &Slab{
 		size: size, inv: classInv[cls], rot: -int(classShift[cls]), objects: objects, class: c.class,
-		pages: int(slabBytes / arena.PageBytes), used: make([]uint64, (objects+63)/64),
-		nfree: objects,
+		pages: int(slabBytes / arena.PageBytes), owned: make([]uint64, (objects+63)/64),
+		central: c, lastMask: ^uint64(0), reuseAt: objects - reuseFree(objects),
 	}
-	s.setOwnedLayout(ownedLayout(objects, RefillBatch(cls)))
+	if r := objects % 64; r != 0 {
+		s.lastMask = 1<<r - 1
+	}
+	s.ownedBase = unsafe.Pointer(unsafe.SliceData(s.owned))
 	// The slab is complete before its pages name it: a Free racing with
 	// the carve (a stale or forged address) reads a whole record.
 	place := func(ch *arena.Chunk, page int, zeroed bool) {
@@ -586,29 +649,6 @@ func (c *Central) carve() (*Slab, error) {
 // release gives an empty slab's pages back to its chunk. c.mu is held.
 func (c *Central) release(s *Slab) {
 	c.slabs--
+	s.list = listDead
 	c.heap.FreePages(s.chunk, s.page, s.pages)
-}
-
-func (c *Central) push(s *Slab) {
-	s.prev, s.next = nil, c.partial
-	if c.partial != nil {
-		c.partial.prev = s
-	}
-	c.partial = s
-	s.onList = true
-}
-
-func (c *Central) unlink(s *Slab) {
-	if !s.onList {
-		return
-	}
-	if s.prev != nil {
-		s.prev.next = s.next
-	} else {
-		c.partial = s.next
-	}
-	if s.next != nil {
-		s.next.prev = s.prev
-	}
-	s.next, s.prev, s.onList = nil, nil, false
 }

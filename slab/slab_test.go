@@ -1,8 +1,8 @@
 package slab
 
 import (
+	"sync"
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,62 +84,96 @@ func newCentrals(t *testing.T, retain int64) ([]Central, *arena.Heap) {
 	return cs, h
 }
 
-// hold takes one object of class c out of its Central and hands it to the
-// caller, as a cache does.
-func hold(t *testing.T, c *Central) (uintptr, Entry) {
-	var e [1]Entry
-	n, err := c.AllocBatch(e[:])
+// take hands out one object of class cls through the cache l, as the
+// front-ends do: from the slab l owns, else from a new one.
+func take(t *testing.T, cs []Central, l *Local, cls int) (uintptr, bool) {
+	t.Helper()
+	if p, zero, ok := l.Alloc(cls); ok {
+		return p, zero
+	}
+	old, w, m := l.Install(cls, nil)
+	s, err := cs[cls].Exchange(old, w, m)
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	b := e[0].Bytes(e[0].Class(), false)
-	return uintptr(unsafe.Pointer(unsafe.SliceData(b))), e[0]
+	l.Install(cls, s)
+	p, zero, ok := l.Alloc(cls)
+	require.True(t, ok, "a slab fresh from Acquire has a free object")
+	return p, zero
 }
 
-// giveBack releases a held object and returns it to its Central.
-func giveBack(t *testing.T, cs []Central, p uintptr) error {
-	e, err := Release(arena.Lookup(p), p)
+// giveBack releases a held object, as Free's slow path does.
+func giveBack(p uintptr) error {
+	ch := arena.Lookup(p)
+	if ch == nil {
+		return errs.ForeignPointer
+	}
+	s, settle, err := Release(ch, p)
 	if err != nil {
 		return err
 	}
-	cs[e.Class()].FreeBatch([]Entry{e})
+	if settle {
+		s.Settle()
+	}
 	return nil
+}
+
+// drain gives back everything l holds.
+func drain(cs []Central, l *Local) {
+	l.Drain(func(s *Slab, w int, m uint64) { cs[s.Class()].Abandon(s, w, m) },
+		func(c int, allocs, frees uint64) { cs[c].Publish(allocs, frees) })
+}
+
+// validate checks every Central, with the reservations of the caches ls.
+func validate(cs []Central, ls ...*Local) (held int64, err error) {
+	r := map[*Slab]int{}
+	for _, l := range ls {
+		l.Owns(func(s *Slab, n int) { r[s] = n })
+	}
+	for c := 1; c < NumClasses; c++ {
+		h, err := cs[c].Validate(func(s *Slab) int { return r[s] })
+		if err != nil {
+			return 0, err
+		}
+		held += h
+	}
+	return held, nil
 }
 
 func TestCentralFillDrain(t *testing.T) {
 	cs, h := newCentrals(t, 0)
-	c := &cs[ClassOf(48)]
-	objects := ClassSlabBytes(ClassOf(48)) / 48
+	cls := ClassOf(48)
+	c := &cs[cls]
+	objects := ClassSlabBytes(cls) / 48
 	seen := map[uintptr]bool{}
 	var addrs []uintptr
-	batch := make([]Entry, 100)
+	var l Local
 	for len(addrs) < 3*objects { // three slabs' worth
-		n, err := c.AllocBatch(batch[:min(100, 3*objects-len(addrs))])
-		require.NoError(t, err)
-		for _, e := range batch[:n] {
-			require.True(t, e.Zero(), "fresh slab objects read as zero")
-			b := e.Bytes(e.Class(), false)
-			p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-			require.False(t, seen[p], "handed out twice")
-			seen[p] = true
-			addrs = append(addrs, p)
-		}
+		p, zero := take(t, cs, &l, cls)
+		require.True(t, zero, "fresh slab objects read as zero")
+		require.False(t, seen[p], "handed out twice")
+		seen[p] = true
+		addrs = append(addrs, p)
 	}
-	require.NoError(t, c.Validate())
-	st := c.Stats()
-	assert.Equal(t, int64(3), st.Slabs)
-	assert.Equal(t, int64(3*objects), st.Out)
+	held, err := validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3*objects), held)
+	assert.Equal(t, int64(3), c.Stats().Slabs)
+	allocs, _ := l.Counts(cls)
+	assert.Equal(t, uint64(3*objects), allocs)
+	drain(cs, &l)
+	assert.Equal(t, uint64(3*objects), c.Stats().Allocs, "Drain publishes the counts")
+	assert.Equal(t, 3, c.full.n, "full slabs given back sit on the full list")
 
 	for _, p := range addrs {
 		ch := arena.Lookup(p)
 		require.NotNil(t, ch)
-		_, err := Release(ch, p+8)
+		_, _, err := Release(ch, p+8)
 		require.ErrorIs(t, err, errs.InvalidPointer, "interior")
-		require.NoError(t, giveBack(t, cs, p))
+		require.NoError(t, giveBack(p))
 	}
-	require.NoError(t, c.Validate())
-	st = c.Stats()
-	assert.Zero(t, st.Slabs, "with no retention budget no empty slab is kept")
-	assert.Zero(t, st.Out)
+	held, err = validate(cs)
+	require.NoError(t, err)
+	assert.Zero(t, held)
+	assert.Zero(t, c.Stats().Slabs, "with no retention budget no empty slab is kept")
 	inuse, empty := h.Counts()
 	assert.Zero(t, inuse+empty, "the chunk went back to the OS at once")
 	assert.Zero(t, h.Source().Mapped())
@@ -149,19 +183,22 @@ func TestCentralFillDrain(t *testing.T) {
 func TestEmptySlabsChargeTheBudget(t *testing.T) {
 	sb := ClassSlabBytes(ClassOf(4096))
 	cs, h := newCentrals(t, int64(2*sb))
-	c := &cs[ClassOf(4096)]
+	cls := ClassOf(4096)
+	c := &cs[cls]
 	var ps []uintptr
+	var l Local
 	for range 5 * sb / 4096 { // five slabs
-		p, _ := hold(t, c)
+		p, _ := take(t, cs, &l, cls)
 		ps = append(ps, p)
 	}
+	drain(cs, &l)
 	for _, p := range ps {
-		require.NoError(t, giveBack(t, cs, p))
+		require.NoError(t, giveBack(p))
 	}
-	st := c.Stats()
-	assert.Equal(t, int64(2), st.Slabs, "two empty slabs fit the budget")
+	assert.Equal(t, int64(2), c.Stats().Slabs, "two empty slabs fit the budget")
 	assert.Equal(t, int64(2*sb), h.Source().Retained())
-	require.NoError(t, c.Validate())
+	_, err := validate(cs)
+	require.NoError(t, err)
 	c.Trim()
 	assert.Zero(t, c.Stats().Slabs)
 	assert.Equal(t, h.Charged(), h.Source().Retained(), "the pages stay charged, as free dirty pages of the chunk")
@@ -169,93 +206,172 @@ func TestEmptySlabsChargeTheBudget(t *testing.T) {
 	assert.Zero(t, h.Source().Retained())
 }
 
-func TestCentralReusesFreedFirst(t *testing.T) {
+// TestSlabHandsOutInOrderThenReuses: a cache hands its slab's objects out
+// in address order, and comes back to a freed one (dirty: the caller
+// clears it) once the rest are out.
+func TestSlabHandsOutInOrderThenReuses(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
-	c := &cs[ClassOf(1000)]
+	cls := ClassOf(1000)
+	objects := ClassSlabBytes(cls) / ClassBytes(cls)
+	var l Local
 	var ps []uintptr
 	for range 10 {
-		p, _ := hold(t, c)
+		p, _ := take(t, cs, &l, cls)
 		ps = append(ps, p)
 	}
-	require.NoError(t, giveBack(t, cs, ps[3]))
-	var e [1]Entry
-	_, err := c.AllocBatch(e[:])
+	for i := 1; i < len(ps); i++ {
+		require.Equal(t, ps[i-1]+uintptr(ClassBytes(cls)), ps[i], "address order")
+	}
+	reuse := reuseFree(objects)
+	require.Equal(t, 8, reuse, "an eighth of 64 objects")
+	for _, p := range ps[:reuse-1] {
+		require.NoError(t, giveBack(p))
+	}
+	for range objects - 10 {
+		_, zero := take(t, cs, &l, cls)
+		require.True(t, zero, "never handed out before")
+	}
+	p, zero := take(t, cs, &l, cls)
+	assert.NotEqual(t, ps[0], p, "%d free objects are not worth a visit: a new slab", reuse-1)
+	assert.True(t, zero)
+	require.NoError(t, giveBack(ps[reuse-1]))
+	for range objects - 1 { // the rest of the new slab
+		take(t, cs, &l, cls)
+	}
+	for i := range reuse {
+		p, zero := take(t, cs, &l, cls)
+		assert.Equal(t, ps[i], p, "the freed slots come back in address order once %d are free", reuse)
+		assert.False(t, zero, "a reused slot must be cleared by the caller")
+	}
+	require.ErrorIs(t, giveBack(ps[9]+1), errs.InvalidPointer)
+	require.NoError(t, giveBack(ps[9]))
+	require.ErrorIs(t, giveBack(ps[9]), errs.DoubleFree)
+	held, err := validate(cs, &l)
 	require.NoError(t, err)
-	assert.False(t, e[0].Zero(), "a reused slot must be cleared by the caller")
-	b := e[0].Bytes(e[0].Class(), false)
-	assert.Equal(t, ps[3], uintptr(unsafe.Pointer(unsafe.SliceData(b))), "the freed slot comes back first")
-	require.ErrorIs(t, giveBack(t, cs, ps[4]+1), errs.InvalidPointer)
-	require.NoError(t, giveBack(t, cs, ps[4]))
-	require.ErrorIs(t, giveBack(t, cs, ps[4]), errs.DoubleFree)
-	require.NoError(t, c.Validate())
+	assert.Equal(t, int64(2*objects-1), held)
 }
 
-func TestLocalStacks(t *testing.T) {
+// TestLocalOwnsOneSlab: a cache owns at most one slab per class, reserves
+// free objects a word at a time, and gives the slab back on Drain.
+func TestLocalOwnsOneSlab(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
-	cls := ClassOf(32 << 10)
-	require.Equal(t, 2, StackLen(cls), "64 KiB of 32 KiB objects")
-	require.Equal(t, 64, StackLen(ClassOf(16)))
+	cls := ClassOf(16)
 	var l Local
-	_, ok := l.Pop(cls)
-	require.False(t, ok)
-	var batch [MaxBatch]Entry
-	n, err := cs[cls].AllocBatch(batch[:3])
-	require.NoError(t, err)
-	require.Equal(t, 3, n)
-	assert.Equal(t, 2, l.Fill(cls, batch[:3]), "only two fit")
-	assert.False(t, l.Push(batch[2]), "full")
-	e, ok := l.Pop(cls)
-	require.True(t, ok)
-	assert.Equal(t, batch[1], e, "last in, first out")
-	assert.True(t, l.Push(batch[2]))
-	assert.Equal(t, 1, l.Spill(cls, batch[:]), "the older half")
-	assert.Equal(t, 1, l.Len(cls))
-	assert.Equal(t, 1, l.Drain(cls, batch[:]))
-	assert.Zero(t, l.Len(cls))
-	allocs, frees := l.Counts(cls)
-	assert.Equal(t, uint64(1), allocs)
-	assert.Equal(t, uint64(1), frees)
+	_, _, ok := l.Alloc(cls)
+	require.False(t, ok, "an empty cache owns no slab")
+	p, _ := take(t, cs, &l, cls)
+	assert.Equal(t, 63, l.Reserved(cls), "a word of objects reserved, one handed out")
+	n := 0
+	l.Owns(func(s *Slab, r int) {
+		n++
+		assert.Equal(t, 63, r)
+		assert.Equal(t, 64, s.count(), "the slab counts what the cache reserved")
+	})
+	assert.Equal(t, 1, n)
+	require.NoError(t, giveBack(p))
+	_, frees := l.Counts(cls)
+	assert.Zero(t, frees, "a free through the registry is the caller's to count")
+	drain(cs, &l)
+	assert.Zero(t, l.Reserved(cls))
+	assert.Equal(t, uint64(1), cs[cls].Stats().Allocs)
+	assert.Zero(t, cs[cls].Stats().Slabs, "the empty slab went back to its chunk")
+	l.Owns(func(*Slab, int) { t.Fatal("a drained cache owns nothing") })
+}
+
+// TestOwnedBytesBound pins the per-cache bound the docs quote.
+func TestOwnedBytesBound(t *testing.T) {
+	sum := 0
+	for c := 1; c < NumClasses; c++ {
+		sum += ClassSlabBytes(c)
+	}
+	assert.Equal(t, sum, OwnedBytesBound)
+	assert.Equal(t, 11993088, OwnedBytesBound, "the docs say about 11.4 MiB per cache")
 }
 
 func TestCentralClosed(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
 	c := &cs[1]
 	c.Close()
-	var e [1]Entry
-	_, err := c.AllocBatch(e[:])
+	_, err := c.Acquire()
+	require.ErrorIs(t, err, errs.Closed)
+	_, _, err = c.AllocOne()
 	require.ErrorIs(t, err, errs.Closed)
 }
 
-// TestOwnedLayout checks the owner bits of every class: each object has
-// its own bit within owned, a refill is a power of two, and the objects of
-// neighbouring refills (what two caches filled one after the other use)
-// sit on different cache lines.
-func TestOwnedLayout(t *testing.T) {
-	for c := 1; c < NumClasses; c++ {
-		objects := ClassSlabBytes(c) / ClassBytes(c)
-		b := RefillBatch(c)
-		require.Equal(t, 0, b&(b-1), "class %d: refill %d is a power of two", c, b)
-		s := &Slab{objects: objects}
-		s.setOwnedLayout(ownedLayout(objects, b))
-		size := len(s.owned) * 32
-		assert.LessOrEqual(t, size, max(4*ownedLineBits, 2*objects), "class %d: owned stays near a bit per object", c)
-		seen := make([]bool, size)
-		for i := range objects {
-			p := s.ownedPos(i)
-			require.True(t, p >= 0 && p < size, "class %d object %d: position %d outside %d bits", c, i, p, size)
-			require.False(t, seen[p], "class %d object %d: position %d taken", c, i, p)
-			seen[p] = true
-			w, bit := s.OwnerBit(i)
-			require.Equal(t, &s.owned[p/32], w)
-			require.Equal(t, uint(p%32), bit)
-		}
-		line := func(i int) int { return s.ownedPos(i) / ownedLineBits }
-		for k := 0; (k+2)*b <= objects; k++ {
-			for i := k * b; i < (k+1)*b; i++ {
-				for j := (k + 1) * b; j < (k+2)*b; j++ {
-					require.NotEqual(t, line(i), line(j), "class %d: refills %d and %d share a line", c, k, k+1)
+// TestRemoteFreesRaceAbandon: objects of slabs that caches own are freed
+// from other goroutines while the caches allocate, change slabs and
+// drain; every slab ends where its count says, and all memory goes back.
+func TestRemoteFreesRaceAbandon(t *testing.T) {
+	cs, h := newCentrals(t, 0)
+	cls := ClassOf(64)
+	const workers, rounds = 4, 20000
+	ch := make(chan uintptr, 1024)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(2)
+		go func() { // allocates through its own cache, sends every object on
+			defer wg.Done()
+			var l Local
+			for i := range rounds {
+				p, _ := take(t, cs, &l, cls)
+				ch <- p
+				if i%997 == 0 {
+					drain(cs, &l)
 				}
 			}
+			drain(cs, &l)
+		}()
+		go func() { // frees what others allocated
+			defer wg.Done()
+			for range rounds {
+				assert.NoError(t, giveBack(<-ch))
+			}
+		}()
+	}
+	wg.Wait()
+	held, err := validate(cs)
+	require.NoError(t, err)
+	assert.Zero(t, held)
+	assert.Zero(t, cs[cls].Stats().Slabs)
+	assert.Zero(t, h.Source().Mapped())
+}
+
+// TestValidateCatches breaks each invariant of a Central on purpose.
+func TestValidateCatches(t *testing.T) {
+	setup := func(t *testing.T) ([]Central, *Central, *Slab) {
+		cs, _ := newCentrals(t, 0)
+		cls := ClassOf(48) // 1365 objects: the last owner word is partly valid
+		var l Local
+		for range 1500 { // one full slab, one owned
+			take(t, cs, &l, cls)
 		}
+		drain(cs, &l)
+		c := &cs[cls]
+		_, err := validate(cs)
+		require.NoError(t, err)
+		return cs, c, c.full.head
+	}
+	for _, tc := range []struct {
+		name   string
+		break_ func(c *Central, s *Slab)
+		want   string
+	}{
+		{"count", func(c *Central, s *Slab) { s.state.Add(1) }, "counts"},
+		{"owner bit past the objects", func(c *Central, s *Slab) { s.owned[len(s.owned)-1] |= 1 << 63 }, "past its"},
+		{"held above fresh", func(c *Central, s *Slab) { s.fresh = 3 }, "fresh mark"},
+		{"on the wrong list", func(c *Central, s *Slab) { c.full.remove(s); c.partial.push(s, listPartial) }, "on list"},
+		{"list count", func(c *Central, s *Slab) { c.full.n++ }, "counts"},
+		{"slab count", func(c *Central, s *Slab) { c.slabs++ }, "its lists hold"},
+		{"owned flag off the owned list", func(c *Central, s *Slab) { s.state.Or(stateOwned) }, "owned=true"},
+		{"page owner", func(c *Central, s *Slab) { c.heap.FreePages(s.chunk, s.page, 1) }, "not recorded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs, c, s := setup(t)
+			require.NotNil(t, s)
+			tc.break_(c, s)
+			_, err := validate(cs)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
 	}
 }

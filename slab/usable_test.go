@@ -18,8 +18,9 @@ func TestUsableAgreesWithRelease(t *testing.T) {
 	for _, n := range []int{8, 48, 112, 1024, 32 << 10, MaxSmallBytes} {
 		c := ClassOf(n)
 		var held []uintptr
+		var l Local
 		for range 70 { // more than two words of owner bits per slab
-			p, _ := hold(t, &cs[c])
+			p, _ := take(t, cs, &l, c)
 			held = append(held, p)
 		}
 		for _, p := range held {
@@ -31,7 +32,7 @@ func TestUsableAgreesWithRelease(t *testing.T) {
 			assert.ErrorIs(t, err, errs.InvalidPointer)
 		}
 		freed := held[len(held)/2]
-		require.NoError(t, giveBack(t, cs, freed))
+		require.NoError(t, giveBack(freed))
 		_, err := Usable(arena.Lookup(freed), freed)
 		assert.ErrorIs(t, err, errs.DoubleFree)
 		for i, p := range held {
@@ -40,8 +41,10 @@ func TestUsableAgreesWithRelease(t *testing.T) {
 			}
 			_, err := Usable(arena.Lookup(p), p)
 			require.NoError(t, err, "object %d still held", i)
-			require.NoError(t, giveBack(t, cs, p), "Usable changed nothing: Release still works")
+			require.NoError(t, giveBack(p), "Usable changed nothing: Release still works")
 		}
-		require.NoError(t, cs[c].Validate())
+		drain(cs, &l)
+		_, err = validate(cs)
+		require.NoError(t, err)
 	}
 }
