@@ -509,7 +509,7 @@ func (a *Allocator) Close() error {
 // exactly; Cached counts the free objects caches have reserved.
 func (a *Allocator) Stats() stats.Snapshot {
 	s := stats.Snapshot{
-		Mapped: a.src.Mapped(), PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
+		Mapped: a.src.Mapped(), Released: a.src.Released(), PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
 		Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),
@@ -637,6 +637,9 @@ func (a *Allocator) validate() error {
 	if s.Mapped != want {
 		return fmt.Errorf("mmalloc: Mapped is %d, chunks and large mappings hold %d", s.Mapped, want)
 	}
+	if rel := a.heap.Released(); s.Released != rel {
+		return fmt.Errorf("mmalloc: Released is %d, the chunks' clean free pages hold %d", s.Released, rel)
+	}
 	if s.Retained > s.RetainLimit {
 		return fmt.Errorf("mmalloc: %d bytes retained, over the budget %d", s.Retained, s.RetainLimit)
 	}
@@ -648,7 +651,7 @@ func (a *Allocator) validate() error {
 		return fmt.Errorf("mmalloc: %d bytes charged to the retention budget, but free pages, kept mappings and empty slabs hold %d", s.Retained, charged)
 	}
 	if s.Limit > 0 && s.PeakMapped > s.Limit {
-		return fmt.Errorf("mmalloc: peak mapped %d passed the limit %d", s.PeakMapped, s.Limit)
+		return fmt.Errorf("mmalloc: peak held %d passed the limit %d", s.PeakMapped, s.Limit)
 	}
 	return nil
 }

@@ -144,25 +144,55 @@ func (h *Heap) allocPages(n int, owner unsafe.Pointer, place func(*Chunk, int, b
 	if h.closed {
 		return nil, 0, false, ErrClosed
 	}
-	// Oldest chunks first, as address-ordered first fit does: new chunks
-	// then drain sooner and can be given back.
+	// First fit over the chunks in use, in the order of h.inuse (which
+	// the swap-remove of emptied chunks reorders).
 	for _, c := range h.inuse {
 		if c.nfree < n {
 			continue
 		}
 		if p := c.findRun(n); p >= 0 {
+			if err := c.recommit(p, n); err != nil {
+				return nil, 0, false, err
+			}
 			return c, p, c.take(p, n, owner, place), nil
 		}
 	}
-	if k := len(h.empty); k > 0 {
+	k := len(h.empty)
+	if k > 0 {
 		c = h.empty[k-1]
-		h.empty = h.empty[:k-1]
 	} else if c, err = h.mapChunk(); err != nil {
 		return nil, 0, false, err
+	}
+	if err := c.recommit(0, n); err != nil {
+		if k == 0 { // a new chunk: keep it as the empty one, or give it back
+			if h.keepEmpty(c) {
+				c.state = chunkEmpty
+				h.empty = append(h.empty, c)
+			} else {
+				h.unmapChunk(c)
+			}
+		}
+		return nil, 0, false, err
+	}
+	if k > 0 {
+		h.empty = h.empty[:k-1]
 	}
 	c.state = chunkInUse
 	h.inuse = append(h.inuse, c)
 	return c, 0, c.take(0, n, owner, place), nil
+}
+
+// recommit counts the clean pages of the run of n pages at page back as
+// held (see osmem.Source.Recommit): they hold no memory until touched,
+// and count as released until taken. h.mu is held.
+func (c *Chunk) recommit(page, n int) error {
+	clean := 0
+	for i := page; i < page+n; i++ {
+		if c.dirty[i/64]&(1<<(i%64)) == 0 {
+			clean++
+		}
+	}
+	return c.heap.src.Recommit(uintptr(clean) * PageBytes)
 }
 
 // FreePages returns the run of n pages at page of c. The pages stay
@@ -197,6 +227,7 @@ func (h *Heap) freePages(c *Chunk, page, n int) {
 	c.nfree += n
 	if !h.src.TryRetain(uintptr(n) * PageBytes) {
 		osmem.Release(osmem.AddrPointer(c.base+uintptr(page)*PageBytes), uintptr(n)*PageBytes)
+		h.src.MarkReleased(uintptr(n) * PageBytes)
 		for i := page; i < page+n; i++ {
 			c.dirty[i/64] &^= 1 << (i % 64)
 		}
@@ -342,8 +373,10 @@ func (h *Heap) mapChunk() (*Chunk, error) {
 	for i := range pages {
 		c.free[i/64] |= 1 << (i % 64)
 	}
+	// Every page is free and clean: none holds memory until taken.
+	h.src.MarkReleased(h.chunkBytes)
 	if !register(c) {
-		h.src.Unmap(p, h.chunkBytes)
+		h.src.UnmapReleased(p, h.chunkBytes, h.chunkBytes)
 		return nil, fmt.Errorf("%w: %w at %#x", osmem.ErrNoMemory, ErrAddressSpace, base)
 	}
 	if h.huge {
@@ -385,7 +418,7 @@ func (h *Heap) unmapChunk(c *Chunk) {
 		atomic.StorePointer(&c.owners[i], nil)
 	}
 	c.state = chunkGone
-	h.src.Unmap(osmem.AddrPointer(c.base), c.bytes)
+	h.src.UnmapReleased(osmem.AddrPointer(c.base), c.bytes, uintptr(c.freeClean())*PageBytes)
 }
 
 func (h *Heap) removeInuse(c *Chunk) {
@@ -456,6 +489,31 @@ func (c *Chunk) take(page, n int, owner unsafe.Pointer, place func(*Chunk, int, 
 	return dirty == 0
 }
 
+// freeClean counts the free pages that hold no memory: the ones counted
+// as released. h.mu is held.
+func (c *Chunk) freeClean() int {
+	n := 0
+	for w := range c.free {
+		n += bits.OnesCount64(c.free[w] &^ c.dirty[w])
+	}
+	return n
+}
+
+// Released returns the bytes of free pages that hold no memory, in every
+// chunk, for validation: what the Source counts as released.
+func (h *Heap) Released() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var n int
+	for _, c := range h.inuse {
+		n += c.freeClean()
+	}
+	for _, c := range h.empty {
+		n += c.freeClean()
+	}
+	return int64(n) * int64(PageBytes)
+}
+
 // freeDirty counts the free pages that may hold bytes: the ones charged to
 // the retention budget. h.mu is held.
 func (c *Chunk) freeDirty() int {
@@ -474,6 +532,7 @@ func (c *Chunk) releaseFreeDirty() {
 		if start >= 0 {
 			osmem.Release(osmem.AddrPointer(c.base+uintptr(start)*PageBytes), uintptr(end-start)*PageBytes)
 			c.heap.src.Unretain(uintptr(end-start) * PageBytes)
+			c.heap.src.MarkReleased(uintptr(end-start) * PageBytes)
 			for i := start; i < end; i++ {
 				c.dirty[i/64] &^= 1 << (i % 64)
 			}

@@ -13,8 +13,9 @@ import (
 // when other goroutines are allocating; each row is consistent in itself.
 type Snapshot struct {
 	Mapped      int64 // bytes mapped from the OS now: chunks + large mappings
-	PeakMapped  int64 // most bytes ever mapped at once
-	Limit       int64 // the allocator's byte limit, 0 if none
+	Released    int64 // bytes of Mapped given back to the OS (free pages holding no memory); Mapped - Released is what the process holds
+	PeakMapped  int64 // most bytes ever held at once (Mapped - Released)
+	Limit       int64 // the allocator's byte limit on Mapped - Released, 0 if none
 	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped)
 	RetainLimit int64 // the most bytes that may be retained
 	InUse       int64 // bytes in live allocations, at their usable size
@@ -51,7 +52,7 @@ type Class struct {
 // ever been used.
 func (s Snapshot) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mapped %s (peak %s", Bytes(s.Mapped), Bytes(s.PeakMapped))
+	fmt.Fprintf(&b, "mapped %s, %s of it released (peak held %s", Bytes(s.Mapped), Bytes(s.Released), Bytes(s.PeakMapped))
 	if s.Limit > 0 {
 		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
 	}

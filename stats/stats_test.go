@@ -32,7 +32,7 @@ func TestSnapshotString(t *testing.T) {
 	assert.Equal(t, int64(3), s.Live)
 	assert.Equal(t, int64(1<<20+32), s.InUse)
 	out := s.String()
-	assert.Contains(t, out, "mapped 4.0 MiB (peak 8.0 MiB, limit 1.0 GiB), in use 1.0 MiB in 3 live allocations")
+	assert.Contains(t, out, "mapped 4.0 MiB, 0 B of it released (peak held 8.0 MiB, limit 1.0 GiB), in use 1.0 MiB in 3 live allocations")
 	assert.Contains(t, out, "allocs 6, frees 3, mmaps 3, munmaps 1, chunks 1 in use + 0 empty of 4.0 MiB")
 	assert.Regexp(t, `(?m)^\s+1\s+16\s+1\s+2\s+32 B\s+5\s+3\s*$`, out)
 	assert.Regexp(t, `(?m)^\s+large\s+-\s+-\s+1\s+1.0 MiB\s+1\s+0\s*$`, out)

@@ -46,11 +46,17 @@ var ErrNoMemory = errs.OutOfMemory
 // Source maps and unmaps memory for one allocator and keeps its figures.
 //
 // A Source is safe for concurrent use: its counters are atomic and its limit
-// is enforced with a compare-and-swap loop, so Mapped never passes Limit.
+// is enforced with a compare-and-swap loop on held, so Mapped - Released
+// never passes Limit. Memory counts as released from the moment its pages
+// are given back (Release) until it is used again (Recommit); a range
+// mapped and never touched counts as released when its user says so
+// (MarkReleased), as the chunks of the slabs do.
 type Source struct {
-	limit   int64        // most bytes mapped at once; 0 means none. Read-only.
-	mapped  atomic.Int64 // bytes mapped now through this Source
-	peak    atomic.Int64 // highest value mapped has had
+	limit    int64        // most bytes held at once; 0 means none. Read-only.
+	mapped   atomic.Int64 // bytes mapped now through this Source
+	released atomic.Int64 // bytes of mapped, given back to the OS (Ready, no pages)
+	held     atomic.Int64 // mapped - released: what Limit bounds
+	peak     atomic.Int64 // highest value held has had
 	mmaps   atomic.Uint64
 	munmaps atomic.Uint64
 	remaps  atomic.Uint64
@@ -109,7 +115,7 @@ func (s *Source) Limit() int64 { return s.limit }
 // Mapped returns the bytes mapped now.
 func (s *Source) Mapped() int64 { return s.mapped.Load() }
 
-// Peak returns the most bytes ever mapped at once.
+// Peak returns the most bytes ever held at once (Mapped - Released).
 func (s *Source) Peak() int64 { return s.peak.Load() }
 
 // Mmaps returns the number of mmap calls made.
@@ -156,14 +162,23 @@ func (s *Source) reserve(n uintptr) error {
 }
 
 func (s *Source) tryReserve(n uintptr) error {
+	if err := s.tryHold(n); err != nil {
+		return err
+	}
+	s.mapped.Add(int64(n))
+	return nil
+}
+
+// tryHold adds n bytes to held if they fit the limit.
+func (s *Source) tryHold(n uintptr) error {
 	for {
-		cur := s.mapped.Load()
+		cur := s.held.Load()
 		next := cur + int64(n)
 		if next < cur || (s.limit > 0 && next > s.limit) {
-			return fmt.Errorf("%w: %w (%d bytes mapped, %d requested, limit %d)",
+			return fmt.Errorf("%w: %w (%d bytes held, %d requested, limit %d)",
 				ErrNoMemory, ErrLimit, cur, n, s.limit)
 		}
-		if s.mapped.CompareAndSwap(cur, next) {
+		if s.held.CompareAndSwap(cur, next) {
 			processAdd(int64(n))
 			return nil
 		}
@@ -172,16 +187,58 @@ func (s *Source) tryReserve(n uintptr) error {
 
 func (s *Source) unreserve(n uintptr) {
 	s.mapped.Add(-int64(n))
+	s.held.Add(-int64(n))
 	processAdd(-int64(n))
 }
 
 // commit records a successful mapping in the high-water mark. Peak moves
 // only once the kernel has said yes, so a refused mapping changes nothing.
 func (s *Source) commit() {
-	next := s.mapped.Load()
+	next := s.held.Load()
 	for p := s.peak.Load(); next > p && !s.peak.CompareAndSwap(p, next); p = s.peak.Load() {
 	}
 }
+
+// MarkReleased records that n bytes of mapped memory hold no pages: given
+// back with Release, or mapped and never touched.
+func (s *Source) MarkReleased(n uintptr) {
+	s.released.Add(int64(n))
+	s.held.Add(-int64(n))
+	processAdd(-int64(n))
+}
+
+// Recommit records that n released bytes are about to be used again, or
+// fails with ErrNoMemory if held would pass the limit (after asking for
+// retained memory once, as a mapping does). The caller may hold locks the
+// reclaim function knows about.
+func (s *Source) Recommit(n uintptr) error {
+	if n == 0 {
+		return nil
+	}
+	err := s.tryHold(n)
+	if err != nil && s.reclaim != nil && s.retained.Load() > 0 {
+		s.reclaim()
+		err = s.tryHold(n)
+	}
+	if err != nil {
+		return err
+	}
+	s.released.Add(-int64(n))
+	s.commit()
+	return nil
+}
+
+// UnmapReleased is Unmap of n bytes at p, rel of which count as released.
+func (s *Source) UnmapReleased(p unsafe.Pointer, n, rel uintptr) {
+	s.munmap(p, n)
+	s.released.Add(-int64(rel))
+	s.mapped.Add(-int64(n))
+	s.held.Add(-int64(n - rel))
+	processAdd(-int64(n - rel))
+}
+
+// Released returns the bytes mapped now that hold no pages (see MarkReleased).
+func (s *Source) Released() int64 { return s.released.Load() }
 
 // Map moves n bytes (a multiple of PageBytes) from None to Ready with one
 // mmap call and returns their address. The memory reads as zero.
