@@ -57,9 +57,9 @@ type Source struct {
 	released atomic.Int64 // bytes of mapped, given back to the OS (Ready, no pages)
 	held     atomic.Int64 // mapped - released: what Limit bounds
 	peak     atomic.Int64 // highest value held has had
-	mmaps   atomic.Uint64
-	munmaps atomic.Uint64
-	remaps  atomic.Uint64
+	mmaps    atomic.Uint64
+	munmaps  atomic.Uint64
+	remaps   atomic.Uint64
 
 	retainLimit int64        // most bytes kept mapped for reuse; read-only
 	retained    atomic.Int64 // bytes kept mapped for reuse now
