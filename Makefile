@@ -23,7 +23,7 @@ gotest:
 # counts in RSS too).
 rss:
 	@echo "== RSS bounds, without -race"
-	go test -count=1 -run '^(TestMemoryReturnsToOS|TestRetentionIsBounded)$$' -v .
+	go test -count=1 -run '^(TestMemoryReturnsToOS|TestRetentionIsBounded|TestFreeGivesMemoryBack)$$' -v .
 
 # The suite once more with every public call followed by validate.
 invariants:

@@ -1,0 +1,223 @@
+package mmalloc_test
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/slab"
+)
+
+// TestTrimWhileGOMAXPROCSChanges: Trim drains every P's cache from the
+// goroutine that calls it, so it returns in bounded time whatever
+// GOMAXPROCS does: raised far above the Ps the caches were made for,
+// lowered to 1, and changed by another goroutine while Trim runs, with
+// workers allocating and freeing all along. Each Trim gets 10 s (it takes
+// well under a millisecond here); the scheduler-dependent drain it
+// replaced hung for up to 2 minutes after GOMAXPROCS was raised.
+func TestTrimWhileGOMAXPROCSChanges(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	a := newAlloc(t, mmalloc.Options{})
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			var held [][]byte
+			for !stop.Load() {
+				b, err := a.Alloc(1 + r.IntN(4096))
+				if !assert.NoError(t, err) {
+					return
+				}
+				held = append(held, b)
+				if len(held) > 64 {
+					i := r.IntN(len(held))
+					if !assert.NoError(t, a.Free(held[i])) {
+						return
+					}
+					held[i] = held[len(held)-1]
+					held = held[:len(held)-1]
+				}
+			}
+			for _, b := range held {
+				assert.NoError(t, a.Free(b))
+			}
+		}()
+	}
+	flip := make(chan struct{})
+	go func() { // changes GOMAXPROCS while the Trims below run
+		defer close(flip)
+		for i := 0; !stop.Load(); i++ {
+			runtime.GOMAXPROCS([]int{3, 64, 1, 17}[i%4])
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var slowest time.Duration
+	for i, procs := range []int{64, 1, 12, 2, 17, 64, 1, 2, 12, 64} {
+		runtime.GOMAXPROCS(procs)
+		done := make(chan time.Duration, 1)
+		go func() {
+			start := time.Now()
+			assert.NoError(t, a.Trim())
+			done <- time.Since(start)
+		}()
+		select {
+		case d := <-done:
+			slowest = max(slowest, d)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Trim %d (GOMAXPROCS %d) did not return within 10 s", i, procs)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	<-flip
+	t.Logf("slowest Trim: %v", slowest)
+	require.NoError(t, a.Trim())
+	require.NoError(t, a.Validate())
+	s := a.Stats()
+	assert.Zero(t, s.Live)
+	assert.Equal(t, s.Allocs, s.Frees)
+	assert.Zero(t, s.Mapped-s.Released, "everything freed and trimmed: nothing held")
+}
+
+// TestCacheLifecycle: Close gives everything back and ends the Cache;
+// its later calls and a zero Cache's return ErrClosed.
+func TestCacheLifecycle(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	c := a.NewCache()
+	var held [][]byte
+	for i := range 1000 {
+		b, err := c.Alloc(16 + i%2000)
+		require.NoError(t, err)
+		held = append(held, b)
+	}
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, c.Close(), mmalloc.ErrClosed, "a second Close")
+	_, err := c.Alloc(8)
+	require.ErrorIs(t, err, mmalloc.ErrClosed)
+	require.ErrorIs(t, c.Free(held[0]), mmalloc.ErrClosed)
+	s := a.Stats()
+	assert.Equal(t, int64(1000), s.Live)
+	assert.Zero(t, s.Classes[0].Cached, "a closed Cache reserves nothing")
+	for _, b := range held {
+		require.NoError(t, a.Free(b), "memory of a closed Cache stays valid until freed")
+	}
+	require.NoError(t, a.Trim())
+	require.NoError(t, a.Validate())
+	assert.Zero(t, a.Stats().Mapped-a.Stats().Released)
+
+	var zero mmalloc.Cache
+	_, err = zero.Alloc(8)
+	assert.ErrorIs(t, err, mmalloc.ErrClosed)
+	assert.ErrorIs(t, zero.Free(held[0]), mmalloc.ErrClosed)
+	assert.ErrorIs(t, zero.Close(), mmalloc.ErrClosed)
+	zero.Flush() // does nothing, does not fault
+
+	require.NoError(t, a.Close())
+	_, err = a.NewCache().Alloc(8)
+	assert.ErrorIs(t, err, mmalloc.ErrClosed, "a Cache made after Close")
+}
+
+// TestDroppedCacheIsReclaimed: a Cache dropped without Close or Flush
+// leaves Stats exact (its counts are read while it lives), and the
+// garbage collector's cleanup gives its slabs back, so that Trim
+// returns everything.
+func TestDroppedCacheIsReclaimed(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	held := func() [][]byte { // the Cache is unreachable once this returns
+		c := a.NewCache()
+		var held [][]byte
+		for i := range 950 {
+			b, err := c.Alloc(16 + i%3000)
+			require.NoError(t, err)
+			held = append(held, b)
+		}
+		return held
+	}()
+	for _, b := range held {
+		require.NoError(t, a.Free(b))
+	}
+	s := a.Stats()
+	assert.Zero(t, s.Live, "exact while the dropped Cache still lives")
+	assert.Equal(t, s.Allocs, s.Frees)
+	assert.Equal(t, uint64(950), s.Allocs)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		require.NoError(t, a.Trim())
+		if s := a.Stats(); s.Mapped == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s = a.Stats()
+	assert.Zero(t, s.Mapped, "the cleanup gave the dropped Cache's slabs back")
+	assert.Zero(t, s.Live)
+	assert.Equal(t, uint64(950), s.Allocs, "the dropped Cache's counts were published")
+	assert.Equal(t, s.Allocs, s.Frees)
+	require.NoError(t, a.Validate())
+}
+
+// TestFreeGivesMemoryBack: a million buffers of 100-2000 B, freed in
+// random order with no Trim, leave no more held (Mapped - Released) and
+// resident than the retention budget plus what the per-P caches may own
+// (one slab per class per P, slab.OwnedBytesBound), for the default
+// budget and for 8 MiB.
+func TestFreeGivesMemoryBack(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() || raceEnabled {
+		n = 100_000
+	}
+	for _, retain := range []int64{0, 8 << 20} {
+		t.Run(budgetName(retain), func(t *testing.T) {
+			a := newAlloc(t, mmalloc.Options{RetainBytes: retain})
+			budget := a.Stats().RetainLimit
+			bound := budget + int64(slab.OwnedBytesBound)*int64(runtime.GOMAXPROCS(0))
+			bufs := make([][]byte, n)
+			r := rand.New(rand.NewPCG(7, uint64(retain)))
+			runtime.GC()
+			rss0 := rssBytes(t)
+			for i := range bufs {
+				b, err := a.AllocUninit(100 + r.IntN(1901))
+				require.NoError(t, err)
+				b[0] = 1 // touch it, as a user would
+				bufs[i] = b
+			}
+			peak := a.Stats()
+			r.Shuffle(len(bufs), func(i, j int) { bufs[i], bufs[j] = bufs[j], bufs[i] })
+			for i, b := range bufs {
+				require.NoError(t, a.Free(b))
+				bufs[i] = nil
+			}
+			s := a.Stats()
+			held := s.Mapped - s.Released
+			t.Logf("peak mapped %d MiB; after the frees: mapped %d MiB, released %d MiB, held %d MiB, retained %d MiB, bound %d MiB, rss growth %d MiB",
+				peak.Mapped>>20, s.Mapped>>20, s.Released>>20, held>>20, s.Retained>>20, bound>>20, (rssBytes(t)-rss0)>>20)
+			assert.Zero(t, s.Live)
+			assert.LessOrEqual(t, held, bound, "held after the frees, no Trim")
+			if !raceEnabled { // the race detector's shadow memory counts in RSS
+				assert.LessOrEqual(t, rssBytes(t)-rss0, bound, "RSS growth after the frees, no Trim")
+			}
+			require.NoError(t, a.Validate())
+			require.NoError(t, a.Trim())
+			s = a.Stats()
+			assert.Zero(t, s.Mapped, "after Trim nothing is mapped")
+		})
+	}
+}
+
+func budgetName(retain int64) string {
+	if retain == 0 {
+		return "default budget"
+	}
+	return "budget 8 MiB"
+}
