@@ -79,18 +79,20 @@ type Options struct {
 	// from 1 MiB to 1 GiB. 0 means DefaultChunkBytes (4 MiB).
 	ChunkSize int
 
-	// Limit: the most bytes mapped at once (chunks + large mappings). An
-	// allocation that would pass it fails with ErrOutOfMemory. 0 means no
-	// limit beyond the kernel's.
+	// Limit: the most bytes held at once: mapped (chunks and large
+	// mappings) and not released (Stats.Mapped - Stats.Released), as the Go
+	// runtime's memory limit counts. An allocation that would pass it fails
+	// with ErrOutOfMemory. 0 means no limit beyond the kernel's.
 	Limit int64
 
 	// RetainBytes: the most bytes of freed memory (empty chunks and slabs,
 	// freed large mappings) kept mapped for reuse; Trim releases them.
 	// 0 means DefaultRetainBytes (64 MiB); NoRetain (or any negative value)
 	// keeps none, so that every large Alloc is one mmap and its Free one
-	// munmap. Besides the budget, the free objects resting in each P's cache
-	// keep their slabs resident until Trim: at most one slab per size class
-	// per P, 11 MiB per P in all.
+	// munmap. The budget holds as frees happen: what does not fit goes back
+	// to the OS at once. Besides it, each P's cache (and each Cache) owns
+	// at most one slab per size class, whose free objects only it hands
+	// out: slab.OwnedBytesBound (about 11.4 MiB) per cache at most.
 	RetainBytes int64
 
 	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on

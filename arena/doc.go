@@ -21,14 +21,20 @@
 // # Paths
 //
 // AllocPages(n):
-//  1. First fit over the chunks in use, oldest first. Dirty free pages
+//  1. First fit over the chunks in use (in the order of the in-use list,
+//     which removing an emptied chunk reorders). Dirty free pages
 //     taken leave the retention budget.
 //  2. Else reuse a kept empty chunk, else map a new one: MapAligned first
 //     tries the address just below the last chunk (the kernel allocates
 //     top-down, so it is usually free and aligned: one mmap), else maps
 //     chunk+align bytes and unmaps the misaligned ends.
-//  3. Mark the run used and dirty, record its owner; report whether every
-//     page was clean (then the run reads as zero).
+//  3. Count the run's clean pages as held again (Source.Recommit, which
+//     refuses past a Limit); mark the run used and dirty, record its
+//     owner; report whether every page was clean (then it reads as zero).
+//
+// A clean free page holds no memory, and the Source counts it as released:
+// a new chunk's pages (MarkReleased when mapped), and pages given back with
+// MADV_DONTNEED by FreePages or Trim.
 //
 // FreePages: mark the run free. Its pages stay resident (dirty), charged to
 // the Source's retention budget, if it has room; else they are released at

@@ -15,66 +15,75 @@
 //
 // # Structures
 //
-//   - Slab: base address, object size and count, a bitmap of the objects
-//     out of the slab (in a cache or held), one owner bit per object (set
-//     while a caller holds it, changed only by atomic operations; laid out
-//     in groups of consecutive objects, one refill's worth, with
-//     neighbouring groups on different cache lines, so that two caches
-//     filled one after the other never write one line), a fresh mark
-//     (objects at or above it were never handed out) and whether its pages
-//     were clean when carved. Kept on the Go heap.
-//   - Entry: one free object in transit: its address (whose low bit says
-//     whether it reads as zero, and top bits which bit of its owner word is
-//     its owner bit), its owner word and its slab.
-//   - Central: the slabs of one class — a list of partial slabs and the
-//     kept empty slabs, as many as the retention budget takes, which a
-//     reclaim under a Limit gives back (TryTrim) — with the counts that
-//     Caches publish.
-//   - Local: a cache — per class a stack of Entries (at most 64 KiB of
-//     objects, at most 64 of them) and its counts; not safe for concurrent
-//     use, its owner serialises it.
+//   - Slab: base address, object size and count, one owner bit per object
+//     (set while a caller holds it; changed only by atomic operations), a
+//     state word (the objects held or reserved by its owner, and whether a
+//     cache owns it), a fresh mark (objects at or above it were never
+//     handed out) and whether its pages were clean when carved. Kept on
+//     the Go heap.
+//   - Central: the slabs of one class that no cache owns — a partial list
+//     (at least an eighth of the slab free), a full list (less), the kept
+//     empty slabs, as many as the retention budget takes, which a reclaim
+//     under a Limit gives back (TryTrim) — the list of owned slabs, and the
+//     counts that caches publish.
+//   - Local: a cache — per class the slab it owns, the mask of objects of
+//     one owner word it has reserved, and its counts; not safe for
+//     concurrent use, its owner serialises it. A cache owns at most one
+//     slab per class: OwnedBytesBound in all.
 //
 // # Paths
 //
-// AllocBatch (refilling a cache): lock the Central; take objects from a
-// partial slab, else a kept empty one, else carve a new slab from the
-// arena. In a slab, reuse the lowest freed object if any (cache-warm, page
-// resident), else the next fresh one, which reads as zero if the slab was
-// carved from clean pages.
+// Local.Alloc (no lock): take the lowest reserved object, set its owner
+// bit (atomic OR), advance the fresh mark; the object reads as zero if it
+// was above the mark in a slab carved from clean pages. With nothing
+// reserved, reserve the free objects (clear owner bits) of the next owner
+// word, adding them to the slab's count (atomic add); past the last word,
+// start again from the first if at least an eighth of the slab is free.
 //
-// Entry.Bytes (handing out): set the owner bit; the caller clears the
-// object unless the Entry says it reads as zero.
+// Central.Exchange (a cache whose slab ran out; the Central's lock): give
+// the old slab back, with what it still had reserved, onto the list its
+// count calls for, then give the cache a slab: the first partial one
+// (which may be the old one), else a kept empty one, else a new one.
 //
-// Local.Object, Slab.Claim (Free's fast path, no lock): read the slab that
-// owns addr's page from the page table of the chunk the cache remembers;
-// multiply addr's offset by the inverse of the object size's odd part and
-// rotate right by its power of two, which gives the object index when addr
-// starts an object and a number past the slab's objects otherwise; clear
-// the owner bit with one atomic AND, which also tells whether it was set
-// (so of two Frees racing on one object exactly one wins), and push the
-// Entry. Anything else — another chunk, a refusal — goes to Release, which
-// does the same from the registry, or explains: not an object's start
-// (errs.InvalidPointer) or no owner bit set (errs.DoubleFree).
+// Local.Free, Release (Free; no lock): read the slab that owns addr's page
+// from the page table of the chunk the cache remembers (Release: of the
+// chunk the registry found); multiply addr's offset by the inverse of the
+// object size's odd part and rotate right by its power of two, which
+// gives the object index when addr starts an object and a number past the
+// slab's objects otherwise; clear the owner bit with one atomic AND, which
+// also tells whether it was set (so of two Frees racing on one object
+// exactly one wins); subtract one from the slab's count. The object is
+// free where it lies. If no cache owns the slab and the count fell to
+// reuseAt (an eighth free) or to 0, the caller then calls Settle, which
+// under the Central's lock moves the slab to the list its count calls for
+// (idempotent, so racing Frees may both call it): partial, or empty —
+// kept within the retention budget, else its pages go back to the chunk.
+// Refusals change nothing: not an object's start (errs.InvalidPointer) or
+// no owner bit set (errs.DoubleFree).
 // Slab records are never reused, and a record is complete before its pages
 // name it, so a Free racing with a slab's carve or release reads a whole
 // record, finds no owner bit set and changes nothing.
 //
-// FreeBatch (spilling a cache): lock the Central, clear the objects' bits;
-// a slab that becomes empty is kept if the budget allows, else its pages
-// go back to the chunk.
+// Local.Drain (Trim, a Cache's Flush or Close, or its cleanup): give every
+// owned slab back as Exchange does, and publish the counts.
 //
 // # Invariants (Central.Validate)
 //
-//	nfree == objects - popcount(used)
-//	no bit of used is set at or above fresh
-//	owner bit of i set implies bit i of used set
-//	a slab is on the partial list iff 0 < nfree < objects
+//	count == popcount(owner bits) + objects reserved by the owner (0 if none)
+//	no owner bit is set at or above fresh, or past the slab's objects
+//	owned flag set iff on the owned list; unowned: full iff count > reuseAt,
+//	  partial iff 0 < count <= reuseAt, kept empty iff count == 0
+//	slabs == |partial| + |full| + |owned| + |empty|
 //	every page of a slab records the slab as its owner
+//
+// and, checked by package mmalloc with every cache's counts, the owner
+// bits set in a class equal its live allocations.
 //
 // # Locking
 //
-// Central.mu protects the Central and the bitmaps, counts and links of
-// every slab of its class. A Slab's identity fields are read-only after
-// carving; owner bits change only by atomic operations. Lock order:
+// Central.mu protects the Central's lists and counts, and each unowned
+// slab's fresh mark and links. A Slab's identity fields are read-only after
+// carving; owner bits and the state word change only by atomic
+// operations; an owned slab's fresh mark belongs to its owner. Lock order:
 // Central, then the arena Heap.
 package slab
