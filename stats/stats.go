@@ -42,7 +42,7 @@ type Class struct {
 	SlabBytes int    // bytes of one slab (0 for the large row)
 	Slabs     int64  // slabs of this class now
 	Live      int64  // live objects
-	Cached    int64  // free objects held in per-P caches, ready for reuse
+	Cached    int64  // free objects the caches (per P, and every Cache) have reserved to hand out
 	InUse     int64  // bytes in live objects
 	Allocs    uint64 // objects ever allocated
 	Frees     uint64 // objects ever freed
