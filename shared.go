@@ -195,12 +195,15 @@ const viewMinBytes = 1 << 30
 //
 // The memory file only grows and cannot be truncated (it is sealed against
 // shrinking), so a SharedView never faults on a slice Bytes returned, until
-// Close: a range the Allocator has freed reads as zero (once its pages are
-// given back) or as whatever it was reused for; writing into it changes
-// nothing the Allocator relies on, since every allocator structure lives
-// outside the memory it hands out. A read of a freed range whose pages were
-// given back brings zero pages into the file again, until the Allocator
-// gives them back once more.
+// Close. A range the Allocator has freed reads as zero once its pages are
+// given back (a large allocation past the retention budget, or on Trim), or
+// else as what it held or what it was reused for. Writing into a freed
+// range corrupts nothing the Allocator relies on: its structures live
+// outside the memory it hands out, and a range is punched out of the file
+// again before it is mapped anew. Only free pages inside a chunk still in
+// use, which the Allocator takes to read as zero once released, may carry
+// such a write into a later allocation. Reading a released range brings
+// zero pages into the file again, until the Allocator releases it once more.
 //
 // A SharedView is safe for concurrent use. The zero SharedView, and a nil
 // one, map nothing: Bytes and Close return ErrClosed, as after Close.

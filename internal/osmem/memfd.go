@@ -66,10 +66,13 @@ func newFileBacking() (*fileBacking, error) {
 
 // commit grows the file to cover the range, if it must, and maps the
 // range's pages of the file over it (MAP_FIXED replaces the reservation).
+// It punches the range first: another process may have written into it
+// while it was free, and a committed range must read as zero.
 func (f *fileBacking) commit(addr, off, n uintptr) error {
 	if err := f.grow(int64(off + n)); err != nil {
 		return err
 	}
+	f.punch(off, n)
 	_, err := unix.MmapPtr(f.fd, int64(off), AddrPointer(addr), n, unix.PROT_READ|unix.PROT_WRITE,
 		unix.MAP_SHARED|unix.MAP_FIXED)
 	if err != nil {
