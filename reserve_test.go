@@ -407,3 +407,50 @@ func TestMappingKindsConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkFreeAcrossChunks frees and reallocates 1 KiB objects that lie
+// in 16 different chunks, in turn, so that every Free misses the chunk its
+// P's cache remembers and looks the address up: the path a reservation's
+// one contiguous range could shorten.
+func BenchmarkFreeAcrossChunks(b *testing.B) {
+	for _, k := range []struct {
+		name string
+		o    mmalloc.Options
+	}{{"private", mmalloc.Options{ChunkSize: mib}}, {"reserve", mmalloc.Options{ChunkSize: mib, Reserve: 1 << 30}}} {
+		b.Run(k.name, func(b *testing.B) {
+			a := newAlloc(b, k.o)
+			const chunks = 16
+			var objs [chunks][]byte
+			seen := map[uintptr]bool{}
+			var fillers [][]byte
+			for n := 0; n < chunks; {
+				x, err := a.Alloc(kib)
+				require.NoError(b, err)
+				if c := addr(x) / mib; !seen[c] {
+					seen[c] = true
+					objs[n] = x
+					n++
+					continue
+				}
+				fillers = append(fillers, x)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				j := i % chunks
+				if err := a.Free(objs[j]); err != nil {
+					b.Fatal(err)
+				}
+				x, err := a.Alloc(kib)
+				if err != nil {
+					b.Fatal(err)
+				}
+				objs[j] = x
+			}
+			b.StopTimer()
+			for _, x := range append(fillers, objs[:]...) {
+				require.NoError(b, a.Free(x))
+			}
+		})
+	}
+}
