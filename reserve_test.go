@@ -78,6 +78,10 @@ func TestReserveTiB(t *testing.T) {
 	byPerms, lines := reservationMaps(t, a)
 	assert.Equal(t, map[string]int64{"---p": reserve}, byPerms, "reserved, nothing committed: %v", lines)
 	assert.Zero(t, a.Stats().Mapped)
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	t.Logf("after New: Mapped %d, RSS %d MiB, VmSize %d GiB; maps: %s",
+		a.Stats().Mapped, rssBytes(t)>>20, parseVmSize(t, string(status))>>30, strings.Join(lines, "\n"))
 
 	r := rand.New(rand.NewPCG(40, 40))
 	total := 0
