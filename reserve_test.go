@@ -155,7 +155,7 @@ func TestSharedReservationFull(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{Shared: true, Reserve: reserve, ChunkSize: mib, RetainBytes: mmalloc.NoRetain})
 	var held [][]byte
 	var err error
-	for {
+	for range reserve/(256*kib) + 8 { // bounded: a reservation that never fills fails below
 		var b []byte
 		if b, err = a.Alloc(256 * kib); err != nil {
 			break
