@@ -263,7 +263,7 @@ var mappingKinds = []struct {
 // nothing stays mapped (nor, for a Shared one, in the file).
 func TestMappingKindsWorkload(t *testing.T) {
 	ops := 6_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		ops = 1_500
 	}
 	for _, k := range mappingKinds {
