@@ -35,6 +35,10 @@
 //   - SetProcessBudget (budget.go) keeps the Go memory limit at one budget
 //     minus what mmalloc maps, for the Go heap and mmalloc together.
 //   - Allocator.Publish (expvar.go) shows Stats at /debug/vars.
+//   - Options.Shared (shared.go) takes the memory from one memory file
+//     that another process maps with OpenShared, reading and writing a
+//     buffer at the offset Allocator.Offset gives; Options.Reserve carves
+//     it from one reservation of address space, committed as used.
 //   - Package arena's Arena is a region allocator: bump allocation,
 //     everything forgotten at once by Reset, unmapped by Release.
 //

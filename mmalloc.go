@@ -131,6 +131,45 @@ type Options struct {
 	// (bench/results/guard.txt): Alloc+Free pairs 4× slower at 16 B, 8× at
 	// 1 KiB, 18× at 32 KiB, 31× at 1 MiB; the churn workload 11×.
 	Guard bool
+
+	// Shared takes every chunk and every large mapping from one anonymous
+	// memory file (memfd_create) mapped MAP_SHARED, instead of private
+	// anonymous memory, so that another process can map the same memory:
+	// hand it File (in exec.Cmd.ExtraFiles, say) and the Offset of a
+	// buffer, and it reads and writes the buffer through OpenShared and
+	// SharedView.Bytes. See shared.go.
+	//
+	// The file grows as the Allocator maps memory and never shrinks; memory
+	// given back (a Free past the retention budget, Trim, an empty chunk
+	// unmapped) is punched out of it (fallocate FALLOC_FL_PUNCH_HOLE), so
+	// that its pages follow the live bytes and the freed range reads as
+	// zero in every process. The file is mapped into one reservation (see
+	// Reserve; DefaultSharedReserveBytes of address space when Reserve is
+	// 0), where an address and its file offset differ by a constant; an
+	// allocation that finds no room left in it fails with ErrOutOfMemory.
+	// Everything else behaves as without Shared: size classes, caches,
+	// Limit, RetainBytes, Stats and guard mode; only Realloc of a large
+	// allocation copies instead of calling mremap. Off by default.
+	Shared bool
+
+	// Reserve, if positive, reserves that many bytes of address space at
+	// New, rounded up to whole pages, with one mmap(PROT_NONE,
+	// MAP_NORESERVE): no memory and no commit charge. Chunks and large
+	// mappings are carved from it, each committed when mapped (mmap
+	// MAP_FIXED over its range) and decommitted when unmapped (mmap
+	// MAP_FIXED PROT_NONE, which drops its pages and its commit charge), so
+	// that under strict overcommit the process is charged for what it uses
+	// rather than for what it might. Mapped, PeakMapped and Limit count the
+	// committed bytes only.
+	//
+	// Past the reservation, an Allocator maps afresh, as without it (a
+	// Shared one fails with ErrOutOfMemory instead). Realloc of a large
+	// allocation copies instead of calling mremap, which would move it out
+	// of the reservation. 0 means no reservation (for a Shared Allocator,
+	// DefaultSharedReserveBytes); it must be at least ChunkSize and at most
+	// MaxReserveBytes, else New returns ErrInvalidOption. A reservation the
+	// kernel refuses (under RLIMIT_AS, say) makes New return ErrOutOfMemory.
+	Reserve int64
 }
 
 // Allocator hands out memory outside the Go heap.
@@ -161,6 +200,8 @@ type Allocator struct {
 	locals atomic.Pointer[localSet]
 	lmu    sync.Mutex
 	caches map[*cacheState]struct{}
+
+	space *osmem.Reservation // Options.Shared or Reserve, else nil; read-only (shared.go)
 
 	closeOnce sync.Once
 }
@@ -221,6 +262,9 @@ func New(opts Options) (*Allocator, error) {
 	}
 	a.locals.Store(newLocalSet(runtime.GOMAXPROCS(0)))
 	a.caches = make(map[*cacheState]struct{})
+	if err := a.setReservation(opts); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -500,6 +544,7 @@ func (a *Allocator) Close() error {
 		}
 		a.heap.Close()
 		a.large.Close()
+		a.closeReservation()
 		err = nil
 	})
 	return err
@@ -631,6 +676,9 @@ func (a *Allocator) validate() error {
 		return err
 	}
 	if err := a.large.Validate(); err != nil {
+		return err
+	}
+	if err := a.validateReservation(); err != nil {
 		return err
 	}
 	inuse, empty := a.heap.Counts()

@@ -35,6 +35,7 @@ var reallocCopiedBytes atomic.Int64
 //     mremap(MREMAP_MAYMOVE). The kernel grows or shrinks the mapping,
 //     moving its page tables if it must; no byte is copied, and pages added
 //     at the end are fresh zero pages. A shrink gives the tail back to the OS.
+//     (With Options.Shared or Options.Reserve, a move as below instead.)
 //   - any other change of size (small to small of another class, small to
 //     large, large to small): a new allocation, a copy of the kept bytes,
 //     and a Free of b.
@@ -99,6 +100,9 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 			clear(mem[len(b):n])
 		}
 		return mem[:n], nil
+	}
+	if !a.src.Remappable() { // Options.Shared or Reserve
+		return a.move(b, n, keep, zero)
 	}
 	p, newSize, err := a.large.Remap(addr, uintptr(n))
 	if err != nil {

@@ -226,7 +226,7 @@ func (h *Heap) freePages(c *Chunk, page, n int) {
 	}
 	c.nfree += n
 	if !h.src.TryRetain(uintptr(n) * PageBytes) {
-		osmem.Release(osmem.AddrPointer(c.base+uintptr(page)*PageBytes), uintptr(n)*PageBytes)
+		h.src.Release(osmem.AddrPointer(c.base+uintptr(page)*PageBytes), uintptr(n)*PageBytes)
 		h.src.MarkReleased(uintptr(n) * PageBytes)
 		for i := page; i < page+n; i++ {
 			c.dirty[i/64] &^= 1 << (i % 64)
@@ -530,7 +530,7 @@ func (c *Chunk) releaseFreeDirty() {
 	start := -1
 	flush := func(end int) {
 		if start >= 0 {
-			osmem.Release(osmem.AddrPointer(c.base+uintptr(start)*PageBytes), uintptr(end-start)*PageBytes)
+			c.heap.src.Release(osmem.AddrPointer(c.base+uintptr(start)*PageBytes), uintptr(end-start)*PageBytes)
 			c.heap.src.Unretain(uintptr(end-start) * PageBytes)
 			c.heap.src.MarkReleased(uintptr(end-start) * PageBytes)
 			for i := start; i < end; i++ {

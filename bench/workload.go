@@ -76,6 +76,7 @@ var workloads = []Workload{
 		Measure: "one payload built from a fresh buffer, then released",
 		Run:     runBuffer,
 	},
+	sharedWorkload, // shared.go
 }
 
 // workloadNames returns the names of every workload, in order.

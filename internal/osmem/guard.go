@@ -32,7 +32,7 @@ func (s *Source) Guard(p unsafe.Pointer, n uintptr) error {
 // protection change, the range is unmapped at once instead and Retire
 // reports false.
 func (s *Source) Retire(p unsafe.Pointer, n uintptr) bool {
-	Release(p, n)
+	s.Release(p, n)
 	if err := unix.Mprotect(unsafe.Slice((*byte)(p), n), unix.PROT_NONE); err != nil {
 		s.Unmap(p, n)
 		return false
@@ -42,4 +42,8 @@ func (s *Source) Retire(p unsafe.Pointer, n uintptr) bool {
 }
 
 // Drop moves a Retired range from Retired to None with one munmap call.
-func (s *Source) Drop(p unsafe.Pointer, n uintptr) { s.munmap(p, n) }
+func (s *Source) Drop(p unsafe.Pointer, n uintptr) {
+	if s.space == nil || !s.unmapSpace(p, n) {
+		s.munmap(p, n)
+	}
+}

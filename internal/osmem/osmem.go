@@ -7,8 +7,11 @@
 // A range of address space is either
 //
 //   - None: not mapped; touching it faults.
-//   - Ready: mapped PROT_READ|PROT_WRITE, private and anonymous. Pages read as
-//     zero until first written; a write faults the page in (RSS grows).
+//   - Reserved: inside a Reservation (reserve.go): PROT_NONE, no memory and
+//     no commit charge; touching it faults.
+//   - Ready: mapped PROT_READ|PROT_WRITE, private and anonymous (or, in a
+//     shared Reservation, pages of its memory file mapped MAP_SHARED). Pages
+//     read as zero until first written; a write faults the page in (RSS grows).
 //   - Guard: mapped PROT_NONE inside a Ready mapping; touching it faults.
 //   - Retired: a whole former mapping, PROT_NONE and without memory, kept
 //     reserved so that no later mapping lands on it; touching it faults.
@@ -17,7 +20,9 @@
 // keeps a Ready range Ready but gives its physical pages back (MADV_DONTNEED),
 // so that it reads as zero again and costs no RSS until touched. Guard mode
 // (guard.go) adds Guard (Ready to Guard), Retire (Ready to Retired) and Drop
-// (Retired to None).
+// (Retired to None). A Source given a Reservation (SetReservation) maps by
+// moving a range of it from Reserved to Ready (commit) and unmaps by moving
+// it back (decommit); Release of a shared range also frees its file pages.
 package osmem
 
 import (
@@ -64,6 +69,7 @@ type Source struct {
 	retainLimit int64        // most bytes kept mapped for reuse; read-only
 	retained    atomic.Int64 // bytes kept mapped for reuse now
 	reclaim     func()       // unmaps retained memory when the limit is hit; read-only
+	space       *Reservation // where mappings are carved from, or nil; read-only (reserve.go)
 
 	// failAt, when non-zero, makes the failAt-th call to reserve (counted
 	// from when it was set) fail with ENOMEM. Test-only fault injection.
@@ -230,7 +236,9 @@ func (s *Source) Recommit(n uintptr) error {
 
 // UnmapReleased is Unmap of n bytes at p, rel of which count as released.
 func (s *Source) UnmapReleased(p unsafe.Pointer, n, rel uintptr) {
-	s.munmap(p, n)
+	if s.space == nil || !s.unmapSpace(p, n) {
+		s.munmap(p, n)
+	}
 	s.released.Add(-int64(rel))
 	s.mapped.Add(-int64(n))
 	s.held.Add(-int64(n - rel))
@@ -243,6 +251,11 @@ func (s *Source) Released() int64 { return s.released.Load() }
 // Map moves n bytes (a multiple of PageBytes) from None to Ready with one
 // mmap call and returns their address. The memory reads as zero.
 func (s *Source) Map(n uintptr) (unsafe.Pointer, error) {
+	if s.space != nil {
+		if p, ok, err := s.mapSpace(n, PageBytes); ok {
+			return p, err
+		}
+	}
 	if err := s.reserve(n); err != nil {
 		return nil, err
 	}
@@ -260,6 +273,11 @@ func (s *Source) Map(n uintptr) (unsafe.Pointer, error) {
 // which usually lies just below the previous aligned mapping and so costs one
 // mmap; otherwise it maps n+align and unmaps the unaligned ends.
 func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, error) {
+	if s.space != nil {
+		if p, ok, err := s.mapSpace(n, align); ok {
+			return p, err
+		}
+	}
 	if err := s.reserve(n); err != nil {
 		return nil, err
 	}
@@ -292,13 +310,18 @@ func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, err
 
 // Unmap moves n bytes at p from Ready to None with one munmap call.
 func (s *Source) Unmap(p unsafe.Pointer, n uintptr) {
-	s.munmap(p, n)
+	if s.space == nil || !s.unmapSpace(p, n) {
+		s.munmap(p, n)
+	}
 	s.unreserve(n)
 }
 
 // Remap grows or shrinks the mapping at p from oldN to newN bytes with
 // mremap(MREMAP_MAYMOVE): the kernel moves page tables, no byte is copied.
 func (s *Source) Remap(p unsafe.Pointer, oldN, newN uintptr) (unsafe.Pointer, error) {
+	if s.space != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoMemory, ErrNoRemap)
+	}
 	if newN > oldN {
 		if err := s.reserve(newN - oldN); err != nil {
 			return nil, err

@@ -1,0 +1,476 @@
+package mmalloc_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/mmalloc/mmalloc"
+)
+
+// replyKey turns a buffer's seed into the seed of the reply the child
+// writes over it.
+const replyKey = 0x5EED_0F_C41D
+
+// sharedChildEnv marks the test binary re-executed as the child of
+// TestSharedChild.
+const sharedChildEnv = "MMALLOC_SHARED_CHILD"
+
+// sharedBuf is a buffer the parent shares: its offset in the file, the
+// part of it checked (all of it up to cap, unless a window), its seed.
+type sharedBuf struct {
+	b    []byte
+	off  int64
+	seed uint64
+}
+
+// TestSharedChild runs a child process (this test binary) that maps the
+// memory file of a Shared Allocator and talks with the parent over pipes:
+//
+//  1. The parent allocates 300 buffers of mixed sizes, small and large,
+//     and fills each with its own pattern; the child checks every byte of
+//     each (up to cap) and overwrites it with a reply pattern, which the
+//     parent checks.
+//  2. The parent maps 1.5 GiB more (the file grows past what the child
+//     mapped at first): the child reads and answers at both ends of it.
+//  3. The parent frees a third of the buffers and trims: the child reads
+//     zeros where large ones were, and writes into them; the parent's
+//     live buffers are untouched, the ranges map again as zero, it goes on
+//     allocating, and its invariants hold.
+//  4. Ranges outside the file, negative ones included, get ErrOutOfRange.
+//  5. After the parent's Close, the child reads zeros where live buffers were.
+func TestSharedChild(t *testing.T) {
+	if os.Getenv(sharedChildEnv) == "1" {
+		sharedChild(t)
+		return
+	}
+	a := newAlloc(t, mmalloc.Options{Shared: true})
+	r := rand.New(rand.NewPCG(14, 14))
+	var bufs []sharedBuf
+	for i := range 300 {
+		var n int
+		switch k := r.IntN(10); {
+		case k < 6:
+			n = 1 + r.IntN(4096)
+		case k < 8:
+			n = 4096 + r.IntN(124<<10)
+		default:
+			n = 128<<10 + 1 + r.IntN(4<<20)
+		}
+		b, err := a.Alloc(n)
+		require.NoError(t, err)
+		off, err := a.Offset(b)
+		require.NoError(t, err)
+		seed := uint64(i) << 32
+		fill(b, seed)
+		bufs = append(bufs, sharedBuf{b[:cap(b)], off, seed})
+	}
+	c := startSharedChild(t, a.File())
+
+	for _, x := range bufs {
+		c.do(t, "check %d %d %d", x.off, len(x.b), x.seed)
+	}
+	for _, x := range bufs {
+		require.Equal(t, -1, check(x.b, x.seed^replyKey), "reply in the %d-byte buffer at %d", len(x.b), x.off)
+	}
+
+	// Growth: past the child's first window (1 GiB).
+	huge, err := a.AllocUninit(3 << 29)
+	require.NoError(t, err)
+	hoff, err := a.Offset(huge)
+	require.NoError(t, err)
+	for _, at := range []int{0, len(huge) - 4096} {
+		w := huge[at : at+4096 : at+4096]
+		fill(w, uint64(at))
+		c.do(t, "check %d %d %d", hoff+int64(at), 4096, at)
+		require.Equal(t, -1, check(w, uint64(at)^replyKey))
+	}
+	require.NoError(t, a.Free(huge))
+
+	// Freed large buffers read as zero once given back (here by Trim), and
+	// a child writing there harms nothing: the parent's live buffers keep
+	// their bytes, and a range mapped again reads as zero. A freed small
+	// object may share its pages with live ones: the child only reads it.
+	var live []sharedBuf
+	var freedSmall, freedLarge [][]byte
+	for i, x := range bufs {
+		switch {
+		case i%3 != 0:
+			fill(x.b, x.seed)
+			live = append(live, x)
+			continue
+		case len(x.b) > mmalloc.DefaultLargeThreshold:
+			c.later(t, "zero %d %d", x.off, len(x.b))
+			freedLarge = append(freedLarge, x.b)
+		default:
+			c.later(t, "read %d %d", x.off, len(x.b))
+			freedSmall = append(freedSmall, x.b)
+		}
+		require.NoError(t, a.Free(x.b))
+	}
+	require.NotEmpty(t, freedLarge)
+	require.NotEmpty(t, freedSmall)
+	require.NoError(t, a.Trim())
+	c.flush(t)
+	for _, x := range live {
+		require.Equal(t, -1, check(x.b, x.seed), "a live buffer changed")
+	}
+	var again [][]byte
+	for _, old := range freedLarge {
+		b, err := a.Alloc(len(old))
+		require.NoError(t, err)
+		require.True(t, allZero(b), "a range the child wrote into while free is mapped again as zero")
+		again = append(again, b)
+	}
+	for _, b := range again {
+		require.NoError(t, a.Free(b))
+	}
+	for range 100 {
+		b, err := a.Alloc(1 + r.IntN(256<<10))
+		require.NoError(t, err)
+		require.NoError(t, a.Free(b))
+	}
+	require.NoError(t, a.Validate())
+
+	size, err := fileSize(a.File())
+	require.NoError(t, err)
+	for _, rg := range [][2]int64{{size, 1}, {size - 1, 2}, {-1, 1}, {0, -1}, {1 << 62, 1 << 62}} {
+		c.do(t, "range %d %d", rg[0], rg[1])
+	}
+
+	require.NoError(t, a.Close())
+	for _, x := range live {
+		c.do(t, "zero %d %d", x.off, len(x.b))
+	}
+	c.quit(t)
+}
+
+// sharedProc is the child process of TestSharedChild and its pipes.
+type sharedProc struct {
+	cmd     *exec.Cmd
+	out     *strings.Builder
+	cmds    *os.File
+	replies *bufio.Scanner
+	queued  []string // commands noted, not sent yet
+}
+
+func startSharedChild(t *testing.T, mem *os.File) *sharedProc {
+	t.Helper()
+	require.NotNil(t, mem)
+	cmdR, cmdW, err := os.Pipe()
+	require.NoError(t, err)
+	repR, repW, err := os.Pipe()
+	require.NoError(t, err)
+	c := &sharedProc{out: &strings.Builder{}, cmds: cmdW, replies: bufio.NewScanner(repR)}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^TestSharedChild$", "-test.v")
+	c.cmd.Env = append(os.Environ(), sharedChildEnv+"=1")
+	c.cmd.ExtraFiles = []*os.File{mem, cmdR, repW} // fds 3, 4, 5
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	require.NoError(t, c.cmd.Start())
+	_ = cmdR.Close()
+	_ = repW.Close()
+	t.Cleanup(func() {
+		_ = cmdW.Close()
+		_ = repR.Close()
+		if c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			_ = c.cmd.Wait()
+		}
+	})
+	return c
+}
+
+// do sends one command and requires the child's "ok".
+func (c *sharedProc) do(t *testing.T, format string, args ...any) {
+	t.Helper()
+	c.later(t, format, args...)
+	c.flush(t)
+}
+
+// later notes a command for the next flush.
+func (c *sharedProc) later(_ *testing.T, format string, args ...any) {
+	c.queued = append(c.queued, fmt.Sprintf(format, args...))
+}
+
+// flush sends the noted commands one at a time and requires the child's
+// "ok" to each.
+func (c *sharedProc) flush(t *testing.T) {
+	t.Helper()
+	for _, line := range c.queued {
+		_, err := fmt.Fprintln(c.cmds, line)
+		require.NoError(t, err)
+		require.True(t, c.replies.Scan(), "child gave no reply to %q:\n%s", line, c.out)
+		require.Equal(t, "ok", c.replies.Text(), "child's reply to %q", line)
+	}
+	c.queued = c.queued[:0]
+}
+
+// quit ends the child and requires its clean exit.
+func (c *sharedProc) quit(t *testing.T) {
+	t.Helper()
+	_, _ = fmt.Fprintln(c.cmds, "quit")
+	_ = c.cmds.Close()
+	require.NoError(t, c.cmd.Wait(), "child:\n%s", c.out)
+	assert.Contains(t, c.out.String(), "child: done")
+}
+
+// sharedChild is the child's side: it maps fd 3 and answers the commands
+// read from fd 4 on fd 5, one line each, "ok" or what went wrong.
+func sharedChild(t *testing.T) {
+	v, err := mmalloc.OpenShared(os.NewFile(3, "shared memory"))
+	require.NoError(t, err)
+	cmds := bufio.NewScanner(os.NewFile(4, "commands"))
+	replies := os.NewFile(5, "replies")
+	for cmds.Scan() {
+		f := strings.Fields(cmds.Text())
+		if f[0] == "quit" {
+			break
+		}
+		var args [3]int64
+		for i := 1; i < len(f) && i <= len(args); i++ {
+			args[i-1], _ = strconv.ParseInt(f[i], 10, 64)
+		}
+		off, n, seed := args[0], args[1], uint64(args[2])
+		_, _ = fmt.Fprintln(replies, childDo(v, f[0], off, int(n), seed))
+	}
+	require.NoError(t, v.Close())
+	require.ErrorIs(t, v.Close(), mmalloc.ErrClosed)
+	t.Log("child: done")
+}
+
+// childDo runs one command of the child and returns its reply.
+func childDo(v *mmalloc.SharedView, op string, off int64, n int, seed uint64) string {
+	b, err := v.Bytes(off, n)
+	switch op {
+	case "range":
+		if !errors.Is(err, mmalloc.ErrOutOfRange) || b != nil {
+			return fmt.Sprintf("range %d+%d: got %v", off, n, err)
+		}
+		return "ok"
+	case "check", "zero", "read":
+		if err != nil {
+			return fmt.Sprintf("%s %d+%d: %v", op, off, n, err)
+		}
+		if len(b) != n || cap(b) != n {
+			return fmt.Sprintf("len %d cap %d, want %d", len(b), cap(b), n)
+		}
+	default:
+		return "unknown command " + op
+	}
+	if op == "read" { // freed, maybe shared with live objects: any bytes
+		for _, c := range b {
+			readSink ^= c
+		}
+		return "ok"
+	}
+	if op == "zero" {
+		for i, c := range b {
+			if c != 0 {
+				return fmt.Sprintf("freed byte %d of %d+%d reads %#x", i, off, n, c)
+			}
+		}
+		fill(b, 0xBAD) // writing into freed memory must harm nothing
+		return "ok"
+	}
+	if at := check(b, seed); at >= 0 {
+		return fmt.Sprintf("byte %d of %d+%d differs", at, off, n)
+	}
+	fill(b, seed^replyKey)
+	return "ok"
+}
+
+// readSink keeps the child's reads of freed memory from being optimised out.
+var readSink byte
+
+// fileSize returns f's size.
+func fileSize(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// fileBlocks returns the bytes of memory f holds.
+func fileBlocks(t *testing.T, f *os.File) int64 {
+	t.Helper()
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(int(f.Fd()), &st))
+	return st.Blocks * 512
+}
+
+// TestSharedFileFollowsLiveBytes checks that the memory file holds pages
+// only for what is live or kept: freeing everything and trimming leaves it
+// without a resident page (st_blocks 0, and SEEK_DATA finds no data), while
+// its size stays; without retention a large Free leaves it at once.
+func TestSharedFileFollowsLiveBytes(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Shared: true})
+	f := a.File()
+	r := rand.New(rand.NewPCG(5, 5))
+	var bufs [][]byte
+	total := 0
+	for total < 64*mib {
+		b, err := a.Alloc(randSize(r))
+		require.NoError(t, err)
+		fill(b, uint64(total))
+		total += cap(b)
+		bufs = append(bufs, b)
+	}
+	held := fileBlocks(t, f)
+	require.GreaterOrEqual(t, held, int64(total), "every written byte is in the file")
+	size, err := fileSize(f)
+	require.NoError(t, err)
+	for _, b := range bufs {
+		require.NoError(t, a.Free(b))
+	}
+	require.NoError(t, a.Trim())
+	assert.Zero(t, a.Stats().Mapped)
+	assert.Zero(t, fileBlocks(t, f), "no resident page after Free of everything and Trim")
+	_, err = unix.Seek(int(f.Fd()), 0, unix.SEEK_DATA)
+	assert.ErrorIs(t, err, unix.ENXIO, "SEEK_DATA finds no data")
+	after, err := fileSize(f)
+	require.NoError(t, err)
+	assert.Equal(t, size, after, "the file never shrinks")
+	require.NoError(t, a.Validate())
+
+	b := newAlloc(t, mmalloc.Options{Shared: true, RetainBytes: mmalloc.NoRetain})
+	big, err := b.Alloc(8 * mib)
+	require.NoError(t, err)
+	fill(big, 1)
+	require.GreaterOrEqual(t, fileBlocks(t, b.File()), int64(8*mib))
+	require.NoError(t, b.Free(big))
+	assert.Zero(t, fileBlocks(t, b.File()), "without retention a large Free leaves the file at once")
+}
+
+// TestSharedViewInProcess maps the file in the same process: writes
+// through either mapping show in the other, and a view opened before the
+// file grew reads what was mapped after.
+func TestSharedViewInProcess(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Shared: true})
+	v, err := mmalloc.OpenShared(a.File())
+	require.NoError(t, err)
+	defer v.Close()
+	for _, n := range []int{24, 5000, 300 << 10, 40 << 20} {
+		b, err := a.Alloc(n)
+		require.NoError(t, err)
+		off, err := a.Offset(b)
+		require.NoError(t, err)
+		vb, err := v.Bytes(off, n)
+		require.NoError(t, err)
+		k := n &^ 7
+		fill(b[:k:k], uint64(n))
+		require.Equal(t, -1, check(vb[:k:k], uint64(n)), "%d bytes: the view reads the Allocator's writes", n)
+		fill(vb[:k:k], uint64(n)+1)
+		require.Equal(t, -1, check(b[:k:k], uint64(n)+1), "%d bytes: the Allocator reads the view's writes", n)
+		require.NoError(t, a.Free(b))
+	}
+}
+
+// TestSharedBadCalls: every misuse of File, Offset, OpenShared and
+// SharedView gets its sentinel and changes nothing; none faults.
+func TestSharedBadCalls(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Shared: true})
+	other := newAlloc(t, mmalloc.Options{Shared: true})
+	private := newAlloc(t, mmalloc.Options{})
+	small, err := a.Alloc(100)
+	require.NoError(t, err)
+	large, err := a.Alloc(1 * mib)
+	require.NoError(t, err)
+	freedSmall, err := a.Alloc(100)
+	require.NoError(t, err)
+	require.NoError(t, a.Free(freedSmall))
+	freedLarge, err := a.Alloc(2 * mib)
+	require.NoError(t, err)
+	require.NoError(t, a.Free(freedLarge))
+	otherBuf, err := other.Alloc(100)
+	require.NoError(t, err)
+	privBuf, err := private.Alloc(100)
+	require.NoError(t, err)
+	closed, err := mmalloc.New(mmalloc.Options{Shared: true})
+	require.NoError(t, err)
+	closedBuf, err := closed.Alloc(100)
+	require.NoError(t, err)
+	require.NoError(t, closed.Close())
+
+	assert.Nil(t, private.File(), "no file without Shared")
+	assert.Nil(t, closed.File(), "no file after Close")
+	assert.Nil(t, (&mmalloc.Allocator{}).File(), "no file on the zero Allocator")
+	assert.Nil(t, (*mmalloc.Allocator)(nil).File())
+	assert.Same(t, a.File(), a.File(), "the same file on every call")
+
+	for _, c := range []struct {
+		name string
+		a    *mmalloc.Allocator
+		b    []byte
+		want error
+	}{
+		{"Go heap", a, make([]byte, 10), mmalloc.ErrForeignPointer},
+		{"global", a, globalBuf[:], mmalloc.ErrForeignPointer},
+		{"empty", a, []byte{}, mmalloc.ErrForeignPointer},
+		{"nil", a, nil, mmalloc.ErrForeignPointer},
+		{"another shared allocator", a, otherBuf, mmalloc.ErrForeignPointer},
+		{"a private allocator's", a, privBuf, mmalloc.ErrForeignPointer},
+		{"interior small", a, small[16:], mmalloc.ErrInvalidPointer},
+		{"interior large", a, large[4096:], mmalloc.ErrInvalidPointer},
+		{"freed small", a, freedSmall, mmalloc.ErrInvalidPointer},
+		{"freed large", a, freedLarge, mmalloc.ErrInvalidPointer},
+		{"not shared", private, privBuf, mmalloc.ErrNotShared},
+		{"zero Allocator", &mmalloc.Allocator{}, small, mmalloc.ErrNotShared},
+		{"nil Allocator", nil, small, mmalloc.ErrNotShared},
+		{"after Close", closed, closedBuf, mmalloc.ErrClosed},
+	} {
+		before := a.Stats()
+		off, err := c.a.Offset(c.b)
+		assert.ErrorIs(t, err, c.want, c.name)
+		assert.Zero(t, off, c.name)
+		assert.Equal(t, before, a.Stats(), "%s: nothing changed", c.name)
+	}
+	require.NoError(t, a.Validate())
+
+	plain, err := os.CreateTemp(t.TempDir(), "plain")
+	require.NoError(t, err)
+	defer plain.Close()
+	require.NoError(t, plain.Truncate(1<<20))
+	closedFile, err := os.CreateTemp(t.TempDir(), "closed")
+	require.NoError(t, err)
+	require.NoError(t, closedFile.Close())
+	for name, f := range map[string]*os.File{"nil": nil, "regular file": plain, "closed file": closedFile} {
+		v, err := mmalloc.OpenShared(f)
+		assert.ErrorIs(t, err, mmalloc.ErrNotSharedFile, name)
+		assert.Nil(t, v, name)
+	}
+
+	v, err := mmalloc.OpenShared(a.File())
+	require.NoError(t, err)
+	size, err := fileSize(a.File())
+	require.NoError(t, err)
+	for _, rg := range [][2]int64{{size, 1}, {size - 1, 2}, {-1, 1}, {0, -1}, {1 << 62, 1 << 62}, {-1 << 63, 1}} {
+		b, err := v.Bytes(rg[0], int(rg[1]))
+		assert.ErrorIs(t, err, mmalloc.ErrOutOfRange, "%d bytes at %d", rg[1], rg[0])
+		assert.Nil(t, b)
+	}
+	b, err := v.Bytes(size, 0)
+	require.NoError(t, err, "an empty range at the end")
+	assert.Empty(t, b)
+	require.NoError(t, v.Close())
+	for name, v := range map[string]*mmalloc.SharedView{"closed": v, "zero": {}, "nil": nil} {
+		_, err := v.Bytes(0, 1)
+		assert.ErrorIs(t, err, mmalloc.ErrClosed, name)
+		assert.ErrorIs(t, v.Close(), mmalloc.ErrClosed, name)
+	}
+	closedFile2 := a.File()
+	require.NoError(t, closedFile2.Close(), "a caller may close the file it was given")
+	b2, err := a.Alloc(8 * mib)
+	require.NoError(t, err, "the Allocator keeps its own descriptor")
+	require.NoError(t, a.Free(b2))
+}
