@@ -113,9 +113,9 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 		return a.guardAlloc(n, zero)
 	}
 	st.mu.lock()
-	old, w, mask := st.l.Install(cls, nil)
+	old, unused := st.l.Install(cls, nil)
 	st.mu.unlock()
-	s, err := a.centrals[cls].Exchange(old, w, mask)
+	s, err := a.centrals[cls].Exchange(old, unused)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func (a *Allocator) swapLocals(n int) {
 // counts. Nobody else uses l meanwhile.
 func (a *Allocator) drainLocal(l *slab.Local) {
 	l.Drain(
-		func(s *slab.Slab, w int, mask uint64) { a.centrals[s.Class()].Abandon(s, w, mask) },
+		func(s *slab.Slab, unused int) { a.centrals[s.Class()].Abandon(s, unused) },
 		func(c int, allocs, frees uint64) { a.centrals[c].Publish(allocs, frees) },
 	)
 }

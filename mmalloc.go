@@ -332,14 +332,13 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 		return a.guardAlloc(n, zero)
 	}
 	var old *slab.Slab
-	var w int
-	var mask uint64
+	var unused int
 	l := a.pin()
 	if l != nil {
-		old, w, mask = l.Install(c, nil)
+		old, unused = l.Install(c, nil)
 	}
 	a.unpin(l)
-	s, err := a.centrals[c].Exchange(old, w, mask)
+	s, err := a.centrals[c].Exchange(old, unused)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +347,7 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 		// The P has no cache: GOMAXPROCS was raised. Give every P one,
 		// and serve this request from the slab straight away.
 		a.unpin(l)
-		a.centrals[c].Abandon(s, 0, 0)
+		a.centrals[c].Abandon(s, 0)
 		a.growLocals()
 		p, z, err := a.centrals[c].AllocOne()
 		if err != nil {
@@ -359,11 +358,11 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 	}
 	// Another goroutine may have given this P's cache a slab meanwhile:
 	// it goes back.
-	old, w, mask = l.Install(c, s)
+	old, unused = l.Install(c, s)
 	p, z, _ := l.Alloc(c) // s has a free object: Exchange chose it so
 	a.unpin(l)
 	if old != nil {
-		a.centrals[c].Abandon(old, w, mask)
+		a.centrals[c].Abandon(old, unused)
 	}
 	return object(p, c, n, zero && !z), nil
 }

@@ -4,6 +4,7 @@ package slab
 
 import (
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/mmalloc/mmalloc/arena"
 )
@@ -27,6 +28,7 @@ type classCache struct {
 	s      *Slab  // the slab the cache owns, or nil
 	mask   uint64 // reserved objects of s: bit b is object w*64+b
 	w      int    // the owner word mask came from
+	freed  int    // objects of s freed through this cache, not yet taken off s's count
 	allocs uint64 // allocations this cache served
 	frees  uint64 // frees this cache took
 }
@@ -50,12 +52,17 @@ func (l *Local) Counts(c int) (allocs, frees uint64) {
 // reserved and not handed out.
 func (l *Local) Reserved(c int) int { return bits.OnesCount64(l.cls[c].mask) }
 
-// Owns calls f with every slab the cache owns and the objects of it
-// reserved, for validation.
-func (l *Local) Owns(f func(s *Slab, reserved int)) {
+// unused is what the count of the slab cc owns holds that callers do not:
+// the objects reserved, and the ones freed through this cache whose
+// count it has not yet taken off.
+func (cc *classCache) unused() int { return bits.OnesCount64(cc.mask) + cc.freed }
+
+// Owns calls f with every slab the cache owns and what its count holds
+// beyond the objects callers hold (see classCache.unused), for validation.
+func (l *Local) Owns(f func(s *Slab, unused int)) {
 	for c := 1; c < NumClasses; c++ {
 		if cc := &l.cls[c]; cc.s != nil {
-			f(cc.s, bits.OnesCount64(cc.mask))
+			f(cc.s, cc.unused())
 		}
 	}
 }
@@ -91,6 +98,10 @@ func (l *Local) reserve(cc *classCache) bool {
 	if s == nil {
 		return false
 	}
+	if cc.freed > 0 { // settle what frees through this cache owe the count
+		s.state.Add(-uint64(cc.freed))
+		cc.freed = 0
+	}
 	w, m := s.reserveFrom(cc.w + 1)
 	if m == 0 && s.count() <= s.reuseAt {
 		w, m = s.reserveFrom(0)
@@ -101,26 +112,24 @@ func (l *Local) reserve(cc *classCache) bool {
 
 // Install makes s (just acquired from its Central, or nil) the slab the
 // cache allocates class c from, and returns the slab it owned before,
-// with the word and mask of what it still had reserved there, for the
-// caller to give back (Central.Exchange or Abandon) once it may block.
-func (l *Local) Install(c int, s *Slab) (old *Slab, w int, mask uint64) {
+// with what the cache still owes its count (unused), for the caller to
+// give back (Central.Exchange or Abandon) once it may block.
+func (l *Local) Install(c int, s *Slab) (old *Slab, unused int) {
 	cc := &l.cls[c]
-	old, w, mask = cc.s, cc.w, cc.mask
-	cc.s, cc.w, cc.mask = s, -1, 0
-	return old, w, mask
+	old, unused = cc.s, cc.unused()
+	cc.s, cc.w, cc.mask, cc.freed = s, -1, 0, 0
+	return old, unused
 }
 
 // Drain takes every slab out of the cache, giving each back through
 // abandon with what was reserved, and publishes the cache's counts to
 // each class's Central through publish. The cache is empty afterwards.
-func (l *Local) Drain(abandon func(s *Slab, w int, mask uint64), publish func(c int, allocs, frees uint64)) {
+func (l *Local) Drain(abandon func(s *Slab, unused int), publish func(c int, allocs, frees uint64)) {
 	for c := 1; c < NumClasses; c++ {
-		cc := &l.cls[c]
-		if cc.s != nil {
-			s, w, m := cc.s, cc.w, cc.mask
-			cc.s, cc.w, cc.mask = nil, 0, 0
-			abandon(s, w, m)
+		if old, unused := l.Install(c, nil); old != nil {
+			abandon(old, unused)
 		}
+		cc := &l.cls[c]
 		if cc.allocs != 0 || cc.frees != 0 {
 			publish(c, cc.allocs, cc.frees)
 			cc.allocs, cc.frees = 0, 0
@@ -143,12 +152,21 @@ func (l *Local) Free(addr uintptr) (s *Slab, settle bool) {
 	if i >= uint64(s.objects) {
 		return nil, false
 	}
-	settle, ok := s.claim(int(i))
-	if !ok {
-		return nil, false
+	m := uint64(1) << (i & 63)
+	if atomic.AndUint64(s.ownerWord(int(i)), ^m)&m == 0 {
+		return nil, false // nobody held it: the slow path explains
 	}
-	l.cls[s.class].frees++
-	return s, settle
+	cc := &l.cls[s.class]
+	cc.frees++
+	if cc.s == s {
+		// The cache owns the slab: it takes the object off the count
+		// when it next reserves or gives the slab back, one atomic add
+		// for many frees. An owned slab never needs settling.
+		cc.freed++
+		return s, false
+	}
+	v := s.state.Add(^uint64(0))
+	return s, v&stateOwned == 0 && (v == 0 || int(v) == s.reuseAt)
 }
 
 // CountFree counts a free of class c made outside Free (the slow path).

@@ -351,17 +351,17 @@ func (c *Central) place(s *Slab) {
 }
 
 // Exchange gives back old, the slab the caller (a cache) owned, if not
-// nil, with reserved: the mask of the objects of word w it had reserved
-// and not handed out; and gives the caller ownership of a slab with free
+// nil, with unused: what the cache's count of it holds that callers do
+// not (Local.Install says); and gives the caller ownership of a slab with free
 // objects: a partial one (old itself, if it is the best there is), else a
 // kept empty one, else a new one carved from the arena. One lock for
 // both. An error wraps errs.OutOfMemory or errs.Closed; old is given
 // back even then.
-func (c *Central) Exchange(old *Slab, w int, reserved uint64) (*Slab, error) {
+func (c *Central) Exchange(old *Slab, unused int) (*Slab, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old != nil {
-		c.abandon(old, reserved)
+		c.abandon(old, unused)
 	}
 	if c.closed {
 		return nil, errs.Closed
@@ -387,20 +387,19 @@ func (c *Central) Exchange(old *Slab, w int, reserved uint64) (*Slab, error) {
 }
 
 // Acquire is Exchange with nothing to give back.
-func (c *Central) Acquire() (*Slab, error) { return c.Exchange(nil, 0, 0) }
+func (c *Central) Acquire() (*Slab, error) { return c.Exchange(nil, 0) }
 
-// Abandon gives back a slab the caller owned, with reserved: the mask of
-// the objects of word w it had reserved and not handed out.
-func (c *Central) Abandon(s *Slab, w int, reserved uint64) {
+// Abandon gives back a slab the caller owned, with unused as Exchange.
+func (c *Central) Abandon(s *Slab, unused int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.abandon(s, reserved)
+	c.abandon(s, unused)
 }
 
 // abandon is Abandon with c.mu held.
-func (c *Central) abandon(s *Slab, reserved uint64) {
-	if k := bits.OnesCount64(reserved); k > 0 {
-		s.state.Add(-uint64(k))
+func (c *Central) abandon(s *Slab, unused int) {
+	if unused != 0 {
+		s.state.Add(-uint64(unused))
 	}
 	s.state.And(^uint64(stateOwned))
 	if s.list == listOwned {
@@ -422,7 +421,7 @@ func (c *Central) AllocOne() (uintptr, bool, error) {
 	w, mask := s.reserveFrom(0)
 	b := bits.TrailingZeros64(mask)
 	addr, zero := s.handOut(w<<6 | b)
-	c.Abandon(s, w, mask&^(1<<b))
+	c.Abandon(s, bits.OnesCount64(mask)-1)
 	return addr, zero, nil
 }
 

@@ -91,8 +91,8 @@ func take(t *testing.T, cs []Central, l *Local, cls int) (uintptr, bool) {
 	if p, zero, ok := l.Alloc(cls); ok {
 		return p, zero
 	}
-	old, w, m := l.Install(cls, nil)
-	s, err := cs[cls].Exchange(old, w, m)
+	old, unused := l.Install(cls, nil)
+	s, err := cs[cls].Exchange(old, unused)
 	require.NoError(t, err)
 	l.Install(cls, s)
 	p, zero, ok := l.Alloc(cls)
@@ -118,7 +118,7 @@ func giveBack(p uintptr) error {
 
 // drain gives back everything l holds.
 func drain(cs []Central, l *Local) {
-	l.Drain(func(s *Slab, w int, m uint64) { cs[s.Class()].Abandon(s, w, m) },
+	l.Drain(func(s *Slab, unused int) { cs[s.Class()].Abandon(s, unused) },
 		func(c int, allocs, frees uint64) { cs[c].Publish(allocs, frees) })
 }
 
@@ -374,4 +374,43 @@ func TestValidateCatches(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestLocalFreeOfOwnSlab: frees through the cache that owns the slab are
+// taken off the slab's count in one go, when the cache next reserves or
+// gives the slab back; the counts stay exact throughout.
+func TestLocalFreeOfOwnSlab(t *testing.T) {
+	cs, _ := newCentrals(t, 0)
+	cls := ClassOf(64)
+	var l Local
+	var ps []uintptr
+	for range 10 {
+		p, _ := take(t, cs, &l, cls)
+		ps = append(ps, p)
+	}
+	l.Remember(arena.Lookup(ps[0]))
+	for _, p := range ps[:5] {
+		s, settle := l.Free(p)
+		require.NotNil(t, s)
+		assert.False(t, settle, "an owned slab never settles")
+	}
+	s, _ := l.Free(ps[0])
+	assert.Nil(t, s, "a second free is refused, for the slow path to explain")
+	assert.Equal(t, 5, l.cls[cls].freed)
+	held, err := validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), held)
+	for range 64 { // past the reserved word: the pending frees are taken off
+		take(t, cs, &l, cls)
+	}
+	assert.Zero(t, l.cls[cls].freed)
+	held, err = validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(69), held)
+	drain(cs, &l)
+	_, frees := cs[cls].Stats().Allocs, cs[cls].Stats().Frees
+	assert.Equal(t, uint64(5), frees)
+	held, err = validate(cs)
+	require.NoError(t, err)
+	assert.Equal(t, int64(69), held)
 }
