@@ -5,6 +5,7 @@ package mmalloc
 import (
 	"unsafe"
 
+	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/slab"
 )
 
@@ -30,11 +31,14 @@ type Cache struct {
 
 	// What l's counters were when last published to the Centrals.
 	pubAllocs, pubFrees [slab.NumClasses]uint64
+
+	sample heapprof.Sampler // see profile.go
 }
 
 // NewCache returns a Cache in front of a.
 func (a *Allocator) NewCache() *Cache {
 	c := &Cache{a: a}
+	c.sample.Init(&a.prof)
 	if invariants {
 		a.registerCache(c)
 	}
@@ -63,9 +67,12 @@ func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
 		cls := slab.ClassOf(n)
 		if e, ok := c.l.Pop(cls); ok {
+			if c.sample.Take(slab.ClassBytes(cls)) { // see profile.go
+				return a.sampled(e.Bytes(cls, zero)[:n])
+			}
 			return e.Bytes(cls, zero)[:n], nil
 		}
-		return c.refill(cls, n, zero)
+		return c.counted(c.refill(cls, n, zero))
 	}
 	return a.alloc(n, zero)
 }
@@ -95,6 +102,9 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 func (c *Cache) Free(b []byte) error {
 	if invariants {
 		defer c.a.checkAfter("Cache.Free")()
+	}
+	if addr := sliceAddr(b); c.a.prof.MaybeLive(addr) { // see profile.go
+		c.a.dropSample(addr)
 	}
 	// The fast path: an object of the chunk the Cache remembers.
 	if cap(b) != 0 && !c.a.closed.Load() {

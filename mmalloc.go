@@ -11,6 +11,7 @@ import (
 
 	"github.com/mmalloc/mmalloc/arena"
 	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/large"
 	"github.com/mmalloc/mmalloc/slab"
@@ -129,6 +130,18 @@ type Options struct {
 	// (bench/results/guard.txt): Alloc+Free pairs 4× slower at 16 B, 8× at
 	// 1 KiB, 18× at 32 KiB, 31× at 1 MiB; the churn workload 11×.
 	Guard bool
+
+	// ProfileRate: on average one allocation is sampled per ProfileRate
+	// bytes allocated, as runtime.MemProfileRate samples the Go heap (the
+	// intervals are exponentially distributed); a sampled allocation
+	// records its call stack until it is freed, and WriteHeapProfile
+	// writes the samples as a pprof heap profile (profile.go).
+	// 0 means DefaultProfileRate (512 KiB, the runtime's default); 1
+	// samples every allocation, which CheckLeaks makes exact; a negative
+	// value turns sampling off. An allocation not sampled costs one
+	// subtraction, a Free one or two loads; a sampled allocation pays for
+	// runtime.Callers and a lock (bench/results/profile.txt).
+	ProfileRate int
 }
 
 // Allocator hands out memory outside the Go heap.
@@ -153,6 +166,8 @@ type Allocator struct {
 	locals   []local     // one cache per P, indexed by P id
 	guard    *guardState // non-nil in guard mode; read-only
 	inv      *invState   // non-nil in invariants builds; see invariants.go
+
+	prof heapprof.Profile // sampled allocations; see profile.go
 
 	closeOnce sync.Once
 }
@@ -215,6 +230,7 @@ func New(opts Options) (*Allocator, error) {
 	for i := range a.locals {
 		a.locals[i].Prepare()
 	}
+	a.initProfile(opts.ProfileRate)
 	return a, nil
 }
 
@@ -253,14 +269,18 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 		l := a.pin()
 		if l != nil {
 			if e, ok := l.Pop(c); ok {
+				sampled := l.sample.Take(slab.ClassBytes(c)) // see profile.go
 				a.unpin(l)
+				if sampled {
+					return a.sampled(e.Bytes(c, zero)[:n])
+				}
 				return e.Bytes(c, zero)[:n], nil // clears after the unpin
 			}
 		}
 		a.unpin(l)
-		return a.allocSlow(c, n, zero)
+		return a.counted(a.allocSlow(c, n, zero))
 	}
-	return a.allocOther(n, zero)
+	return a.counted(a.allocOther(n, zero))
 }
 
 // allocSlow refills the P's stack of class c from the Central and hands
@@ -326,6 +346,9 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 func (a *Allocator) Free(b []byte) error {
 	if invariants {
 		defer a.checkAfter("Free")()
+	}
+	if addr := sliceAddr(b); a.prof.MaybeLive(addr) { // see profile.go
+		a.dropSample(addr)
 	}
 	// The fast path, pinned: an object of the chunk the P's cache
 	// remembers, or else of the chunk the registry finds (which the cache
