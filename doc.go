@@ -35,6 +35,10 @@
 //   - SetProcessBudget (budget.go) keeps the Go memory limit at one budget
 //     minus what mmalloc maps, for the Go heap and mmalloc together.
 //   - Allocator.Publish (expvar.go) shows Stats at /debug/vars.
+//   - WriteHeapProfile, ServeHeapProfile and CheckLeaks (profile.go): a
+//     heap profile of the allocations, sampled as the runtime samples the
+//     Go heap (Options.ProfileRate), in the pprof format, served over
+//     HTTP, and a leak check for tests.
 //   - Package arena's Arena is a region allocator: bump allocation,
 //     everything forgotten at once by Reset, unmapped by Release.
 //

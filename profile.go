@@ -161,7 +161,7 @@ func CheckLeaks(t TestingT, a *Allocator) bool {
 		return true
 	}
 	var report strings.Builder
-	fmt.Fprintf(&report, "mmalloc: %d allocations (%d bytes) still live", objects, bytes)
+	fmt.Fprintf(&report, "mmalloc: %s (%d bytes) still live", heapprof.Count(objects, "allocation"), bytes)
 	switch {
 	case rate == 1:
 		report.WriteString("; allocated at:\n")

@@ -70,7 +70,7 @@ func (p *Profile) WriteLive(w io.Writer, top int) (objects, bytes int64, err err
 			_, err = fmt.Fprintf(w, "... and %d more call stacks\n", len(sites)-top)
 			break
 		}
-		if _, err = fmt.Fprintf(w, "%d bytes in %d allocations of %s bytes, allocated at\n", s.bytes, s.objects, sizesText(s.sizes)); err != nil {
+		if _, err = fmt.Fprintf(w, "%d bytes in %s of %s bytes, allocated at\n", s.bytes, Count(s.objects, "allocation"), sizesText(s.sizes)); err != nil {
 			break
 		}
 		for j, f := range s.frames {
@@ -87,6 +87,14 @@ func (p *Profile) WriteLive(w io.Writer, top int) (objects, bytes int64, err err
 		}
 	}
 	return objects, bytes, err
+}
+
+// Count writes n things: "1 allocation", "2 allocations".
+func Count(n int64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // sizesText lists sizes as "4096" or "16, 32 and 64".
