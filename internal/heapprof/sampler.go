@@ -54,6 +54,11 @@ func (s *Sampler) Take(n int) bool {
 	return s.cross()
 }
 
+// Left returns the bytes still to allocate before the next sample. A bump
+// allocator bounds its fast path by it, and calls Take only when it would
+// pass it (see package arena).
+func (s *Sampler) Left() int64 { return s.left }
+
 // cross starts the next interval after a sample; for a Sampler that never
 // samples it only puts the countdown back.
 func (s *Sampler) cross() bool {
