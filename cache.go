@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/slab"
 )
 
@@ -42,14 +43,16 @@ type cacheState struct {
 	a      *Allocator
 	mu     cacheLock // race builds: serialises l with Stats and the cleanup
 	l      slab.Local
-	closed bool        // Close ran; protected by a.lmu
-	ended  atomic.Bool // closed, for the fast paths to read
+	closed bool             // Close ran; protected by a.lmu
+	ended  atomic.Bool      // closed, for the fast paths to read
+	sample heapprof.Sampler // see profile.go; the Cache's goroutine's
 }
 
 // NewCache returns a Cache in front of a. After Close it returns a Cache
 // whose calls return ErrClosed.
 func (a *Allocator) NewCache() *Cache {
 	st := &cacheState{a: a}
+	st.sample.Init(&a.prof)
 	a.lmu.Lock()
 	if a.closed.Load() {
 		st.closed = true
@@ -98,9 +101,13 @@ func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 		p, z, ok := st.l.Alloc(cls)
 		st.mu.unlock()
 		if ok {
-			return object(p, cls, n, zero && !z), nil
+			b := object(p, cls, n, zero && !z)
+			if st.sample.Take(slab.ClassBytes(cls)) { // see profile.go
+				return a.sampled(b)
+			}
+			return b, nil
 		}
-		return c.refill(cls, n, zero)
+		return c.counted(c.refill(cls, n, zero))
 	}
 	return a.alloc(n, zero)
 }
@@ -135,6 +142,9 @@ func (c *Cache) Free(b []byte) error {
 	}
 	if invariants {
 		defer st.a.checkAfter("Cache.Free")()
+	}
+	if addr := sliceAddr(b); st.a.prof.MaybeLive(addr) { // see profile.go
+		st.a.dropSample(addr)
 	}
 	// The fast path: an object of the chunk the Cache remembers.
 	if cap(b) != 0 && !st.a.closed.Load() {

@@ -39,6 +39,10 @@
 //     that another process maps with OpenShared, reading and writing a
 //     buffer at the offset Allocator.Offset gives; Options.Reserve carves
 //     it from one reservation of address space, committed as used.
+//   - WriteHeapProfile, ServeHeapProfile and CheckLeaks (profile.go): a
+//     heap profile of the allocations, sampled as the runtime samples the
+//     Go heap (Options.ProfileRate), in the pprof format, served over
+//     HTTP, and a leak check for tests.
 //   - Package arena's Arena is a region allocator: bump allocation,
 //     everything forgotten at once by Reset, unmapped by Release.
 //

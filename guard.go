@@ -252,17 +252,20 @@ func (a *Allocator) guardRealloc(b []byte, n int, zero bool) ([]byte, error) {
 		return nil, err
 	}
 	if !ok || n == 0 {
+		a.profileFree(addr) // see profile.go
 		if err := a.guardFree(b); err != nil {
 			return nil, err
 		}
 		return []byte{}, nil
 	}
-	nb, err := a.guardAlloc(n, zero)
+	nb, err := a.counted(a.guardAlloc(n, zero)) // see profile.go
 	if err != nil {
 		return nil, err
 	}
 	keep := copy(nb, b[:min(len(b), n)])
+	a.profileFree(addr)
 	if err := a.guardFree(b); err != nil { // a concurrent Free of b: undo
+		a.profileFree(sliceAddr(nb))
 		_ = a.guardFree(nb)
 		return nil, err
 	}

@@ -15,7 +15,14 @@ type localSet struct {
 	l []local
 }
 
-func newLocalSet(n int) *localSet { return &localSet{l: make([]local, max(n, 1))} }
+// newLocalSet makes a set of n caches, their samplers started (profile.go).
+func (a *Allocator) newLocalSet(n int) *localSet {
+	ls := &localSet{l: make([]local, max(n, 1))}
+	for i := range ls.l {
+		ls.l[i].sample.Init(&a.prof)
+	}
+	return ls
+}
 
 // swapLocals installs a new, empty set of caches, n of them, and drains
 // the old one: every slab its caches own goes back to its Central and
@@ -24,7 +31,7 @@ func newLocalSet(n int) *localSet { return &localSet{l: make([]local, max(n, 1))
 // a.lmu is held.
 func (a *Allocator) swapLocals(n int) {
 	old := a.locals.Load()
-	a.locals.Store(newLocalSet(n))
+	a.locals.Store(a.newLocalSet(n))
 	retire(old)
 	for i := range old.l {
 		a.drainLocal(&old.l[i].Local)

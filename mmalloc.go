@@ -11,6 +11,7 @@ import (
 
 	"github.com/mmalloc/mmalloc/arena"
 	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/large"
 	"github.com/mmalloc/mmalloc/slab"
@@ -170,6 +171,18 @@ type Options struct {
 	// MaxReserveBytes, else New returns ErrInvalidOption. A reservation the
 	// kernel refuses (under RLIMIT_AS, say) makes New return ErrOutOfMemory.
 	Reserve int64
+
+	// ProfileRate: on average one allocation is sampled per ProfileRate
+	// bytes allocated, as runtime.MemProfileRate samples the Go heap (the
+	// intervals are exponentially distributed); a sampled allocation
+	// records its call stack until it is freed, and WriteHeapProfile
+	// writes the samples as a pprof heap profile (profile.go).
+	// 0 means DefaultProfileRate (512 KiB, the runtime's default); 1
+	// samples every allocation, which CheckLeaks makes exact; a negative
+	// value turns sampling off. An allocation not sampled costs one
+	// subtraction, a Free one or two loads; a sampled allocation pays for
+	// runtime.Callers and a lock (bench/results/profile.txt).
+	ProfileRate int
 }
 
 // Allocator hands out memory outside the Go heap.
@@ -202,6 +215,8 @@ type Allocator struct {
 	caches map[*cacheState]struct{}
 
 	space *osmem.Reservation // Options.Shared or Reserve, else nil; read-only (shared.go)
+
+	prof heapprof.Profile // sampled allocations; see profile.go
 
 	closeOnce sync.Once
 }
@@ -260,7 +275,8 @@ func New(opts Options) (*Allocator, error) {
 	if invariants {
 		a.inv = &invState{}
 	}
-	a.locals.Store(newLocalSet(runtime.GOMAXPROCS(0)))
+	a.initProfile(opts.ProfileRate)
+	a.locals.Store(a.newLocalSet(runtime.GOMAXPROCS(0)))
 	a.caches = make(map[*cacheState]struct{})
 	if err := a.setReservation(opts); err != nil {
 		return nil, err
@@ -303,14 +319,19 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 		l := a.pin()
 		if l != nil {
 			if p, z, ok := l.Alloc(c); ok {
+				sampled := l.sample.Take(slab.ClassBytes(c)) // see profile.go
 				a.unpin(l)
-				return object(p, c, n, zero && !z), nil // clears after the unpin
+				b := object(p, c, n, zero && !z) // clears after the unpin
+				if sampled {
+					return a.sampled(b)
+				}
+				return b, nil
 			}
 		}
 		a.unpin(l)
-		return a.allocSlow(c, n, zero)
+		return a.counted(a.allocSlow(c, n, zero))
 	}
-	return a.allocOther(n, zero)
+	return a.counted(a.allocOther(n, zero))
 }
 
 // object returns the object of class c at p as a slice of n bytes with
@@ -403,6 +424,9 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 func (a *Allocator) Free(b []byte) error {
 	if invariants {
 		defer a.checkAfter("Free")()
+	}
+	if addr := sliceAddr(b); a.prof.MaybeLive(addr) { // see profile.go
+		a.dropSample(addr)
 	}
 	// The fast path, pinned: an object of the chunk the P's cache
 	// remembers, or else of the chunk the registry finds (which the cache

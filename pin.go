@@ -8,11 +8,14 @@ package mmalloc
 import (
 	"runtime"
 
+	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/slab"
 )
 
 // local is one P's cache. Padding keeps two Ps' hot fields off one line.
 type local struct {
+	sample heapprof.Sampler // see profile.go
+
 	slab.Local
 	_ [64]byte
 }

@@ -7,6 +7,7 @@ package mmalloc
 import (
 	"sync"
 
+	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/slab"
 )
 
@@ -17,6 +18,8 @@ import (
 
 // local is one P's cache and, in race builds, its lock.
 type local struct {
+	sample heapprof.Sampler // see profile.go
+
 	slab.Local
 	mu      sync.Mutex
 	retired bool // drained by swapLocals: never used again; protected by mu

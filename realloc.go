@@ -82,7 +82,8 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 			if zero && len(b) < n {
 				clear(mem[len(b):n])
 			}
-			return mem[:n], nil
+			a.profileFree(addr) // see profile.go: a resize frees and allocates
+			return a.counted(mem[:n], nil)
 		}
 		return a.move(b, n, keep, zero)
 	}
@@ -99,13 +100,19 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 		if zero && len(b) < n {
 			clear(mem[len(b):n])
 		}
-		return mem[:n], nil
+		a.profileFree(addr) // see profile.go: a resize frees and allocates
+		return a.counted(mem[:n], nil)
 	}
 	if !a.src.Remappable() { // Options.Shared or Reserve
 		return a.move(b, n, keep, zero)
 	}
+	// The sample leaves before the mapping may move off addr, where
+	// another allocation could be sampled at once; it is put back if the
+	// remap fails.
+	sample := a.prof.Detach(addr)
 	p, newSize, err := a.large.Remap(addr, uintptr(n))
 	if err != nil {
+		a.prof.Reattach(addr, sample)
 		return nil, err
 	}
 	mem := unsafe.Slice((*byte)(p), newSize)
@@ -114,7 +121,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 	if end := min(n, int(size)); zero && len(b) < end {
 		clear(mem[len(b):end])
 	}
-	return mem[:n], nil
+	return a.counted(mem[:n], nil)
 }
 
 // allocGrowable moves b (small, or empty) into a large allocation of at
@@ -132,7 +139,7 @@ func (a *Allocator) allocGrowable(b []byte, n int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	nb := unsafe.Slice((*byte)(p), size)
+	nb, _ := a.counted(unsafe.Slice((*byte)(p), size), nil)
 	copy(nb, b)
 	if cap(b) > 0 {
 		if err := a.Free(b); err != nil {

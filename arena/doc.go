@@ -88,5 +88,12 @@
 // (16 MiB by default) and rewinds to the first chunk. Release unmaps the
 // rest; later calls fail with ErrReleased.
 //
-// An Arena is used by one goroutine at a time and takes no lock.
+// Heap profiles (profile.go): with Options.ProfileRate set, the fast
+// path's bound is the end of the chunk or the point where the next sample
+// falls, whichever comes first, so sampling adds nothing to step 1; the
+// allocation that passes the point takes the slow path and is recorded.
+// Reset and Release count every live sample as freed. Off by default.
+//
+// An Arena is used by one goroutine at a time and takes no lock (its
+// profile, which WriteHeapProfile may read from any goroutine, has one).
 package arena

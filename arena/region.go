@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/ptrfree"
 )
@@ -70,6 +71,12 @@ type Options struct {
 	// Limit: the most bytes the Arena maps at once; an allocation that
 	// would pass it fails with ErrOutOfMemory. 0 means no limit.
 	Limit int64
+
+	// ProfileRate: a positive value samples on average one allocation
+	// per ProfileRate bytes, as mmalloc.Options.ProfileRate does (1:
+	// every allocation), for WriteHeapProfile. Unlike there, 0 (or a
+	// negative value) leaves sampling off; see profile.go for why.
+	ProfileRate int
 }
 
 // Arena is a region allocator: Alloc bumps a pointer through chunks mapped
@@ -102,6 +109,7 @@ type Arena struct {
 	clearAhead uintptr // bytes cleared at a time in a reused chunk: chunkBytes (see doc.go)
 
 	next, end uintptr // bump pointer and end of the current chunk (0, 0: none)
+	limit     uintptr // where the fast path stops: end, or the next sample before it
 	cleared   uintptr // bytes of the current chunk in [next, cleared) read as zero
 	dirtyEnd  uintptr // bytes of the current chunk at or past it read as zero
 
@@ -113,6 +121,11 @@ type Arena struct {
 	allocs uint64 // allocations since New
 	used   int64  // bytes handed out since Reset
 	resets uint64
+
+	// Sampling; see profile.go.
+	prof       heapprof.Profile
+	sample     heapprof.Sampler
+	sampleFrom uintptr // the bump pointer when sample last counted
 }
 
 // mapping is one region of address space an Arena mapped.
@@ -137,10 +150,12 @@ func New(opts Options) (*Arena, error) {
 	if opts.RetainBytes == 0 {
 		opts.RetainBytes = DefaultRegionRetainBytes
 	}
-	return &Arena{
+	a := &Arena{
 		src: osmem.NewSource(opts.Limit), chunkBytes: cb, bigBytes: cb / bigDivisor,
 		retain: opts.RetainBytes, cur: -1, clearAhead: cb,
-	}, nil
+	}
+	a.initProfile(opts.ProfileRate)
+	return a, nil
 }
 
 // Alloc returns n zeroed bytes, 16-byte aligned, with len and cap n. The
@@ -172,7 +187,7 @@ func (a *Arena) Alloc(n int) ([]byte, error) {
 // power of two up to the page size).
 func (a *Arena) alloc(n, align uintptr) (unsafe.Pointer, error) {
 	p := (a.next + align - 1) &^ (align - 1)
-	if p+n <= a.end { // never true after Release, nor without a chunk
+	if p+n <= a.limit { // never true after Release, nor without a chunk
 		a.next = p + n
 		a.used += int64(n)
 		a.allocs++
@@ -197,12 +212,15 @@ func (a *Arena) clearTo(upto uintptr) {
 	}
 }
 
-// allocSlow serves a request that does not fit the current chunk: a mapping
-// of its own for a big one, else the next chunk (kept from an earlier
-// round, or mapped now).
+// allocSlow serves a request that passes the next sample (profile.go) or
+// does not fit the current chunk: a mapping of its own for a big one, else
+// the next chunk (kept from an earlier round, or mapped now).
 func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 	if a.released {
 		return nil, ErrReleased
+	}
+	if p := (a.next + align - 1) &^ (align - 1); p+n <= a.end {
+		return a.allocSampled(n, align)
 	}
 	if n > a.bigBytes {
 		size := (n + PageBytes - 1) &^ (PageBytes - 1)
@@ -213,6 +231,7 @@ func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 		a.big = append(a.big, mapping{base: uintptr(p), bytes: size})
 		a.used += int64(n)
 		a.allocs++
+		a.sampleBig(p, n)
 		return p, nil
 	}
 	if a.cur+1 == len(a.chunks) {
@@ -222,6 +241,7 @@ func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 		}
 		a.chunks = append(a.chunks, mapping{base: uintptr(p), bytes: a.chunkBytes})
 	}
+	a.syncSample()
 	a.leaveChunk()
 	a.cur++
 	c := &a.chunks[a.cur]
@@ -229,6 +249,7 @@ func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 	if c.dirty == 0 {
 		a.cleared = a.end // fresh: reads as zero
 	}
+	a.restartSample()
 	return a.alloc(n, align)
 }
 
@@ -252,6 +273,7 @@ func (a *Arena) Reset() error {
 	if a.released {
 		return ErrReleased
 	}
+	a.forgetSamples()
 	a.leaveChunk()
 	for _, m := range a.big {
 		a.src.Unmap(osmem.AddrPointer(m.base), m.bytes)
@@ -269,6 +291,7 @@ func (a *Arena) Reset() error {
 	}
 	a.chunks = a.chunks[:keep]
 	a.cur, a.next, a.end, a.cleared, a.dirtyEnd = -1, 0, 0, 0, 0
+	a.restartSample()
 	a.used = 0
 	a.resets++
 	return nil
@@ -388,6 +411,9 @@ func (a *Arena) validate() error {
 		if a.cleared < c.base || a.cleared > a.end || a.dirtyEnd > a.end {
 			return fmt.Errorf("arena: cleared %#x or dirty end %#x outside chunk %#x", a.cleared, a.dirtyEnd, c.base)
 		}
+	}
+	if a.limit < a.next || a.limit > a.end || a.sampleFrom > a.next {
+		return fmt.Errorf("arena: fast path limit %#x or sample mark %#x outside %#x..%#x", a.limit, a.sampleFrom, a.next, a.end)
 	}
 	mapped := int64(len(a.chunks)) * int64(a.chunkBytes)
 	for _, m := range a.big {

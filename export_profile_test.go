@@ -1,0 +1,19 @@
+package mmalloc
+
+// SeedProfile makes the sampling of a, and of the Caches made after it, a
+// function of seed: every P's sampler draws again from the seeded source.
+// No other call on a may be in progress.
+func SeedProfile(a *Allocator, seed uint64) {
+	a.prof.SetSeed(seed)
+	ls := a.locals.Load()
+	for i := range ls.l {
+		ls.l[i].sample.Init(&a.prof)
+	}
+}
+
+// ProfileCounts returns how many allocations a has sampled since New, and
+// how many of them are live.
+func ProfileCounts(a *Allocator) (sampled, live int64) {
+	live, _ = a.prof.Live()
+	return a.prof.Sampled(), live
+}
