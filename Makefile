@@ -17,7 +17,7 @@ lint:
 
 gotest:
 	@echo "== go test -race"
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 30m ./...
 
 # The tests that bound RSS, without the race detector (whose shadow memory
 # counts in RSS too).
