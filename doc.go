@@ -34,7 +34,13 @@
 //     which grows through Realloc.
 //   - SetProcessBudget (budget.go) keeps the Go memory limit at one budget
 //     minus what mmalloc maps, for the Go heap and mmalloc together.
-//   - Allocator.Publish (expvar.go) shows Stats at /debug/vars.
+//   - Ref (ref.go) is an allocation's address as an integer: AllocRef,
+//     FreeRef and Bytes let a program index its buffers with maps and
+//     slices that hold no Go pointer, which the collector never scans.
+//   - Allocator.Publish (expvar.go) shows Stats at /debug/vars;
+//     Allocator.Metrics (metrics.go) yields them under runtime/metrics-style
+//     names for a collector such as Prometheus's, with Resident: the bytes
+//     of the mappings in RAM.
 //   - Package arena's Arena is a region allocator: bump allocation,
 //     everything forgotten at once by Reset, unmapped by Release.
 //

@@ -524,10 +524,11 @@ func (a *Allocator) Close() error {
 
 // Stats returns a snapshot of the Allocator's figures. It may be called at
 // any time, also after Close. The allocations and frees of a Cache are
-// counted when it refills, spills or flushes.
+// counted when it refills, spills or flushes. Resident is left at -1: its
+// cost grows with Mapped, and Allocator.Resident measures it.
 func (a *Allocator) Stats() stats.Snapshot {
 	s := stats.Snapshot{
-		Mapped: a.src.Mapped(), PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
+		Mapped: a.src.Mapped(), Resident: -1, PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
 		Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),

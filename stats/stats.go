@@ -13,6 +13,7 @@ import (
 // when other goroutines are allocating; each row is consistent in itself.
 type Snapshot struct {
 	Mapped      int64 // bytes mapped from the OS now: chunks + large mappings
+	Resident    int64 // bytes of Mapped resident in RAM (mincore); -1 when not measured (see doc.go)
 	PeakMapped  int64 // most bytes ever mapped at once
 	Limit       int64 // the allocator's byte limit, 0 if none
 	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped)
@@ -55,8 +56,12 @@ func (s Snapshot) String() string {
 	if s.Limit > 0 {
 		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
 	}
-	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s\n",
+	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s",
 		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainLimit))
+	if s.Resident > 0 {
+		fmt.Fprintf(&b, ", resident %s", Bytes(s.Resident))
+	}
+	b.WriteByte('\n')
 	fmt.Fprintf(&b, "allocs %d, frees %d, mmaps %d, munmaps %d, chunks %d in use + %d empty of %s\n",
 		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, Bytes(s.ChunkBytes))
 	if s.Quarantined > 0 || s.Corrupted > 0 {
