@@ -1,3 +1,8 @@
+// A million allocations, each followed by a full validation in invariants
+// builds (whose cost grows with the live set), would take hours there.
+
+//go:build !invariants
+
 package mmalloc_test
 
 import (

@@ -5,7 +5,7 @@ package mmalloc_test
 // shows in review. After changing the API on purpose, rewrite the file
 // with
 //
-//	go test -run TestAPI . -update
+//	go test -run '^TestAPI$' . -update
 //
 // and commit it with the change.
 
@@ -56,10 +56,10 @@ func TestAPI(t *testing.T) {
 		return
 	}
 	data, err := os.ReadFile(apiGolden)
-	require.NoError(t, err, "no golden file: run go test -run TestAPI . -update")
+	require.NoError(t, err, "no golden file: run go test -run '^TestAPI$' . -update")
 	if diff := apiDiff(strings.Split(strings.TrimSuffix(string(data), "\n"), "\n"), got); diff != "" {
 		t.Errorf("the exported API differs from %s (- only in the file, + only in the code);\n"+
-			"if the change is meant, run go test -run TestAPI . -update and commit the file:\n%s", apiGolden, diff)
+			"if the change is meant, run go test -run '^TestAPI$' . -update and commit the file:\n%s", apiGolden, diff)
 	}
 }
 
