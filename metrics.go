@@ -158,8 +158,12 @@ func (a *Allocator) statsResident() stats.Snapshot {
 // cost grows with Mapped; that is why Stats does not measure it. A mapping
 // unmapped between the copy and its mincore counts nothing; one resized
 // by Realloc at that moment may be left out. Resident may be called at
-// any time, also after Close (it is 0 then).
+// any time, also after Close (it is 0 then); an Allocator not made by New
+// holds nothing (0).
 func (a *Allocator) Resident() int64 {
+	if a == nil || a.heap == nil {
+		return 0
+	}
 	var spans []span
 	add := func(base, size uintptr) { spans = append(spans, span{base, size}) }
 	a.heap.Walk(add)

@@ -243,6 +243,9 @@ func TestResident(t *testing.T) {
 		resident(t, a, 0, "everything freed and trimmed")
 		require.NoError(t, a.Close())
 		assert.Zero(t, a.Resident(), "after Close")
+		var zero *mmalloc.Allocator
+		assert.Zero(t, zero.Resident(), "nil")
+		assert.Zero(t, new(mmalloc.Allocator).Resident(), "zero")
 	})
 	t.Run("guard", func(t *testing.T) {
 		a := newAlloc(t, mmalloc.Options{Guard: true})
