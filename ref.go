@@ -94,9 +94,10 @@ func (a *Allocator) FreeRef(r Ref) error {
 }
 
 // Bytes returns the memory of the live allocation r names, with len and
-// cap its usable size: UsableSize of the size it was allocated with (a
-// Realloc'd allocation's, its new size). For a slice b from Alloc,
-// Bytes(RefOf(b)) is b[:cap(b)]. Bytes(0) returns an empty slice.
+// cap its usable size: the cap of the slice Alloc returned for it,
+// UsableSize of the size asked for (after a Realloc, of the new size).
+// For a slice b from Alloc, Bytes(RefOf(b)) is b[:cap(b)]. Bytes(0)
+// returns an empty slice.
 //
 // r is checked against the Allocator's registries before any byte of
 // memory is touched: a Ref this Allocator did not hand out returns
