@@ -34,7 +34,13 @@
 //     which grows through Realloc.
 //   - SetProcessBudget (budget.go) keeps the Go memory limit at one budget
 //     minus what mmalloc maps, for the Go heap and mmalloc together.
-//   - Allocator.Publish (expvar.go) shows Stats at /debug/vars.
+//   - Ref (ref.go) is an allocation's address as an integer: AllocRef,
+//     FreeRef and Bytes let a program index its buffers with maps and
+//     slices that hold no Go pointer, which the collector never scans.
+//   - Allocator.Publish (expvar.go) shows Stats at /debug/vars;
+//     Allocator.Metrics (metrics.go) yields them under runtime/metrics-style
+//     names for a collector such as Prometheus's, with Resident: the bytes
+//     of the mappings in RAM.
 //   - Options.Shared (shared.go) takes the memory from one memory file
 //     that another process maps with OpenShared, reading and writing a
 //     buffer at the offset Allocator.Offset gives; Options.Reserve carves

@@ -49,9 +49,13 @@ func TestPublishDebugVars(t *testing.T) {
 		require.NoError(t, err)
 		bufs = append(bufs, b)
 	}
+	fill(bufs[3], 1) // 3 MiB written: resident
 	want := a.Stats()
 	got = readVars(t, srv.URL, "mmalloc-test")
 	assert.Equal(t, want.Mapped, got.Mapped)
+	assert.Equal(t, int64(-1), want.Resident, "Stats does not measure it")
+	assert.Equal(t, a.Resident(), got.Resident, "Publish does")
+	assert.GreaterOrEqual(t, got.Resident, int64(3*mib))
 	assert.Equal(t, want.InUse, got.InUse)
 	assert.Equal(t, int64(4), got.Live)
 	assert.Equal(t, want.Mmaps, got.Mmaps)

@@ -576,10 +576,12 @@ func (a *Allocator) Close() error {
 // Stats returns a snapshot of the Allocator's figures. It may be called at
 // any time, also after Close. Every cache is counted, the per-P ones and
 // every live Cache, so that at a quiescent point Live == Allocs − Frees
-// exactly; Cached counts the free objects caches have reserved.
+// exactly; Cached counts the free objects caches have reserved. Resident
+// is left at -1: its cost grows with Mapped, and Allocator.Resident
+// measures it.
 func (a *Allocator) Stats() stats.Snapshot {
 	s := stats.Snapshot{
-		Mapped: a.src.Mapped(), Released: a.src.Released(), PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
+		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
 		Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),

@@ -7,6 +7,7 @@ import (
 	"github.com/mmalloc/mmalloc"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"time"
 )
 
@@ -81,6 +82,62 @@ func garbageBody() Body {
 	}
 }
 
+// gcRefKind is mmalloc with the live set indexed by Refs: the gc workload
+// runs it after mmalloc (and only there: it is the same allocator, held
+// another way).
+var gcRefKind = Kind{
+	Name: "mmalloc-ref", Doc: "mmalloc Allocator.AllocRef + FreeRef, the live set indexed by a []mmalloc.Ref (integers: never scanned)",
+	Zeroed: true, Concurrent: true, FreesEach: true,
+	New: func() (Allocator, error) { return newMmalloc(false) },
+}
+
+// gcKinds returns the kinds the gc workload runs: env's, with mmalloc-ref
+// after mmalloc when mmalloc is among them.
+func gcKinds(ks []Kind) []Kind {
+	i := slices.IndexFunc(ks, func(k Kind) bool { return k.Name == baselineAlloc })
+	if i < 0 {
+		return ks
+	}
+	return slices.Insert(slices.Clone(ks), i+1, gcRefKind)
+}
+
+// gcHoldRefs allocates the live set as Refs of m and returns the body's
+// cleanup, which measures the forced GC time into forced and frees them.
+func gcHoldRefs(m *mmallocAllocator, l gcLiveSet, forced *Figure) (func() error, error) {
+	refs := make([]mmalloc.Ref, l.count) // no pointers: the GC never scans it
+	for i := range refs {
+		r, err := m.a.AllocRef(l.size)
+		if err != nil {
+			return nil, err
+		}
+		if err := touch(r.UnsafeBytes(l.size), l.size); err != nil {
+			return nil, err
+		}
+		refs[i] = r
+	}
+	return func() error {
+		*forced = forcedGC()
+		for i, r := range refs {
+			if err := m.a.FreeRef(r); err != nil {
+				return err
+			}
+			refs[i] = 0
+		}
+		return nil
+	}, nil
+}
+
+// forcedGC times three runtime.GC() calls with the live set held.
+func forcedGC() Figure {
+	f := Figure{Label: "forced GC", Unit: "forced-gc-ns", Format: fmtNs}
+	for range 3 {
+		t := time.Now()
+		runtime.GC()
+		f.Values = append(f.Values, float64(time.Since(t).Nanoseconds()))
+	}
+	return f
+}
+
 // gcSetting is one GC configuration of the gc workload.
 type gcSetting struct {
 	name    string // case part, e.g. "gogc=100"
@@ -117,11 +174,13 @@ func runGC(env *Env, rep *WorkloadReport) error {
 	rep.Notes = append(rep.Notes,
 		"GC CPU = the GC's share of all CPUs (runtime/metrics /cpu/classes/gc/total:cpu-seconds over wall time × GOMAXPROCS)",
 		"forced GC = wall time of one runtime.GC() with the live set held (median of 3)",
-		"each allocator runs alone here: a live set on the Go heap would otherwise pace the GC for the others")
+		"each allocator runs alone here: a live set on the Go heap would otherwise pace the GC for the others",
+		"mmalloc-ref: mmalloc with the live set held as a []mmalloc.Ref (one integer each) instead of a [][]byte: "+
+			"the GC never scans the index, where the others' slice headers are scanned every cycle")
 	for _, l := range gcLiveSets {
 		for _, s := range settings {
 			c := fmt.Sprintf("live=%s/%s", l, s.name)
-			for _, k := range env.Kinds {
+			for _, k := range gcKinds(env.Kinds) {
 				var forced Figure
 				runtime.GC()
 				debug.SetGCPercent(s.percent)
@@ -133,6 +192,10 @@ func runGC(env *Env, rep *WorkloadReport) error {
 					debug.SetMemoryLimit(s.limit(l))
 				}
 				runInterleaved(env, rep, c, []Kind{k}, gcTimeFactor*env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
+					if k.Name == gcRefKind.Name {
+						cleanup, err := gcHoldRefs(a.(*mmallocAllocator), l, &forced)
+						return garbageBody(), cleanup, err
+					}
 					held := make([][]byte, l.count)
 					for i := range held {
 						b, err := a.Alloc(l.size)
@@ -145,12 +208,7 @@ func runGC(env *Env, rep *WorkloadReport) error {
 						held[i] = b
 					}
 					cleanup := func() error {
-						forced = Figure{Label: "forced GC", Unit: "forced-gc-ns", Format: fmtNs}
-						for range 3 {
-							t := time.Now()
-							runtime.GC()
-							forced.Values = append(forced.Values, float64(time.Since(t).Nanoseconds()))
-						}
+						forced = forcedGC()
 						for i, b := range held {
 							if err := a.Free(b); err != nil {
 								return err

@@ -33,9 +33,11 @@ type classCache struct {
 	frees  uint64 // frees this cache took
 }
 
-// OwnedBytesBound is the most bytes of slabs one cache can own: one slab
-// of every class.
-var OwnedBytesBound = func() (n int) {
+// OwnedBytesBound returns the most bytes of slabs one cache can own: one
+// slab of every class.
+func OwnedBytesBound() int { return ownedBytesBound }
+
+var ownedBytesBound = func() (n int) {
 	for c := 1; c < NumClasses; c++ {
 		n += ClassSlabBytes(c)
 	}

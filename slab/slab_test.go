@@ -284,8 +284,8 @@ func TestOwnedBytesBound(t *testing.T) {
 	for c := 1; c < NumClasses; c++ {
 		sum += ClassSlabBytes(c)
 	}
-	assert.Equal(t, sum, OwnedBytesBound)
-	assert.Equal(t, 11993088, OwnedBytesBound, "the docs say about 11.4 MiB per cache")
+	assert.Equal(t, sum, OwnedBytesBound())
+	assert.Equal(t, 11993088, OwnedBytesBound(), "the docs say about 11.4 MiB per cache")
 }
 
 func TestCentralClosed(t *testing.T) {

@@ -10,6 +10,11 @@
 //     behalf: every chunk (in use or kept empty) plus every large mapping.
 //     It is the figure Options.Limit bounds, and the one to add to the Go
 //     heap when budgeting the memory of the whole process.
+//   - Resident is the part of Mapped resident in RAM: pages written and
+//     not given back, which count in the process's RSS. Measuring it reads
+//     the page table of every mapping (mincore), a cost that grows with
+//     Mapped, so Allocator.Stats leaves it at -1 and Allocator.Resident,
+//     Allocator.Metrics and Allocator.Publish measure it.
 //   - InUse is the bytes of live allocations at their usable size (the size
 //     class, or the page-rounded mapping), so Mapped - InUse is the cost of
 //     size classes, partly used slabs and kept chunks.

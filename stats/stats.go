@@ -14,6 +14,7 @@ import (
 type Snapshot struct {
 	Mapped      int64 // bytes mapped from the OS now: chunks + large mappings
 	Released    int64 // bytes of Mapped given back to the OS (free pages holding no memory); Mapped - Released is what the process holds
+	Resident    int64 // bytes of Mapped resident in RAM (mincore); -1 when not measured (see doc.go)
 	PeakMapped  int64 // most bytes ever held at once (Mapped - Released)
 	Limit       int64 // the allocator's byte limit on Mapped - Released, 0 if none
 	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped)
@@ -56,8 +57,12 @@ func (s Snapshot) String() string {
 	if s.Limit > 0 {
 		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
 	}
-	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s\n",
+	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s",
 		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainLimit))
+	if s.Resident > 0 {
+		fmt.Fprintf(&b, ", resident %s", Bytes(s.Resident))
+	}
+	b.WriteByte('\n')
 	fmt.Fprintf(&b, "allocs %d, frees %d, mmaps %d, munmaps %d, chunks %d in use + %d empty of %s\n",
 		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, Bytes(s.ChunkBytes))
 	if s.Quarantined > 0 || s.Corrupted > 0 {

@@ -44,3 +44,8 @@ func TestSnapshotStringGuardMode(t *testing.T) {
 	out := Snapshot{Quarantined: 3 << 20, Corrupted: 2}.String()
 	assert.Contains(t, out, "guard mode: 3.0 MiB quarantined, 2 corruptions found")
 }
+
+func TestSnapshotStringResident(t *testing.T) {
+	assert.NotContains(t, Snapshot{Mapped: 4 << 20, Resident: -1}.String(), "resident", "not measured")
+	assert.Contains(t, Snapshot{Mapped: 4 << 20, Resident: 3 << 20}.String(), ", resident 3.0 MiB\n")
+}

@@ -1,0 +1,201 @@
+// Metrics: the Allocator's figures under runtime/metrics-style names, for
+// collectors such as Prometheus's; and the resident bytes of its mappings.
+// See doc.go for the overview.
+
+package mmalloc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmalloc/mmalloc/internal/osmem"
+	"github.com/mmalloc/mmalloc/stats"
+)
+
+// MetricKind says how a Metric's value moves, which a collector must know
+// to export it.
+type MetricKind uint8
+
+const (
+	// MetricGauge is a value that goes up and down: a Prometheus gauge.
+	MetricGauge MetricKind = iota + 1
+	// MetricCounter is a count that only grows while the Allocator lives
+	// (Cumulative in runtime/metrics): a Prometheus counter.
+	MetricCounter
+)
+
+// String returns "gauge" or "counter", the words of the Prometheus text
+// format's TYPE line.
+func (k MetricKind) String() string {
+	switch k {
+	case MetricGauge:
+		return "gauge"
+	case MetricCounter:
+		return "counter"
+	}
+	return fmt.Sprintf("MetricKind(%d)", uint8(k))
+}
+
+// Metric is one figure of an Allocator, named as runtime/metrics names the
+// Go runtime's: a path under /mmalloc/, a colon, and the unit, e.g.
+// "/mmalloc/mapped:bytes" or "/mmalloc/allocs:objects".
+type Metric struct {
+	Name  string     // "/mmalloc/mapped:bytes"; the same for every Allocator
+	Help  string     // one sentence saying what the value is
+	Kind  MetricKind // gauge or counter
+	Value float64
+}
+
+// PrometheusName returns m's name as a Prometheus metric name: the path's
+// slashes, dashes and colon become underscores, and a counter's name ends
+// in _total. "/mmalloc/mapped/peak:bytes" is "mmalloc_mapped_peak_bytes",
+// "/mmalloc/allocs:objects" is "mmalloc_allocs_objects_total".
+func (m Metric) PrometheusName() string {
+	name := strings.NewReplacer("/", "_", "-", "_", ":", "_").Replace(strings.TrimPrefix(m.Name, "/"))
+	if m.Kind == MetricCounter {
+		name += "_total"
+	}
+	return name
+}
+
+// metricDefs are the metrics of an Allocator, in the order Metrics yields
+// them, each read from a Snapshot whose Resident is measured.
+var metricDefs = []struct {
+	name, help string
+	kind       MetricKind
+	value      func(s *stats.Snapshot) int64
+}{
+	{"/mmalloc/mapped:bytes", "Bytes mapped from the OS now: chunks, in use or kept empty, and large mappings, live or kept.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Mapped }},
+	{"/mmalloc/mapped/peak:bytes", "The most bytes ever mapped at once.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.PeakMapped }},
+	{"/mmalloc/resident:bytes", "Bytes of the mappings resident in RAM (mincore): what they add to the process's RSS.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Resident }},
+	{"/mmalloc/retained:bytes", "Bytes of freed memory kept mapped for reuse, within mapped.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Retained }},
+	{"/mmalloc/retained/limit:bytes", "The most bytes of freed memory that may be kept mapped (Options.RetainBytes).",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.RetainLimit }},
+	{"/mmalloc/limit:bytes", "The most bytes that may be mapped at once (Options.Limit); 0 if no limit.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Limit }},
+	{"/mmalloc/in-use:bytes", "Bytes of live allocations, at their usable size.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.InUse }},
+	{"/mmalloc/live:objects", "Live allocations.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Live }},
+	{"/mmalloc/cached:objects", "Free objects held in per-P caches, ready for reuse.",
+		MetricGauge, func(s *stats.Snapshot) int64 {
+			var n int64
+			for _, c := range s.Classes {
+				n += c.Cached
+			}
+			return n
+		}},
+	{"/mmalloc/large/in-use:bytes", "Bytes of live large allocations, each a mapping of its own.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Large.InUse }},
+	{"/mmalloc/large/live:objects", "Live large allocations.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Large.Live }},
+	{"/mmalloc/chunks/in-use:chunks", "Chunks mapped now with objects in them.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return int64(s.Chunks) }},
+	{"/mmalloc/chunks/empty:chunks", "Empty chunks kept mapped for reuse.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return int64(s.EmptyChunks) }},
+	{"/mmalloc/allocs:objects", "Allocations ever made.",
+		MetricCounter, func(s *stats.Snapshot) int64 { return int64(s.Allocs) }},
+	{"/mmalloc/frees:objects", "Allocations ever freed.",
+		MetricCounter, func(s *stats.Snapshot) int64 { return int64(s.Frees) }},
+	{"/mmalloc/mmaps:calls", "mmap system calls ever made.",
+		MetricCounter, func(s *stats.Snapshot) int64 { return int64(s.Mmaps) }},
+	{"/mmalloc/munmaps:calls", "munmap system calls ever made.",
+		MetricCounter, func(s *stats.Snapshot) int64 { return int64(s.Munmaps) }},
+	{"/mmalloc/guard/quarantined:bytes", "Guard mode: bytes of freed small objects held poisoned before reuse.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Quarantined }},
+	{"/mmalloc/guard/corruptions:events", "Guard mode: writes past an object's end or after its Free found.",
+		MetricCounter, func(s *stats.Snapshot) int64 { return s.Corrupted }},
+}
+
+// Metrics yields a's figures as Metrics, in a fixed order, until yield
+// returns false; range over it with
+//
+//	for m := range a.Metrics { ... }
+//
+// It is the adapter for a metrics collector: a Prometheus collector's
+// Collect sends each m as a constant metric named m.PrometheusName() of
+// m.Kind, with labels of its own choosing (to tell Allocators apart),
+// without mmalloc depending on Prometheus. The names and their order are
+// the same for every Allocator and every call, so that Describe may send
+// the descriptions of any one call.
+//
+// Each call takes a fresh Stats and measures Resident (see there for its
+// cost); the figures are those of Stats, with its consistency. It may be
+// called at any time, also after Close.
+func (a *Allocator) Metrics(yield func(Metric) bool) {
+	s := a.statsResident()
+	for _, d := range metricDefs {
+		if !yield(Metric{Name: d.name, Help: d.help, Kind: d.kind, Value: float64(d.value(&s))}) {
+			return
+		}
+	}
+}
+
+// statsResident is Stats with Resident measured.
+func (a *Allocator) statsResident() stats.Snapshot {
+	s := a.Stats()
+	s.Resident = a.Resident()
+	return s
+}
+
+// Resident returns how many bytes of the Allocator's mappings are resident
+// in RAM now: the part of Stats().Mapped that counts in the process's RSS,
+// to compare with it. Pages count once written (or read: a read maps the
+// kernel's shared zero page) until they are given back (Trim, or a release
+// past the retention budget) or swapped out.
+//
+// Cost: it copies the list of the Allocator's mappings under the chunk
+// heap's lock and the large registry's (as Stats takes its locks), then
+// asks the kernel with one mincore call per mapping (per 16 Ki pages of
+// it), outside every lock. mincore reads a page-table entry per page, so the
+// cost grows with Mapped; that is why Stats does not measure it. A mapping
+// unmapped between the copy and its mincore counts nothing; one resized
+// by Realloc at that moment may be left out. Resident may be called at
+// any time, also after Close (it is 0 then); an Allocator not made by New
+// holds nothing (0).
+func (a *Allocator) Resident() int64 {
+	if a == nil || a.heap == nil {
+		return 0
+	}
+	var spans []span
+	add := func(base, size uintptr) { spans = append(spans, span{base, size}) }
+	a.heap.Walk(add)
+	a.large.Walk(add)
+	if a.guard != nil {
+		a.guard.walk(add)
+	}
+	var r osmem.Resident
+	var total int64
+	for _, sp := range spans {
+		n, err := r.Count(sp.base, sp.size)
+		switch {
+		case errors.Is(err, unix.ENOMEM):
+			// Unmapped since the copy: none of it is resident now.
+		case err != nil:
+			total += int64(sp.size) // unknown: count all of it rather than hide it
+		default:
+			total += int64(n)
+		}
+	}
+	return total
+}
+
+// walk calls f with every large mapping guard mode holds (its objects'
+// mappings, guard pages included), under g.mu. Retired mappings hold no
+// memory and are not counted in Mapped.
+func (g *guardState) walk(f func(base, size uintptr)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, o := range g.live {
+		if o.ch == nil {
+			f(o.base, o.mapped)
+		}
+	}
+}
