@@ -178,9 +178,7 @@ func runChurn(env *Env, rep *WorkloadReport) error {
 		}
 		ks = append(ks, k)
 	}
-	if note := lockNote(ks); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	noteLocked(rep, ks, lockedWhy)
 	c := fmt.Sprintf("live=%dk", churnLive/1000)
 	runSequential(env, rep, c, ks, gcTimeFactor*env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
 		sh := shared(k, a)

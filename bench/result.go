@@ -75,6 +75,9 @@ type WorkloadReport struct {
 	Measure string    // what one op is, for the table's header
 	Results []*Result // in case order, then allocator order
 	Notes   []string  // skipped allocators, wrapped allocators, settings
+	// Locked holds the allocators this workload drove through one shared
+	// mutex because they are not goroutine-safe.
+	Locked map[string]bool
 }
 
 // Cases returns the distinct cases in order of first appearance.
