@@ -227,7 +227,7 @@ func tickNs(ns float64) string {
 	return strings.NewReplacer(".00 ", " ", ".0 ", " ").Replace(fmtNs(ns))
 }
 
-// tickRatio renders a ratio tick, e.g. ×0.5.
+// tickRatio renders a ratio tick: a multiplication sign, then the ratio.
 func tickRatio(r float64) string { return "×" + strings.TrimSuffix(fmt.Sprintf("%g", r), ".0") }
 
 // logAxis returns the range of a log axis that shows every value in vs

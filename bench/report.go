@@ -75,7 +75,7 @@ func fmtRatio(r float64) string {
 	}
 }
 
-// fmtTimes renders a factor, e.g. ×1.85.
+// fmtTimes renders a factor: a multiplication sign, then two decimals.
 func fmtTimes(r float64) string {
 	if math.IsNaN(r) || math.IsInf(r, 0) {
 		return "—"
