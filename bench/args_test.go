@@ -139,12 +139,16 @@ func TestRunExitStatus(t *testing.T) {
 // TestRunRefusesEmptyNames: an empty name in a list is a usage error, as
 // an unknown one is, and nothing runs.
 func TestRunRefusesEmptyNames(t *testing.T) {
+	// Quick settings, so that a regression fails fast instead of running
+	// the default workload.
+	quick := []string{"-runs", "1", "-time", "1ms", "-q"}
 	for _, args := range [][]string{
-		{"-workload", "pair,,batch"},
-		{"-workload", ""},
-		{"-alloc", "mmalloc,,go-heap"},
-		{"-live", ",1k"},
+		{"-workload", "pair,,batch", "-alloc", "mmalloc"},
+		{"-workload", "", "-alloc", "mmalloc"},
+		{"-workload", "pair", "-alloc", "mmalloc,,go-heap"},
+		{"-workload", "liveset", "-live", ",1k", "-alloc", "mmalloc"},
 	} {
+		args = append(args, quick...)
 		var out, errb bytes.Buffer
 		assert.Equal(t, exitUsage, run(args, &out, &errb), "%q", args)
 		assert.Contains(t, errb.String(), "empty name", "%q", args)
