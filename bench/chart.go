@@ -563,25 +563,24 @@ const (
 	legendSwatchHeight = 12 * pt
 )
 
-// layOut packs the workloads' panels into rows and sizes the page.
+// layOut packs the workloads' panels into rows and sizes the page. A
+// workload's panels stay together, in the first row with room for them
+// (first fit), so that small workloads fill the gaps that big ones leave.
 func layOut(h Header, items [][]panel, legend []string) layout {
 	var l layout
 	usable := chartMaxWidth - 2*chartMargin
-	var cur []panel
-	curW := vg.Length(0)
+	var used []vg.Length
 	for _, it := range items {
 		w := vg.Length(0)
 		for _, p := range it {
 			w += p.width(1) + chartPanelGap
 		}
-		if len(cur) > 0 && curW+w > usable {
-			l.rows, cur, curW = append(l.rows, cur), nil, 0
+		row := slices.IndexFunc(used, func(u vg.Length) bool { return u+w <= usable })
+		if row < 0 {
+			l.rows, used, row = append(l.rows, nil), append(used, 0), len(used)
 		}
-		cur = append(cur, it...)
-		curW += w
-	}
-	if len(cur) > 0 {
-		l.rows = append(l.rows, cur)
+		l.rows[row] = append(l.rows[row], it...)
+		used[row] += w
 	}
 	natural := vg.Length(0)
 	for _, row := range l.rows {
