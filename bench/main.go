@@ -416,7 +416,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for i, w := range cfg.Workloads {
 		env.Progress.stage = fmt.Sprintf("%d/%d", i+1, len(cfg.Workloads))
 		rep := &WorkloadReport{Name: w.Name, Models: w.Models, Measure: w.Measure}
-		if err := w.Run(env, rep); err != nil {
+		wstart := time.Now()
+		err := w.Run(env, rep)
+		rep.Elapsed = time.Since(wstart)
+		if err != nil {
 			env.Progress.Clear()
 			fmt.Fprintf(stderr, "bench: %s: %v\n", w.Name, err)
 			abandonOutputs(outs)

@@ -318,6 +318,9 @@ func writeTable(w io.Writer, rep *WorkloadReport) {
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "   note: %s\n", n)
 	}
+	if rep.Elapsed > 0 {
+		fmt.Fprintf(w, "   wall time of this workload: %v\n", rep.Elapsed.Round(time.Second))
+	}
 	fmt.Fprintln(w)
 }
 

@@ -95,6 +95,13 @@ func TestWriteTable(t *testing.T) {
 	assert.Regexp(t, `(?m)^\s+c-malloc\s+6\.00 ns\s+6\.00 ns – 6\.00 ns\s+—\s+—\s+—\s*$`, s)
 	assert.Regexp(t, `(?m)^size=1KiB\s+go-heap\s+2\.5 µs\s+2\.5 µs – 2\.5 µs\s+1\.00\s+1\.00\s+0\s*$`, s)
 	assert.Contains(t, s, "note: a note")
+	assert.NotContains(t, s, "wall time", "unknown")
+
+	rep := sampleReport()
+	rep.Elapsed = 83*time.Second + 400*time.Millisecond
+	out.Reset()
+	writeTable(&out, rep)
+	assert.Contains(t, out.String(), "   wall time of this workload: 1m23s\n")
 }
 
 // gobenchLine is the shape of a Go benchmark result line.
