@@ -98,7 +98,7 @@ type Options struct {
 	// page of a fresh 4 MiB chunk then takes one fault per 2 MiB instead of
 	// one per 4 KiB page, but a sparse use costs whole huge pages: touching
 	// one byte per 64 KiB of a chunk made 4.000 MiB resident instead of
-	// 0.2539 MiB (BenchmarkChunkFirstTouch in arena; figures:
+	// 0.2500 MiB (BenchmarkChunkFirstTouch in arena; figures:
 	// bench/results/gotest-hugepages.txt, Oxide Virtual Turin-like
 	// Processor, 2026-12-01). Worth it for large, densely used heaps; off by
 	// default, so that RSS follows use.

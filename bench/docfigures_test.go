@@ -110,11 +110,14 @@ func goProse(file string, src []byte) (blocks []figureBlock, loose []docLine, er
 	for _, cg := range f.Comments {
 		var para []docLine
 		flush := func() {
-			cited := ""
+			var joined []string
 			for _, l := range para {
-				if m := goCite.FindStringSubmatch(l.text); m != nil {
-					cited = m[1]
-				}
+				joined = append(joined, l.text)
+			}
+			cited := ""
+			// The marker may break across lines.
+			if m := goCite.FindStringSubmatch(strings.Join(joined, " ")); m != nil {
+				cited = m[1]
 			}
 			if cited != "" {
 				blocks = append(blocks, figureBlock{cites: cited, at: para[0], lines: para})
@@ -302,10 +305,13 @@ func checkBlock(top string, b figureBlock) []error {
 }
 
 // checkLoose returns an error for every time or factor outside a cited
-// block.
+// block, and for a "figures:" marker that cites no results file.
 func checkLoose(lines []docLine) []error {
 	var errs []error
 	for _, l := range lines {
+		if strings.Contains(l.text, "figures:") {
+			errs = append(errs, fmt.Errorf("%s:%d: a figures: marker that names no bench/results file", l.file, l.n))
+		}
 		for _, f := range figuresIn(l.text) {
 			if f.loose {
 				errs = append(errs, fmt.Errorf("%s:%d: figure %q cites no results file: put it in a figures block, "+
@@ -431,9 +437,10 @@ func TestCheckDocsFailsOnAStaleFigure(t *testing.T) {
 		"Uncited: about 5 µs. In code it is fine: `-time 2ms`.\n\n"+
 		"<!-- figures: bench/results/default.txt -->\nbench/results/default.txt, 2026-11-26: 25.3 ns\n<!-- /figures -->\n")
 	write("bench/README.md", "```sh\ngo run . -time 60ms\n```\n")
-	write("x.go", "// Package x.\n//\n// Measured (figures: bench/results/default.txt, Test CPU, 2026-11-26): 25.3 ns.\n//\n//\tcode: 3 ms\npackage x\n")
+	write("x.go", "// Package x.\n//\n// Measured (figures: bench/results/default.txt, Test CPU, 2026-11-26): 25.3 ns.\n//\n//\tcode: 3 ms\npackage x\n\n"+
+		"// Y is measured: 25.3 ns (figures:\n// bench/results/default.txt, Test CPU, 2026-11-26).\nconst Y = 1\n")
 	errs, blocks := checkDocs(top)
-	assert.Equal(t, 3, blocks)
+	assert.Equal(t, 4, blocks, "a marker broken across lines counts")
 	var msgs []string
 	for _, err := range errs {
 		msgs = append(msgs, err.Error())
@@ -442,6 +449,10 @@ func TestCheckDocsFailsOnAStaleFigure(t *testing.T) {
 	assert.Contains(t, msgs[0], `README.md:4: figure "0.94 ms" is not in bench/results/default.txt`)
 	assert.Contains(t, msgs[1], `README.md:9: figures from bench/results/default.txt without its machine "Test CPU"`)
 	assert.Contains(t, msgs[2], `README.md:7: figure "5 µs" cites no results file`)
+
+	errs = checkLoose([]docLine{{file: "z.md", n: 3, text: "a figures: marker without a path"}})
+	require.Len(t, errs, 1)
+	assert.ErrorContains(t, errs[0], "z.md:3: a figures: marker that names no bench/results file")
 
 	_, _, err := markdownProse("y.md", "<!-- figures: a -->\nx\n")
 	assert.ErrorContains(t, err, "never closed")
