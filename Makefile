@@ -5,7 +5,7 @@ FUZZTIME ?= 60s
 SOAKTIME ?= 60s
 FUZZTARGETS ?= FuzzOps FuzzFree FuzzRealloc
 
-.PHONY: test bench lint gotest rss invariants soak fuzz benchtest
+.PHONY: test bench results lint gotest rss invariants soak fuzz benchtest
 
 test: lint gotest rss invariants soak fuzz benchtest
 
@@ -45,6 +45,11 @@ fuzz:
 # The benchmark program is its own module; its checks live in .ci/bench.
 benchtest:
 	@if [ -x .ci/bench ]; then echo "== bench module"; .ci/bench; fi
+
+# Every file in bench/results (tables, chart, comparisons) made again;
+# see bench/Makefile and bench/README.md.
+results:
+	$(MAKE) -C bench results
 
 bench:
 	@if [ -d bench ]; then go -C bench run .; \

@@ -49,15 +49,15 @@ const (
 	DefaultLargeThreshold = slab.MaxSmallBytes // 128 KiB
 
 	// DefaultChunkBytes is the size of the chunks slabs are carved from: big
-	// enough that mapping one (about 5 µs) is rare, small enough that an
-	// empty one is worth giving back.
+	// enough that mapping one (an mmap system call) is rare, small enough
+	// that an empty one is worth giving back.
 	DefaultChunkBytes = 4 << 20
 
 	// DefaultRetainBytes is how many bytes of freed memory — empty chunks,
 	// empty slabs, freed large mappings — are kept mapped for reuse. Reusing
-	// them costs a memclr; mapping afresh costs an mmap and munmap (about
-	// 5 µs) plus a fault per 4 KiB page touched (1.4–2.5 µs each), so a
-	// 1 MiB buffer is about ten times cheaper reused. Trim releases them.
+	// them costs a memclr; mapping afresh costs an mmap and munmap plus a
+	// page fault per 4 KiB page touched, several times more for a buffer of
+	// a MiB. Trim releases them.
 	DefaultRetainBytes = 64 << 20
 
 	// MaxAllocBytes is the largest request accepted: half of the 47-bit
@@ -97,11 +97,14 @@ type Options struct {
 	RetainBytes int64
 
 	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on
-	// every chunk and on large mappings of 2 MiB or more. Measured here
-	// (go test -bench ChunkFirstTouch ./arena): writing every page of a fresh
-	// 4 MiB chunk takes 0.17 ms instead of 1.58 ms, but touching one byte
-	// per 64 KiB makes 4 MiB resident instead of 0.25 MiB. Worth it for
-	// large, densely used heaps; off by default, so that RSS follows use.
+	// every chunk and on large mappings of 2 MiB or more. Writing every
+	// page of a fresh 4 MiB chunk then takes one fault per 2 MiB instead of
+	// one per 4 KiB page, but a sparse use costs whole huge pages: touching
+	// one byte per 64 KiB of a chunk made 4.000 MiB resident instead of
+	// 0.2500 MiB (BenchmarkChunkFirstTouch in arena; figures:
+	// bench/results/gotest-hugepages.txt, Oxide Virtual Turin-like
+	// Processor, 2026-12-01). Worth it for large, densely used heaps; off by
+	// default, so that RSS follows use.
 	HugePages bool
 
 	// Guard turns on guard mode, for tests and staging: it catches writes
@@ -129,8 +132,9 @@ type Options struct {
 	// over the canary and the freed slot; every large Alloc is an mmap,
 	// page faults and an mprotect, every large Free an madvise and an
 	// mprotect. Measured with the bench program against the default mode
-	// (bench/results/guard.txt): Alloc+Free pairs 4× slower at 16 B, 8× at
-	// 1 KiB, 18× at 32 KiB, 31× at 1 MiB; the churn workload 11×.
+	// (figures: bench/results/guard.txt; AMD EPYC, 2026-11-26): Alloc+Free
+	// pairs 4.53× slower at 16 B, 8.62× at 1 KiB, 16× at 32 KiB, 29× at
+	// 1 MiB; the churn workload 12×.
 	Guard bool
 
 	// Shared takes every chunk and every large mapping from one anonymous

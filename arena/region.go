@@ -36,7 +36,7 @@ var (
 // Defaults and bounds of a region Arena.
 const (
 	// DefaultRegionChunkBytes is what an Arena maps at a time: one mmap
-	// (about 5 µs) per MiB of small allocations, and a first chunk whose
+	// per MiB of small allocations, and a first chunk whose
 	// untouched pages cost no memory.
 	DefaultRegionChunkBytes = 1 << 20
 

@@ -13,7 +13,7 @@ import (
 )
 
 // Allocator is the interface every workload drives. Each call goes through
-// it, so every allocator pays the same dynamic-dispatch cost (about 1–2 ns).
+// it, so every allocator pays the same dynamic-dispatch cost.
 //
 // An Allocator is used by one goroutine at a time unless its Kind says
 // Concurrent; workloads that share one across goroutines wrap the others in
@@ -59,6 +59,10 @@ type Kind struct {
 	// Concurrent reports whether one instance is safe for concurrent use.
 	// Workloads drive the others through one shared mutex and say so.
 	Concurrent bool
+	// Handle reports whether each goroutine drives a handle of its own
+	// (an mmalloc Cache), used by one goroutine at a time, with frees that
+	// may cross handles: not a lock, and not safe to share.
+	Handle bool
 	// FreesEach reports whether Free releases a single object. Go arenas
 	// free only all at once; workloads that need single frees with objects
 	// still live (churn) skip such kinds.
@@ -66,6 +70,10 @@ type Kind struct {
 	// OptIn keeps the kind out of -alloc all: it runs only when named
 	// (debugging modes, whose cost is measured against their default).
 	OptIn bool
+	// Versus names the kind a mode is measured against, "" for none:
+	// its rows get a figure, their time ÷ that kind's in the same case.
+	// Both must keep the same contract (zeroing, goroutine-safety).
+	Versus string
 	// New makes a fresh instance.
 	New func() (Allocator, error)
 }
@@ -85,13 +93,18 @@ var kinds = []Kind{
 	},
 	{
 		Name: "mmalloc-guard", Doc: "mmalloc Allocator.Alloc + Free in guard mode (Options.Guard: guard pages, canaries, quarantine)",
-		Zeroed: true, Concurrent: true, FreesEach: true, OptIn: true,
+		Zeroed: true, Concurrent: true, FreesEach: true, OptIn: true, Versus: "mmalloc",
 		New: func() (Allocator, error) { return newMmallocOpts(mmalloc.Options{Guard: true}, false) },
 	},
 	{
 		Name: "mmalloc-cache", Doc: "mmalloc Cache.AllocUninit + Cache.Free: a per-goroutine handle, no lock, contents unspecified",
-		Zeroed: false, Concurrent: true, FreesEach: true,
-		New: func() (Allocator, error) { return newMmallocCache() },
+		Zeroed: false, Concurrent: true, Handle: true, FreesEach: true,
+		New: func() (Allocator, error) { return newMmallocCache(false) },
+	},
+	{
+		Name: "mmalloc-cache-zeroed", Doc: "mmalloc Cache.Alloc (zeroed, like make) + Cache.Free: a per-goroutine handle, no lock",
+		Zeroed: true, Concurrent: true, Handle: true, FreesEach: true, OptIn: true,
+		New: func() (Allocator, error) { return newMmallocCache(true) },
 	},
 	{
 		Name: "go-heap", Doc: "make([]byte, n); freed by dropping the reference (the GC reclaims it)",
@@ -176,26 +189,32 @@ func (m *mmallocAllocator) Close() error { return m.a.Close() }
 // other goroutine a Cache of its own on the same Allocator, and frees may
 // cross between them.
 type mmallocCache struct {
-	a     *mmalloc.Allocator
-	c     *mmalloc.Cache
-	owner bool // this handle made a, and closes it
+	a      *mmalloc.Allocator
+	c      *mmalloc.Cache
+	zeroed bool // Cache.Alloc rather than Cache.AllocUninit
+	owner  bool // this handle made a, and closes it
 }
 
-func newMmallocCache() (*mmallocCache, error) {
+func newMmallocCache(zeroed bool) (*mmallocCache, error) {
 	a, err := mmalloc.New(mmalloc.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return &mmallocCache{a: a, c: a.NewCache(), owner: true}, nil
+	return &mmallocCache{a: a, c: a.NewCache(), zeroed: zeroed, owner: true}, nil
 }
 
 // Local returns a handle with a Cache of its own on the same Allocator.
 func (m *mmallocCache) Local() (Allocator, error) {
-	return &mmallocCache{a: m.a, c: m.a.NewCache()}, nil
+	return &mmallocCache{a: m.a, c: m.a.NewCache(), zeroed: m.zeroed}, nil
 }
 
-// Alloc calls Cache.AllocUninit.
-func (m *mmallocCache) Alloc(n int) ([]byte, error) { return m.c.AllocUninit(n) }
+// Alloc calls Cache.Alloc or Cache.AllocUninit, as the kind says.
+func (m *mmallocCache) Alloc(n int) ([]byte, error) {
+	if m.zeroed {
+		return m.c.Alloc(n)
+	}
+	return m.c.AllocUninit(n)
+}
 
 // Free calls Cache.Free.
 func (m *mmallocCache) Free(b []byte) error { return m.c.Free(b) }
@@ -387,3 +406,7 @@ func trim(a Allocator) error {
 	}
 	return nil
 }
+
+// mmallocKind is the name of the plain mmalloc kind (zeroed Alloc + Free),
+// which the gc and shared workloads single out.
+const mmallocKind = "mmalloc"

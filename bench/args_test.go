@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +16,13 @@ import (
 func TestParseArgsDefaults(t *testing.T) {
 	cfg, err := parseArgs(nil, &bytes.Buffer{})
 	require.NoError(t, err)
-	assert.Len(t, cfg.Workloads, len(workloads))
+	var ws []string
+	for _, w := range cfg.Workloads {
+		ws = append(ws, w.Name)
+		assert.False(t, w.OptIn, w.Name)
+	}
+	assert.Equal(t, []string{"pair", "batch", "parallel", "churn", "gc", "rss", "buffer", "prodcons", "larson"}, ws,
+		"every workload but the opt-in liveset")
 	optIn := 0
 	for _, k := range kinds {
 		if k.OptIn {
@@ -27,11 +35,13 @@ func TestParseArgsDefaults(t *testing.T) {
 	assert.Equal(t, defaultTime, cfg.Time)
 	assert.Equal(t, "table", cfg.Format)
 	assert.Empty(t, cfg.SVG)
+	assert.Empty(t, cfg.PNG)
+	assert.Equal(t, []int{1_000, 100_000, 1_000_000, 10_000_000}, cfg.Live)
 }
 
 func TestParseArgsLists(t *testing.T) {
 	cfg, err := parseArgs([]string{"-workload", "gc, pair,gc", "-alloc", "go-heap,mmalloc", "-runs", "3",
-		"-time", "7ms", "-cpu", "1", "-q", "-format", "gobench", "-svg", "x.svg"}, &bytes.Buffer{})
+		"-time", "7ms", "-cpu", "1", "-q", "-format", "gobench", "-svg", "x.svg", "-png", "x.png", "-live", "2k, 5,2k"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	var ws, ks []string
 	for _, w := range cfg.Workloads {
@@ -49,6 +59,19 @@ func TestParseArgsLists(t *testing.T) {
 	assert.True(t, cfg.Quiet)
 	assert.Equal(t, "gobench", cfg.Format)
 	assert.Equal(t, "x.svg", cfg.SVG)
+	assert.Equal(t, "x.png", cfg.PNG)
+	assert.Equal(t, []int{2000, 5}, cfg.Live)
+
+	cfg, err = parseArgs([]string{"-workload", "pair,all,liveset", "-alloc", "all,mmalloc-guard,mmalloc"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	ws = nil
+	for _, w := range cfg.Workloads {
+		ws = append(ws, w.Name)
+	}
+	assert.Equal(t, append(defaultWorkloadNames(), "liveset"), ws, "all in place, opt-in names added, no repeats")
+	require.NotEmpty(t, cfg.Kinds)
+	assert.Equal(t, "mmalloc-guard", cfg.Kinds[len(cfg.Kinds)-1].Name)
+	assert.True(t, cfg.CRef)
 }
 
 func TestParseArgsReferenceOnly(t *testing.T) {
@@ -66,7 +89,15 @@ func TestParseArgsErrors(t *testing.T) {
 	}{
 		{"unknown workload", []string{"-workload", "pair,nope"}, append([]string{`"nope"`, "valid workloads"}, workloadNames()...)},
 		{"unknown allocator", []string{"-alloc", "jemalloc"}, append([]string{`"jemalloc"`, "valid allocators"}, allocNames()...)},
-		{"empty workload list", []string{"-workload", ","}, []string{"valid workloads"}},
+		{"empty workload list", []string{"-workload", ","}, []string{"empty name"}},
+		{"empty workload name", []string{"-workload", "pair,,batch"}, []string{"-workload", `"pair,,batch"`, "empty name"}},
+		{"trailing comma", []string{"-workload", "pair,"}, []string{"empty name"}},
+		{"blank workload", []string{"-workload", " "}, []string{"empty name"}},
+		{"empty allocator name", []string{"-alloc", "mmalloc, ,go-heap"}, []string{"-alloc", "empty name"}},
+		{"empty live size", []string{"-live", "1k,,2k"}, []string{"-live", "empty name"}},
+		{"bad live size", []string{"-live", "1G"}, []string{"-live", `"1G"`}},
+		{"zero live size", []string{"-live", "0"}, []string{"-live"}},
+		{"same chart file", []string{"-svg", "a", "-png", "a"}, []string{"same file"}},
 		{"zero runs", []string{"-runs", "0"}, []string{"-runs"}},
 		{"negative time", []string{"-time", "-1s"}, []string{"-time"}},
 		{"zero cpu", []string{"-cpu", "0"}, []string{"-cpu"}},
@@ -101,8 +132,74 @@ func TestRunExitStatus(t *testing.T) {
 	assert.Empty(t, out.String())
 	errb.Reset()
 	assert.Equal(t, exitUsage, run([]string{"-alloc", "nope"}, &out, &errb))
-	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-guard, mmalloc-cache, go-heap, sync.Pool, modernc")
+	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-guard, mmalloc-cache, mmalloc-cache-zeroed, go-heap, sync.Pool, modernc")
 	assert.Equal(t, exitOK, run([]string{"-h"}, &out, &errb))
+}
+
+// TestRunRefusesEmptyNames: an empty name in a list is a usage error, as
+// an unknown one is, and nothing runs.
+func TestRunRefusesEmptyNames(t *testing.T) {
+	// Quick settings, so that a regression fails fast instead of running
+	// the default workload.
+	quick := []string{"-runs", "1", "-time", "1ms", "-q"}
+	for _, args := range [][]string{
+		{"-workload", "pair,,batch", "-alloc", "mmalloc"},
+		{"-workload", "", "-alloc", "mmalloc"},
+		{"-workload", "pair", "-alloc", "mmalloc,,go-heap"},
+		{"-workload", "liveset", "-live", ",1k", "-alloc", "mmalloc"},
+	} {
+		args = append(args, quick...)
+		var out, errb bytes.Buffer
+		assert.Equal(t, exitUsage, run(args, &out, &errb), "%q", args)
+		assert.Contains(t, errb.String(), "empty name", "%q", args)
+		assert.Empty(t, out.String(), "%q: nothing measured", args)
+	}
+}
+
+// TestRunChecksOutputsFirst: a chart file that cannot be written fails
+// before anything is measured, with exit status 2, and leaves no file
+// behind and no existing file changed.
+func TestRunChecksOutputsFirst(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "old.svg")
+	require.NoError(t, os.WriteFile(existing, []byte("old chart"), 0o644))
+	fresh := filepath.Join(dir, "new.svg")
+	notDir := filepath.Join(existing, "x.png") // a path under a regular file
+	for _, tt := range []struct {
+		name string
+		args []string
+		flag string
+	}{
+		{"png under a file", []string{"-svg", fresh, "-png", notDir}, "-png"},
+		{"png is a directory", []string{"-png", dir}, "-png"},
+		{"svg is a directory", []string{"-svg", dir, "-png", filepath.Join(dir, "new.png")}, "-svg"},
+		{"svg exists, png cannot be", []string{"-svg", existing, "-png", notDir}, "-png"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"-workload", "pair", "-alloc", "mmalloc", "-runs", "1", "-time", "1ms", "-q"}, tt.args...)
+			assert.Equal(t, exitUsage, run(args, &out, &errb))
+			assert.Contains(t, errb.String(), "bench: "+tt.flag+": ")
+			assert.Empty(t, out.String(), "nothing measured")
+			assert.NoFileExists(t, fresh, "a file the failed run created is gone")
+			assert.NoFileExists(t, filepath.Join(dir, "new.png"))
+			b, err := os.ReadFile(existing)
+			require.NoError(t, err)
+			assert.Equal(t, "old chart", string(b), "an existing file is not truncated by a run that does not start")
+		})
+	}
+}
+
+func TestParseCount(t *testing.T) {
+	for in, want := range map[string]int{"1": 1, "1000": 1000, "1k": 1000, "100K": 100_000, "1M": 1_000_000, "10m": 10_000_000} {
+		n, err := parseCount(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, n, in)
+	}
+	for _, in := range []string{"", "k", "0", "-1", "1G", "1.5k", "99999M"} {
+		_, err := parseCount(in)
+		assert.Error(t, err, in)
+	}
 }
 
 func TestOptInKindsOnlyWhenNamed(t *testing.T) {

@@ -170,17 +170,8 @@ func runChurn(env *Env, rep *WorkloadReport) error {
 	g := churnGoroutines(env.Procs)
 	rep.Notes = append(rep.Notes, fmt.Sprintf("%d goroutines share one instance of each allocator; allocators run one after the other", g),
 		"GC CPU = the GC's share of all CPUs during the runs (runtime/metrics /cpu/classes/gc/total:cpu-seconds)")
-	var ks []Kind
-	for _, k := range env.Kinds {
-		if !k.FreesEach {
-			rep.Notes = append(rep.Notes, k.Name+": skipped; it cannot free one object while others stay live")
-			continue
-		}
-		ks = append(ks, k)
-	}
-	if note := lockNote(ks); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	ks := freesEach(rep, env.Kinds)
+	noteLocked(rep, ks, lockedWhy)
 	c := fmt.Sprintf("live=%dk", churnLive/1000)
 	runSequential(env, rep, c, ks, gcTimeFactor*env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
 		sh := shared(k, a)

@@ -2,11 +2,12 @@
 // otherwise use, on the machine it runs on, and answers: how much faster
 // and lighter is mmalloc than what I use now?
 //
-//	go -C bench run .                          # every workload, every allocator: under 3 minutes on 2 cores
+//	go -C bench run .                          # every default workload and allocator
 //	go -C bench run . -workload pair,gc -alloc mmalloc,go-heap
 //	go -C bench run . -format gobench > new.txt   # for benchstat
-//	go -C bench run . -svg out.svg             # also draw a chart
+//	go -C bench run . -png out.png -svg out.svg   # also draw the chart
 //	GOEXPERIMENT=arenas go -C bench run .      # include Go arenas
+//	go -C bench run . -workload prodcons,larson,liveset -alloc all,mmalloc-cache-zeroed
 //
 // It is a module of its own (bench/go.mod, with a replace directive to the
 // library), so that the peers it compares against never enter the
@@ -19,17 +20,21 @@
 //
 //   - mmalloc: Allocator.Alloc, zeroed like make, and Free.
 //   - mmalloc-uninit: Allocator.AllocUninit, contents unspecified, and Free.
+//   - mmalloc-cache: a Cache per goroutine, Cache.AllocUninit and
+//     Cache.Free; mmalloc-cache-zeroed (only when named) with Cache.Alloc.
+//   - mmalloc-guard (only when named): Alloc and Free in guard mode.
 //   - go-heap: make([]byte, n); Free drops the reference and the garbage
 //     collector reclaims it, inside the measured process, so its cost counts.
 //   - sync.Pool: one pool per power-of-two size class, make on a miss; the
 //     usual Go answer for buffer reuse. Buffers come back dirty.
 //   - modernc: modernc.org/memory's Malloc (uninitialised) and Free. It is not
-//     goroutine-safe: parallel and churn drive it through one shared mutex,
-//     and their tables say so.
+//     goroutine-safe: parallel, churn, prodcons, larson and liveset drive it
+//     through one shared mutex, and their tables say so.
 //   - go-arena: Go arenas, built only with GOEXPERIMENT=arenas (the program
 //     prints how to include it). Arenas free everything at once: Free only
 //     counts down, and the arena is replaced when nothing in it is live.
-//     Not goroutine-safe (mutex as above); churn skips it.
+//     Not goroutine-safe (mutex as above); workloads that free single
+//     objects while others stay live skip it.
 //   - c-malloc (pair and batch): a reference row, not a Go allocator. A
 //     small C program doing the same loops with the C library's malloc and
 //     free is compiled with the system cc and run as a separate process; no
@@ -67,18 +72,36 @@
 //   - buffer: building a payload of 1 KiB to 64 MiB in 4 KiB writes from a
 //     fresh buffer: mmalloc's Buffer (on the mmalloc row) against
 //     bytes.Buffer (on the go-heap row).
+//   - prodcons: producer/consumer pairs; producers allocate batches of 256
+//     buffers (8–128 B, or 1–8 KiB) and send them through a channel, and
+//     consumers on other goroutines free them.
+//   - larson: workers replace random slots of their slot arrays (16–128 B,
+//     or 16 B–8 KiB), and the arrays move to the next worker every round.
+//   - liveset (only when named): random replacement of 16–256 B buffers
+//     with -live buffers live (1k to 10M), one goroutine; each run turns
+//     the live set over at least once and ends with a runtime.GC() that
+//     counts, so that the Go heap's deferred cost is in the figure.
+//
+// prodcons, larson and liveset also report throughput, and on rows that
+// zero their memory, throughput over the Go heap's in the same run.
 //
 // # Reading the tables
 //
 // Each row is one allocator on one case. time/op is the median of -runs
 // timed runs of about -time each, with the fastest and slowest run beside
 // it; the runs go round-robin over the allocators, so a noisy spell on a
-// shared machine hits all of them. ×mmalloc divides by mmalloc's median in
-// the same case: below 1 the row is faster than mmalloc, above 1 slower.
-// Read ratios rather than absolute times; they hold from machine to machine
-// far better. allocs/op counts Go-heap allocations per op (by anyone in the
-// process, as testing's allocs/op does). The last columns are the
-// workload's own figures.
+// shared machine hits all of them. ×like peer compares like with like: it
+// divides by the median of the fastest peer with the same contract in the
+// same case (zeroed rows by go-heap or go-arena; rows that do not zero,
+// and the C reference, by sync.Pool or modernc); below 1 the row is faster
+// than every such peer. Read ratios rather than absolute times; they hold
+// from machine to machine far better. allocs/op counts Go-heap allocations
+// per op (by anyone in the process, as testing's allocs/op does). The last
+// columns are the workload's own figures.
+//
+// The summary names, per workload, where an mmalloc variant leads its
+// like-for-like peer by the most and where it trails by the most, and
+// says when the two differ in goroutine-safety.
 //
 // # GOGC and GOMEMLIMIT with off-heap memory
 //

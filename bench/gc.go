@@ -94,7 +94,7 @@ var gcRefKind = Kind{
 // gcKinds returns the kinds the gc workload runs: env's, with mmalloc-ref
 // after mmalloc when mmalloc is among them.
 func gcKinds(ks []Kind) []Kind {
-	i := slices.IndexFunc(ks, func(k Kind) bool { return k.Name == baselineAlloc })
+	i := slices.IndexFunc(ks, func(k Kind) bool { return k.Name == mmallocKind })
 	if i < 0 {
 		return ks
 	}

@@ -8,9 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +31,8 @@ const (
 	exitUsage = 2 // bad flags or names
 )
 
-// Defaults, chosen so the default run finishes in under 3 minutes on a
-// 2-core machine.
+// Defaults, chosen to keep the default run short on a 2-core machine (its
+// wall time ends results/default.txt).
 const (
 	defaultRuns = 5
 	defaultTime = 60 * time.Millisecond
@@ -39,13 +42,15 @@ const (
 type Config struct {
 	Workloads []Workload
 	Kinds     []Kind
-	CRef      bool // run the C reference row in pair
+	CRef      bool // run the C reference row in pair and batch
 	Runs      int
 	Time      time.Duration
 	Procs     int
+	Live      []int // live-set sizes of the liveset workload
 	Quiet     bool
 	Format    string // "table" or "gobench"
 	SVG       string // chart file, "" for none
+	PNG       string // chart file, "" for none
 }
 
 // usageError is a command-line mistake: exit status 2.
@@ -54,12 +59,33 @@ type usageError struct{ msg string }
 // Error returns the message for the user.
 func (e *usageError) Error() string { return e.msg }
 
-// splitList splits a comma list, dropping blanks.
-func splitList(s string) []string {
+// splitList splits the comma list of flag name into trimmed names. An
+// empty list, or an empty name in it ("pair,,batch"), is a usage error.
+func splitList(name, s string) ([]string, error) {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
+		f = strings.TrimSpace(f)
+		if f == "" {
+			return nil, &usageError{fmt.Sprintf("-%s %q: empty name in the list", name, s)}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// expandAll replaces "all" in names by every name in all, keeping the
+// order and dropping repeats, so that "all,extra" adds an opt-in name.
+func expandAll(names, all []string) []string {
+	var out []string
+	for _, n := range names {
+		add := []string{n}
+		if n == "all" {
+			add = all
+		}
+		for _, a := range add {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
 		}
 	}
 	return out
@@ -69,20 +95,43 @@ func splitList(s string) []string {
 // the C reference.
 func allocNames() []string { return append(kindNames(), cRefName) }
 
+// defaultLive is the default of -live.
+const defaultLive = "1k,100k,1M,10M"
+
+// parseCount parses a count such as 1000, 100k or 10M.
+func parseCount(s string) (int, error) {
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
+		mult, s = 1_000, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mult, s = 1_000_000, s[:len(s)-1]
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > math.MaxInt32/mult {
+		return 0, fmt.Errorf("bad count %q", s)
+	}
+	return n * mult, nil
+}
+
 // parseArgs parses the command line. Errors are *usageError, or
 // flag.ErrHelp after -h.
 func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		workloadList = fs.String("workload", "all", "comma list of workloads: "+strings.Join(workloadNames(), ", "))
-		allocList    = fs.String("alloc", "all", "comma list of allocators: "+strings.Join(allocNames(), ", "))
-		runs         = fs.Int("runs", defaultRuns, "timed runs per allocator and case; tables show the median")
-		dur          = fs.Duration("time", defaultTime, "target wall time of one timed run (gc and churn runs take 4×)")
-		procs        = fs.Int("cpu", runtime.GOMAXPROCS(0), "GOMAXPROCS for the run (goroutines in parallel and churn)")
-		quiet        = fs.Bool("q", false, "no progress on stderr")
-		format       = fs.String("format", "table", "output format: table or gobench (for benchstat)")
-		svg          = fs.String("svg", "", "also draw the results as an SVG chart into this file")
+		workloadList = fs.String("workload", "all", "comma list of workloads: "+strings.Join(workloadNames(), ", ")+
+			"; all = every one but "+strings.Join(optInWorkloads(), ", "))
+		allocList = fs.String("alloc", "all", "comma list of allocators: "+strings.Join(allocNames(), ", ")+
+			"; all = every one but "+strings.Join(optInKinds(), ", "))
+		runs   = fs.Int("runs", defaultRuns, "timed runs per allocator and case; tables show the median")
+		dur    = fs.Duration("time", defaultTime, "target wall time of one timed run (gc and churn runs take 4×)")
+		procs  = fs.Int("cpu", runtime.GOMAXPROCS(0), "GOMAXPROCS for the run (goroutines in parallel, churn, prodcons, larson)")
+		live   = fs.String("live", defaultLive, "comma list of live-set sizes for the liveset workload (k = 1,000, M = 1,000,000)")
+		quiet  = fs.Bool("q", false, "no progress on stderr")
+		format = fs.String("format", "table", "output format: table or gobench (for benchstat)")
+		svg    = fs.String("svg", "", "also draw the results as an SVG chart into this file")
+		png    = fs.String("png", "", "also draw the results as a PNG chart into this file")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go -C bench run . [flags]\n\n"+
@@ -99,7 +148,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return Config{}, &usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
 	}
-	cfg := Config{Runs: *runs, Time: *dur, Procs: *procs, Quiet: *quiet, Format: *format, SVG: *svg}
+	cfg := Config{Runs: *runs, Time: *dur, Procs: *procs, Quiet: *quiet, Format: *format, SVG: *svg, PNG: *png}
 	switch {
 	case cfg.Runs < 1:
 		return Config{}, &usageError{fmt.Sprintf("-runs must be at least 1, not %d", cfg.Runs)}
@@ -109,37 +158,48 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		return Config{}, &usageError{fmt.Sprintf("-cpu must be at least 1, not %d", cfg.Procs)}
 	case cfg.Format != "table" && cfg.Format != "gobench":
 		return Config{}, &usageError{fmt.Sprintf("unknown -format %q; valid: table, gobench", cfg.Format)}
+	case cfg.SVG != "" && cfg.SVG == cfg.PNG:
+		return Config{}, &usageError{fmt.Sprintf("-svg and -png name the same file %q", cfg.SVG)}
 	}
 
-	names := splitList(*workloadList)
-	if slices.Contains(names, "all") {
-		names = workloadNames()
+	lives, err := splitList("live", *live)
+	if err != nil {
+		return Config{}, err
+	}
+	for _, l := range lives {
+		n, err := parseCount(l)
+		if err != nil {
+			return Config{}, &usageError{fmt.Sprintf("-live: %v; want counts such as 1000, 100k or 10M", err)}
+		}
+		if !slices.Contains(cfg.Live, n) {
+			cfg.Live = append(cfg.Live, n)
+		}
+	}
+
+	names, err := splitList("workload", *workloadList)
+	if err != nil {
+		return Config{}, err
 	}
 	var bad []string
-	for _, n := range names {
+	for _, n := range expandAll(names, defaultWorkloadNames()) {
 		w, ok := lookupWorkload(n)
 		if !ok {
 			bad = append(bad, n)
 			continue
 		}
-		if !slices.ContainsFunc(cfg.Workloads, func(x Workload) bool { return x.Name == n }) {
-			cfg.Workloads = append(cfg.Workloads, w)
-		}
+		cfg.Workloads = append(cfg.Workloads, w)
 	}
-	if len(bad) > 0 || len(cfg.Workloads) == 0 {
+	if len(bad) > 0 {
 		return Config{}, &usageError{fmt.Sprintf("unknown workload %q; valid workloads: %s",
 			strings.Join(bad, ","), strings.Join(workloadNames(), ", "))}
 	}
 
-	names = splitList(*allocList)
-	if slices.Contains(names, "all") {
-		names = slices.DeleteFunc(allocNames(), func(n string) bool {
-			k, ok := lookupKind(n)
-			return ok && k.OptIn
-		})
+	names, err = splitList("alloc", *allocList)
+	if err != nil {
+		return Config{}, err
 	}
 	bad = nil
-	for _, n := range names {
+	for _, n := range expandAll(names, defaultAllocNames()) {
 		if n == cRefName {
 			cfg.CRef = true
 			continue
@@ -149,11 +209,9 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 			bad = append(bad, n)
 			continue
 		}
-		if !slices.ContainsFunc(cfg.Kinds, func(x Kind) bool { return x.Name == n }) {
-			cfg.Kinds = append(cfg.Kinds, k)
-		}
+		cfg.Kinds = append(cfg.Kinds, k)
 	}
-	if len(bad) > 0 || (len(cfg.Kinds) == 0 && !cfg.CRef) {
+	if len(bad) > 0 {
 		msg := fmt.Sprintf("unknown allocator %q; valid allocators: %s", strings.Join(bad, ","), strings.Join(allocNames(), ", "))
 		if slices.Contains(bad, "go-arena") {
 			msg += "\n" + arenaUsage()
@@ -161,6 +219,52 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		return Config{}, &usageError{msg}
 	}
 	return cfg, nil
+}
+
+// defaultWorkloadNames are the workloads "all" stands for: every one but
+// the opt-in ones.
+func defaultWorkloadNames() []string {
+	var names []string
+	for _, w := range workloads {
+		if !w.OptIn {
+			names = append(names, w.Name)
+		}
+	}
+	return names
+}
+
+// optInWorkloads are the workloads that run only when named.
+func optInWorkloads() []string {
+	var names []string
+	for _, w := range workloads {
+		if w.OptIn {
+			names = append(names, w.Name)
+		}
+	}
+	return names
+}
+
+// defaultAllocNames are the allocators "all" stands for: every kind but
+// the opt-in ones, and the C reference.
+func defaultAllocNames() []string {
+	var names []string
+	for _, k := range kinds {
+		if !k.OptIn {
+			names = append(names, k.Name)
+		}
+	}
+	return append(names, cRefName)
+}
+
+// optInKinds are the allocators that run only when named.
+func optInKinds() []string {
+	var names []string
+	for _, k := range kinds {
+		if k.OptIn {
+			names = append(names, k.Name)
+		}
+	}
+	return names
 }
 
 // arenaUsage says whether Go arenas are built in and how to include them.
@@ -221,6 +325,63 @@ func (p *progress) Clear() {
 	}
 }
 
+// output is a file the program writes once the run is over. It is opened
+// before anything is measured, so that a path that cannot be written fails
+// at once rather than minutes later.
+type output struct {
+	flag    string // "svg" or "png": the flag, and the chart's format
+	path    string
+	f       *os.File
+	created bool // the file did not exist before: remove it if the run fails
+}
+
+// openOutputs opens every output file of cfg for writing, without
+// truncating it yet. On error it closes what it opened.
+func openOutputs(cfg Config) ([]*output, error) {
+	var outs []*output
+	for _, o := range []struct{ flag, path string }{{"svg", cfg.SVG}, {"png", cfg.PNG}} {
+		if o.path == "" {
+			continue
+		}
+		_, statErr := os.Stat(o.path)
+		f, err := os.OpenFile(o.path, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			abandonOutputs(outs)
+			return nil, fmt.Errorf("-%s: %w", o.flag, err)
+		}
+		outs = append(outs, &output{flag: o.flag, path: o.path, f: f, created: errors.Is(statErr, os.ErrNotExist)})
+	}
+	return outs, nil
+}
+
+// abandonOutputs closes the outputs of a failed run and removes the files
+// it created.
+func abandonOutputs(outs []*output) {
+	for _, o := range outs {
+		o.f.Close()
+		if o.created {
+			os.Remove(o.path)
+		}
+	}
+}
+
+// writeOutputs draws the chart into every output file.
+func writeOutputs(outs []*output, h Header, reps []*WorkloadReport) error {
+	for _, o := range outs {
+		err := o.f.Truncate(0)
+		if err == nil {
+			err = writeChart(o.f, o.flag, h, reps)
+		}
+		if cerr := o.f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("-%s %s: %w", o.flag, o.path, err)
+		}
+	}
+	return nil
+}
+
 // run is the program: it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseArgs(args, stderr)
@@ -231,30 +392,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return exitUsage
 	}
+	outs, err := openOutputs(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return exitUsage
+	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Procs))
 
 	start := time.Now()
-	cpu := cpuModel()
-	env := &Env{Runs: cfg.Runs, Time: cfg.Time, Procs: cfg.Procs, Kinds: cfg.Kinds, CRef: cfg.CRef,
+	h := Header{Date: start, GoVersion: runtime.Version(), Procs: cfg.Procs, CPU: cpuModel(), Commit: commit(),
+		Runs: cfg.Runs, Time: cfg.Time, Kinds: cfg.Kinds, CRef: cfg.CRef, Notes: []string{
+			arenaUsage(),
+			"off-heap memory is invisible to GOGC's pacing: pair mmalloc with GOMEMLIMIT (and a higher GOGC, or GOGC=off); see the gc table",
+		}}
+	env := &Env{Runs: cfg.Runs, Time: cfg.Time, Procs: cfg.Procs, Kinds: cfg.Kinds, CRef: cfg.CRef, Live: cfg.Live,
 		Progress: newProgress(stderr, cfg.Quiet), Done: map[string]*WorkloadReport{}}
 	if cfg.Format == "gobench" {
-		writeGobenchHeader(stdout, cpu)
+		writeGobenchHeader(stdout, h.CPU)
 	} else {
-		writeHeader(stdout, Header{Date: start, GoVersion: runtime.Version(), Procs: cfg.Procs, CPU: cpu,
-			Runs: cfg.Runs, Time: cfg.Time, Kinds: cfg.Kinds, Notes: []string{
-				arenaUsage(),
-				"off-heap memory is invisible to GOGC's pacing: pair mmalloc with GOMEMLIMIT (and a higher GOGC, or GOGC=off); see the gc table",
-			}})
+		writeHeader(stdout, h)
 	}
 	var reps []*WorkloadReport
 	for i, w := range cfg.Workloads {
 		env.Progress.stage = fmt.Sprintf("%d/%d", i+1, len(cfg.Workloads))
 		rep := &WorkloadReport{Name: w.Name, Models: w.Models, Measure: w.Measure}
-		if err := w.Run(env, rep); err != nil {
+		wstart := time.Now()
+		err := w.Run(env, rep)
+		rep.Elapsed = time.Since(wstart)
+		if err != nil {
 			env.Progress.Clear()
 			fmt.Fprintf(stderr, "bench: %s: %v\n", w.Name, err)
+			abandonOutputs(outs)
 			return exitError
 		}
+		addVersus(rep)
 		env.Done[w.Name] = rep
 		reps = append(reps, rep)
 		env.Progress.Clear()
@@ -264,22 +435,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 			writeTable(stdout, rep)
 		}
 	}
-	if cfg.SVG != "" {
-		f, err := os.Create(cfg.SVG)
-		if err == nil {
-			err = writeChart(f, reps)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "bench: -svg: %v\n", err)
-			return exitError
-		}
-	}
 	if cfg.Format != "gobench" {
 		writeSummary(stdout, reps)
 		fmt.Fprintf(stdout, "total wall time: %v\n", time.Since(start).Round(time.Second))
 	}
+	if err := writeOutputs(outs, h, reps); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return exitError
+	}
 	return exitOK
+}
+
+// commit names the source the program was built from: the git commit of
+// the working directory, with "+changes" when a Go or C source, go.mod or
+// go.sum differs from it (results files being written do not count), or
+// "unknown" outside a git checkout.
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	err = exec.Command("git", "diff", "--quiet", "HEAD", "--", ":(top)*.go", ":(top)*.c", ":(top)*go.mod", ":(top)*go.sum").Run()
+	if err != nil {
+		c += "+changes"
+	}
+	return c
 }

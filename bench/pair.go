@@ -97,9 +97,7 @@ func runParallel(env *Env, rep *WorkloadReport) error {
 	g := env.Procs
 	rep.Notes = append(rep.Notes, fmt.Sprintf("%d goroutines (GOMAXPROCS) share one instance of each allocator; "+
 		"allocators run one after the other, so one's GC work cannot slow the next", g))
-	if note := lockNote(env.Kinds); note != "" {
-		rep.Notes = append(rep.Notes, note)
-	}
+	noteLocked(rep, env.Kinds, lockedWhy)
 	pair := env.Done["pair"]
 	if pair != nil {
 		rep.Notes = append(rep.Notes, "scaling = pair's median time per op ÷ this run's (ideal: the number of goroutines)")

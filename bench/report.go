@@ -3,19 +3,17 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-// baselineAlloc is the allocator every ratio column divides by.
-const baselineAlloc = "mmalloc"
+// likeCol heads the ratio column: time ÷ the fastest like-for-like peer's.
+const likeCol = "×like peer"
 
 // fmtNs renders nanoseconds with a unit and three significant digits.
 func fmtNs(ns float64) string {
@@ -77,7 +75,7 @@ func fmtRatio(r float64) string {
 	}
 }
 
-// fmtTimes renders a factor, e.g. ×1.85.
+// fmtTimes renders a factor: a multiplication sign, then two decimals.
 func fmtTimes(r float64) string {
 	if math.IsNaN(r) || math.IsInf(r, 0) {
 		return "—"
@@ -99,28 +97,76 @@ func fmtAllocs(a float64) string {
 	}
 }
 
-// Header describes the run for the top of the output.
+// Header describes the run for the top of the output and of the chart.
 type Header struct {
 	Date      time.Time
 	GoVersion string
 	Procs     int
 	CPU       string
+	Commit    string // the source's git commit, see commit
 	Runs      int
 	Time      time.Duration
 	Kinds     []Kind
+	CRef      bool     // the C reference row was asked for
 	Notes     []string // e.g. how to include Go arenas
+}
+
+// Title is the chart's title line: date, commit, Go, machine.
+func (h Header) Title() string {
+	return fmt.Sprintf("mmalloc bench — %s — commit %s — %s %s/%s — cpu: %s, GOMAXPROCS=%d",
+		h.Date.UTC().Format("2006-01-02 15:04 MST"), h.Commit, h.GoVersion, runtime.GOOS, runtime.GOARCH, h.CPU, h.Procs)
+}
+
+// contractsLine says which rows the ratios compare, from the kinds of
+// the run.
+func contractsLine(ks []Kind, cref bool) string {
+	var parts []string
+	for _, zeroed := range []bool{true, false} {
+		var variants, peers []string
+		for _, k := range ks {
+			switch {
+			case k.Zeroed != zeroed || k.Versus != "":
+			case isVariant(k.Name):
+				variants = append(variants, k.Name)
+			default:
+				peers = append(peers, k.Name)
+			}
+		}
+		if !zeroed && cref {
+			variants = append(variants, cRefName)
+		}
+		if len(variants) > 0 || len(peers) > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %s against %s", contractName(zeroed),
+				orNone(strings.Join(variants, ", ")), orNone(strings.Join(peers, ", "))))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// orNone renders an empty list as "none".
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // writeHeader prints the run's settings and the allocators' legend.
 func writeHeader(w io.Writer, h Header) {
 	fmt.Fprintf(w, "mmalloc bench — %s\n", h.Date.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "%s %s/%s, GOMAXPROCS=%d, cpu: %s\n", h.GoVersion, runtime.GOOS, runtime.GOARCH, h.Procs, h.CPU)
-	fmt.Fprintf(w, "each figure: median of %d runs of about %v each (min – max beside it); ×%s = time ÷ %s's time (below 1 is faster)\n\n",
-		h.Runs, h.Time, baselineAlloc, baselineAlloc)
+	fmt.Fprintf(w, "commit: %s\n", h.Commit)
+	fmt.Fprintf(w, "each figure: median of %d runs of about %v each (min – max beside it)\n", h.Runs, h.Time)
+	fmt.Fprintf(w, "%s = time ÷ the fastest peer's time with the same contract, in the same case (below 1: faster than all of them)\n", likeCol)
+	fmt.Fprintf(w, "contracts compared: %s\n\n", contractsLine(h.Kinds, h.CRef))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "allocator\tzeroed\tgoroutine-safe\twhat")
 	for _, k := range h.Kinds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, yesNo(k.Zeroed), yesNo(k.Concurrent), k.Doc)
+		safe := yesNo(k.Concurrent)
+		if k.Handle {
+			safe = "per goroutine"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, yesNo(k.Zeroed), safe, k.Doc)
 	}
 	tw.Flush()
 	for _, n := range h.Notes {
@@ -162,14 +208,66 @@ func (r *Result) figure(label string) (Figure, bool) {
 	return Figure{}, false
 }
 
-// Ratio returns r's median time per op over the baseline allocator's in
-// the same case, or NaN without a baseline.
-func (w *WorkloadReport) Ratio(r *Result) float64 {
-	b := w.Find(r.Case, baselineAlloc)
-	if b == nil {
-		return math.NaN()
+// addVersus gives the rows of a mode (a kind with Versus set, such as
+// guard mode) a figure: their time ÷ the time of the kind they are a mode
+// of, in the same case, per run.
+func addVersus(rep *WorkloadReport) {
+	for _, r := range rep.Results {
+		k, ok := lookupKind(r.Alloc)
+		if !ok || k.Versus == "" {
+			continue
+		}
+		base := rep.Find(r.Case, k.Versus)
+		if base == nil {
+			continue
+		}
+		f := Figure{Label: "×" + k.Versus, Unit: "x-" + k.Versus, Format: fmtTimes}
+		for _, x := range r.NsPerOp() {
+			f.Values = append(f.Values, x/base.MedianNs())
+		}
+		r.Figures = append(r.Figures, f)
 	}
-	return r.MedianNs() / b.MedianNs()
+}
+
+// throughputBase is the allocator throughput ratios divide by.
+const throughputBase = "go-heap"
+
+// addThroughput gives every row of a workload its throughput (operations
+// per second, per run), and the rows that zero their memory, as make
+// does, their throughput ÷ the Go heap's median in the same case.
+// Rows that do not zero are compared like for like by the ×like peer
+// column instead.
+func addThroughput(rep *WorkloadReport) {
+	for _, r := range rep.Results {
+		tp := Figure{Label: "ops/s", Unit: "ops/s", Format: fmtOpsPerSec}
+		for _, x := range r.NsPerOp() {
+			tp.Values = append(tp.Values, 1e9/x)
+		}
+		r.Figures = append(r.Figures, tp)
+		base := rep.Find(r.Case, throughputBase)
+		if base == nil || !zeroedOf(r.Alloc) {
+			continue
+		}
+		f := Figure{Label: "thrpt ÷ go-heap", Unit: "x-go-heap-throughput", Format: fmtTimes}
+		for _, x := range r.NsPerOp() {
+			f.Values = append(f.Values, base.MedianNs()/x)
+		}
+		r.Figures = append(r.Figures, f)
+	}
+}
+
+// fmtOpsPerSec renders a throughput, e.g. 12.3M.
+func fmtOpsPerSec(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return "—"
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
 }
 
 // writeTable prints one workload's table.
@@ -181,7 +279,7 @@ func writeTable(w io.Writer, rep *WorkloadReport) {
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		labels := figureLabels(rep)
-		cols := []string{"case", "allocator", "time/op", "min – max", "×" + baselineAlloc, "allocs/op", "faults/op"}
+		cols := []string{"case", "allocator", "time/op", "min – max", likeCol, "allocs/op", "faults/op"}
 		cols = append(cols, labels...)
 		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 		for _, c := range rep.Cases() {
@@ -200,7 +298,7 @@ func writeTable(w io.Writer, rep *WorkloadReport) {
 				if r.Reference {
 					allocs, faults = "—", "—"
 				}
-				row := []string{caseCol, r.Alloc, fmtNs(r.MedianNs()), fmtNsRange(lo, hi), fmtRatio(rep.Ratio(r)), allocs, faults}
+				row := []string{caseCol, r.Alloc, fmtNs(r.MedianNs()), fmtNsRange(lo, hi), fmtRatio(rep.LikeRatio(r)), allocs, faults}
 				for _, l := range labels {
 					f, ok := r.figure(l)
 					switch {
@@ -220,13 +318,17 @@ func writeTable(w io.Writer, rep *WorkloadReport) {
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "   note: %s\n", n)
 	}
+	if rep.Elapsed > 0 {
+		fmt.Fprintf(w, "   wall time of this workload: %v\n", rep.Elapsed.Round(time.Second))
+	}
 	fmt.Fprintln(w)
 }
 
 // gobenchNames maps workload names to Benchmark function names.
 var gobenchNames = map[string]string{
 	"pair": "Pair", "batch": "Batch", "parallel": "Parallel",
-	"churn": "Churn", "gc": "GC", "rss": "RSS",
+	"churn": "Churn", "gc": "GC", "rss": "RSS", "buffer": "Buffer",
+	"prodcons": "ProdCons", "larson": "Larson", "liveset": "LiveSet",
 }
 
 // gobenchNum renders a value the way testing does: plain decimal, no
@@ -280,68 +382,55 @@ func writeGobench(w io.Writer, rep *WorkloadReport, procs int) {
 	}
 }
 
-// isPeer reports whether r is one of mmalloc's peers: neither an mmalloc
-// variant nor a reference row.
-func isPeer(r *Result) bool {
-	return !r.Reference && !strings.HasPrefix(r.Alloc, baselineAlloc)
-}
-
-// Gap is where mmalloc stands furthest behind its best peer in one
-// workload.
-type Gap struct {
-	Workload, Case string
-	Mmalloc        float64 // mmalloc's median time per op
-	Peer           string  // the fastest peer in that case
-	PeerNs         float64 // its median time per op
-}
-
-// Ratio is mmalloc's time over the best peer's: above 1, mmalloc is behind.
-func (g Gap) Ratio() float64 { return g.Mmalloc / g.PeerNs }
-
-// gaps finds, for each workload with mmalloc results, the case where
-// mmalloc's time is the largest multiple of its fastest peer's, and
-// returns them furthest behind first.
-func gaps(reps []*WorkloadReport) []Gap {
-	var out []Gap
+// writeSummary prints, per workload, the case where mmalloc leads its
+// like-for-like peers by the most and the one where it trails by the most:
+// what a reader choosing an allocator needs first, and the list the
+// performance work starts from.
+func writeSummary(w io.Writer, reps []*WorkloadReport) {
+	type row struct {
+		label string
+		s     Standing
+	}
+	var rows []row
 	for _, rep := range reps {
-		var worst *Gap
-		for _, c := range rep.Cases() {
-			m := rep.Find(c, baselineAlloc)
-			if m == nil {
-				continue
-			}
-			g := Gap{Workload: rep.Name, Case: c, Mmalloc: m.MedianNs(), PeerNs: math.Inf(1)}
-			for _, r := range rep.Results {
-				if r.Case == c && isPeer(r) && r.MedianNs() < g.PeerNs {
-					g.Peer, g.PeerNs = r.Alloc, r.MedianNs()
-				}
-			}
-			if g.Peer != "" && (worst == nil || g.Ratio() > worst.Ratio()) {
-				worst = &g
-			}
+		best, worst, ok := extremes(rep)
+		if !ok {
+			continue
 		}
-		if worst != nil {
-			out = append(out, *worst)
+		rows = append(rows, row{standingLabel(best.Ratio(), true), best})
+		if worst != best {
+			rows = append(rows, row{standingLabel(worst.Ratio(), false), worst})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Gap) int { return cmp.Compare(b.Ratio(), a.Ratio()) })
-	return out
-}
-
-// writeSummary prints, per workload, the case where mmalloc is furthest
-// behind its fastest peer: the list the performance work starts from.
-func writeSummary(w io.Writer, reps []*WorkloadReport) {
-	gs := gaps(reps)
-	if len(gs) == 0 {
+	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "== summary: per workload, the case where mmalloc is furthest behind its fastest peer")
-	fmt.Fprintln(w, "   (time/op; above 1 mmalloc is slower; the c-malloc reference and mmalloc's own variants are not peers)")
+	fmt.Fprintln(w, "== summary: like for like, per workload: where mmalloc leads its peers by the most, and where it trails by the most")
+	fmt.Fprintln(w, "   ratio = the mmalloc variant's time ÷ the fastest peer's time with the same contract (zeroed or not), in the same case; below 1 mmalloc is faster")
+	fmt.Fprintln(w, "   goroutine safety: whether the two rows promise the same, and what each promises when they do not")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tcase\tmmalloc\tfastest peer\tpeer time/op\tmmalloc ÷ peer")
-	for _, g := range gs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.Workload, g.Case, fmtNs(g.Mmalloc), g.Peer, fmtNs(g.PeerNs), fmtRatio(g.Ratio()))
+	fmt.Fprintln(tw, "workload\tstanding\tcase\tmmalloc variant\ttime/op\tlike peer\tpeer time/op\tratio\tgoroutine safety")
+	for _, r := range rows {
+		s := r.s
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Workload, r.label, s.Case, s.Variant, fmtNs(s.VariantNs),
+			s.Peer, fmtNs(s.PeerNs), fmtRatio(s.Ratio()), s.Safety)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// standingLabel names a summary row: the best standing of a workload is
+// where mmalloc "leads most", unless it leads nowhere; the worst is where
+// it "trails most", unless it trails nowhere.
+func standingLabel(ratio float64, best bool) string {
+	switch {
+	case best && ratio < 1:
+		return "leads most"
+	case best:
+		return "closest"
+	case ratio > 1:
+		return "trails most"
+	default:
+		return "leads least"
+	}
 }

@@ -2,7 +2,10 @@
 
 package main
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // Figure is a workload's own measure of one result, one value per run
 // (GC CPU share, RSS ratio, ...).
@@ -75,6 +78,11 @@ type WorkloadReport struct {
 	Measure string    // what one op is, for the table's header
 	Results []*Result // in case order, then allocator order
 	Notes   []string  // skipped allocators, wrapped allocators, settings
+	// Locked holds the allocators this workload drove through one shared
+	// mutex because they are not goroutine-safe.
+	Locked map[string]bool
+	// Elapsed is the workload's wall time, setup included; 0 if unknown.
+	Elapsed time.Duration
 }
 
 // Cases returns the distinct cases in order of first appearance.

@@ -16,6 +16,7 @@ type Env struct {
 	Procs    int           // GOMAXPROCS for the whole program
 	Kinds    []Kind        // allocators to run, in output order
 	CRef     bool          // run the C malloc+free reference in pair
+	Live     []int         // live-set sizes of the liveset workload
 	Progress *progress     // never nil; silent when disabled
 	// Done holds the reports of workloads already run, by name (parallel
 	// reads pair's to compute its scaling).
@@ -27,7 +28,10 @@ type Workload struct {
 	Name    string
 	Models  string // what it models, for the table header and the docs
 	Measure string // what one op is
-	Run     func(env *Env, rep *WorkloadReport) error
+	// OptIn keeps the workload out of -workload all: it runs only when
+	// named, because it takes minutes or gigabytes.
+	OptIn bool
+	Run   func(env *Env, rep *WorkloadReport) error
 }
 
 // workloads lists every workload in the order they run and print.
@@ -75,6 +79,28 @@ var workloads = []Workload{
 		Models:  "building a payload of 1 KiB–64 MiB in 4 KiB writes: mmalloc's Buffer against bytes.Buffer",
 		Measure: "one payload built from a fresh buffer, then released",
 		Run:     runBuffer,
+	},
+	{
+		Name: "prodcons",
+		Models: "producers allocate buffers in batches of 256 and send each batch through a channel; " +
+			"consumers on other goroutines free them",
+		Measure: "one Alloc + one Free (on another goroutine), wall time over all goroutines",
+		Run:     runProdCons,
+	},
+	{
+		Name: "larson",
+		Models: "larson-style: each worker frees and reallocates random slots of its slot array; " +
+			"the arrays move to the next worker every round",
+		Measure: "one Free + one Alloc, wall time over all goroutines",
+		Run:     runLarson,
+	},
+	{
+		Name: "liveset",
+		Models: "live-set scaling: free a random live buffer and allocate a new one of 16–256 B in its place, " +
+			"with 1k to 10M buffers live; one forced GC per run is counted",
+		Measure: "one Free + one Alloc, and a share of the run's forced runtime.GC()",
+		OptIn:   true,
+		Run:     runLiveSet,
 	},
 	sharedWorkload, // shared.go
 }
@@ -203,20 +229,27 @@ func runInterleaved(env *Env, rep *WorkloadReport, caseName string, ks []Kind, d
 	runtime.GC()
 }
 
-// lockNote says which allocators a multi-goroutine workload drives through
-// a mutex, or "" if none.
-func lockNote(ks []Kind) string {
+// noteLocked records which of ks a workload drives through one shared
+// mutex (see shared), and says so in a note.
+func noteLocked(rep *WorkloadReport, ks []Kind, why string) {
 	var locked []string
 	for _, k := range ks {
 		if !k.Concurrent {
 			locked = append(locked, k.Name)
+			if rep.Locked == nil {
+				rep.Locked = map[string]bool{}
+			}
+			rep.Locked[k.Name] = true
 		}
 	}
-	if len(locked) == 0 {
-		return ""
+	if len(locked) > 0 {
+		rep.Notes = append(rep.Notes, strings.Join(locked, ", ")+": not goroutine-safe; "+why)
 	}
-	return strings.Join(locked, ", ") + ": not goroutine-safe; driven through one shared sync.Mutex here"
 }
+
+// lockedWhy is noteLocked's reason in workloads whose goroutines share
+// one allocator.
+const lockedWhy = "driven through one shared sync.Mutex here"
 
 // sizeName renders a byte count the way case names and tables show it.
 func sizeName(n int) string {

@@ -13,7 +13,7 @@
 // memory goes back to the OS at once. A later Alloc reuses the smallest kept
 // mapping that holds it with at most 12.5% to spare, and says it may be
 // dirty: the caller clears it (memclr of resident pages costs far less
-// than faulting fresh ones in, about 2 µs per 4 KiB page here). Trim unmaps
+// than faulting fresh ones in, a page fault per 4 KiB page). Trim unmaps
 // every kept mapping.
 //
 // The registry maps each mapping's first address to its length. Free looks
