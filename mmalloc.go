@@ -21,24 +21,24 @@ import (
 // wrapped with the address or size that caused them.
 var (
 	// ErrInvalidSize: a negative size, or one no mapping can hold.
-	ErrInvalidSize = errs.InvalidSize
+	ErrInvalidSize = errs.ErrInvalidSize
 	// ErrForeignPointer: Free of memory this Allocator did not hand out
 	// (the Go heap, a global, another Allocator, memory already unmapped).
-	ErrForeignPointer = errs.ForeignPointer
+	ErrForeignPointer = errs.ErrForeignPointer
 	// ErrInvalidPointer: Free of an address inside an allocation, not at
 	// its first byte.
-	ErrInvalidPointer = errs.InvalidPointer
+	ErrInvalidPointer = errs.ErrInvalidPointer
 	// ErrDoubleFree: Free of memory this Allocator owns that holds no live
 	// allocation: a second Free of a small object whose slot has not been
 	// handed out again, or of a recently unmapped large allocation.
-	ErrDoubleFree = errs.DoubleFree
+	ErrDoubleFree = errs.ErrDoubleFree
 	// ErrOutOfMemory: the kernel refused a mapping (the errno is wrapped,
 	// so errors.Is(err, unix.ENOMEM) works) or Options.Limit would be passed.
-	ErrOutOfMemory = errs.OutOfMemory
+	ErrOutOfMemory = errs.ErrOutOfMemory
 	// ErrClosed: the Allocator was closed.
-	ErrClosed = errs.Closed
+	ErrClosed = errs.ErrClosed
 	// ErrInvalidOption: New was given Options it cannot honour.
-	ErrInvalidOption = errs.InvalidOption
+	ErrInvalidOption = errs.ErrInvalidOption
 )
 
 // Defaults of the Options fields.
@@ -60,8 +60,9 @@ const (
 	DefaultRetainBytes = 64 << 20
 
 	// MaxAllocBytes is the largest request accepted: half of the 47-bit
-	// user address space. Larger ones fail with ErrInvalidSize.
-	MaxAllocBytes = 1 << 46
+	// user address space. Larger ones fail with ErrInvalidSize. The
+	// region arena's arena.MaxAllocBytes is the same bound.
+	MaxAllocBytes = osmem.MaxAllocBytes
 )
 
 // NoRetain, as Options.RetainBytes, keeps no freed memory mapped: every

@@ -18,7 +18,7 @@ import (
 // the first one, e.g. "pkg.Row.Meta.Tags[0] is a string". The garbage
 // collector does not scan memory from mmalloc, so a Go pointer stored there
 // would not keep its target alive.
-var ErrPointerType = errs.PointerType
+var ErrPointerType = errs.ErrPointerType
 
 // maxAlignBytes is the alignment every allocation of 16 bytes or more has
 // (smaller ones are aligned to their size class, a multiple of 8). Go types

@@ -4,7 +4,6 @@
 package arena
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"unsafe"
@@ -14,22 +13,25 @@ import (
 	"github.com/mmalloc/mmalloc/internal/ptrfree"
 )
 
-// Errors of a region Arena. ErrInvalidSize, ErrOutOfMemory and
-// ErrPointerType are the very values package mmalloc exports under the same
-// names, so errors.Is works with either.
+// Errors of a region Arena. ErrInvalidSize, ErrOutOfMemory, ErrPointerType
+// and ErrInvalidOption are the very values package mmalloc exports under
+// the same names, and ErrReleased wraps ErrClosed (mmalloc's too), so
+// errors.Is works with either package's names.
 var (
-	// ErrReleased: a call on an Arena after Release.
-	ErrReleased = errors.New("arena: arena is released")
+	// ErrReleased: a call on an Arena after Release. errors.Is(err,
+	// ErrClosed) holds for it, as for every closed-state error of the
+	// module.
+	ErrReleased error = releasedError{}
 	// ErrInvalidSize: a negative size or one above MaxAllocBytes.
-	ErrInvalidSize = errs.InvalidSize
+	ErrInvalidSize = errs.ErrInvalidSize
 	// ErrOutOfMemory: the kernel refused a mapping or Options.Limit would
 	// be passed.
-	ErrOutOfMemory = errs.OutOfMemory
+	ErrOutOfMemory = errs.ErrOutOfMemory
 	// ErrPointerType: NewValue or MakeSlice of a type that can hold Go
 	// pointers; the message names the field path.
-	ErrPointerType = errs.PointerType
+	ErrPointerType = errs.ErrPointerType
 	// ErrInvalidOption: New was given Options it cannot honour.
-	ErrInvalidOption = errs.InvalidOption
+	ErrInvalidOption = errs.ErrInvalidOption
 )
 
 // Defaults and bounds of a region Arena.
@@ -51,8 +53,10 @@ const (
 	// regionAlignBytes is the alignment of Alloc, as malloc's max_align_t.
 	regionAlignBytes = 16
 
-	// MaxAllocBytes is the largest request an Arena accepts (as mmalloc's).
-	MaxAllocBytes = 1 << 46
+	// MaxAllocBytes is the largest request an Arena accepts: the bound
+	// of every layer (mmalloc.MaxAllocBytes is the same), half of the
+	// 47-bit user address space.
+	MaxAllocBytes = osmem.MaxAllocBytes
 )
 
 // Options configures a region Arena. The zero value is the documented
@@ -401,6 +405,12 @@ func (a *Arena) validate() error {
 	}
 	return nil
 }
+
+// releasedError is ErrReleased: its own message, and ErrClosed beneath.
+type releasedError struct{}
+
+func (releasedError) Error() string { return "arena: arena is released" }
+func (releasedError) Unwrap() error { return errs.ErrClosed }
 
 // noCopy makes go vet's copylocks check flag copies of an Arena.
 type noCopy struct{}

@@ -214,7 +214,9 @@ func TestRegionAfterRelease(t *testing.T) {
 		"MakeSlice 0":   func() error { _, err := MakeSlice[int32](a, 0, 0); return err },
 	}
 	for name, call := range calls {
-		assert.ErrorIs(t, call(), ErrReleased, name)
+		err := call()
+		assert.ErrorIs(t, err, ErrReleased, name)
+		assert.ErrorIs(t, err, ErrClosed, "%s: a released arena is closed, as an Allocator after Close", name)
 		assert.Equal(t, st, a.Stats(), name)
 	}
 }

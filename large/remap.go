@@ -10,8 +10,8 @@ import (
 )
 
 // Usable returns the mapped size of the live mapping that starts at addr.
-// Otherwise it returns the error Free would (errs.InvalidPointer,
-// errs.DoubleFree or errs.ForeignPointer). It changes nothing.
+// Otherwise it returns the error Free would (errs.ErrInvalidPointer,
+// errs.ErrDoubleFree or errs.ErrForeignPointer). It changes nothing.
 func (r *Registry) Usable(addr uintptr) (uintptr, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -28,7 +28,7 @@ func (r *Registry) Usable(addr uintptr) (uintptr, error) {
 // the two sizes are kept; pages added at the end read as zero.
 //
 // An addr that is not a live mapping's start returns the error Free would;
-// a refused mremap or a passed limit an error wrapping errs.OutOfMemory.
+// a refused mremap or a passed limit an error wrapping errs.ErrOutOfMemory.
 // Either way nothing changes. The mapping is out of the registry while the
 // kernel works, so a concurrent Free of the same address (a caller's race)
 // finds it missing rather than unmapping it under the mremap, and Validate
@@ -38,7 +38,7 @@ func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, 0, errs.Closed
+		return nil, 0, errs.ErrClosed
 	}
 	size, ok := r.spans[addr]
 	if !ok {

@@ -54,7 +54,7 @@
 // (so of two Frees racing on one object exactly one wins), and push the
 // Entry. Anything else — another chunk, a refusal — goes to Release, which
 // does the same from the registry, or explains: not an object's start
-// (errs.InvalidPointer) or no owner bit set (errs.DoubleFree).
+// (errs.ErrInvalidPointer) or no owner bit set (errs.ErrDoubleFree).
 // Slab records are never reused, and a record is complete before its pages
 // name it, so a Free racing with a slab's carve or release reads a whole
 // record, finds no owner bit set and changes nothing.

@@ -202,8 +202,8 @@ func (e Entry) index() int {
 
 // Release checks that addr, in chunk ch, is the first byte of an object a
 // caller holds, marks it free and returns it as an Entry for a cache. It
-// takes no lock. errs.InvalidPointer: addr is not an object's start;
-// errs.DoubleFree: nobody holds the object. Either way nothing changes.
+// takes no lock. errs.ErrInvalidPointer: addr is not an object's start;
+// errs.ErrDoubleFree: nobody holds the object. Either way nothing changes.
 // (The Free fast paths do the same with Local.Object, Slab.OwnerBit and
 // Slab.Claim, which inline.)
 func Release(ch *arena.Chunk, addr uintptr) (Entry, error) {
@@ -240,12 +240,12 @@ func ReleaseError(ch *arena.Chunk, addr uintptr) error {
 // releaseError explains why Release refused addr.
 func releaseError(s *Slab, addr uintptr) error {
 	if s == nil {
-		return fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
+		return fmt.Errorf("%w: %#x lies in free pages", errs.ErrDoubleFree, addr)
 	}
 	if _, ok := s.index(addr); !ok {
-		return fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
+		return fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.ErrInvalidPointer, addr, s.size, s.base)
 	}
-	return fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
+	return fmt.Errorf("%w: %#x (%d-byte object)", errs.ErrDoubleFree, addr, s.size)
 }
 
 // takeBatch moves up to len(dst) free objects out of the slab into dst
@@ -317,13 +317,13 @@ func (c *Central) Init(cls int, heap *arena.Heap) {
 
 // AllocBatch moves up to len(dst) free objects out of the slabs into dst
 // and returns how many. It carves new slabs as needed; an error (wrapping
-// errs.OutOfMemory or errs.Closed) comes only when not even one object
+// errs.ErrOutOfMemory or errs.ErrClosed) comes only when not even one object
 // could be had.
 func (c *Central) AllocBatch(dst []Entry) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return 0, errs.Closed
+		return 0, errs.ErrClosed
 	}
 	n := 0
 	for n < len(dst) {
@@ -444,7 +444,7 @@ func (c *Central) uncharge(k int) {
 	}
 }
 
-// Close stops c: later AllocBatch calls fail with errs.Closed. The memory
+// Close stops c: later AllocBatch calls fail with errs.ErrClosed. The memory
 // itself is unmapped by the Heap.
 func (c *Central) Close() {
 	c.mu.Lock()

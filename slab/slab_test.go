@@ -133,7 +133,7 @@ func TestCentralFillDrain(t *testing.T) {
 		ch := arena.Lookup(p)
 		require.NotNil(t, ch)
 		_, err := Release(ch, p+8)
-		require.ErrorIs(t, err, errs.InvalidPointer, "interior")
+		require.ErrorIs(t, err, errs.ErrInvalidPointer, "interior")
 		require.NoError(t, giveBack(t, cs, p))
 	}
 	require.NoError(t, c.Validate())
@@ -184,9 +184,9 @@ func TestCentralReusesFreedFirst(t *testing.T) {
 	assert.False(t, e[0].Zero(), "a reused slot must be cleared by the caller")
 	b := e[0].Bytes(e[0].Class(), false)
 	assert.Equal(t, ps[3], uintptr(unsafe.Pointer(unsafe.SliceData(b))), "the freed slot comes back first")
-	require.ErrorIs(t, giveBack(t, cs, ps[4]+1), errs.InvalidPointer)
+	require.ErrorIs(t, giveBack(t, cs, ps[4]+1), errs.ErrInvalidPointer)
 	require.NoError(t, giveBack(t, cs, ps[4]))
-	require.ErrorIs(t, giveBack(t, cs, ps[4]), errs.DoubleFree)
+	require.ErrorIs(t, giveBack(t, cs, ps[4]), errs.ErrDoubleFree)
 	require.NoError(t, c.Validate())
 }
 
@@ -223,7 +223,7 @@ func TestCentralClosed(t *testing.T) {
 	c.Close()
 	var e [1]Entry
 	_, err := c.AllocBatch(e[:])
-	require.ErrorIs(t, err, errs.Closed)
+	require.ErrorIs(t, err, errs.ErrClosed)
 }
 
 // TestOwnedLayout checks the owner bits of every class: each object has

@@ -41,7 +41,7 @@ var ErrLimit = errors.New("mapping would pass the byte limit")
 // ErrNoMemory is the sentinel every failed mapping wraps, with either ErrLimit
 // or the kernel's errno beside it. It is the value mmalloc exports as
 // ErrOutOfMemory.
-var ErrNoMemory = errs.OutOfMemory
+var ErrNoMemory = errs.ErrOutOfMemory
 
 // Source maps and unmaps memory for one allocator and keeps its figures.
 //

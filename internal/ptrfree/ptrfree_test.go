@@ -35,8 +35,8 @@ func TestCheck(t *testing.T) {
 			assert.NoError(t, err, "%v", c.typ)
 			continue
 		}
-		require.ErrorIs(t, err, errs.PointerType)
-		assert.Equal(t, errs.PointerType.Error()+": "+c.want, err.Error())
+		require.ErrorIs(t, err, errs.ErrPointerType)
+		assert.Equal(t, errs.ErrPointerType.Error()+": "+c.want, err.Error())
 	}
 }
 
@@ -61,5 +61,5 @@ func TestCheckOnce(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, before, Walks())
-	assert.False(t, errors.Is(Check(typ), errs.PointerType))
+	assert.False(t, errors.Is(Check(typ), errs.ErrPointerType))
 }
