@@ -414,3 +414,60 @@ func TestBufferRebuiltReusesMemory(t *testing.T) {
 	require.NoError(t, a.Trim())
 	assert.Zero(t, a.Stats().Mapped)
 }
+
+// TestBufferAfterClose: once its Allocator is closed, a Buffer's memory
+// is gone: every method that returns an error returns ErrClosed, the
+// others report an empty Buffer, and nothing changes — in particular a
+// Write into room the Buffer still has copies nothing into unmapped
+// memory. It runs in a child process, since such a copy kills the process.
+// TestEveryCallAtTheEdges covers methods added later.
+func TestBufferAfterClose(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		a, err := mmalloc.New(mmalloc.Options{})
+		require.NoError(t, err)
+		withRoom := mmalloc.NewBuffer(a)
+		_, err = withRoom.WriteString("some bytes, with room after them")
+		require.NoError(t, err)
+		require.Positive(t, withRoom.Available())
+		large := mmalloc.NewBuffer(a)
+		require.NoError(t, large.Grow(4*mib))
+		_, err = large.Write(make([]byte, mib))
+		require.NoError(t, err)
+		unused := mmalloc.NewBuffer(a)
+		require.NoError(t, a.Close())
+		closed := a.Stats()
+
+		for name, b := range map[string]*mmalloc.Buffer{"with room": withRoom, "large": large, "never written": unused} {
+			t.Run(name, func(t *testing.T) {
+				errCalls := map[string]func() error{
+					"Write":       func() error { _, err := b.Write([]byte("x")); return err },
+					"WriteString": func() error { _, err := b.WriteString("x"); return err },
+					"WriteByte":   func() error { return b.WriteByte('x') },
+					"WriteRune":   func() error { _, err := b.WriteRune('é'); return err },
+					"Read":        func() error { _, err := b.Read(make([]byte, 4)); return err },
+					"Read empty":  func() error { _, err := b.Read(nil); return err },
+					"ReadByte":    func() error { _, err := b.ReadByte(); return err },
+					"ReadFrom":    func() error { _, err := b.ReadFrom(strings.NewReader("abc")); return err },
+					"WriteTo":     func() error { _, err := b.WriteTo(io.Discard); return err },
+					"Grow":        func() error { return b.Grow(1) },
+					"Grow 0":      func() error { return b.Grow(0) },
+					"Grow -1":     func() error { return b.Grow(-1) },
+					"Truncate":    func() error { return b.Truncate(0) },
+					"Release":     b.Release,
+				}
+				for call, do := range errCalls {
+					assert.ErrorIs(t, do(), mmalloc.ErrClosed, call)
+				}
+				b.Reset()
+				assert.Zero(t, b.Len())
+				assert.Zero(t, b.Cap())
+				assert.Zero(t, b.Available())
+				assert.Nil(t, b.Bytes())
+				assert.Nil(t, b.Next(4))
+				assert.Empty(t, b.String())
+				assert.Equal(t, closed, a.Stats(), "nothing changed")
+				assert.ErrorIs(t, b.Release(), mmalloc.ErrClosed, "still, after everything")
+			})
+		}
+	})
+}

@@ -22,7 +22,11 @@ import (
 // objects, and the Cache's counts in Stats, reach the Allocator when it
 // refills or spills, or on Flush: call Flush before Trim, and
 // before reading exact figures from Stats. Large requests go straight to
-// the Allocator. The zero Cache is not usable; make one with NewCache.
+// the Allocator.
+//
+// The zero Cache (and a nil one) is not usable: Alloc, AllocUninit and
+// Free return ErrUninitialized and Flush does nothing. Make one with
+// Allocator.NewCache.
 type Cache struct {
 	_ noCopy
 	a *Allocator
@@ -32,10 +36,11 @@ type Cache struct {
 	pubAllocs, pubFrees [slab.NumClasses]uint64
 }
 
-// NewCache returns a Cache in front of a.
+// NewCache returns a Cache in front of a. On a nil or zero Allocator it
+// returns a Cache whose calls return ErrUninitialized.
 func (a *Allocator) NewCache() *Cache {
 	c := &Cache{a: a}
-	if invariants {
+	if invariants && a.made() {
 		a.registerCache(c)
 	}
 	return c
@@ -43,6 +48,9 @@ func (a *Allocator) NewCache() *Cache {
 
 // Alloc is Allocator.Alloc through the Cache: n zeroed bytes.
 func (c *Cache) Alloc(n int) ([]byte, error) {
+	if !c.made() {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer c.a.checkAfter("Cache.Alloc")()
 	}
@@ -52,6 +60,9 @@ func (c *Cache) Alloc(n int) ([]byte, error) {
 // AllocUninit is Allocator.AllocUninit through the Cache: n bytes whose
 // contents are unspecified.
 func (c *Cache) AllocUninit(n int) ([]byte, error) {
+	if !c.made() {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer c.a.checkAfter("Cache.AllocUninit")()
 	}
@@ -93,6 +104,9 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 // Free is Allocator.Free through the Cache, with the same checks and
 // errors: a small object goes onto the Cache's stack.
 func (c *Cache) Free(b []byte) error {
+	if !c.made() {
+		return ErrUninitialized
+	}
 	if invariants {
 		defer c.a.checkAfter("Cache.Free")()
 	}
@@ -147,6 +161,9 @@ func (c *Cache) publish(cls int) {
 // Flush gives every free object the Cache holds back to the Allocator and
 // publishes its counts. The Cache stays usable.
 func (c *Cache) Flush() {
+	if !c.made() {
+		return
+	}
 	if invariants {
 		defer c.a.checkAfter("Cache.Flush")()
 	}

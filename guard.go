@@ -349,7 +349,7 @@ func (g *guardState) classify(a *Allocator, addr uintptr) error {
 			return fmt.Errorf("%w: %#x lies in a freed large mapping", ErrDoubleFree, addr)
 		}
 	}
-	return fmt.Errorf("%w: %#x", ErrForeignPointer, addr)
+	return errs.Foreign(addr)
 }
 
 // trim empties the quarantine (checking every slot's poison) and unmaps
@@ -387,7 +387,12 @@ func (g *guardState) close(a *Allocator) {
 // reports an overflow of the object it frees at once; a write after free
 // is found when its slot leaves the quarantine, on Trim, or here.
 // Without Options.Guard there is nothing to check and it returns nil.
+// After Close it returns ErrClosed (the objects it would check are
+// unmapped), and on a nil or zero Allocator ErrUninitialized.
 func (a *Allocator) CheckGuards() error {
+	if err := a.usable(); err != nil {
+		return err
+	}
 	g := a.guard
 	if g == nil {
 		return nil
@@ -397,6 +402,9 @@ func (a *Allocator) CheckGuards() error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if a.closed.Load() { // closed while this call waited for the lock
+		return ErrClosed
+	}
 	kept := g.quarantine[:g.qHead]
 	for _, s := range g.quarantine[g.qHead:] {
 		if g.poisonIntact(s) {

@@ -139,6 +139,10 @@ type Options struct {
 // copied after first use. Close must not run while other calls on the same
 // Allocator are still in progress; calls made after Close return ErrClosed.
 //
+// The zero Allocator (and a nil one) is not usable: every method that
+// returns an error returns ErrUninitialized, Stats returns the zero
+// Snapshot and UsableSize 0. Make one with New.
+//
 // Memory from an Allocator is invisible to the garbage collector: never store
 // Go pointers in it.
 type Allocator struct {
@@ -229,6 +233,9 @@ func New(opts Options) (*Allocator, error) {
 // A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
 // mapping or a passed Limit returns ErrOutOfMemory.
 func (a *Allocator) Alloc(n int) ([]byte, error) {
+	if !a.made() {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Alloc")()
 	}
@@ -239,6 +246,9 @@ func (a *Allocator) Alloc(n int) ([]byte, error) {
 // memory are unspecified and may hold bytes of earlier allocations. Use it
 // when the caller overwrites the whole buffer anyway.
 func (a *Allocator) AllocUninit(n int) ([]byte, error) {
+	if !a.made() {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("AllocUninit")()
 	}
@@ -324,7 +334,15 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 // A b this Allocator did not hand out returns ErrForeignPointer, one inside
 // an allocation ErrInvalidPointer, a second Free ErrDoubleFree, and any call
 // after Close ErrClosed. None of them changes anything.
+//
+// The commonest foreign b is a slice grown by append past its cap: append
+// copies it to the Go heap, so its Free returns ErrForeignPointer (whose
+// message says so) while the allocation it came from stays live and leaks.
+// Free the slice Alloc returned, and never append past cap(b).
 func (a *Allocator) Free(b []byte) error {
+	if !a.made() {
+		return ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Free")()
 	}
@@ -460,6 +478,9 @@ func (a *Allocator) spill(e slab.Entry) {
 // are unmapped, and the free pages of chunks still in use are released
 // (MADV_DONTNEED). Objects held in a Cache stay there until its Flush.
 func (a *Allocator) Trim() error {
+	if !a.made() {
+		return ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Trim")()
 	}
@@ -507,6 +528,9 @@ func (a *Allocator) flushLocals() {
 // Close unmaps all the Allocator's memory, live or not. Every slice it handed
 // out becomes invalid: touching one faults. Later calls return ErrClosed.
 func (a *Allocator) Close() error {
+	if !a.made() {
+		return ErrUninitialized
+	}
 	err := ErrClosed
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
@@ -525,8 +549,12 @@ func (a *Allocator) Close() error {
 
 // Stats returns a snapshot of the Allocator's figures. It may be called at
 // any time, also after Close. The allocations and frees of a Cache are
-// counted when it refills, spills or flushes.
+// counted when it refills, spills or flushes. A nil or zero Allocator has
+// the zero Snapshot.
 func (a *Allocator) Stats() stats.Snapshot {
+	if !a.made() {
+		return stats.Snapshot{}
+	}
 	s := stats.Snapshot{
 		Mapped: a.src.Mapped(), PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
@@ -571,10 +599,13 @@ func (a *Allocator) Stats() stats.Snapshot {
 }
 
 // UsableSize returns the capacity Alloc(n) gives: the size class of n, or n
-// rounded up to whole pages. It returns 0 for n <= 0 or n > MaxAllocBytes.
+// rounded up to whole pages; in guard mode, n. It returns 0 for n <= 0,
+// n > MaxAllocBytes, or a nil or zero Allocator. Every path that hands out
+// memory keeps to it: cap(b) == UsableSize(n) for the b of Alloc(n),
+// AllocUninit(n), a Cache's Alloc(n) and Realloc(_, n).
 func (a *Allocator) UsableSize(n int) int {
 	switch {
-	case n <= 0 || n > MaxAllocBytes:
+	case n <= 0 || n > MaxAllocBytes || !a.made():
 		return 0
 	case a.guard != nil:
 		return n

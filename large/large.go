@@ -59,8 +59,9 @@ func RoundUp(n uintptr) uintptr {
 
 // Alloc returns a region for n bytes, its usable size, and whether it may
 // hold old bytes (a kept mapping reused) rather than read as zero (a fresh
-// one). A kept mapping is reused if it is at least n rounded up to pages
-// and wastes at most an eighth of itself; the smallest such one wins.
+// one). The usable size is always RoundUp(n), the one cap rule: a kept
+// mapping is reused if it is at least that and at most an eighth bigger
+// (the smallest such one wins), and its spare pages are unmapped.
 // Errors wrap errs.ErrOutOfMemory (and the errno or the limit) or are
 // errs.ErrClosed.
 func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
@@ -86,11 +87,18 @@ func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool
 		sp := r.kept[best]
 		r.kept = append(r.kept[:best], r.kept[best+1:]...)
 		r.src.Unretain(sp.Size)
-		r.spans[sp.Base] = sp.Size
-		r.inUse += int64(sp.Size)
+		give := sp.Size
+		if bounded {
+			give = size
+		}
+		r.spans[sp.Base] = give
+		r.inUse += int64(give)
 		r.allocs++
 		r.mu.Unlock()
-		return osmem.AddrPointer(sp.Base), sp.Size, true, nil
+		if give < sp.Size { // the spare pages go back: no one may use them
+			r.src.Unmap(osmem.AddrPointer(sp.Base+give), sp.Size-give)
+		}
+		return osmem.AddrPointer(sp.Base), give, true, nil
 	}
 	r.mu.Unlock()
 
@@ -238,7 +246,7 @@ func (r *Registry) classify(addr uintptr) error {
 			return fmt.Errorf("%w: the mapping at %#x was already freed", errs.ErrDoubleFree, addr)
 		}
 	}
-	return fmt.Errorf("%w: %#x", errs.ErrForeignPointer, addr)
+	return errs.Foreign(addr)
 }
 
 // forget drops addr from the recently-freed ring (it was mapped again).

@@ -6,7 +6,10 @@
 // wraps it), whichever package the error comes from.
 package errs
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The sentinels. Package mmalloc re-exports each under the same name;
 // package arena re-exports those its region arena returns.
@@ -19,8 +22,18 @@ var (
 	ErrClosed         = errors.New("mmalloc: allocator is closed")
 	ErrInvalidOption  = errors.New("mmalloc: invalid option")
 	ErrPointerType    = errors.New("mmalloc: type holds Go pointers")
+	ErrUninitialized  = errors.New("mmalloc: nil or zero value, not made by its constructor")
 
 	// ErrCorrupted is guard mode's report of memory written where no
 	// caller may write: past an object's end, or after its Free.
 	ErrCorrupted = errors.New("mmalloc: memory corrupted")
 )
+
+// Foreign returns ErrForeignPointer for addr, with what most often makes a
+// Free see memory it never handed out: a slice grown by append past its
+// cap, which append copied to the Go heap. The allocation it came from is
+// then still live, and leaks unless the slice that was allocated is freed.
+func Foreign(addr uintptr) error {
+	return fmt.Errorf("%w: %#x (if this slice was grown by append past its cap, append moved it to the Go heap: free the slice that was allocated, which is still live)",
+		ErrForeignPointer, addr)
+}

@@ -53,6 +53,22 @@ func Check(t reflect.Type) error {
 	return err
 }
 
+// Layout is what a typed helper needs to know of a type, all of it read
+// from the type's descriptor: no value of the type is ever made, so a
+// type of 64 MiB, or of more than any address space, costs nothing here.
+type Layout struct {
+	Size  uintptr // unsafe.Sizeof a value
+	Align uintptr // unsafe.Alignof a value
+	Err   error   // nil, or why values may not live off the heap (Check's verdict)
+}
+
+// Of returns T's Layout. The verdict is cached, as Check's; the call
+// allocates nothing once T has been judged.
+func Of[T any]() Layout {
+	t := reflect.TypeFor[T]()
+	return Layout{Size: t.Size(), Align: uintptr(t.Align()), Err: Check(t)}
+}
+
 // Walks returns how many types Check has judged without its cache.
 func Walks() int64 { return walks.Load() }
 
