@@ -22,17 +22,21 @@ func TestFailSyscallsFrom(t *testing.T) {
 	q, err := s.Map(PageBytes)
 	require.NoError(t, err, "the first request is not refused")
 	peak := s.Peak()
-	for name, call := range map[string]func() error{
-		"Map":        func() error { _, err := s.Map(PageBytes); return err },
-		"MapAligned": func() error { _, err := s.MapAligned(16*PageBytes, 16*PageBytes, 0); return err },
-		"MapAligned with a hint": func() error {
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"Map", func() error { _, err := s.Map(PageBytes); return err }},
+		{"MapAligned", func() error { _, err := s.MapAligned(16*PageBytes, 16*PageBytes, 0); return err }},
+		{"MapAligned with a hint", func() error {
 			_, err := s.MapAligned(16*PageBytes, 16*PageBytes, 1<<40)
 			return err
-		},
-		"Remap growing":   func() error { _, err := s.Remap(q, PageBytes, 4*PageBytes); return err },
-		"Remap shrinking": func() error { _, err := s.Remap(q, PageBytes, PageBytes/2); return err },
-		"Guard":           func() error { return s.Guard(q, PageBytes) },
+		}},
+		{"Remap growing", func() error { _, err := s.Remap(q, PageBytes, 4*PageBytes); return err }},
+		{"Remap shrinking", func() error { _, err := s.Remap(q, PageBytes, PageBytes/2); return err }},
+		{"Guard", func() error { return s.Guard(q, PageBytes) }},
 	} {
+		name, call := c.name, c.call
 		err := call()
 		require.ErrorIs(t, err, ErrNoMemory, name)
 		assert.True(t, errors.Is(err, unix.ENOMEM), name)
