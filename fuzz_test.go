@@ -35,7 +35,7 @@ func FuzzOps(f *testing.F) {
 			seed uint64
 		}
 		var live []obj
-		var freed [][]byte // freed slices, for double frees
+		var freed [][]byte               // freed slices, for double frees
 		inside := func(p uintptr) bool { // strictly inside a live object
 			for _, o := range live {
 				if p > addr(o.b) && p < addr(o.b)+uintptr(cap(o.b)) {

@@ -3,8 +3,8 @@ package mmalloc_test
 import (
 	"bytes"
 	"errors"
-	"os"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 	"unsafe"
