@@ -169,16 +169,63 @@ func TestBadCalls(t *testing.T) {
 	}
 
 	// After Close every call is ErrClosed and still changes nothing.
+	// (TestEveryCallAtTheEdges makes every call of the API so.)
+	buf := mmalloc.NewBuffer(a)
+	_, err = buf.WriteString("room left")
+	require.NoError(t, err)
 	require.NoError(t, a.Close())
 	closed := a.Stats()
 	for _, c := range []call{
 		{"Alloc after Close", alloc(10), mmalloc.ErrClosed},
 		{"Alloc 0 after Close", alloc(0), mmalloc.ErrClosed},
+		{"Alloc -1 after Close", alloc(-1), mmalloc.ErrClosed},
+		{"AllocUninit after Close", uninit(10), mmalloc.ErrClosed},
 		{"Free after Close", free(small), mmalloc.ErrClosed},
+		{"Realloc after Close", realloc(small, 10), mmalloc.ErrClosed},
 		{"Trim after Close", a.Trim, mmalloc.ErrClosed},
+		{"CheckGuards after Close", a.CheckGuards, mmalloc.ErrClosed},
+		{"Cache.Alloc after Close", func() error { _, err := c.Alloc(10); return err }, mmalloc.ErrClosed},
+		{"Cache.Free after Close", cfree(small), mmalloc.ErrClosed},
+		{"Buffer.Write after Close", func() error { _, err := buf.WriteString("x"); return err }, mmalloc.ErrClosed},
+		{"NewValue after Close", func() error { _, err := mmalloc.NewValue[int](a); return err }, mmalloc.ErrClosed},
 		{"Close after Close", a.Close, mmalloc.ErrClosed},
 	} {
 		assert.ErrorIs(t, c.do(), c.want, c.name)
 		assert.Equal(t, closed, a.Stats(), c.name)
+	}
+}
+
+// TestFreeOfAppendedSlice: append past cap moves an off-heap slice to the
+// Go heap. Its Free returns ErrForeignPointer with a message that says
+// what probably happened, and the allocation it came from is still live:
+// freeing that one works — in every mode and through every Free.
+func TestFreeOfAppendedSlice(t *testing.T) {
+	for _, o := range []mmalloc.Options{{}, {Guard: true}} {
+		a := newAlloc(t, o)
+		c := a.NewCache()
+		for _, n := range []int{16, 1000, 2 * mib} {
+			b, err := a.Alloc(n)
+			require.NoError(t, err)
+			grown := append(b[:cap(b)], 1)
+			require.NotEqual(t, addr(b), addr(grown), "append moved it")
+			before := a.Stats()
+			for name, free := range map[string]func([]byte) error{"Allocator": a.Free, "Cache": c.Free} {
+				err := free(grown)
+				require.ErrorIs(t, err, mmalloc.ErrForeignPointer, name)
+				assert.Contains(t, err.Error(), "grown by append past its cap", name)
+				assert.Contains(t, err.Error(), "free the slice that was allocated", name)
+			}
+			s, err := mmalloc.MakeSlice[uint64](a, n/8, n/8)
+			require.NoError(t, err)
+			err = mmalloc.FreeSlice(a, append(s, 1))
+			require.ErrorIs(t, err, mmalloc.ErrForeignPointer)
+			assert.Contains(t, err.Error(), "append")
+			assert.Equal(t, before.Live+1, a.Stats().Live, "b (and now s) are still live")
+			require.NoError(t, a.Free(b))
+			require.NoError(t, mmalloc.FreeSlice(a, s))
+		}
+		c.Flush()
+		require.NoError(t, a.Validate())
+		assert.Zero(t, a.Stats().Live)
 	}
 }

@@ -3,7 +3,6 @@
 package mmalloc
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -16,10 +15,6 @@ const MinRead = 512
 // minBufferBytes is the first allocation of a Buffer that grows from
 // nothing: one cache line's worth of small size class.
 const minBufferBytes = 64
-
-// errNegativeCount is wrapped when an io.Reader or io.Writer reports a count
-// it cannot have done.
-var errNegativeCount = errors.New("mmalloc: reader or writer returned an impossible count")
 
 // Buffer is a variable-sized byte buffer whose bytes live outside the Go
 // heap, with the everyday surface of bytes.Buffer: Write, WriteString,
@@ -36,6 +31,13 @@ var errNegativeCount = errors.New("mmalloc: reader or writer returned an impossi
 // NewBuffer chooses another. A Buffer is not safe for concurrent use and
 // must not be copied. A slice returned by Bytes or Next is valid only until
 // the next call that writes, grows, truncates, resets or releases.
+//
+// Once its Allocator is closed, the Buffer's memory is gone and the Buffer
+// changes no more: every method that returns an error returns ErrClosed,
+// Len, Cap and Available return 0, Bytes and Next nil, String "", and
+// Reset does nothing. A nil *Buffer is the same but with ErrUninitialized
+// (and String "<nil>", as bytes.Buffer's), and so is a Buffer of a nil or
+// zero Allocator (NewBuffer of one) once it would allocate.
 type Buffer struct {
 	_ noCopy
 
@@ -47,6 +49,21 @@ type Buffer struct {
 // NewBuffer returns an empty Buffer that allocates from a (nil: Default).
 func NewBuffer(a *Allocator) *Buffer { return &Buffer{a: a} }
 
+// live returns nil if b may touch its memory, ErrUninitialized for a nil
+// b (or one whose Allocator is not made by New), ErrClosed once b's
+// Allocator is closed. Every method asks it first. A Buffer that has not
+// allocated yet may have no Allocator: it has no memory to lose, and its
+// first allocation reports the Default Allocator's state.
+func (b *Buffer) live() error {
+	if b == nil {
+		return ErrUninitialized
+	}
+	if b.a != nil {
+		return b.a.usable()
+	}
+	return nil
+}
+
 func (b *Buffer) allocator() *Allocator {
 	if b.a == nil {
 		b.a = Default()
@@ -55,24 +72,55 @@ func (b *Buffer) allocator() *Allocator {
 }
 
 // Len returns the number of unread bytes.
-func (b *Buffer) Len() int { return len(b.buf) - b.off }
+func (b *Buffer) Len() int {
+	if b.live() != nil {
+		return 0
+	}
+	return len(b.buf) - b.off
+}
 
 // Cap returns the capacity of the buffer's memory.
-func (b *Buffer) Cap() int { return cap(b.buf) }
+func (b *Buffer) Cap() int {
+	if b.live() != nil {
+		return 0
+	}
+	return cap(b.buf)
+}
 
 // Available returns how many bytes can be written without growing.
-func (b *Buffer) Available() int { return cap(b.buf) - len(b.buf) }
+func (b *Buffer) Available() int {
+	if b.live() != nil {
+		return 0
+	}
+	return cap(b.buf) - len(b.buf)
+}
 
 // Bytes returns the unread bytes. The slice aliases the buffer's off-heap
 // memory: it is valid only until the next modification, and MUST NOT be
 // used after Release.
-func (b *Buffer) Bytes() []byte { return b.buf[b.off:] }
+func (b *Buffer) Bytes() []byte {
+	if b.live() != nil {
+		return nil
+	}
+	return b.buf[b.off:]
+}
 
 // String returns the unread bytes as a string, copied to the Go heap.
-func (b *Buffer) String() string { return string(b.buf[b.off:]) }
+func (b *Buffer) String() string {
+	if b == nil {
+		return "<nil>"
+	}
+	if b.live() != nil {
+		return ""
+	}
+	return string(b.buf[b.off:])
+}
 
 // Reset empties the buffer but keeps its memory for later writes.
 func (b *Buffer) Reset() {
+	if b.live() != nil {
+		return
+	}
 	b.buf = b.buf[:0]
 	b.off = 0
 }
@@ -80,6 +128,9 @@ func (b *Buffer) Reset() {
 // Truncate discards all but the first n unread bytes, keeping the memory.
 // n outside 0..Len() returns ErrInvalidSize and changes nothing.
 func (b *Buffer) Truncate(n int) error {
+	if err := b.live(); err != nil {
+		return err
+	}
 	if n < 0 || n > b.Len() {
 		return fmt.Errorf("%w: truncation to %d of %d bytes", ErrInvalidSize, n, b.Len())
 	}
@@ -94,6 +145,9 @@ func (b *Buffer) Truncate(n int) error {
 // Grow makes room for n more bytes, so that the next n bytes written need
 // no allocation. A negative n returns ErrInvalidSize.
 func (b *Buffer) Grow(n int) error {
+	if err := b.live(); err != nil {
+		return err
+	}
 	if n < 0 {
 		return fmt.Errorf("%w: Grow(%d)", ErrInvalidSize, n)
 	}
@@ -144,6 +198,9 @@ func (b *Buffer) grow(n int) error {
 // Write appends p, growing the buffer as needed. It returns len(p) and nil,
 // or 0 and the allocation's error with nothing written.
 func (b *Buffer) Write(p []byte) (int, error) {
+	if err := b.live(); err != nil {
+		return 0, err
+	}
 	if err := b.grow(len(p)); err != nil {
 		return 0, err
 	}
@@ -153,6 +210,9 @@ func (b *Buffer) Write(p []byte) (int, error) {
 
 // WriteString appends s, as Write.
 func (b *Buffer) WriteString(s string) (int, error) {
+	if err := b.live(); err != nil {
+		return 0, err
+	}
 	if err := b.grow(len(s)); err != nil {
 		return 0, err
 	}
@@ -162,6 +222,9 @@ func (b *Buffer) WriteString(s string) (int, error) {
 
 // WriteByte appends c.
 func (b *Buffer) WriteByte(c byte) error {
+	if err := b.live(); err != nil {
+		return err
+	}
 	if err := b.grow(1); err != nil {
 		return err
 	}
@@ -171,6 +234,9 @@ func (b *Buffer) WriteByte(c byte) error {
 
 // WriteRune appends the UTF-8 encoding of r and returns its length.
 func (b *Buffer) WriteRune(r rune) (int, error) {
+	if err := b.live(); err != nil {
+		return 0, err
+	}
 	if err := b.grow(utf8.UTFMax); err != nil {
 		return 0, err
 	}
@@ -183,6 +249,9 @@ func (b *Buffer) WriteRune(r rune) (int, error) {
 // empties the buffer (keeping its memory) and returns io.EOF, unless p is
 // empty.
 func (b *Buffer) Read(p []byte) (int, error) {
+	if err := b.live(); err != nil {
+		return 0, err
+	}
 	if b.Len() == 0 {
 		b.Reset()
 		if len(p) == 0 {
@@ -197,6 +266,9 @@ func (b *Buffer) Read(p []byte) (int, error) {
 
 // ReadByte reads one byte, or returns io.EOF.
 func (b *Buffer) ReadByte() (byte, error) {
+	if err := b.live(); err != nil {
+		return 0, err
+	}
 	if b.Len() == 0 {
 		b.Reset()
 		return 0, io.EOF
@@ -210,6 +282,9 @@ func (b *Buffer) ReadByte() (byte, error) {
 // them read. The slice aliases the buffer, as Bytes. A negative n returns
 // an empty slice.
 func (b *Buffer) Next(n int) []byte {
+	if b.live() != nil {
+		return nil
+	}
 	n = min(max(n, 0), b.Len())
 	p := b.buf[b.off : b.off+n]
 	b.off += n
@@ -219,8 +294,12 @@ func (b *Buffer) Next(n int) []byte {
 // ReadFrom appends what r yields until io.EOF, growing the buffer so that
 // each Read is offered at least MinRead bytes, and returns the bytes read.
 // io.EOF is not an error; any other error of r, or of growing, is returned
-// with the bytes read so far kept.
+// with the bytes read so far kept. A Read that reports a count it cannot
+// have read (negative, or more than offered) returns ErrInvalidSize.
 func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
+	if err := b.live(); err != nil {
+		return 0, err
+	}
 	var total int64
 	for {
 		if err := b.grow(MinRead); err != nil {
@@ -229,7 +308,7 @@ func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
 		l := len(b.buf)
 		n, err := r.Read(b.buf[l:cap(b.buf)])
 		if n < 0 || n > cap(b.buf)-l {
-			return total, fmt.Errorf("%w: Read returned %d", errNegativeCount, n)
+			return total, fmt.Errorf("%w: the reader returned an impossible count %d", ErrInvalidSize, n)
 		}
 		b.buf = b.buf[:l+n]
 		total += int64(n)
@@ -244,9 +323,13 @@ func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
 
 // WriteTo writes the unread bytes to w with one Write, marks what w took as
 // read, and returns that count. A short write without an error returns
-// io.ErrShortWrite. Once everything is written the buffer is empty (its
-// memory kept).
+// io.ErrShortWrite, and an impossible count (negative, or more than
+// offered) ErrInvalidSize. Once everything is written the buffer is empty
+// (its memory kept).
 func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
+	if err := b.live(); err != nil {
+		return 0, err
+	}
 	m := b.Len()
 	if m == 0 {
 		b.Reset()
@@ -254,7 +337,7 @@ func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
 	}
 	n, err := w.Write(b.buf[b.off:])
 	if n < 0 || n > m {
-		return 0, fmt.Errorf("%w: Write returned %d of %d", errNegativeCount, n, m)
+		return 0, fmt.Errorf("%w: the writer returned an impossible count %d of %d", ErrInvalidSize, n, m)
 	}
 	b.off += n
 	if err != nil {
@@ -269,8 +352,11 @@ func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
 
 // Release frees the buffer's memory and empties it; the Buffer may be used
 // again and will allocate anew. Slices from Bytes or Next MUST NOT be used
-// after it. It returns the Allocator's error (ErrClosed after Close).
+// after it. After Close it returns ErrClosed and changes nothing.
 func (b *Buffer) Release() error {
+	if err := b.live(); err != nil {
+		return err
+	}
 	if cap(b.buf) == 0 {
 		b.buf, b.off = nil, 0
 		return nil

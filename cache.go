@@ -29,8 +29,9 @@ import (
 // and Stats counts its allocations and frees meanwhile. Large requests go
 // straight to the Allocator.
 //
-// The zero Cache is not usable: its methods return ErrClosed. Make one
-// with Allocator.NewCache.
+// The zero Cache (and a nil one) is not usable: Alloc, AllocUninit, Free
+// and Close return ErrUninitialized and Flush does nothing. Make one with
+// Allocator.NewCache.
 type Cache struct {
 	_  noCopy
 	st *cacheState
@@ -49,8 +50,12 @@ type cacheState struct {
 }
 
 // NewCache returns a Cache in front of a. After Close it returns a Cache
-// whose calls return ErrClosed.
+// whose calls return ErrClosed; on a nil or zero Allocator, one whose
+// calls return ErrUninitialized.
 func (a *Allocator) NewCache() *Cache {
+	if !a.made() {
+		return &Cache{}
+	}
 	st := &cacheState{a: a}
 	st.sample.Init(&a.prof)
 	a.lmu.Lock()
@@ -68,8 +73,8 @@ func (a *Allocator) NewCache() *Cache {
 
 // Alloc is Allocator.Alloc through the Cache: n zeroed bytes.
 func (c *Cache) Alloc(n int) ([]byte, error) {
-	if c.st == nil {
-		return nil, ErrClosed
+	if !c.made() {
+		return nil, ErrUninitialized
 	}
 	if invariants {
 		defer c.st.a.checkAfter("Cache.Alloc")()
@@ -80,8 +85,8 @@ func (c *Cache) Alloc(n int) ([]byte, error) {
 // AllocUninit is Allocator.AllocUninit through the Cache: n bytes whose
 // contents are unspecified.
 func (c *Cache) AllocUninit(n int) ([]byte, error) {
-	if c.st == nil {
-		return nil, ErrClosed
+	if !c.made() {
+		return nil, ErrUninitialized
 	}
 	if invariants {
 		defer c.st.a.checkAfter("Cache.AllocUninit")()
@@ -136,8 +141,11 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 // Free is Allocator.Free through the Cache, with the same checks and
 // errors: the object goes straight back to its slab.
 func (c *Cache) Free(b []byte) error {
+	if !c.made() {
+		return ErrUninitialized
+	}
 	st := c.st
-	if st == nil || st.ended.Load() {
+	if st.ended.Load() {
 		return ErrClosed
 	}
 	if invariants {
@@ -179,7 +187,7 @@ func (c *Cache) Free(b []byte) error {
 // free objects it had reserved, and publishes its counts. The Cache stays
 // usable.
 func (c *Cache) Flush() {
-	if c.st == nil {
+	if !c.made() {
 		return
 	}
 	if invariants {
@@ -192,14 +200,14 @@ func (c *Cache) Flush() {
 // it allocated stays valid until freed (through the Allocator or another
 // Cache). A second Close returns ErrClosed.
 func (c *Cache) Close() error {
-	if c.st == nil {
-		return ErrClosed
+	if !c.made() {
+		return ErrUninitialized
 	}
 	if invariants {
 		defer c.st.a.checkAfter("Cache.Close")()
 	}
-	if !c.st.drain(true) {
-		return ErrClosed
+	if !c.st.drain(true) || c.st.a.closed.Load() {
+		return ErrClosed // a second Close, or the Allocator's Close came first
 	}
 	return nil
 }
@@ -219,8 +227,8 @@ func (st *cacheState) drain(end bool) bool {
 	a := st.a
 	a.lmu.Lock()
 	defer a.lmu.Unlock()
-	if st.closed {
-		return false
+	if st.closed || (end && a.closed.Load()) {
+		return false // nothing to give back, and a refused Close changes nothing
 	}
 	if end {
 		st.closed = true

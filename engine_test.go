@@ -117,9 +117,9 @@ func TestCacheLifecycle(t *testing.T) {
 
 	var zero mmalloc.Cache
 	_, err = zero.Alloc(8)
-	assert.ErrorIs(t, err, mmalloc.ErrClosed)
-	assert.ErrorIs(t, zero.Free(held[0]), mmalloc.ErrClosed)
-	assert.ErrorIs(t, zero.Close(), mmalloc.ErrClosed)
+	assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+	assert.ErrorIs(t, zero.Free(held[0]), mmalloc.ErrUninitialized)
+	assert.ErrorIs(t, zero.Close(), mmalloc.ErrUninitialized)
 	zero.Flush() // does nothing, does not fault
 
 	require.NoError(t, a.Close())

@@ -11,4 +11,10 @@ import "github.com/mmalloc/mmalloc/stats"
 // its cost). A name already published returns stats.ErrNameTaken. expvar
 // never forgets a name, so a published Allocator stays reachable (its
 // figures readable after Close).
-func (a *Allocator) Publish(name string) error { return stats.Publish(name, a.statsResident) }
+// A nil or zero Allocator returns ErrUninitialized.
+func (a *Allocator) Publish(name string) error {
+	if !a.made() {
+		return ErrUninitialized
+	}
+	return stats.Publish(name, a.statsResident)
+}

@@ -21,7 +21,7 @@ import (
 // CheckGuards). The error names the object's address and size. Unlike the
 // other errors of Free and Realloc, it comes after they have acted: the
 // object is freed, and its memory is never handed out again.
-var ErrCorrupted = errs.Corrupted
+var ErrCorrupted = errs.ErrCorrupted
 
 // Bounds of what guard mode holds on to.
 const (
@@ -76,9 +76,6 @@ type guardSlot struct {
 	size uintptr
 }
 
-// span is an address range.
-type span struct{ base, size uintptr }
-
 // guardState is guard mode's bookkeeping. It is safe for concurrent use:
 // mu protects every field, and is taken before any class or heap lock.
 //
@@ -94,7 +91,7 @@ type guardState struct {
 	quarantine []guardSlot          // freed small objects, oldest first
 	qHead      int                  // quarantine[:qHead] have left
 	qBytes     uintptr
-	retired    []span // freed large mappings kept PROT_NONE, oldest first
+	retired    []osmem.Span // freed large mappings kept PROT_NONE, oldest first
 	rBytes     uintptr
 
 	held      [slab.NumClasses]int64 // per class: slots out of the slabs but not live
@@ -217,7 +214,7 @@ func (g *guardState) freeLarge(a *Allocator, addr uintptr, o guardObj) error {
 	g.largeMapped -= int64(o.mapped)
 	g.largeFrees++
 	if a.src.Retire(osmem.AddrPointer(o.base), o.mapped) {
-		g.retired = append(g.retired, span{o.base, o.mapped})
+		g.retired = append(g.retired, osmem.Span{Base: o.base, Size: o.mapped})
 		g.rBytes += o.mapped
 		for len(g.retired) > guardRetiredMappings || g.rBytes > guardRetiredBytes {
 			g.dropRetired(a, 1)
@@ -320,8 +317,8 @@ func (g *guardState) poisonIntact(s guardSlot) bool {
 // dropRetired unmaps the k oldest retired large mappings.
 func (g *guardState) dropRetired(a *Allocator, k int) {
 	for _, sp := range g.retired[:k] {
-		a.src.Drop(osmem.AddrPointer(sp.base), sp.size)
-		g.rBytes -= sp.size
+		a.src.Drop(osmem.AddrPointer(sp.Base), sp.Size)
+		g.rBytes -= sp.Size
 	}
 	g.retired = append(g.retired[:0], g.retired[k:]...)
 }
@@ -350,11 +347,11 @@ func (g *guardState) classify(a *Allocator, addr uintptr) error {
 		}
 	}
 	for _, sp := range g.retired {
-		if addr >= sp.base && addr < sp.base+sp.size {
+		if sp.Contains(addr) {
 			return fmt.Errorf("%w: %#x lies in a freed large mapping", ErrDoubleFree, addr)
 		}
 	}
-	return fmt.Errorf("%w: %#x", ErrForeignPointer, addr)
+	return errs.Foreign(addr)
 }
 
 // trim empties the quarantine (checking every slot's poison) and unmaps
@@ -392,7 +389,12 @@ func (g *guardState) close(a *Allocator) {
 // reports an overflow of the object it frees at once; a write after free
 // is found when its slot leaves the quarantine, on Trim, or here.
 // Without Options.Guard there is nothing to check and it returns nil.
+// After Close it returns ErrClosed (the objects it would check are
+// unmapped), and on a nil or zero Allocator ErrUninitialized.
 func (a *Allocator) CheckGuards() error {
+	if err := a.usable(); err != nil {
+		return err
+	}
 	g := a.guard
 	if g == nil {
 		return nil
@@ -402,6 +404,9 @@ func (a *Allocator) CheckGuards() error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if a.closed.Load() { // closed while this call waited for the lock
+		return ErrClosed
+	}
 	kept := g.quarantine[:g.qHead]
 	for _, s := range g.quarantine[g.qHead:] {
 		if g.poisonIntact(s) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"testing"
 	"unsafe"
@@ -401,4 +402,50 @@ func TestGuardRealloc(t *testing.T) {
 	require.NoError(t, a.Trim())
 	require.NoError(t, a.Validate())
 	assert.Zero(t, a.Stats().Live)
+}
+
+// TestCheckGuardsAfterClose: once a guard-mode Allocator is closed, the
+// objects CheckGuards would read — live and quarantined small ones in
+// unmapped chunks, live large ones in unmapped mappings — are gone, and
+// CheckGuards returns ErrClosed instead of reading them. It runs in a
+// child process: reading unmapped memory kills the process.
+func TestCheckGuardsAfterClose(t *testing.T) {
+	for _, kind := range []string{"live small", "freed small", "live large", "freed large"} {
+		t.Run(kind, func(t *testing.T) {
+			inChild(t, func(t *testing.T) {
+				a, err := mmalloc.New(mmalloc.Options{Guard: true})
+				require.NoError(t, err)
+				n := 100
+				if strings.HasSuffix(kind, "large") {
+					n = 3 * mib
+				}
+				b, err := a.Alloc(n)
+				require.NoError(t, err)
+				if strings.HasPrefix(kind, "freed") {
+					require.NoError(t, a.Free(b))
+				}
+				require.NoError(t, a.CheckGuards())
+				require.NoError(t, a.Close())
+				assert.ErrorIs(t, a.CheckGuards(), mmalloc.ErrClosed)
+				assert.ErrorIs(t, a.CheckGuards(), mmalloc.ErrClosed, "and again")
+			})
+		})
+	}
+}
+
+// TestGuardLargeCanary: a large object whose size is not a multiple of
+// GuardAlignBytes ends before its guard page; the bytes between are
+// canary, and a write there (which does not fault) is reported by Free.
+func TestGuardLargeCanary(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	n := threshold + 5
+	b, err := a.Alloc(n)
+	require.NoError(t, err)
+	*at(b, n+3) = 0x55 // inside the rounding to 16 bytes, before the guard page
+	err = a.Free(b)
+	require.ErrorIs(t, err, mmalloc.ErrCorrupted)
+	assert.Contains(t, err.Error(), fmt.Sprintf("%d-byte object at %#x was written past its end (3 bytes after it)", n, addr(b)))
+	assert.Equal(t, int64(1), a.Stats().Corrupted)
+	assert.Zero(t, a.Stats().Live, "freed all the same")
+	require.NoError(t, a.Validate())
 }

@@ -130,6 +130,9 @@ var metricDefs = []struct {
 // cost); the figures are those of Stats, with its consistency. It may be
 // called at any time, also after Close.
 func (a *Allocator) Metrics(yield func(Metric) bool) {
+	if yield == nil {
+		return
+	}
 	s := a.statsResident()
 	for _, d := range metricDefs {
 		if !yield(Metric{Name: d.name, Help: d.help, Kind: d.kind, Value: float64(d.value(&s))}) {
@@ -164,8 +167,8 @@ func (a *Allocator) Resident() int64 {
 	if a == nil || a.heap == nil {
 		return 0
 	}
-	var spans []span
-	add := func(base, size uintptr) { spans = append(spans, span{base, size}) }
+	var spans []osmem.Span
+	add := func(base, size uintptr) { spans = append(spans, osmem.Span{Base: base, Size: size}) }
 	a.heap.Walk(add)
 	a.large.Walk(add)
 	if a.guard != nil {
@@ -174,12 +177,12 @@ func (a *Allocator) Resident() int64 {
 	var r osmem.Resident
 	var total int64
 	for _, sp := range spans {
-		n, err := r.Count(sp.base, sp.size)
+		n, err := r.Count(sp.Base, sp.Size)
 		switch {
 		case errors.Is(err, unix.ENOMEM):
 			// Unmapped since the copy: none of it is resident now.
 		case err != nil:
-			total += int64(sp.size) // unknown: count all of it rather than hide it
+			total += int64(sp.Size) // unknown: count all of it rather than hide it
 		default:
 			total += int64(n)
 		}

@@ -22,24 +22,24 @@ import (
 // wrapped with the address or size that caused them.
 var (
 	// ErrInvalidSize: a negative size, or one no mapping can hold.
-	ErrInvalidSize = errs.InvalidSize
+	ErrInvalidSize = errs.ErrInvalidSize
 	// ErrForeignPointer: Free of memory this Allocator did not hand out
 	// (the Go heap, a global, another Allocator, memory already unmapped).
-	ErrForeignPointer = errs.ForeignPointer
+	ErrForeignPointer = errs.ErrForeignPointer
 	// ErrInvalidPointer: Free of an address inside an allocation, not at
 	// its first byte.
-	ErrInvalidPointer = errs.InvalidPointer
+	ErrInvalidPointer = errs.ErrInvalidPointer
 	// ErrDoubleFree: Free of memory this Allocator owns that holds no live
 	// allocation: a second Free of a small object whose slot has not been
 	// handed out again, or of a recently unmapped large allocation.
-	ErrDoubleFree = errs.DoubleFree
+	ErrDoubleFree = errs.ErrDoubleFree
 	// ErrOutOfMemory: the kernel refused a mapping (the errno is wrapped,
 	// so errors.Is(err, unix.ENOMEM) works) or Options.Limit would be passed.
-	ErrOutOfMemory = errs.OutOfMemory
+	ErrOutOfMemory = errs.ErrOutOfMemory
 	// ErrClosed: the Allocator was closed.
-	ErrClosed = errs.Closed
+	ErrClosed = errs.ErrClosed
 	// ErrInvalidOption: New was given Options it cannot honour.
-	ErrInvalidOption = errs.InvalidOption
+	ErrInvalidOption = errs.ErrInvalidOption
 )
 
 // Defaults of the Options fields.
@@ -61,8 +61,9 @@ const (
 	DefaultRetainBytes = 64 << 20
 
 	// MaxAllocBytes is the largest request accepted: half of the 47-bit
-	// user address space. Larger ones fail with ErrInvalidSize.
-	MaxAllocBytes = 1 << 46
+	// user address space. Larger ones fail with ErrInvalidSize. The
+	// region arena's arena.MaxAllocBytes is the same bound.
+	MaxAllocBytes = osmem.MaxAllocBytes
 )
 
 // NoRetain, as Options.RetainBytes, keeps no freed memory mapped: every
@@ -196,6 +197,10 @@ type Options struct {
 // copied after first use. Close must not run while other calls on the same
 // Allocator are still in progress; calls made after Close return ErrClosed.
 //
+// The zero Allocator (and a nil one) is not usable: every method that
+// returns an error returns ErrUninitialized, Stats returns the zero
+// Snapshot and UsableSize 0. Make one with New.
+//
 // Memory from an Allocator is invisible to the garbage collector: never store
 // Go pointers in it.
 type Allocator struct {
@@ -298,6 +303,9 @@ func New(opts Options) (*Allocator, error) {
 // A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
 // mapping or a passed Limit returns ErrOutOfMemory.
 func (a *Allocator) Alloc(n int) ([]byte, error) {
+	if !a.made() {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Alloc")()
 	}
@@ -308,6 +316,9 @@ func (a *Allocator) Alloc(n int) ([]byte, error) {
 // memory are unspecified and may hold bytes of earlier allocations. Use it
 // when the caller overwrites the whole buffer anyway.
 func (a *Allocator) AllocUninit(n int) ([]byte, error) {
+	if !a.made() {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("AllocUninit")()
 	}
@@ -425,7 +436,15 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 // A b this Allocator did not hand out returns ErrForeignPointer, one inside
 // an allocation ErrInvalidPointer, a second Free ErrDoubleFree, and any call
 // after Close ErrClosed. None of them changes anything.
+//
+// The commonest foreign b is a slice grown by append past its cap: append
+// copies it to the Go heap, so its Free returns ErrForeignPointer (whose
+// message says so) while the allocation it came from stays live and leaks.
+// Free the slice Alloc returned, and never append past cap(b).
 func (a *Allocator) Free(b []byte) error {
+	if !a.made() {
+		return ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Free")()
 	}
@@ -539,6 +558,9 @@ func (a *Allocator) chunkOf(addr uintptr) *arena.Chunk {
 // Flush or Close. Trim runs on any goroutine and returns in bounded time,
 // whatever GOMAXPROCS does meanwhile.
 func (a *Allocator) Trim() error {
+	if !a.made() {
+		return ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Trim")()
 	}
@@ -560,6 +582,9 @@ func (a *Allocator) Trim() error {
 // Close unmaps all the Allocator's memory, live or not. Every slice it handed
 // out becomes invalid: touching one faults. Later calls return ErrClosed.
 func (a *Allocator) Close() error {
+	if !a.made() {
+		return ErrUninitialized
+	}
 	err := ErrClosed
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
@@ -582,8 +607,11 @@ func (a *Allocator) Close() error {
 // every live Cache, so that at a quiescent point Live == Allocs − Frees
 // exactly; Cached counts the free objects caches have reserved. Resident
 // is left at -1: its cost grows with Mapped, and Allocator.Resident
-// measures it.
+// measures it. A nil or zero Allocator has the zero Snapshot.
 func (a *Allocator) Stats() stats.Snapshot {
+	if !a.made() {
+		return stats.Snapshot{}
+	}
 	s := stats.Snapshot{
 		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
@@ -638,10 +666,13 @@ func (a *Allocator) Stats() stats.Snapshot {
 }
 
 // UsableSize returns the capacity Alloc(n) gives: the size class of n, or n
-// rounded up to whole pages. It returns 0 for n <= 0 or n > MaxAllocBytes.
+// rounded up to whole pages; in guard mode, n. It returns 0 for n <= 0,
+// n > MaxAllocBytes, or a nil or zero Allocator. Every path that hands out
+// memory keeps to it: cap(b) == UsableSize(n) for the b of Alloc(n),
+// AllocUninit(n), a Cache's Alloc(n) and Realloc(_, n).
 func (a *Allocator) UsableSize(n int) int {
 	switch {
-	case n <= 0 || n > MaxAllocBytes:
+	case n <= 0 || n > MaxAllocBytes || !a.made():
 		return 0
 	case a.guard != nil:
 		return n
@@ -729,8 +760,11 @@ func (a *Allocator) validate() error {
 	if charged := a.heap.Charged() + kept + emptySlabs; charged != s.Retained {
 		return fmt.Errorf("mmalloc: %d bytes charged to the retention budget, but free pages, kept mappings and empty slabs hold %d", s.Retained, charged)
 	}
-	if s.Limit > 0 && s.PeakMapped > s.Limit {
-		return fmt.Errorf("mmalloc: peak held %d passed the limit %d", s.PeakMapped, s.Limit)
+	// The Source never lets held memory pass Limit (a compare-and-swap),
+	// so that needs no check here; the large row's Live is counted apart
+	// (the registry's live mappings, guard mode's live large objects).
+	if s.Large.Allocs-s.Large.Frees != uint64(s.Large.Live) {
+		return fmt.Errorf("mmalloc: large allocs %d - frees %d != live %d", s.Large.Allocs, s.Large.Frees, s.Large.Live)
 	}
 	return nil
 }

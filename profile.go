@@ -42,12 +42,13 @@ var ErrProfileName = heapprof.ErrName
 // allocation of the new one; Free, a Cache's Free and Buffer.Release free.
 //
 // With sampling off (Options.ProfileRate < 0) the profile has no samples.
-// After Close it still writes the profile as it stood at Close: what was
-// not freed by then stays in use. It is safe to call at any time, from any
-// goroutine; a zero Allocator returns ErrClosed.
+// It is safe to call at any time, from any goroutine. After Close it
+// returns ErrClosed, as every call does (ServeHeapProfile still serves a
+// published Allocator's profile as it stood at Close); a nil or zero
+// Allocator returns ErrUninitialized.
 func (a *Allocator) WriteHeapProfile(w io.Writer) error {
-	if a.heap == nil {
-		return fmt.Errorf("%w: a zero Allocator has no profile", ErrClosed)
+	if err := a.usable(); err != nil {
+		return err
 	}
 	return heapprof.Write(w, []heapprof.Named{{Profile: &a.prof}})
 }
@@ -59,8 +60,8 @@ func (a *Allocator) WriteHeapProfile(w io.Writer) error {
 // forgotten: a published Allocator stays reachable, and after Close its
 // profile is served as it stood at Close.
 func (a *Allocator) PublishProfile(name string) error {
-	if a.heap == nil {
-		return fmt.Errorf("%w: a zero Allocator has no profile", ErrClosed)
+	if err := a.usable(); err != nil {
+		return err
 	}
 	return heapprof.Publish(name, &a.prof)
 }
@@ -82,6 +83,13 @@ func (a *Allocator) PublishProfile(name string) error {
 // it writes text instead: per allocator, the call stacks holding the most
 // live bytes. It creates the Default Allocator if it does not exist yet.
 func ServeHeapProfile(w http.ResponseWriter, r *http.Request) {
+	if w == nil {
+		return
+	}
+	if r == nil || r.URL == nil {
+		http.Error(w, "mmalloc: no request", http.StatusBadRequest)
+		return
+	}
 	all := append([]heapprof.Named{{Name: heapprof.DefaultName, Profile: &Default().prof}}, heapprof.Published()...)
 	ps := all
 	if names := r.URL.Query()["name"]; len(names) > 0 {
@@ -138,12 +146,14 @@ const leakReportSites = 10
 //	defer mmalloc.CheckLeaks(t, a)
 //
 // With Options.ProfileRate 1 every allocation is sampled: the count, the
-// bytes and the call stacks are exact, including those of Caches not yet
-// flushed. With any other rate the count comes from Stats (which counts a
-// Cache's allocations when it refills, spills or flushes: Flush every
-// Cache first) and the call stacks are those sampled, their figures
-// estimates; with sampling off there are none.
+// bytes and the call stacks are exact. With any other rate the count comes
+// from Stats (exact, every live Cache included) and the call stacks are
+// those sampled, their figures estimates; with sampling off there are
+// none. A nil t makes it return false.
 func CheckLeaks(t TestingT, a *Allocator) bool {
+	if t == nil {
+		return false // nowhere to report: the check cannot pass
+	}
 	t.Helper()
 	if a == nil || a.heap == nil {
 		t.Errorf("mmalloc: CheckLeaks needs an Allocator made by New")

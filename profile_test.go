@@ -268,10 +268,13 @@ func TestProfileRefusedFreesKeepSamples(t *testing.T) {
 	_, live := mmalloc.ProfileCounts(a)
 	assert.Equal(t, int64(1), live)
 
+	sites := bySite(t, parseProfile(t, a))
+	assert.Equal(t, int64(1), sites["mmalloc_test.siteA"].inuseObjects)
 	require.NoError(t, a.Close())
 	assert.ErrorIs(t, a.Free(b[0]), mmalloc.ErrClosed)
-	sites := bySite(t, parseProfile(t, a))
-	assert.Equal(t, int64(1), sites["mmalloc_test.siteA"].inuseObjects, "in use at Close")
+	_, live = mmalloc.ProfileCounts(a)
+	assert.Equal(t, int64(1), live, "a refused Free after Close drops no sample")
+	assert.ErrorIs(t, a.WriteHeapProfile(io.Discard), mmalloc.ErrClosed)
 }
 
 // TestProfileResizes checks each way Realloc resizes, and Buffer and the
@@ -686,7 +689,7 @@ func TestCheckLeaks(t *testing.T) {
 		assert.False(t, mmalloc.CheckLeaks(&r, &mmalloc.Allocator{}))
 		assert.False(t, mmalloc.CheckLeaks(&r, nil))
 		assert.Len(t, r.errors, 2)
-		assert.ErrorIs(t, (&mmalloc.Allocator{}).WriteHeapProfile(io.Discard), mmalloc.ErrClosed)
+		assert.ErrorIs(t, (&mmalloc.Allocator{}).WriteHeapProfile(io.Discard), mmalloc.ErrUninitialized)
 	})
 }
 
@@ -769,7 +772,7 @@ func TestPublishProfileNames(t *testing.T) {
 	for _, bad := range []string{name, "", "default", "two\nlines"} {
 		assert.ErrorIs(t, newAlloc(t, mmalloc.Options{}).PublishProfile(bad), mmalloc.ErrProfileName, "%q", bad)
 	}
-	assert.ErrorIs(t, (&mmalloc.Allocator{}).PublishProfile(uniqueName("zero")), mmalloc.ErrClosed)
+	assert.ErrorIs(t, (&mmalloc.Allocator{}).PublishProfile(uniqueName("zero")), mmalloc.ErrUninitialized)
 }
 
 // cacheEntries and handleRequest stand for a program's code in the

@@ -5,11 +5,11 @@ package mmalloc
 
 import (
 	"fmt"
-	"github.com/mmalloc/mmalloc/internal/osmem"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/large"
 	"github.com/mmalloc/mmalloc/slab"
 )
@@ -25,12 +25,14 @@ var reallocCopiedBytes atomic.Int64
 // as unused and are not kept. After a successful Realloc b MUST NOT be used
 // (unless the result starts at the same address: then it is the same memory).
 //
-// How it resizes, cheapest first:
+// The result keeps the one cap rule: cap(result) == UsableSize(n). How it
+// resizes, cheapest first:
 //
-//   - n within the usable size of b (and, for a small allocation, needing
-//     at least half of it; for a large one, leaving at most an eighth of its
-//     pages unused): the same memory is returned, with the bytes from len(b)
-//     to n cleared.
+//   - a small allocation resized to a small n within its usable size that
+//     needs at least half of it, or a large one resized to the same number
+//     of pages: the same memory is returned, with the bytes from len(b) to
+//     n cleared (and a small one's cap is UsableSize(n), which may be below
+//     its slot's size: the slot's bytes past it are not the caller's).
 //   - large to large (both above Options.LargeThreshold): one
 //     mremap(MREMAP_MAYMOVE). The kernel grows or shrinks the mapping,
 //     moving its page tables if it must; no byte is copied, and pages added
@@ -47,6 +49,9 @@ var reallocCopiedBytes atomic.Int64
 // Close); a refused mapping returns ErrOutOfMemory. On any error b is left
 // as it was, still allocated, and nothing changes.
 func (a *Allocator) Realloc(b []byte, n int) ([]byte, error) {
+	if !a.made() {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Realloc")()
 	}
@@ -77,8 +82,8 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 			return nil, err
 		}
 		usable := slab.ClassBytes(cls)
-		if n > 0 && n <= usable && 2*a.UsableSize(n) >= usable {
-			mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), usable)
+		if want := a.UsableSize(n); n > 0 && n <= a.threshold && want <= usable && 2*want >= usable {
+			mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), want)
 			if zero && len(b) < n {
 				clear(mem[len(b):n])
 			}
@@ -95,7 +100,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 	if n <= a.threshold {
 		return a.move(b, n, keep, zero)
 	}
-	if need := large.RoundUp(uintptr(n)); need <= size && size-need <= size/8 {
+	if large.RoundUp(uintptr(n)) == size {
 		mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), size)
 		if zero && len(b) < n {
 			clear(mem[len(b):n])

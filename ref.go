@@ -111,8 +111,8 @@ func (a *Allocator) FreeRef(r Ref) error {
 // A Bytes racing with a FreeRef of the same r is a caller's race: it may
 // return memory that is being freed.
 func (a *Allocator) Bytes(r Ref) ([]byte, error) {
-	if a.closed.Load() {
-		return nil, ErrClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	if r == 0 {
 		return []byte{}, nil
@@ -140,8 +140,8 @@ func (c *Cache) AllocRefUninit(n int) (Ref, error) {
 // FreeRef is Allocator.FreeRef through the Cache, with the same checks and
 // errors: the object goes straight back to its slab.
 func (c *Cache) FreeRef(r Ref) error {
-	if c.st == nil {
-		return ErrClosed
+	if !c.made() {
+		return ErrUninitialized
 	}
 	b, err := c.st.a.freeable(r)
 	if err != nil || b == nil {
@@ -158,8 +158,8 @@ func (c *Cache) FreeRef(r Ref) error {
 // own checks need nothing more, or at the start of one of its large
 // mappings (or, in guard mode, of a live object).
 func (a *Allocator) freeable(r Ref) ([]byte, error) {
-	if a.closed.Load() {
-		return nil, ErrClosed
+	if err := a.usable(); err != nil {
+		return nil, err
 	}
 	if r == 0 {
 		return nil, nil

@@ -138,8 +138,8 @@ func (a *Allocator) File() *os.File {
 // Options.Shared (or the zero Allocator) returns ErrNotShared, and any call
 // after Close ErrClosed.
 func (a *Allocator) Offset(b []byte) (int64, error) {
-	if a == nil || a.src == nil {
-		return 0, ErrNotShared
+	if !a.made() {
+		return 0, ErrUninitialized
 	}
 	if a.closed.Load() {
 		return 0, ErrClosed
@@ -206,11 +206,12 @@ const viewMinBytes = 1 << 30
 // zero pages into the file again, until the Allocator releases it once more.
 //
 // A SharedView is safe for concurrent use. The zero SharedView, and a nil
-// one, map nothing: Bytes and Close return ErrClosed, as after Close.
+// one, map nothing: Bytes and Close return ErrUninitialized.
 type SharedView struct {
 	_ noCopy
 
 	mu      sync.Mutex
+	made    bool     // set by OpenShared: a zero view has no file
 	open    bool     // set by OpenShared, cleared by Close
 	fd      int      // a duplicate of the file's descriptor, while open
 	size    int64    // the file's size when last seen; it never shrinks
@@ -232,8 +233,8 @@ type window struct {
 // truncate would fault under the mapping. A refused mapping returns
 // ErrOutOfMemory.
 func OpenShared(f *os.File) (*SharedView, error) {
-	if f == nil {
-		return nil, fmt.Errorf("%w: nil file", ErrNotSharedFile)
+	if f == nil || !madeByOS(f) {
+		return nil, fmt.Errorf("%w: nil file, or one not made by the os package", ErrNotSharedFile)
 	}
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -268,7 +269,7 @@ func openView(fd int) (*SharedView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SharedView{open: true, fd: fd, size: size, windows: []window{{p, n}}}, nil
+	return &SharedView{made: true, open: true, fd: fd, size: size, windows: []window{{p, n}}}, nil
 }
 
 // pageRound returns n rounded up to whole pages.
@@ -283,14 +284,17 @@ func pageRound(n int64) uintptr {
 // is mapped is mapped again, larger; earlier slices stay valid. Bytes(off,
 // 0) within the file returns an empty slice.
 //
-// The slice MUST NOT be used after Close. A call after Close, or on the
-// zero SharedView, returns ErrClosed.
+// The slice MUST NOT be used after Close. A call after Close returns
+// ErrClosed, on the zero (or a nil) SharedView ErrUninitialized.
 func (v *SharedView) Bytes(off int64, n int) ([]byte, error) {
 	if v == nil {
-		return nil, ErrClosed
+		return nil, ErrUninitialized
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if !v.made {
+		return nil, ErrUninitialized
+	}
 	if !v.open {
 		return nil, ErrClosed
 	}
@@ -326,14 +330,17 @@ func (v *SharedView) Bytes(off int64, n int) ([]byte, error) {
 
 // Close unmaps every window of the view and closes its descriptor: every
 // slice Bytes returned becomes invalid, and touching one faults. The
-// Allocator on the other side is not affected. A second Close, or a Close
-// of the zero SharedView, returns ErrClosed.
+// Allocator on the other side is not affected. A second Close returns
+// ErrClosed, a Close of the zero (or a nil) SharedView ErrUninitialized.
 func (v *SharedView) Close() error {
 	if v == nil {
-		return ErrClosed
+		return ErrUninitialized
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if !v.made {
+		return ErrUninitialized
+	}
 	if !v.open {
 		return ErrClosed
 	}
@@ -349,4 +356,17 @@ func (v *SharedView) Close() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// madeByOS reports whether f was made by the os package. A zero os.File
+// (new(os.File)) holds no file, and its methods dereference nil; Name has
+// no side effect, so a panic from it tells such a value apart.
+func madeByOS(f *os.File) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_ = f.Name()
+	return true
 }

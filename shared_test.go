@@ -425,8 +425,8 @@ func TestSharedBadCalls(t *testing.T) {
 		{"freed small", a, freedSmall, mmalloc.ErrInvalidPointer},
 		{"freed large", a, freedLarge, mmalloc.ErrInvalidPointer},
 		{"not shared", private, privBuf, mmalloc.ErrNotShared},
-		{"zero Allocator", &mmalloc.Allocator{}, small, mmalloc.ErrNotShared},
-		{"nil Allocator", nil, small, mmalloc.ErrNotShared},
+		{"zero Allocator", &mmalloc.Allocator{}, small, mmalloc.ErrUninitialized},
+		{"nil Allocator", nil, small, mmalloc.ErrUninitialized},
 		{"after Close", closed, closedBuf, mmalloc.ErrClosed},
 	} {
 		before := a.Stats()
@@ -463,10 +463,13 @@ func TestSharedBadCalls(t *testing.T) {
 	require.NoError(t, err, "an empty range at the end")
 	assert.Empty(t, b)
 	require.NoError(t, v.Close())
-	for name, v := range map[string]*mmalloc.SharedView{"closed": v, "zero": {}, "nil": nil} {
-		_, err := v.Bytes(0, 1)
-		assert.ErrorIs(t, err, mmalloc.ErrClosed, name)
-		assert.ErrorIs(t, v.Close(), mmalloc.ErrClosed, name)
+	for name, c := range map[string]struct {
+		v    *mmalloc.SharedView
+		want error
+	}{"closed": {v, mmalloc.ErrClosed}, "zero": {&mmalloc.SharedView{}, mmalloc.ErrUninitialized}, "nil": {nil, mmalloc.ErrUninitialized}} {
+		_, err := c.v.Bytes(0, 1)
+		assert.ErrorIs(t, err, c.want, name)
+		assert.ErrorIs(t, c.v.Close(), c.want, name)
 	}
 	closedFile2 := a.File()
 	require.NoError(t, closedFile2.Close(), "a caller may close the file it was given")

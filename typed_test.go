@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/arena"
 )
 
 // Types for the typed-helper table.
@@ -223,4 +224,119 @@ func ExampleMakeSlice() {
 	// <nil>
 	// true
 	// mmalloc: type holds Go pointers: mmalloc_test.record.Name is a string
+}
+
+// TestTypedHugeTypes asks every typed helper, of package mmalloc and of
+// region arenas, for types above MaxAllocBytes (and a slice of them): each
+// returns ErrInvalidSize and changes nothing. No value of such a type is
+// ever made: a zero value on the Go heap would die of "fatal error: out
+// of memory", which is why this runs in a child process.
+func TestTypedHugeTypes(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		a := newAlloc(t, mmalloc.Options{})
+		ar, err := arena.New(arena.Options{})
+		require.NoError(t, err)
+		defer ar.Release()
+		before, arBefore := a.Stats(), ar.Stats()
+		calls := map[string]func() error{
+			"NewValue [1<<47]byte":        func() error { return first(mmalloc.NewValue[[1 << 47]byte](a)) },
+			"NewValue MaxAllocBytes+1":    func() error { return first(mmalloc.NewValue[[mmalloc.MaxAllocBytes + 1]byte](a)) },
+			"MakeSlice [1<<47]byte":       func() error { return first(mmalloc.MakeSlice[[1 << 47]byte](a, 1, 1)) },
+			"MakeSlice [1<<40]byte ×100":  func() error { return first(mmalloc.MakeSlice[[1 << 40]byte](a, 0, 100)) },
+			"FreeValue [1<<47]byte":       func() error { return mmalloc.FreeValue(a, (*[1 << 47]byte)(nil)) },
+			"arena.NewValue [1<<47]byte":  func() error { return first(arena.NewValue[[1 << 47]byte](ar)) },
+			"arena.MakeSlice [1<<47]byte": func() error { return first(arena.MakeSlice[[1 << 47]byte](ar, 1, 1)) },
+			"arena.MakeSlice [1<<40]byte": func() error { return first(arena.MakeSlice[[1 << 40]byte](ar, 0, 100)) },
+		}
+		for name, call := range calls {
+			assert.ErrorIs(t, call(), mmalloc.ErrInvalidSize, name)
+		}
+		// No element, no bytes: as make, these need no memory at all.
+		s, err := mmalloc.MakeSlice[[1 << 47]byte](a, 0, 0)
+		require.NoError(t, err)
+		assert.Zero(t, cap(s))
+		require.NoError(t, mmalloc.FreeSlice(a, s))
+		_, err = arena.MakeSlice[[1 << 47]byte](ar, 0, 0)
+		require.NoError(t, err)
+		assert.Equal(t, before, a.Stats())
+		assert.Equal(t, arBefore, ar.Stats())
+	})
+}
+
+// TestTypedHelpersDoNotAllocate: no typed helper makes a value of T on the
+// Go heap, whatever T's size — a 64 MiB T costs the Go heap nothing, as an
+// int64 does — in package mmalloc and in region arenas.
+func TestTypedHelpersDoNotAllocate(t *testing.T) {
+	skipWithInvariants(t, "every call runs validate, which allocates")
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
+	type big [64 << 20]byte
+	a := newAlloc(t, mmalloc.Options{})
+	ar, err := arena.New(arena.Options{})
+	require.NoError(t, err)
+	defer ar.Release()
+	for name, round := range map[string]func(){
+		"NewValue+FreeValue int64": func() {
+			p, _ := mmalloc.NewValue[int64](a)
+			_ = mmalloc.FreeValue(a, p)
+		},
+		"NewValue+FreeValue 64 MiB": func() {
+			p, _ := mmalloc.NewValue[big](a)
+			_ = mmalloc.FreeValue(a, p)
+		},
+		"MakeSlice+FreeSlice 64 MiB": func() {
+			s, _ := mmalloc.MakeSlice[big](a, 1, 1)
+			_ = mmalloc.FreeSlice(a, s)
+		},
+		"MakeSlice+FreeSlice empty of 64 MiB": func() {
+			s, _ := mmalloc.MakeSlice[big](a, 0, 0)
+			_ = mmalloc.FreeSlice(a, s)
+		},
+		"arena NewValue 64 MiB": func() {
+			_, _ = arena.NewValue[big](ar)
+			_ = ar.Reset()
+		},
+		"arena MakeSlice 64 MiB": func() {
+			_, _ = arena.MakeSlice[big](ar, 1, 1)
+			_ = ar.Reset()
+		},
+		"arena NewValue int64": func() {
+			_, _ = arena.NewValue[int64](ar)
+			_ = ar.Reset()
+		},
+	} {
+		round() // the type is judged once; the kept mapping is made
+		assert.Zero(t, testing.AllocsPerRun(20, round), "%s: Go heap allocations per round", name)
+	}
+	assert.Zero(t, a.Stats().Live)
+}
+
+// TestTypedAfterCloseAndOutOfMemory: after Close every typed helper returns
+// ErrClosed, before judging its type; a refused mapping is ErrOutOfMemory.
+func TestTypedAfterCloseAndOutOfMemory(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Limit: 8 * mib})
+	_, err := mmalloc.NewValue[[16 * mib]byte](a)
+	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	_, err = mmalloc.MakeSlice[uint64](a, 0, 2*mib)
+	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	p, err := mmalloc.NewValue[int64](a)
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+	closed := a.Stats()
+	for name, err := range map[string]error{
+		"NewValue":             first(mmalloc.NewValue[int64](a)),
+		"NewValue zero-size":   first(mmalloc.NewValue[struct{}](a)),
+		"NewValue pointer":     first(mmalloc.NewValue[*int](a)),
+		"FreeValue":            mmalloc.FreeValue(a, p),
+		"FreeValue nil":        mmalloc.FreeValue[int64](a, nil),
+		"MakeSlice":            first(mmalloc.MakeSlice[int64](a, 1, 1)),
+		"MakeSlice empty":      first(mmalloc.MakeSlice[int64](a, 0, 0)),
+		"MakeSlice bad length": first(mmalloc.MakeSlice[int64](a, -1, 0)),
+		"FreeSlice":            mmalloc.FreeSlice(a, []int64{1}),
+		"FreeSlice empty":      mmalloc.FreeSlice[int64](a, nil),
+	} {
+		assert.ErrorIs(t, err, mmalloc.ErrClosed, name)
+	}
+	assert.Equal(t, closed, a.Stats())
 }

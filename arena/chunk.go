@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 )
 
@@ -19,8 +20,9 @@ var (
 	pageShift = uint(bits.TrailingZeros64(uint64(osmem.PageBytes)))
 )
 
-// ErrClosed is returned by a Heap after Close.
-var ErrClosed = errors.New("arena: heap is closed")
+// ErrClosed is returned by a Heap after Close: the value package mmalloc
+// exports, since a Heap closes with its Allocator.
+var ErrClosed = errs.ErrClosed
 
 // ErrAddressSpace is returned (wrapped in osmem.ErrNoMemory) when the kernel
 // places a chunk where the registry cannot index it.

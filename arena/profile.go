@@ -35,6 +35,9 @@ var ErrProfileName = heapprof.ErrName
 // samples. Unlike every other method it may be called from any goroutine
 // while the Arena is in use (for an HTTP handler, say).
 func (a *Arena) WriteHeapProfile(w io.Writer) error {
+	if err := a.profileUsable(); err != nil {
+		return err
+	}
 	return heapprof.Write(w, []heapprof.Named{{Profile: &a.prof}})
 }
 
@@ -42,7 +45,25 @@ func (a *Arena) WriteHeapProfile(w io.Writer) error {
 // mmalloc.ServeHeapProfile under name, beside the Allocators'. A name that
 // is empty, holds a control character, is "default" or was published
 // before returns ErrProfileName. The Arena stays reachable for good.
-func (a *Arena) PublishProfile(name string) error { return heapprof.Publish(name, &a.prof) }
+func (a *Arena) PublishProfile(name string) error {
+	if err := a.profileUsable(); err != nil {
+		return err
+	}
+	return heapprof.Publish(name, &a.prof)
+}
+
+// profileUsable returns ErrUninitialized for a nil Arena and ErrReleased
+// after Release; a zero Arena is ready with the default Options.
+func (a *Arena) profileUsable() error {
+	switch {
+	case a == nil:
+		return ErrUninitialized
+	case a.released:
+		return ErrReleased
+	}
+	a.ready()
+	return nil
+}
 
 // initProfile starts sampling at rate if it is positive.
 func (a *Arena) initProfile(rate int) {

@@ -4,9 +4,7 @@
 package arena
 
 import (
-	"errors"
 	"fmt"
-	"reflect"
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/errs"
@@ -15,22 +13,28 @@ import (
 	"github.com/mmalloc/mmalloc/internal/ptrfree"
 )
 
-// Errors of a region Arena. ErrInvalidSize, ErrOutOfMemory and
-// ErrPointerType are the very values package mmalloc exports under the same
-// names, so errors.Is works with either.
+// Errors of a region Arena. ErrInvalidSize, ErrOutOfMemory, ErrPointerType,
+// ErrInvalidOption and ErrUninitialized are the very values package mmalloc
+// exports under the same names, and ErrReleased wraps ErrClosed (mmalloc's
+// too), so errors.Is works with either package's names.
 var (
-	// ErrReleased: a call on an Arena after Release.
-	ErrReleased = errors.New("arena: arena is released")
+	// ErrReleased: a call on an Arena after Release. errors.Is(err,
+	// ErrClosed) holds for it, as for every closed-state error of the
+	// module.
+	ErrReleased error = releasedError{}
+	// ErrUninitialized: a call on a nil *Arena. (The zero Arena is
+	// usable; see Arena.)
+	ErrUninitialized = errs.ErrUninitialized
 	// ErrInvalidSize: a negative size or one above MaxAllocBytes.
-	ErrInvalidSize = errs.InvalidSize
+	ErrInvalidSize = errs.ErrInvalidSize
 	// ErrOutOfMemory: the kernel refused a mapping or Options.Limit would
 	// be passed.
-	ErrOutOfMemory = errs.OutOfMemory
+	ErrOutOfMemory = errs.ErrOutOfMemory
 	// ErrPointerType: NewValue or MakeSlice of a type that can hold Go
 	// pointers; the message names the field path.
-	ErrPointerType = errs.PointerType
+	ErrPointerType = errs.ErrPointerType
 	// ErrInvalidOption: New was given Options it cannot honour.
-	ErrInvalidOption = errs.InvalidOption
+	ErrInvalidOption = errs.ErrInvalidOption
 )
 
 // Defaults and bounds of a region Arena.
@@ -52,8 +56,10 @@ const (
 	// regionAlignBytes is the alignment of Alloc, as malloc's max_align_t.
 	regionAlignBytes = 16
 
-	// MaxAllocBytes is the largest request an Arena accepts (as mmalloc's).
-	MaxAllocBytes = 1 << 46
+	// MaxAllocBytes is the largest request an Arena accepts: the bound
+	// of every layer (mmalloc.MaxAllocBytes is the same), half of the
+	// 47-bit user address space.
+	MaxAllocBytes = osmem.MaxAllocBytes
 )
 
 // Options configures a region Arena. The zero value is the documented
@@ -92,6 +98,11 @@ type Options struct {
 // reports copies). After Reset, memory handed out before MUST NOT
 // be used (it is handed out again); after Release it is unmapped and
 // touching it faults. Every call after Release returns ErrReleased.
+//
+// The zero Arena is an empty Arena with the default Options, ready to use:
+// it maps nothing until its first allocation. A nil *Arena returns
+// ErrUninitialized from every call that returns an error, and Stats
+// returns the zero Stats.
 type Arena struct {
 	_ noCopy
 
@@ -147,15 +158,32 @@ func New(opts Options) (*Arena, error) {
 	if opts.Limit < 0 {
 		return nil, fmt.Errorf("%w: Limit %d is negative", ErrInvalidOption, opts.Limit)
 	}
+	a := &Arena{}
+	a.setup(opts)
+	return a, nil
+}
+
+// setup makes a, a zero Arena, ready to allocate as opts (valid) say.
+func (a *Arena) setup(opts Options) {
+	if opts.ChunkBytes == 0 {
+		opts.ChunkBytes = DefaultRegionChunkBytes
+	}
 	if opts.RetainBytes == 0 {
 		opts.RetainBytes = DefaultRegionRetainBytes
 	}
-	a := &Arena{
-		src: osmem.NewSource(opts.Limit), chunkBytes: cb, bigBytes: cb / bigDivisor,
-		retain: opts.RetainBytes, cur: -1, clearAhead: cb,
-	}
+	cb := uintptr(opts.ChunkBytes)
+	a.src, a.chunkBytes, a.bigBytes = osmem.NewSource(opts.Limit), cb, cb/bigDivisor
+	a.retain, a.cur, a.clearAhead = opts.RetainBytes, -1, cb
 	a.initProfile(opts.ProfileRate)
-	return a, nil
+}
+
+// ready makes a zero Arena one with the default Options. Every call that
+// may map, unmap or report asks it first; the fast path of Alloc need not,
+// since a zero Arena has no chunk and so always takes the slow path.
+func (a *Arena) ready() {
+	if a.src == nil {
+		a.setup(Options{})
+	}
 }
 
 // Alloc returns n zeroed bytes, 16-byte aligned, with len and cap n. The
@@ -164,6 +192,9 @@ func New(opts Options) (*Arena, error) {
 // refused mapping ErrOutOfMemory, and a call after Release ErrReleased;
 // none of them changes anything.
 func (a *Arena) Alloc(n int) ([]byte, error) {
+	if a == nil {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Alloc")
 	}
@@ -216,6 +247,7 @@ func (a *Arena) clearTo(upto uintptr) {
 // does not fit the current chunk: a mapping of its own for a big one, else
 // the next chunk (kept from an earlier round, or mapped now).
 func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
+	a.ready()
 	if a.released {
 		return nil, ErrReleased
 	}
@@ -267,12 +299,16 @@ func (a *Arena) leaveChunk() {
 // unmapped, as are the mappings of big requests. After Release it returns
 // ErrReleased.
 func (a *Arena) Reset() error {
+	if a == nil {
+		return ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Reset")
 	}
 	if a.released {
 		return ErrReleased
 	}
+	a.ready()
 	a.forgetSamples()
 	a.leaveChunk()
 	for _, m := range a.big {
@@ -301,6 +337,9 @@ func (a *Arena) Reset() error {
 // used any more (touching it faults), and every later call returns
 // ErrReleased, a second Release included.
 func (a *Arena) Release() error {
+	if a == nil {
+		return ErrUninitialized
+	}
 	if invariants {
 		defer a.checkAfter("Release")
 	}
@@ -332,8 +371,12 @@ type Stats struct {
 }
 
 // Stats returns a's figures. It may be called at any time, after Release
-// too.
+// too; a nil Arena has the zero Stats.
 func (a *Arena) Stats() Stats {
+	if a == nil {
+		return Stats{}
+	}
+	a.ready()
 	return Stats{
 		Mapped: a.src.Mapped(), Chunks: len(a.chunks), Big: len(a.big), Used: a.used,
 		Allocs: a.allocs, Resets: a.resets, Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
@@ -343,24 +386,31 @@ func (a *Arena) Stats() Stats {
 
 // NewValue returns a pointer to a new zero value of type T in ar, aligned
 // for T, as new(T) would. T must hold no Go pointers (else ErrPointerType,
-// naming the field path). The value lives until ar's next Reset or Release;
-// there is no individual free.
+// naming the field path); a T above MaxAllocBytes returns ErrInvalidSize,
+// and a refused mapping ErrOutOfMemory. The value lives until ar's next
+// Reset or Release; there is no individual free. No value of T is made on
+// the Go heap, whatever T's size: the zero value is the cleared memory.
 func NewValue[T any](ar *Arena) (*T, error) {
+	if ar == nil {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer ar.checkAfter("NewValue")
 	}
-	if err := ptrfree.Check(reflect.TypeFor[T]()); err != nil {
-		return nil, err
+	if ar.released {
+		return nil, ErrReleased
 	}
-	var zero T
-	size := unsafe.Sizeof(zero)
-	if size == 0 {
-		if ar.released {
-			return nil, ErrReleased
-		}
+	l := ptrfree.Of[T]()
+	if l.Err != nil {
+		return nil, l.Err
+	}
+	if l.Size > MaxAllocBytes {
+		return nil, fmt.Errorf("%w: a %d-byte value, above MaxAllocBytes", ErrInvalidSize, l.Size)
+	}
+	if l.Size == 0 {
 		return new(T), nil
 	}
-	p, err := ar.alloc(size, unsafe.Alignof(zero))
+	p, err := ar.alloc(l.Size, l.Align)
 	if err != nil {
 		return nil, err
 	}
@@ -373,24 +423,27 @@ func NewValue[T any](ar *Arena) (*T, error) {
 // length or one whose bytes pass MaxAllocBytes returns ErrInvalidSize. The
 // slice lives until ar's next Reset or Release.
 func MakeSlice[T any](ar *Arena, length, capacity int) ([]T, error) {
+	if ar == nil {
+		return nil, ErrUninitialized
+	}
 	if invariants {
 		defer ar.checkAfter("MakeSlice")
-	}
-	if err := ptrfree.Check(reflect.TypeFor[T]()); err != nil {
-		return nil, err
-	}
-	var zero T
-	size := int(unsafe.Sizeof(zero))
-	if length < 0 || capacity < length || (size > 0 && capacity > MaxAllocBytes/size) {
-		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements", ErrInvalidSize, length, capacity, size)
 	}
 	if ar.released {
 		return nil, ErrReleased
 	}
+	l := ptrfree.Of[T]()
+	if l.Err != nil {
+		return nil, l.Err
+	}
+	size := int(min(l.Size, MaxAllocBytes+1)) // above MaxAllocBytes, one element is too many
+	if length < 0 || capacity < length || (size > 0 && capacity > MaxAllocBytes/size) {
+		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements", ErrInvalidSize, length, capacity, l.Size)
+	}
 	if capacity == 0 || size == 0 {
 		return make([]T, length, capacity), nil
 	}
-	p, err := ar.alloc(uintptr(capacity*size), unsafe.Alignof(zero))
+	p, err := ar.alloc(uintptr(capacity*size), l.Align)
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +452,12 @@ func MakeSlice[T any](ar *Arena, length, capacity int) ([]T, error) {
 
 // validate checks a's invariants; tests call it.
 func (a *Arena) validate() error {
+	if a.src == nil { // a zero Arena, never used
+		if a.next != 0 || a.end != 0 || len(a.chunks)+len(a.big) > 0 || a.released {
+			return fmt.Errorf("arena: an Arena without a Source has state (bump %#x..%#x, %d chunks)", a.next, a.end, len(a.chunks))
+		}
+		return nil
+	}
 	if a.cur < 0 || a.next == 0 {
 		if a.next != 0 || a.end != 0 {
 			return fmt.Errorf("arena: bump pointer %#x..%#x without a current chunk", a.next, a.end)
@@ -427,6 +486,12 @@ func (a *Arena) validate() error {
 	}
 	return nil
 }
+
+// releasedError is ErrReleased: its own message, and ErrClosed beneath.
+type releasedError struct{}
+
+func (releasedError) Error() string { return "arena: arena is released" }
+func (releasedError) Unwrap() error { return errs.ErrClosed }
 
 // noCopy makes go vet's copylocks check flag copies of an Arena.
 type noCopy struct{}

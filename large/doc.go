@@ -11,9 +11,11 @@
 // (bytes, shared with empty chunks and slabs) allows, at most 64 of them;
 // past it, or with no budget, Free is one munmap of the same range and the
 // memory goes back to the OS at once. A later Alloc reuses the smallest kept
-// mapping that holds it with at most 12.5% to spare, and says it may be
-// dirty: the caller clears it (memclr of resident pages costs far less
-// than faulting fresh ones in, a page fault per 4 KiB page). Trim unmaps
+// mapping that holds it with at most 12.5% to spare, unmaps the spare pages
+// (so that every allocation's usable size is its request rounded up to
+// pages, whichever way it was served), and says it may be dirty: the
+// caller clears it (memclr of resident pages costs far less than faulting
+// fresh ones in, a page fault per 4 KiB page). Trim unmaps
 // every kept mapping.
 //
 // The registry maps each mapping's first address to its length. Free looks

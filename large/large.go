@@ -20,16 +20,16 @@ const recentFrees = 64
 // search stays short.
 const maxKept = 64
 
-// span is one mapping: its first address and its length.
-type span struct{ base, size uintptr }
-
-// Registry owns the large mappings of one allocator.
+// Registry owns the large mappings of one allocator. It is safe for
+// concurrent use (see doc.go). The zero Registry has no Source to map
+// from: its Alloc, AllocAtLeast and Remap return errs.ErrUninitialized,
+// and it owns nothing. Make one with NewRegistry.
 type Registry struct {
 	src *osmem.Source
 
 	mu     sync.Mutex
 	spans  map[uintptr]uintptr  // live mappings: first address → mapped bytes
-	kept   []span               // freed mappings kept for reuse, oldest first
+	kept   []osmem.Span         // freed mappings kept for reuse, oldest first
 	recent [recentFrees]uintptr // first addresses freed lately, a ring
 	next   int                  // next slot of recent to overwrite
 	closed bool
@@ -62,10 +62,11 @@ func RoundUp(n uintptr) uintptr {
 
 // Alloc returns a region for n bytes, its usable size, and whether it may
 // hold old bytes (a kept mapping reused) rather than read as zero (a fresh
-// one). A kept mapping is reused if it is at least n rounded up to pages
-// and wastes at most an eighth of itself; the smallest such one wins.
-// Errors wrap errs.OutOfMemory (and the errno or the limit) or are
-// errs.Closed.
+// one). The usable size is always RoundUp(n), the one cap rule: a kept
+// mapping is reused if it is at least that and at most an eighth bigger
+// (the smallest such one wins), and its spare pages are unmapped.
+// Errors wrap errs.ErrOutOfMemory (and the errno or the limit) or are
+// errs.ErrClosed.
 func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
 	return r.alloc(n, true)
 }
@@ -79,21 +80,31 @@ func (r *Registry) AllocAtLeast(n uintptr) (unsafe.Pointer, uintptr, bool, error
 }
 
 func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool, error) {
+	if r.src == nil {
+		return nil, 0, false, errs.ErrUninitialized
+	}
 	size := RoundUp(n)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, 0, false, errs.Closed
+		return nil, 0, false, errs.ErrClosed
 	}
 	if best := r.bestKept(size, bounded); best >= 0 {
 		sp := r.kept[best]
 		r.kept = append(r.kept[:best], r.kept[best+1:]...)
-		r.src.Unretain(sp.size)
-		r.spans[sp.base] = sp.size
-		r.inUse += int64(sp.size)
+		r.src.Unretain(sp.Size)
+		give := sp.Size
+		if bounded {
+			give = size
+		}
+		r.spans[sp.Base] = give
+		r.inUse += int64(give)
 		r.allocs++
 		r.mu.Unlock()
-		return osmem.AddrPointer(sp.base), sp.size, true, nil
+		if give < sp.Size { // the spare pages go back: no one may use them
+			r.src.Unmap(osmem.AddrPointer(sp.Base+give), sp.Size-give)
+		}
+		return osmem.AddrPointer(sp.Base), give, true, nil
 	}
 	r.mu.Unlock()
 
@@ -108,7 +119,7 @@ func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool
 	if r.closed {
 		r.mu.Unlock()
 		r.src.Unmap(p, size)
-		return nil, 0, false, errs.Closed
+		return nil, 0, false, errs.ErrClosed
 	}
 	r.spans[uintptr(p)] = size
 	r.forget(uintptr(p))
@@ -124,7 +135,7 @@ func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool
 func (r *Registry) bestKept(size uintptr, bounded bool) int {
 	best := -1
 	for i, sp := range r.kept {
-		if sp.size >= size && (!bounded || sp.size-size <= sp.size/8) && (best < 0 || sp.size < r.kept[best].size) {
+		if sp.Size >= size && (!bounded || sp.Size-size <= sp.Size/8) && (best < 0 || sp.Size < r.kept[best].Size) {
 			best = i
 		}
 	}
@@ -141,8 +152,8 @@ func (r *Registry) Owns(addr uintptr) (uintptr, bool) {
 
 // Free releases the mapping that starts at addr: it is kept for reuse if
 // the retention budget allows, else unmapped. Otherwise Free changes
-// nothing and returns errs.InvalidPointer for an address inside a live
-// mapping, errs.DoubleFree for one freed lately, and errs.ForeignPointer
+// nothing and returns errs.ErrInvalidPointer for an address inside a live
+// mapping, errs.ErrDoubleFree for one freed lately, and errs.ErrForeignPointer
 // for the rest.
 func (r *Registry) Free(addr uintptr) error {
 	r.mu.Lock()
@@ -155,18 +166,18 @@ func (r *Registry) Free(addr uintptr) error {
 	delete(r.spans, addr)
 	r.inUse -= int64(size)
 	r.frees++
-	var evict span
+	var evict osmem.Span
 	if !r.closed && r.src.TryRetain(size) {
 		if len(r.kept) == maxKept {
 			evict = r.kept[0]
 			r.kept = append(r.kept[:0], r.kept[1:]...)
-			r.src.Unretain(evict.size)
-			r.remember(evict.base)
+			r.src.Unretain(evict.Size)
+			r.remember(evict.Base)
 		}
-		r.kept = append(r.kept, span{addr, size})
+		r.kept = append(r.kept, osmem.Span{Base: addr, Size: size})
 		r.mu.Unlock()
-		if evict.size > 0 {
-			r.src.Unmap(osmem.AddrPointer(evict.base), evict.size)
+		if evict.Size > 0 {
+			r.src.Unmap(osmem.AddrPointer(evict.Base), evict.Size)
 		}
 		return nil
 	}
@@ -201,12 +212,12 @@ func (r *Registry) trimLocked() {
 	kept := r.kept
 	r.kept = nil
 	for _, sp := range kept {
-		r.src.Unretain(sp.size)
-		r.remember(sp.base)
+		r.src.Unretain(sp.Size)
+		r.remember(sp.Base)
 	}
 	r.mu.Unlock()
 	for _, sp := range kept {
-		r.src.Unmap(osmem.AddrPointer(sp.base), sp.size)
+		r.src.Unmap(osmem.AddrPointer(sp.Base), sp.Size)
 	}
 }
 
@@ -215,7 +226,7 @@ func (r *Registry) Kept() (n int, bytes int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, sp := range r.kept {
-		bytes += int64(sp.size)
+		bytes += int64(sp.Size)
 	}
 	return len(r.kept), bytes
 }
@@ -225,23 +236,23 @@ func (r *Registry) classify(addr uintptr) error {
 	for base, size := range r.spans {
 		if addr > base && addr < base+size {
 			return fmt.Errorf("%w: %#x is %d bytes into the %d-byte mapping at %#x",
-				errs.InvalidPointer, addr, addr-base, size, base)
+				errs.ErrInvalidPointer, addr, addr-base, size, base)
 		}
 	}
 	for _, sp := range r.kept {
-		if addr == sp.base {
-			return fmt.Errorf("%w: the mapping at %#x was already freed", errs.DoubleFree, addr)
+		if addr == sp.Base {
+			return fmt.Errorf("%w: the mapping at %#x was already freed", errs.ErrDoubleFree, addr)
 		}
-		if addr > sp.base && addr < sp.base+sp.size {
-			return fmt.Errorf("%w: %#x lies in a freed mapping", errs.DoubleFree, addr)
+		if addr > sp.Base && addr < sp.Base+sp.Size {
+			return fmt.Errorf("%w: %#x lies in a freed mapping", errs.ErrDoubleFree, addr)
 		}
 	}
 	for _, a := range r.recent {
 		if a == addr && addr != 0 {
-			return fmt.Errorf("%w: the mapping at %#x was already freed", errs.DoubleFree, addr)
+			return fmt.Errorf("%w: the mapping at %#x was already freed", errs.ErrDoubleFree, addr)
 		}
 	}
-	return fmt.Errorf("%w: %#x", errs.ForeignPointer, addr)
+	return errs.Foreign(addr)
 }
 
 // forget drops addr from the recently-freed ring (it was mapped again).
@@ -253,7 +264,7 @@ func (r *Registry) forget(addr uintptr) {
 	}
 }
 
-// Close unmaps every live mapping; later Allocs return errs.Closed.
+// Close unmaps every live mapping; later Allocs return errs.ErrClosed.
 func (r *Registry) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -264,8 +275,8 @@ func (r *Registry) Close() {
 	}
 	clear(r.spans)
 	for _, sp := range r.kept {
-		r.src.Unretain(sp.size)
-		r.src.Unmap(osmem.AddrPointer(sp.base), sp.size)
+		r.src.Unretain(sp.Size)
+		r.src.Unmap(osmem.AddrPointer(sp.Base), sp.Size)
 	}
 	r.kept = nil
 }
@@ -299,13 +310,17 @@ func (r *Registry) Validate() error {
 	}
 	var kept int64
 	for _, sp := range r.kept {
-		if _, live := r.spans[sp.base]; live {
-			return fmt.Errorf("large: mapping %#x is both live and kept", sp.base)
+		if _, live := r.spans[sp.Base]; live {
+			return fmt.Errorf("large: mapping %#x is both live and kept", sp.Base)
 		}
-		kept += int64(sp.size)
+		kept += int64(sp.Size)
 	}
-	if kept > r.src.Retained() {
-		return fmt.Errorf("large: %d bytes kept but only %d charged to the budget", kept, r.src.Retained())
+	var charged int64 // a zero Registry has no Source, and keeps nothing
+	if r.src != nil {
+		charged = r.src.Retained()
+	}
+	if kept > charged {
+		return fmt.Errorf("large: %d bytes kept but only %d charged to the budget", kept, charged)
 	}
 	if uint64(len(r.spans)) != r.allocs-r.frees && !r.closed {
 		return fmt.Errorf("large: %d mappings but allocs-frees = %d", len(r.spans), r.allocs-r.frees)

@@ -29,13 +29,13 @@ func TestAllocFreeClassify(t *testing.T) {
 	assert.Equal(t, size, n)
 	assert.Equal(t, Stats{Live: 1, InUse: int64(size), Allocs: 1}, r.Stats())
 
-	require.ErrorIs(t, r.Free(uintptr(p)+1), errs.InvalidPointer)
-	require.ErrorIs(t, r.Free(uintptr(p)+size-1), errs.InvalidPointer)
-	require.ErrorIs(t, r.Free(uintptr(p)+size), errs.ForeignPointer)
-	require.ErrorIs(t, r.Free(uintptr(unsafe.Pointer(&n))), errs.ForeignPointer)
+	require.ErrorIs(t, r.Free(uintptr(p)+1), errs.ErrInvalidPointer)
+	require.ErrorIs(t, r.Free(uintptr(p)+size-1), errs.ErrInvalidPointer)
+	require.ErrorIs(t, r.Free(uintptr(p)+size), errs.ErrForeignPointer)
+	require.ErrorIs(t, r.Free(uintptr(unsafe.Pointer(&n))), errs.ErrForeignPointer)
 	require.NoError(t, r.Validate())
 	require.NoError(t, r.Free(uintptr(p)))
-	require.ErrorIs(t, r.Free(uintptr(p)), errs.DoubleFree)
+	require.ErrorIs(t, r.Free(uintptr(p)), errs.ErrDoubleFree)
 	assert.Equal(t, Stats{Allocs: 1, Frees: 1}, r.Stats())
 	assert.Equal(t, uint64(1), src.Mmaps())
 	assert.Equal(t, uint64(1), src.Munmaps())
@@ -46,15 +46,55 @@ func TestLimitAndClose(t *testing.T) {
 	src := osmem.NewSource(1 << 20)
 	r := NewRegistry(src)
 	_, _, _, err := r.Alloc(1<<20 + 1)
-	require.ErrorIs(t, err, errs.OutOfMemory)
+	require.ErrorIs(t, err, errs.ErrOutOfMemory)
 	require.ErrorIs(t, err, osmem.ErrLimit)
 	_, _, _, err = r.Alloc(1 << 20)
 	require.NoError(t, err)
 	r.Close()
 	assert.Zero(t, src.Mapped())
 	_, _, _, err = r.Alloc(4096)
-	require.ErrorIs(t, err, errs.Closed)
-	assert.Zero(t, src.Mapped(), "a mapping made while closing is undone")
+	require.ErrorIs(t, err, errs.ErrClosed)
+	_, _, err = r.Remap(0, 4096)
+	require.ErrorIs(t, err, errs.ErrClosed)
+	assert.Zero(t, src.Mapped())
+}
+
+// TestCloseWhileMapping closes the Registry while Alloc's mapping, and
+// Remap's, is being made (outside the Registry's lock): the Source's
+// reclaim, which runs when the mapping would pass the limit while memory
+// is retained, is where Close runs. The mapping finds the Registry closed
+// when it comes back, is unmapped, and ErrClosed returned: nothing stays
+// mapped.
+func TestCloseWhileMapping(t *testing.T) {
+	page := osmem.PageBytes
+	for _, call := range []string{"Alloc", "Remap"} {
+		t.Run(call, func(t *testing.T) {
+			src := osmem.NewSource(int64(8 * page))
+			src.SetRetainLimit(int64(8 * page))
+			r := NewRegistry(src)
+			live, _, _, err := r.Alloc(2 * page)
+			require.NoError(t, err)
+			kept, _, _, err := r.Alloc(3 * page)
+			require.NoError(t, err)
+			require.NoError(t, r.Free(uintptr(kept))) // retained: the limit will call reclaim
+			closed := false
+			src.SetReclaim(func() {
+				r.Close() // unmaps the live and the kept mapping: room for the retry
+				closed = true
+			})
+			if call == "Alloc" {
+				_, _, _, err = r.Alloc(4 * page) // 2+3+4 pages pass the limit of 8
+			} else {
+				_, _, err = r.Remap(uintptr(live), 7*page) // 5 more pages: 2+3+5 pass it
+			}
+			require.True(t, closed, "the mapping ran into the limit, and Close ran")
+			require.ErrorIs(t, err, errs.ErrClosed)
+			assert.Zero(t, src.Mapped(), "the mapping made while closing was undone")
+			assert.Equal(t, src.Mmaps(), src.Munmaps(), "every mapping made was unmapped")
+			assert.Zero(t, r.Stats().InUse)
+			assert.Zero(t, src.Retained())
+		})
+	}
 }
 
 func TestRetention(t *testing.T) {
@@ -77,8 +117,8 @@ func TestRetention(t *testing.T) {
 	assert.Equal(t, int64(3*mib), bytes)
 	assert.Equal(t, int64(3*mib), src.Retained())
 	assert.Equal(t, int64(3*mib), src.Mapped())
-	require.ErrorIs(t, r.Free(uintptr(ps[0])), errs.DoubleFree, "a kept mapping is not live")
-	require.ErrorIs(t, r.Free(uintptr(ps[3])), errs.DoubleFree, "an unmapped one was freed lately")
+	require.ErrorIs(t, r.Free(uintptr(ps[0])), errs.ErrDoubleFree, "a kept mapping is not live")
+	require.ErrorIs(t, r.Free(uintptr(ps[3])), errs.ErrDoubleFree, "an unmapped one was freed lately")
 	require.NoError(t, r.Validate())
 
 	// Reuse: same size, or up to an eighth smaller; not much smaller.
@@ -140,5 +180,159 @@ func TestAllocAtLeastTakesAnyKeptFit(t *testing.T) {
 	assert.Equal(t, RoundUp(5*mib), size, "none kept: a fresh mapping")
 	assert.False(t, dirty)
 	assert.Equal(t, mm+1, src.Mmaps())
+	require.NoError(t, r.Validate())
+}
+
+// TestValidateReportsEachBrokenInvariant breaks each of Validate's
+// equations on purpose, one at a time, and shows that Validate reports it
+// and holds again once it is mended.
+func TestValidateReportsEachBrokenInvariant(t *testing.T) {
+	const mib = 1 << 20
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(64 * mib)
+	r := NewRegistry(src)
+	defer r.Close()
+	p, _, _, err := r.Alloc(mib)
+	require.NoError(t, err)
+	q, _, _, err := r.Alloc(2 * mib)
+	require.NoError(t, err)
+	require.NoError(t, r.Free(uintptr(q))) // kept
+	require.NoError(t, r.Validate())
+	live := uintptr(p)
+	for _, tc := range []struct {
+		name, want string
+		brk        func() (mend func())
+	}{
+		{"a mapping not page aligned", "is not page aligned", func() func() {
+			r.spans[live+1] = r.spans[live]
+			return func() { delete(r.spans, live+1) }
+		}},
+		{"bytes in use miscounted", "counts", func() func() {
+			r.inUse += int64(osmem.PageBytes)
+			return func() { r.inUse -= int64(osmem.PageBytes) }
+		}},
+		{"a mapping both live and kept", "both live and kept", func() func() {
+			r.kept = append(r.kept, osmem.Span{Base: live, Size: mib})
+			return func() { r.kept = r.kept[:len(r.kept)-1] }
+		}},
+		{"kept bytes not charged", "charged to the budget", func() func() {
+			src.Unretain(2 * mib)
+			return func() { src.TryRetain(2 * mib) }
+		}},
+		{"allocations miscounted", "allocs-frees", func() func() {
+			r.allocs++
+			return func() { r.allocs-- }
+		}},
+	} {
+		mend := tc.brk()
+		err := r.Validate()
+		require.Error(t, err, "%s went unnoticed", tc.name)
+		assert.Contains(t, err.Error(), tc.want, tc.name)
+		mend()
+		require.NoError(t, r.Validate(), "%s mended", tc.name)
+	}
+}
+
+// TestReuseHandsOutExactlyRoundUp: a kept mapping up to an eighth bigger
+// than asked is reused, and handed out as big as asked (RoundUp(n), the
+// one cap rule), its spare pages unmapped; AllocAtLeast, for a caller that
+// will grow into it, takes it whole.
+func TestReuseHandsOutExactlyRoundUp(t *testing.T) {
+	page := osmem.PageBytes
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(1 << 30)
+	r := NewRegistry(src)
+	defer r.Close()
+	p, _, _, err := r.Alloc(36 * page)
+	require.NoError(t, err)
+	require.NoError(t, r.Free(uintptr(p)))
+	mm, mu := src.Mmaps(), src.Munmaps()
+	q, size, dirty, err := r.Alloc(35*page - 10)
+	require.NoError(t, err)
+	assert.Equal(t, p, q, "the kept mapping is reused")
+	assert.True(t, dirty)
+	assert.Equal(t, 35*page, size, "as big as asked, rounded to pages")
+	assert.Equal(t, mm, src.Mmaps(), "no new mapping")
+	assert.Equal(t, mu+1, src.Munmaps(), "the spare page is unmapped")
+	assert.Equal(t, int64(35*page), src.Mapped())
+	n, ok := r.Owns(uintptr(q))
+	require.True(t, ok)
+	assert.Equal(t, 35*page, n)
+	require.NoError(t, r.Validate())
+	require.NoError(t, r.Free(uintptr(q)))
+
+	// 35 pages kept; AllocAtLeast of 32 takes all 35.
+	q, size, _, err = r.AllocAtLeast(32 * page)
+	require.NoError(t, err)
+	assert.Equal(t, p, q)
+	assert.Equal(t, 35*page, size)
+	require.NoError(t, r.Free(uintptr(q)))
+	require.NoError(t, r.Validate())
+}
+
+// TestZeroRegistry: the zero Registry maps nothing and owns nothing; every
+// call returns an error or an empty figure, none follows a nil pointer.
+func TestZeroRegistry(t *testing.T) {
+	var r Registry
+	_, _, _, err := r.Alloc(4096)
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
+	_, _, _, err = r.AllocAtLeast(4096)
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
+	_, _, err = r.Remap(4096, 8192)
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
+	assert.ErrorIs(t, r.Free(4096), errs.ErrForeignPointer)
+	_, err = r.Usable(4096)
+	assert.ErrorIs(t, err, errs.ErrForeignPointer)
+	_, ok := r.Owns(4096)
+	assert.False(t, ok)
+	n, bytes := r.Kept()
+	assert.Zero(t, n)
+	assert.Zero(t, bytes)
+	assert.Equal(t, Stats{}, r.Stats())
+	require.NoError(t, r.Validate())
+	r.Trim()
+	r.TryTrim()
+	r.Close()
+}
+
+// TestRemapRefusals: Remap of an address that is no live mapping's start
+// returns Free's error, and a growth the kernel refuses leaves the
+// mapping as it was, live, with its bytes; neither changes a figure.
+func TestRemapRefusals(t *testing.T) {
+	const mib = 1 << 20
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(64 * mib)
+	r := NewRegistry(src)
+	defer r.Close()
+	p, size, _, err := r.Alloc(mib)
+	require.NoError(t, err)
+	*(*byte)(p) = 7
+	q, _, _, err := r.Alloc(2 * mib)
+	require.NoError(t, err)
+	require.NoError(t, r.Free(uintptr(q))) // kept
+	before := r.Stats()
+	var local int
+	for _, tc := range []struct {
+		addr uintptr
+		want error
+	}{
+		{uintptr(p) + osmem.PageBytes, errs.ErrInvalidPointer},
+		{uintptr(q), errs.ErrDoubleFree},
+		{uintptr(q) + osmem.PageBytes, errs.ErrDoubleFree}, // inside a kept mapping
+		{uintptr(unsafe.Pointer(&local)), errs.ErrForeignPointer},
+	} {
+		_, _, err := r.Remap(tc.addr, 4*mib)
+		assert.ErrorIs(t, err, tc.want, "%#x", tc.addr)
+		assert.ErrorIs(t, r.Free(tc.addr), tc.want, "%#x", tc.addr)
+	}
+	src.FailSyscallsFrom(1)
+	_, _, err = r.Remap(uintptr(p), 4*mib)
+	src.FailAfter(0)
+	require.ErrorIs(t, err, errs.ErrOutOfMemory)
+	n, ok := r.Owns(uintptr(p))
+	require.True(t, ok, "still live")
+	assert.Equal(t, size, n)
+	assert.Equal(t, byte(7), *(*byte)(p))
+	assert.Equal(t, before, r.Stats())
 	require.NoError(t, r.Validate())
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // Usable returns the mapped size of the live mapping that starts at addr.
-// Otherwise it returns the error Free would (errs.InvalidPointer,
-// errs.DoubleFree or errs.ForeignPointer). It changes nothing.
+// Otherwise it returns the error Free would (errs.ErrInvalidPointer,
+// errs.ErrDoubleFree or errs.ErrForeignPointer). It changes nothing.
 func (r *Registry) Usable(addr uintptr) (uintptr, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -28,17 +28,22 @@ func (r *Registry) Usable(addr uintptr) (uintptr, error) {
 // the two sizes are kept; pages added at the end read as zero.
 //
 // An addr that is not a live mapping's start returns the error Free would;
-// a refused mremap or a passed limit an error wrapping errs.OutOfMemory.
-// Either way nothing changes. The mapping is out of the registry while the
-// kernel works, so a concurrent Free of the same address (a caller's race)
-// finds it missing rather than unmapping it under the mremap, and Validate
-// run meanwhile may count its bytes in use without its entry.
+// a refused mremap or a passed limit an error wrapping errs.ErrOutOfMemory.
+// Either way nothing changes; if the Registry was closed meanwhile, the
+// mapping is unmapped and errs.ErrClosed returned. The mapping is out of
+// the registry while the kernel works, so a concurrent Free of the same
+// address (a caller's race) finds it missing rather than unmapping it
+// under the mremap, and Validate run meanwhile may count its bytes in use
+// without its entry.
 func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
+	if r.src == nil {
+		return nil, 0, errs.ErrUninitialized
+	}
 	newSize := RoundUp(n)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, 0, errs.Closed
+		return nil, 0, errs.ErrClosed
 	}
 	size, ok := r.spans[addr]
 	if !ok {
@@ -65,6 +70,11 @@ func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 	if err != nil {
 		r.spans[addr] = size
 		return nil, 0, err
+	}
+	if r.closed { // Close ran meanwhile and could not unmap what the kernel held: undo
+		r.inUse -= int64(size)
+		r.src.Unmap(q, newSize)
+		return nil, 0, errs.ErrClosed
 	}
 	base := uintptr(q)
 	r.spans[base] = newSize

@@ -16,6 +16,6 @@ func (r *Registry) Walk(f func(base, size uintptr)) {
 		f(base, size)
 	}
 	for _, sp := range r.kept {
-		f(sp.base, sp.size)
+		f(sp.Base, sp.Size)
 	}
 }

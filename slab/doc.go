@@ -58,8 +58,8 @@
 // under the Central's lock moves the slab to the list its count calls for
 // (idempotent, so racing Frees may both call it): partial, or empty —
 // kept within the retention budget, else its pages go back to the chunk.
-// Refusals change nothing: not an object's start (errs.InvalidPointer) or
-// no owner bit set (errs.DoubleFree).
+// Refusals change nothing: not an object's start (errs.ErrInvalidPointer) or
+// no owner bit set (errs.ErrDoubleFree).
 // Slab records are never reused, and a record is complete before its pages
 // name it, so a Free racing with a slab's carve or release reads a whole
 // record, finds no owner bit set and changes nothing.

@@ -188,8 +188,8 @@ func (s *Slab) reserveFrom(w int) (int, uint64) {
 // Release checks that addr, in chunk ch, is the first byte of an object a
 // caller holds and marks it free. It takes no lock; when it reports
 // settle, the caller must call Settle on the slab's Central once it may
-// block. errs.InvalidPointer: addr is not an object's start;
-// errs.DoubleFree: nobody holds the object. Either way nothing changes.
+// block. errs.ErrInvalidPointer: addr is not an object's start;
+// errs.ErrDoubleFree: nobody holds the object. Either way nothing changes.
 func Release(ch *arena.Chunk, addr uintptr) (s *Slab, settle bool, err error) {
 	s = (*Slab)(ch.Owner(ch.Page(addr)))
 	if s != nil {
@@ -211,12 +211,12 @@ func ReleaseError(ch *arena.Chunk, addr uintptr) error {
 // releaseError explains why Release refused addr.
 func releaseError(s *Slab, addr uintptr) error {
 	if s == nil {
-		return fmt.Errorf("%w: %#x lies in free pages", errs.DoubleFree, addr)
+		return fmt.Errorf("%w: %#x lies in free pages", errs.ErrDoubleFree, addr)
 	}
 	if _, ok := s.index(addr); !ok {
-		return fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.InvalidPointer, addr, s.size, s.base)
+		return fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.ErrInvalidPointer, addr, s.size, s.base)
 	}
-	return fmt.Errorf("%w: %#x (%d-byte object)", errs.DoubleFree, addr, s.size)
+	return fmt.Errorf("%w: %#x (%d-byte object)", errs.ErrDoubleFree, addr, s.size)
 }
 
 // Settle puts the unowned slab s on the list its count calls for: full,
@@ -355,7 +355,7 @@ func (c *Central) place(s *Slab) {
 // not (Local.Install says); and gives the caller ownership of a slab with free
 // objects: a partial one (old itself, if it is the best there is), else a
 // kept empty one, else a new one carved from the arena. One lock for
-// both. An error wraps errs.OutOfMemory or errs.Closed; old is given
+// both. An error wraps errs.ErrOutOfMemory or errs.ErrClosed; old is given
 // back even then.
 func (c *Central) Exchange(old *Slab, unused int) (*Slab, error) {
 	c.mu.Lock()
@@ -364,7 +364,7 @@ func (c *Central) Exchange(old *Slab, unused int) (*Slab, error) {
 		c.abandon(old, unused)
 	}
 	if c.closed {
-		return nil, errs.Closed
+		return nil, errs.ErrClosed
 	}
 	s := c.partial.head
 	switch {
@@ -478,7 +478,7 @@ func (c *Central) uncharge(k int) {
 	}
 }
 
-// Close stops c: later Acquire calls fail with errs.Closed. The memory
+// Close stops c: later Acquire calls fail with errs.ErrClosed. The memory
 // itself is unmapped by the Heap.
 func (c *Central) Close() {
 	c.mu.Lock()

@@ -104,7 +104,7 @@ func take(t *testing.T, cs []Central, l *Local, cls int) (uintptr, bool) {
 func giveBack(p uintptr) error {
 	ch := arena.Lookup(p)
 	if ch == nil {
-		return errs.ForeignPointer
+		return errs.ErrForeignPointer
 	}
 	s, settle, err := Release(ch, p)
 	if err != nil {
@@ -167,7 +167,7 @@ func TestCentralFillDrain(t *testing.T) {
 		ch := arena.Lookup(p)
 		require.NotNil(t, ch)
 		_, _, err := Release(ch, p+8)
-		require.ErrorIs(t, err, errs.InvalidPointer, "interior")
+		require.ErrorIs(t, err, errs.ErrInvalidPointer, "interior")
 		require.NoError(t, giveBack(p))
 	}
 	held, err = validate(cs)
@@ -243,9 +243,9 @@ func TestSlabHandsOutInOrderThenReuses(t *testing.T) {
 		assert.Equal(t, ps[i], p, "the freed slots come back in address order once %d are free", reuse)
 		assert.False(t, zero, "a reused slot must be cleared by the caller")
 	}
-	require.ErrorIs(t, giveBack(ps[9]+1), errs.InvalidPointer)
+	require.ErrorIs(t, giveBack(ps[9]+1), errs.ErrInvalidPointer)
 	require.NoError(t, giveBack(ps[9]))
-	require.ErrorIs(t, giveBack(ps[9]), errs.DoubleFree)
+	require.ErrorIs(t, giveBack(ps[9]), errs.ErrDoubleFree)
 	held, err := validate(cs, &l)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2*objects-1), held)
@@ -293,9 +293,9 @@ func TestCentralClosed(t *testing.T) {
 	c := &cs[1]
 	c.Close()
 	_, err := c.Acquire()
-	require.ErrorIs(t, err, errs.Closed)
+	require.ErrorIs(t, err, errs.ErrClosed)
 	_, _, err = c.AllocOne()
-	require.ErrorIs(t, err, errs.Closed)
+	require.ErrorIs(t, err, errs.ErrClosed)
 }
 
 // TestRemoteFreesRaceAbandon: objects of slabs that caches own are freed

@@ -6,7 +6,7 @@ import "github.com/mmalloc/mmalloc/arena"
 
 // Usable returns the size class of the object a caller holds that starts
 // at addr, in chunk ch. Otherwise it returns the error Release would
-// (errs.InvalidPointer or errs.DoubleFree). It takes no lock and changes
+// (errs.ErrInvalidPointer or errs.ErrDoubleFree). It takes no lock and changes
 // nothing; as with Release, a caller freeing the same object concurrently
 // is a caller's race.
 func Usable(ch *arena.Chunk, addr uintptr) (int, error) {

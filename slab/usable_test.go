@@ -29,12 +29,12 @@ func TestUsableAgreesWithRelease(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, c, got)
 			_, err = Usable(ch, p+1)
-			assert.ErrorIs(t, err, errs.InvalidPointer)
+			assert.ErrorIs(t, err, errs.ErrInvalidPointer)
 		}
 		freed := held[len(held)/2]
 		require.NoError(t, giveBack(freed))
 		_, err := Usable(arena.Lookup(freed), freed)
-		assert.ErrorIs(t, err, errs.DoubleFree)
+		assert.ErrorIs(t, err, errs.ErrDoubleFree)
 		for i, p := range held {
 			if p == freed {
 				continue

@@ -7,6 +7,8 @@ import (
 	"expvar"
 	"fmt"
 	"sync"
+
+	"github.com/mmalloc/mmalloc/internal/errs"
 )
 
 // ErrNameTaken is returned by Publish for a name expvar already has.
@@ -29,10 +31,11 @@ var publishMu sync.Mutex
 //
 // expvar cannot forget a name: what f refers to stays reachable for the
 // life of the process. A name already published (by anyone) returns
-// ErrNameTaken; an empty name or a nil f returns an error too.
+// ErrNameTaken; an empty name or a nil f returns an error wrapping
+// mmalloc's ErrInvalidOption.
 func Publish(name string, f func() Snapshot) error {
 	if name == "" || f == nil {
-		return fmt.Errorf("stats: Publish needs a name and a func (got %q, nil func: %v)", name, f == nil)
+		return fmt.Errorf("%w: stats.Publish needs a name and a func (got %q, nil func: %v)", errs.ErrInvalidOption, name, f == nil)
 	}
 	publishMu.Lock()
 	defer publishMu.Unlock()

@@ -6,7 +6,7 @@
 // structs made only of those. Pointers, unsafe.Pointer, strings, slices,
 // maps, channels, funcs and interfaces all hold pointers the collector
 // must see, so a type holding any of them, however deep, is refused with
-// errs.PointerType and the path to the first offender, e.g.
+// errs.ErrPointerType and the path to the first offender, e.g.
 //
 //	mmalloc: type holds Go pointers: pkg.Row.Meta.Tags[0] is a string
 //
@@ -35,11 +35,11 @@ var walks atomic.Int64
 type verdict struct{ err error }
 
 // Check returns nil if values of t hold no Go pointers, else an error
-// wrapping errs.PointerType that names the offending field path. A nil t
+// wrapping errs.ErrPointerType that names the offending field path. A nil t
 // (an interface type argument) is refused.
 func Check(t reflect.Type) error {
 	if t == nil {
-		return fmt.Errorf("%w: an interface type", errs.PointerType)
+		return fmt.Errorf("%w: an interface type", errs.ErrPointerType)
 	}
 	if v, ok := cache.Load(t); ok {
 		return v.(verdict).err
@@ -47,10 +47,26 @@ func Check(t reflect.Type) error {
 	walks.Add(1)
 	var err error
 	if path, what := find(t, t.String()); path != "" {
-		err = fmt.Errorf("%w: %s is %s", errs.PointerType, path, what)
+		err = fmt.Errorf("%w: %s is %s", errs.ErrPointerType, path, what)
 	}
 	cache.Store(t, verdict{err})
 	return err
+}
+
+// Layout is what a typed helper needs to know of a type, all of it read
+// from the type's descriptor: no value of the type is ever made, so a
+// type of 64 MiB, or of more than any address space, costs nothing here.
+type Layout struct {
+	Size  uintptr // unsafe.Sizeof a value
+	Align uintptr // unsafe.Alignof a value
+	Err   error   // nil, or why values may not live off the heap (Check's verdict)
+}
+
+// Of returns T's Layout. The verdict is cached, as Check's; the call
+// allocates nothing once T has been judged.
+func Of[T any]() Layout {
+	t := reflect.TypeFor[T]()
+	return Layout{Size: t.Size(), Align: uintptr(t.Align()), Err: Check(t)}
 }
 
 // Walks returns how many types Check has judged without its cache.

@@ -1,0 +1,1030 @@
+package mmalloc_test
+
+// The public API at its edges: every exported function and method, called
+// on nil, zero and closed values and with bad arguments, found by parsing
+// the packages' sources and by reflection, so that what is added later is
+// covered without anyone remembering to; the errors that mean the same
+// thing in every package; zero values; and the one cap rule.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/stats"
+)
+
+// apiChildEnv names the variable that makes a re-executed test binary run the
+// body of one test: its value is the test's full name.
+const apiChildEnv = "MMALLOC_CHILD"
+
+// inChild runs body in a child process — the test binary re-executed with
+// only this test selected — so that a fault or a fatal error in body fails
+// the test instead of killing the suite. It returns the child's output.
+// In the child itself it runs body and returns "".
+func inChild(t *testing.T, body func(t *testing.T), env ...string) string {
+	t.Helper()
+	if os.Getenv(apiChildEnv) == t.Name() {
+		body(t)
+		return ""
+	}
+	out, err := runChild(t, env...)
+	require.NoError(t, err, "the child process failed or died:\n%s", out)
+	require.Contains(t, out, "--- PASS: "+t.Name()+" ", "the child did not run the test:\n%s", out)
+	return out
+}
+
+// runChild re-executes the test binary with only t selected and
+// apiChildEnv set, and returns its combined output and exit error.
+func runChild(t *testing.T, env ...string) (string, error) {
+	parts := strings.Split(t.Name(), "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(parts, "/"), "-test.v", "-test.count=1", "-test.timeout=5m")
+	cmd.Env = append(append(os.Environ(), apiChildEnv+"="+t.Name()), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// apiDecls is what one package exports, read from its sources.
+type apiDecls struct {
+	funcs    []string // functions without type parameters
+	generics []string // functions with type parameters
+	types    []string
+	errVars  []string // exported variables named Err...
+	methods  map[string][]string
+}
+
+// parseAPI reads the exported declarations of the package in dir (its
+// non-test files).
+func parseAPI(t *testing.T, dir string) apiDecls {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	require.NoError(t, err)
+	d := apiDecls{methods: map[string][]string{}}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		require.NoError(t, err)
+		if f.Name.Name == "main" { // a generator behind a build tag
+			continue
+		}
+		for _, decl := range f.Decls {
+			switch decl := decl.(type) {
+			case *ast.FuncDecl:
+				if !decl.Name.IsExported() {
+					continue
+				}
+				if decl.Recv != nil {
+					recv := decl.Recv.List[0].Type
+					if star, ok := recv.(*ast.StarExpr); ok {
+						recv = star.X
+					}
+					if id, ok := recv.(*ast.Ident); ok && id.IsExported() {
+						d.methods[id.Name] = append(d.methods[id.Name], decl.Name.Name)
+					}
+					continue
+				}
+				if decl.Type.TypeParams != nil && len(decl.Type.TypeParams.List) > 0 {
+					d.generics = append(d.generics, decl.Name.Name)
+				} else {
+					d.funcs = append(d.funcs, decl.Name.Name)
+				}
+			case *ast.GenDecl:
+				for _, spec := range decl.Specs {
+					switch spec := spec.(type) {
+					case *ast.TypeSpec:
+						if spec.Name.IsExported() {
+							d.types = append(d.types, spec.Name.Name)
+						}
+					case *ast.ValueSpec:
+						for _, n := range spec.Names {
+							if decl.Tok == token.VAR && n.IsExported() && strings.HasPrefix(n.Name, "Err") {
+								d.errVars = append(d.errVars, n.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return d
+}
+
+// apiPackages are the packages a user calls, with the names each exports
+// for package mmalloc's engine only: the chunk layer of package arena,
+// whose arguments are the allocator's own addresses and chunks. (Packages
+// slab and large are engine layers through and through.)
+var apiPackages = []struct {
+	dir    string
+	engine []string
+}{
+	{".", nil},
+	{"arena", []string{"Heap", "Chunk", "Memo", "HeapOptions", "NewHeap", "Lookup"}},
+	{"stats", nil},
+}
+
+// apiFuncs are the exported functions without type parameters, by package
+// and name. Reflection cannot list a package's functions, so a new one
+// must be added here: TestEveryCallAtTheEdges fails until it is.
+var apiFuncs = map[string]any{
+	"mmalloc.New": mmalloc.New, "mmalloc.Default": mmalloc.Default, "mmalloc.Alloc": mmalloc.Alloc,
+	"mmalloc.Free": mmalloc.Free, "mmalloc.NewBuffer": mmalloc.NewBuffer,
+	"mmalloc.ProcessMapped": mmalloc.ProcessMapped, "mmalloc.ProcessBudget": mmalloc.ProcessBudget,
+	"mmalloc.SetProcessBudget": mmalloc.SetProcessBudget,
+	"mmalloc.ServeHeapProfile": mmalloc.ServeHeapProfile, "mmalloc.CheckLeaks": mmalloc.CheckLeaks,
+	"mmalloc.RefOf": mmalloc.RefOf, "mmalloc.OpenShared": mmalloc.OpenShared,
+	"arena.New":   arena.New,
+	"stats.Bytes": stats.Bytes, "stats.Publish": stats.Publish,
+}
+
+// apiTypes are the exported types, by package and name: their methods are
+// found by reflection. A new type must be added here (and, if its nil or
+// zero value is not the plain one, to receiversOf).
+var apiTypes = map[string]reflect.Type{
+	"mmalloc.Allocator": reflect.TypeFor[mmalloc.Allocator](), "mmalloc.Cache": reflect.TypeFor[mmalloc.Cache](),
+	"mmalloc.Buffer": reflect.TypeFor[mmalloc.Buffer](), "mmalloc.Options": reflect.TypeFor[mmalloc.Options](),
+	"arena.Arena": reflect.TypeFor[arena.Arena](), "arena.Options": reflect.TypeFor[arena.Options](),
+	"arena.Stats":    reflect.TypeFor[arena.Stats](),
+	"stats.Snapshot": reflect.TypeFor[stats.Snapshot](), "stats.Class": reflect.TypeFor[stats.Class](),
+	"mmalloc.MetricKind": reflect.TypeFor[mmalloc.MetricKind](), "mmalloc.Metric": reflect.TypeFor[mmalloc.Metric](),
+	"mmalloc.Ref": reflect.TypeFor[mmalloc.Ref](), "mmalloc.SharedView": reflect.TypeFor[mmalloc.SharedView](),
+	"mmalloc.TestingT": reflect.TypeFor[mmalloc.TestingT](),
+}
+
+// apiErrors are the exported error values; every error a call returns must
+// wrap one of them (or one the test's own readers and writers returned).
+var apiErrors = map[string]error{
+	"mmalloc.ErrInvalidSize": mmalloc.ErrInvalidSize, "mmalloc.ErrForeignPointer": mmalloc.ErrForeignPointer,
+	"mmalloc.ErrInvalidPointer": mmalloc.ErrInvalidPointer, "mmalloc.ErrDoubleFree": mmalloc.ErrDoubleFree,
+	"mmalloc.ErrOutOfMemory": mmalloc.ErrOutOfMemory, "mmalloc.ErrClosed": mmalloc.ErrClosed,
+	"mmalloc.ErrInvalidOption": mmalloc.ErrInvalidOption, "mmalloc.ErrPointerType": mmalloc.ErrPointerType,
+	"mmalloc.ErrUninitialized": mmalloc.ErrUninitialized, "mmalloc.ErrCorrupted": mmalloc.ErrCorrupted,
+	"arena.ErrReleased": arena.ErrReleased, "arena.ErrInvalidSize": arena.ErrInvalidSize,
+	"arena.ErrOutOfMemory": arena.ErrOutOfMemory, "arena.ErrPointerType": arena.ErrPointerType,
+	"arena.ErrInvalidOption": arena.ErrInvalidOption, "arena.ErrUninitialized": arena.ErrUninitialized,
+	"arena.ErrClosed": arena.ErrClosed, "arena.ErrAddressSpace": arena.ErrAddressSpace,
+	"stats.ErrNameTaken":     stats.ErrNameTaken,
+	"mmalloc.ErrProfileName": mmalloc.ErrProfileName, "mmalloc.ErrNotShared": mmalloc.ErrNotShared,
+	"mmalloc.ErrNotSharedFile": mmalloc.ErrNotSharedFile, "mmalloc.ErrOutOfRange": mmalloc.ErrOutOfRange,
+	"arena.ErrProfileName": arena.ErrProfileName,
+}
+
+// hugeT is a type larger than any address space holds.
+type hugeT [1 << 47]byte
+
+// genericCalls covers every exported generic function, which reflection
+// cannot instantiate: each entry calls it with the types and arguments
+// that matter — pointer-free, zero-size, pointer-holding, larger than
+// MaxAllocBytes — on the Allocator or Arena given, and returns the error.
+// TestEveryCallAtTheEdges fails when a generic function is missing here.
+var genericCalls = map[string]func(a *mmalloc.Allocator, ar *arena.Arena) []error{
+	"mmalloc.NewValue": func(a *mmalloc.Allocator, _ *arena.Arena) []error {
+		return errs(
+			first(mmalloc.NewValue[int64](a)), first(mmalloc.NewValue[struct{}](a)),
+			first(mmalloc.NewValue[*int](a)), first(mmalloc.NewValue[hugeT](a)),
+			first(mmalloc.NewValue[[mmalloc.MaxAllocBytes + 1]byte](a)))
+	},
+	"mmalloc.FreeValue": func(a *mmalloc.Allocator, _ *arena.Arena) []error {
+		return errs(mmalloc.FreeValue(a, new(int64)), mmalloc.FreeValue[int64](a, nil),
+			mmalloc.FreeValue(a, &struct{}{}), mmalloc.FreeValue(a, new(*int)), mmalloc.FreeValue[hugeT](a, nil))
+	},
+	"mmalloc.MakeSlice": func(a *mmalloc.Allocator, _ *arena.Arena) []error {
+		return errs(first(mmalloc.MakeSlice[int64](a, -1, 0)), first(mmalloc.MakeSlice[int64](a, 2, 1)),
+			first(mmalloc.MakeSlice[int64](a, 0, math.MaxInt)), first(mmalloc.MakeSlice[int64](a, 0, 0)),
+			first(mmalloc.MakeSlice[struct{}](a, 5, 5)), first(mmalloc.MakeSlice[string](a, 1, 1)),
+			first(mmalloc.MakeSlice[hugeT](a, 1, 1)), first(mmalloc.MakeSlice[hugeT](a, 0, 0)))
+	},
+	"mmalloc.FreeSlice": func(a *mmalloc.Allocator, _ *arena.Arena) []error {
+		return errs(mmalloc.FreeSlice(a, make([]int64, 3)), mmalloc.FreeSlice[int64](a, nil),
+			mmalloc.FreeSlice(a, []string{"x"}), mmalloc.FreeSlice(a, make([]hugeT, 0)))
+	},
+	"arena.NewValue": func(_ *mmalloc.Allocator, ar *arena.Arena) []error {
+		return errs(first(arena.NewValue[int64](ar)), first(arena.NewValue[struct{}](ar)),
+			first(arena.NewValue[*int](ar)), first(arena.NewValue[hugeT](ar)))
+	},
+	"arena.MakeSlice": func(_ *mmalloc.Allocator, ar *arena.Arena) []error {
+		return errs(first(arena.MakeSlice[int64](ar, -1, 0)), first(arena.MakeSlice[int64](ar, 2, 1)),
+			first(arena.MakeSlice[int64](ar, 0, math.MaxInt)), first(arena.MakeSlice[string](ar, 1, 1)),
+			first(arena.MakeSlice[hugeT](ar, 1, 1)), first(arena.MakeSlice[struct{}](ar, 0, 0)))
+	},
+}
+
+func first[T any](_ T, err error) error { return err }
+func errs(e ...error) []error           { return e }
+
+// TestAPIListsAreComplete: the tables above name every exported function,
+// generic function, type and error of the user's packages, and nothing
+// else, so that a name added later is either covered automatically (a
+// method) or makes this test fail until it is listed.
+func TestAPIListsAreComplete(t *testing.T) {
+	var funcs, generics, types, errVars []string
+	for _, p := range apiPackages {
+		d := parseAPI(t, p.dir)
+		pkg := "mmalloc"
+		if p.dir != "." {
+			pkg = p.dir
+		}
+		keep := func(names []string) (out []string) {
+			for _, n := range names {
+				if !slices.Contains(p.engine, n) {
+					out = append(out, pkg+"."+n)
+				}
+			}
+			return out
+		}
+		funcs = append(funcs, keep(d.funcs)...)
+		generics = append(generics, keep(d.generics)...)
+		types = append(types, keep(d.types)...)
+		errVars = append(errVars, keep(d.errVars)...)
+		for typ, ms := range d.methods {
+			if !slices.Contains(p.engine, typ) {
+				require.Contains(t, apiTypes, pkg+"."+typ, "methods %v of an unlisted type", ms)
+			}
+		}
+	}
+	assert.ElementsMatch(t, funcs, mapKeys(apiFuncs), "apiFuncs must list every exported function")
+	assert.ElementsMatch(t, generics, mapKeys(genericCalls), "genericCalls must cover every exported generic function")
+	assert.ElementsMatch(t, types, mapKeys(apiTypes), "apiTypes must list every exported type")
+	assert.ElementsMatch(t, errVars, mapKeys(apiErrors), "apiErrors must list every exported error")
+}
+
+func mapKeys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// TestAPIErrorValues: one error value per meaning across the module's
+// packages. Every closed-state error is mmalloc.ErrClosed or wraps it,
+// the shared sentinels are the same values under every package's name,
+// the internal ones carry the Err prefix, and MaxAllocBytes is one bound.
+func TestAPIErrorValues(t *testing.T) {
+	assert.ErrorIs(t, arena.ErrReleased, mmalloc.ErrClosed, "a released region arena is closed")
+	assert.Equal(t, "arena: arena is released", arena.ErrReleased.Error())
+	assert.Same(t, mmalloc.ErrClosed, arena.ErrClosed, "a closed chunk heap")
+	for _, same := range [][2]error{
+		{arena.ErrInvalidSize, mmalloc.ErrInvalidSize}, {arena.ErrOutOfMemory, mmalloc.ErrOutOfMemory},
+		{arena.ErrPointerType, mmalloc.ErrPointerType}, {arena.ErrInvalidOption, mmalloc.ErrInvalidOption},
+		{arena.ErrUninitialized, mmalloc.ErrUninitialized},
+	} {
+		assert.Same(t, same[1], same[0])
+	}
+	assert.Equal(t, mmalloc.MaxAllocBytes, arena.MaxAllocBytes)
+
+	// The region arena's closed-state errors, as returned.
+	ar, err := arena.New(arena.Options{})
+	require.NoError(t, err)
+	require.NoError(t, ar.Release())
+	_, err = ar.Alloc(8)
+	assert.ErrorIs(t, err, mmalloc.ErrClosed)
+	assert.ErrorIs(t, ar.Reset(), mmalloc.ErrClosed)
+	_, err = arena.NewValue[int](ar)
+	assert.ErrorIs(t, err, mmalloc.ErrClosed)
+
+	// No package but internal/errs makes an error that says closed or
+	// released, and the internal names carry the Err prefix.
+	d := parseAPI(t, filepath.Join("internal", "errs"))
+	require.NotEmpty(t, d.errVars)
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, filepath.Join("internal", "errs", "errs.go"), nil, 0)
+	require.NoError(t, err)
+	ast.Inspect(f, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok {
+			for _, name := range vs.Names {
+				assert.True(t, strings.HasPrefix(name.Name, "Err"), "internal/errs.%s lacks the Err prefix", name.Name)
+			}
+		}
+		return true
+	})
+	newErr := regexp.MustCompile(`errors\.New\("([^"]*)"\)`)
+	literal := regexp.MustCompile(`(?m)^\s*(MaxAllocBytes\s*=\s*[0-9]|type span\b)`)
+	err = filepath.WalkDir(".", func(path string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() && (e.Name() == "bench" || e.Name() == "testdata") {
+			if err == nil {
+				err = filepath.SkipDir
+			}
+			return err
+		}
+		if e.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		require.NoError(t, err)
+		inErrs := filepath.Dir(path) == filepath.Join("internal", "errs")
+		for _, m := range newErr.FindAllStringSubmatch(string(src), -1) {
+			if !inErrs {
+				assert.NotRegexp(t, `closed|released`, m[1], "%s makes its own closed-state error", path)
+			}
+		}
+		if filepath.Dir(path) != filepath.Join("internal", "osmem") {
+			assert.NotRegexp(t, literal, string(src), "%s defines MaxAllocBytes or a span type again", path)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// TestZeroValues: a nil or zero Allocator or Cache, and a nil Buffer or
+// Arena, return ErrUninitialized from every call that returns an error,
+// never following a nil pointer; the zero Buffer and the zero Arena are
+// ready to use.
+func TestZeroValues(t *testing.T) {
+	var zero mmalloc.Allocator
+	for name, a := range map[string]*mmalloc.Allocator{"zero": &zero, "nil": nil} {
+		t.Run(name+" Allocator", func(t *testing.T) {
+			_, err := a.Alloc(8)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			_, err = a.AllocUninit(1 << 20)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			assert.ErrorIs(t, a.Free(make([]byte, 8)), mmalloc.ErrUninitialized)
+			_, err = a.Realloc(nil, 8)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			assert.ErrorIs(t, a.Trim(), mmalloc.ErrUninitialized)
+			assert.ErrorIs(t, a.CheckGuards(), mmalloc.ErrUninitialized)
+			assert.ErrorIs(t, a.Close(), mmalloc.ErrUninitialized)
+			assert.ErrorIs(t, a.Publish("mmalloc-zero-"+name), mmalloc.ErrUninitialized)
+			assert.Equal(t, stats.Snapshot{}, a.Stats())
+			assert.Zero(t, a.UsableSize(8))
+			c := a.NewCache()
+			_, err = c.Alloc(8)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			_, err = mmalloc.NewValue[int64](a)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			_, err = mmalloc.NewValue[struct{}](a)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			_, err = mmalloc.MakeSlice[int64](a, 0, 0)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			_, err = mmalloc.NewBuffer(a).WriteString("x")
+			if a == nil { // NewBuffer(nil) means the Default Allocator
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			}
+		})
+	}
+	for name, c := range map[string]*mmalloc.Cache{"zero": new(mmalloc.Cache), "nil": nil} {
+		t.Run(name+" Cache", func(t *testing.T) {
+			_, err := c.Alloc(8)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			_, err = c.AllocUninit(8)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			assert.ErrorIs(t, c.Free(make([]byte, 8)), mmalloc.ErrUninitialized)
+			assert.NotPanics(t, c.Flush)
+		})
+	}
+	t.Run("nil Buffer", func(t *testing.T) {
+		var b *mmalloc.Buffer
+		for name, call := range map[string]func() error{
+			"Write":       func() error { _, err := b.Write([]byte("x")); return err },
+			"WriteString": func() error { _, err := b.WriteString("x"); return err },
+			"WriteByte":   func() error { return b.WriteByte('x') },
+			"WriteRune":   func() error { _, err := b.WriteRune('x'); return err },
+			"Read":        func() error { _, err := b.Read(make([]byte, 1)); return err },
+			"ReadByte":    func() error { _, err := b.ReadByte(); return err },
+			"ReadFrom":    func() error { _, err := b.ReadFrom(strings.NewReader("x")); return err },
+			"WriteTo":     func() error { _, err := b.WriteTo(io.Discard); return err },
+			"Grow":        func() error { return b.Grow(1) },
+			"Truncate":    func() error { return b.Truncate(0) },
+			"Release":     b.Release,
+		} {
+			assert.ErrorIs(t, call(), mmalloc.ErrUninitialized, name)
+		}
+		b.Reset()
+		assert.Zero(t, b.Len())
+		assert.Zero(t, b.Cap())
+		assert.Zero(t, b.Available())
+		assert.Nil(t, b.Bytes())
+		assert.Nil(t, b.Next(1))
+		assert.Equal(t, "<nil>", b.String())
+	})
+	t.Run("zero Buffer", func(t *testing.T) {
+		var b mmalloc.Buffer
+		_, err := b.WriteString("zero")
+		require.NoError(t, err)
+		assert.Equal(t, "zero", b.String())
+		require.NoError(t, b.Release())
+	})
+	t.Run("nil Arena", func(t *testing.T) {
+		var ar *arena.Arena
+		_, err := ar.Alloc(8)
+		assert.ErrorIs(t, err, arena.ErrUninitialized)
+		assert.ErrorIs(t, ar.Reset(), arena.ErrUninitialized)
+		assert.ErrorIs(t, ar.Release(), arena.ErrUninitialized)
+		_, err = arena.NewValue[int](ar)
+		assert.ErrorIs(t, err, arena.ErrUninitialized)
+		_, err = arena.MakeSlice[int](ar, 1, 1)
+		assert.ErrorIs(t, err, arena.ErrUninitialized)
+		assert.Equal(t, arena.Stats{}, ar.Stats())
+	})
+	t.Run("zero Arena", func(t *testing.T) {
+		var ar arena.Arena
+		st := ar.Stats()
+		assert.Equal(t, int64(arena.DefaultRegionChunkBytes), st.ChunkBytes, "the default Options")
+		assert.Zero(t, st.Mapped)
+		require.NoError(t, ar.Reset())
+		b, err := ar.Alloc(100)
+		require.NoError(t, err)
+		assert.Len(t, b, 100)
+		v, err := arena.NewValue[[4]uint64](&ar)
+		require.NoError(t, err)
+		assert.Equal(t, [4]uint64{}, *v)
+		require.NoError(t, ar.Release())
+		assert.Zero(t, ar.Stats().Mapped)
+		_, err = ar.Alloc(1)
+		assert.ErrorIs(t, err, arena.ErrReleased)
+	})
+}
+
+// TestOneCapRule: cap(b) == UsableSize(n) for the b every path hands out
+// for n bytes — Alloc, AllocUninit, a Cache, Realloc (in place, moved and
+// remapped), a kept large mapping reused (up to an eighth bigger), guard
+// mode — and MakeSlice's cap is the capacity asked for, as make's.
+func TestOneCapRule(t *testing.T) {
+	sizes := []int{1, 8, 9, 100, 1000, 4096, 33 * kib, threshold, threshold + 1, 35 * pageBytes, 36 * pageBytes, mib - 1, 3*mib + 5}
+	for _, o := range []mmalloc.Options{{}, {Guard: true}, {LargeThreshold: 1000}, {RetainBytes: mmalloc.NoRetain}} {
+		t.Run(fmt.Sprintf("guard=%v,threshold=%d,retain=%d", o.Guard, o.LargeThreshold, o.RetainBytes), func(t *testing.T) {
+			a := newAlloc(t, o)
+			c := a.NewCache()
+			capOK := func(how string, n int, b []byte) {
+				t.Helper()
+				require.Len(t, b, n, how)
+				require.Equal(t, a.UsableSize(n), cap(b), "%s(%d): cap must be UsableSize", how, n)
+			}
+			for _, n := range sizes {
+				b, err := a.Alloc(n)
+				require.NoError(t, err)
+				capOK("Alloc", n, b)
+				u, err := a.AllocUninit(n)
+				require.NoError(t, err)
+				capOK("AllocUninit", n, u)
+				x, err := c.Alloc(n)
+				require.NoError(t, err)
+				capOK("Cache.Alloc", n, x)
+				for _, m := range sizes { // every transition, then back
+					r, err := a.Realloc(b, m)
+					require.NoError(t, err)
+					capOK(fmt.Sprintf("Realloc from %d to", len(b)), m, r)
+					b = r
+				}
+				s, err := mmalloc.MakeSlice[uint32](a, n/8, n/4+1)
+				require.NoError(t, err)
+				assert.Equal(t, n/4+1, cap(s), "MakeSlice's cap is the capacity asked for")
+				require.NoError(t, mmalloc.FreeSlice(a, s))
+				require.NoError(t, a.Free(b))
+				require.NoError(t, a.Free(u))
+				require.NoError(t, c.Free(x))
+			}
+			// A kept mapping up to an eighth bigger is reused exactly as big as asked.
+			c.Flush()
+			require.NoError(t, a.Trim()) // nothing else kept
+			big, err := a.Alloc(36 * pageBytes)
+			require.NoError(t, err)
+			require.NoError(t, a.Free(big))
+			mm := a.Stats().Mmaps
+			b, err := a.Alloc(35 * pageBytes)
+			require.NoError(t, err)
+			capOK("Alloc after the Free of a 36-page mapping", 35*pageBytes, b)
+			if !o.Guard && o.RetainBytes != mmalloc.NoRetain && o.LargeThreshold == 0 {
+				assert.Equal(t, addr(big), addr(b), "the kept mapping was reused")
+				assert.Equal(t, mm, a.Stats().Mmaps, "no new mapping")
+			}
+			require.NoError(t, a.Free(b))
+			c.Flush()
+			require.NoError(t, a.Validate())
+			require.NoError(t, a.Trim())
+			assert.Zero(t, a.Stats().Mapped)
+		})
+	}
+}
+
+// The states a receiver is called in.
+type recvState int
+
+const (
+	stUsable recvState = iota // a working value (or a function): bad arguments, any documented error
+	stUninit                  // nil or zero, not usable: ErrUninitialized
+	stClosed                  // its Allocator closed, its Arena released: ErrClosed
+)
+
+// apiRecv is one receiver the sweep calls every method of.
+type apiRecv struct {
+	name  string
+	v     reflect.Value
+	state recvState
+	owner *mmalloc.Allocator // whose Stats must not move when a call is refused
+}
+
+// closedOK names the methods documented to work after Close.
+var closedOK = map[string]bool{
+	"Allocator.Publish": true, // expvar keeps the figures, readable after Close
+}
+
+// apiWorld is everything the sweep needs: allocators in every state and
+// slices of every kind, made the same way in every run of the child.
+type apiWorld struct {
+	methods map[string]bool // "pkg.Type.Method" declared in the packages' non-test sources
+
+	open, other, bufAlloc, closed, closedGuard *mmalloc.Allocator
+	ar, released                               *arena.Arena
+	closedView                                 *mmalloc.SharedView
+
+	badSlices    []namedValue // for usable receivers: slices no call may accept as its own
+	closedSlices []namedValue // slices of the closed Allocators, now unmapped
+}
+
+type namedValue struct {
+	name string
+	v    reflect.Value
+}
+
+func nv(name string, v any) namedValue { return namedValue{name, reflect.ValueOf(v)} }
+
+func newAPIWorld(t *testing.T) *apiWorld {
+	w := &apiWorld{methods: map[string]bool{}}
+	for _, p := range apiPackages {
+		pkg := "mmalloc"
+		if p.dir != "." {
+			pkg = p.dir
+		}
+		for typ, ms := range parseAPI(t, p.dir).methods {
+			for _, m := range ms {
+				w.methods[pkg+"."+typ+"."+m] = true
+			}
+		}
+	}
+	mk := func(o mmalloc.Options) *mmalloc.Allocator {
+		a, err := mmalloc.New(o)
+		require.NoError(t, err)
+		return a
+	}
+	w.open, w.other, w.bufAlloc = mk(mmalloc.Options{}), mk(mmalloc.Options{}), mk(mmalloc.Options{})
+	w.closed, w.closedGuard = mk(mmalloc.Options{}), mk(mmalloc.Options{Guard: true})
+	alloc := func(a *mmalloc.Allocator, n int) []byte {
+		b, err := a.Alloc(n)
+		require.NoError(t, err)
+		return b
+	}
+	live := alloc(w.open, 4096) // sacrificed: its interior is passed around
+	freedSmall := alloc(w.open, 100)
+	_ = alloc(w.open, 100) // a live neighbour keeps the slab
+	require.NoError(t, w.open.Free(freedSmall))
+	freedLarge := alloc(w.open, 2*mib) // kept for reuse: still mapped
+	require.NoError(t, w.open.Free(freedLarge))
+	w.badSlices = []namedValue{
+		nv("heap slice", make([]byte, 100)), nv("freed small", freedSmall), nv("freed large", freedLarge),
+		nv("interior", live[16:]), nv("another Allocator's", alloc(w.other, 100)),
+	}
+	for _, a := range []*mmalloc.Allocator{w.closed, w.closedGuard} {
+		for _, n := range []int{100, 4096, 2 * mib} {
+			b := alloc(a, n)
+			if n == 4096 {
+				require.NoError(t, a.Free(b)) // quarantined in guard mode
+			}
+			w.closedSlices = append(w.closedSlices, nv(fmt.Sprintf("unmapped %d", n), b))
+		}
+	}
+	var err error
+	sh, err := mmalloc.New(mmalloc.Options{Shared: true})
+	require.NoError(t, err)
+	f := sh.File()
+	w.closedView, err = mmalloc.OpenShared(f)
+	require.NoError(t, err)
+	require.NoError(t, w.closedView.Close())
+	require.NoError(t, f.Close())
+	require.NoError(t, sh.Close())
+	w.ar, err = arena.New(arena.Options{ChunkBytes: 64 << 10, Limit: 1 << 20})
+	require.NoError(t, err)
+	w.released, err = arena.New(arena.Options{})
+	require.NoError(t, err)
+	_, err = w.released.Alloc(100)
+	require.NoError(t, err)
+	require.NoError(t, w.released.Release())
+	return w
+}
+
+// receiversOf returns the receivers to call t's methods on: nil and zero
+// values, values made unusable by Close or Release, and usable ones.
+func (w *apiWorld) receiversOf(name string, typ reflect.Type) []apiRecv {
+	ptr := func(v any) reflect.Value { return reflect.ValueOf(v) }
+	nilv := reflect.Zero(reflect.PointerTo(typ))
+	zero := reflect.New(typ)
+	switch name {
+	case "mmalloc.Allocator":
+		return []apiRecv{
+			{"nil", nilv, stUninit, nil}, {"zero", zero, stUninit, nil},
+			{"closed", ptr(w.closed), stClosed, w.closed}, {"closed guard", ptr(w.closedGuard), stClosed, w.closedGuard},
+			{"open", ptr(w.open), stUsable, w.open},
+		}
+	case "mmalloc.Cache":
+		return []apiRecv{
+			{"nil", nilv, stUninit, nil}, {"zero", zero, stUninit, nil},
+			{"of a zero Allocator", ptr(new(mmalloc.Allocator).NewCache()), stUninit, nil},
+			{"of a closed Allocator", ptr(w.cacheOf(w.closed)), stClosed, w.closed},
+			{"open", ptr(w.open.NewCache()), stUsable, w.open},
+		}
+	case "mmalloc.Buffer":
+		return []apiRecv{
+			{"nil", nilv, stUninit, nil},
+			{"of a zero Allocator", ptr(mmalloc.NewBuffer(new(mmalloc.Allocator))), stUninit, nil},
+			{"of a closed Allocator, with room", ptr(w.bufferOf(w.closed)), stClosed, w.closed},
+			{"of a closed Allocator, empty", ptr(mmalloc.NewBuffer(w.closedGuard)), stClosed, w.closedGuard},
+			{"zero", zero, stUsable, nil},
+			{"open", ptr(w.bufferOf(w.bufAlloc)), stUsable, w.bufAlloc},
+		}
+	case "mmalloc.SharedView":
+		return []apiRecv{
+			{"nil", nilv, stUninit, nil}, {"zero", zero, stUninit, nil},
+			{"closed", ptr(w.closedView), stClosed, nil},
+		}
+	case "arena.Arena":
+		return []apiRecv{
+			{"nil", nilv, stUninit, nil}, {"released", ptr(w.released), stClosed, nil},
+			{"zero", zero, stUsable, nil}, {"open", ptr(w.ar), stUsable, nil},
+		}
+	}
+	// A type used by value (Snapshot, Stats, Options): its zero value.
+	return []apiRecv{{"zero", zero, stUsable, nil}}
+}
+
+// cacheOf returns a Cache of a holding a free object.
+func (w *apiWorld) cacheOf(a *mmalloc.Allocator) *mmalloc.Cache {
+	c := a.NewCache()
+	if b, err := c.Alloc(64); err == nil {
+		_ = c.Free(b)
+	}
+	return c
+}
+
+// bufferOf returns a Buffer of a with bytes in it and room for more.
+func (w *apiWorld) bufferOf(a *mmalloc.Allocator) *mmalloc.Buffer {
+	b := mmalloc.NewBuffer(a)
+	_, _ = b.WriteString("hello")
+	return b
+}
+
+// argsFor returns the values to pass as a parameter of type typ: for a
+// usable receiver only bad ones, for the others a mix that includes
+// pointers into unmapped memory.
+func (w *apiWorld) argsFor(typ reflect.Type, st recvState) []namedValue {
+	switch typ {
+	case reflect.TypeFor[[]byte]():
+		if st == stUsable {
+			return w.badSlices
+		}
+		return append([]namedValue{nv("nil", []byte(nil)), nv("heap", make([]byte, 10))}, w.closedSlices...)
+	case reflect.TypeFor[*mmalloc.Allocator]():
+		return []namedValue{nv("nil", (*mmalloc.Allocator)(nil)), nv("zero", new(mmalloc.Allocator)), nv("closed", w.closed)}
+	case reflect.TypeFor[*arena.Arena]():
+		return []namedValue{nv("nil", (*arena.Arena)(nil)), nv("released", w.released)}
+	case reflect.TypeFor[io.Reader]():
+		return []namedValue{nv("reader", strings.NewReader("some bytes")), nv("failing reader", errReader{}),
+			nv("lying reader", lyingReader{})}
+	case reflect.TypeFor[io.Writer]():
+		return []namedValue{nv("discard", io.Discard), nv("failing writer", errWriter{}), nv("short writer", shortWriter{})}
+	case reflect.TypeFor[mmalloc.Options]():
+		return []namedValue{nv("threshold -1", mmalloc.Options{LargeThreshold: -1}), nv("chunk 3 MiB", mmalloc.Options{ChunkSize: 3 << 20}),
+			nv("limit -1", mmalloc.Options{Limit: -1}), nv("chunk max", mmalloc.Options{ChunkSize: math.MaxInt})}
+	case reflect.TypeFor[arena.Options]():
+		return []namedValue{nv("chunk 1000", arena.Options{ChunkBytes: 1000}), nv("chunk -1", arena.Options{ChunkBytes: -1}),
+			nv("limit -1", arena.Options{Limit: -1})}
+	}
+	switch typ.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		vals := []int64{-1, math.MinInt64, math.MaxInt64, mmalloc.MaxAllocBytes + 1}
+		if st != stUsable {
+			vals = append(vals, 1, 4096, 1<<20, 0) // 0 last: SetProcessBudget(0) removes the budget
+		}
+		var out []namedValue
+		for _, x := range vals {
+			v := reflect.New(typ).Elem()
+			if v.OverflowInt(x) {
+				continue
+			}
+			v.SetInt(x)
+			out = append(out, namedValue{strconv.FormatInt(x, 10), v})
+		}
+		return out
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		var out []namedValue
+		for _, x := range []uint64{0, 1, 0xdead_0000, math.MaxUint64, uint64(addr(w.badSlices[1].v.Bytes()))} {
+			v := reflect.New(typ).Elem()
+			if v.OverflowUint(x) {
+				continue
+			}
+			v.SetUint(x)
+			out = append(out, namedValue{fmt.Sprintf("%#x", x), v})
+		}
+		return out
+	case reflect.String:
+		return []namedValue{{`""`, reflect.ValueOf("").Convert(typ)}, {`"mmalloc-api"`, reflect.ValueOf("mmalloc-api").Convert(typ)}}
+	case reflect.Bool:
+		return []namedValue{{"false", reflect.ValueOf(false).Convert(typ)}, {"true", reflect.ValueOf(true).Convert(typ)}}
+	case reflect.Func:
+		ok := reflect.MakeFunc(typ, func([]reflect.Value) []reflect.Value {
+			out := make([]reflect.Value, typ.NumOut())
+			for i := range out {
+				out[i] = reflect.Zero(typ.Out(i))
+			}
+			return out
+		})
+		return []namedValue{{"nil func", reflect.Zero(typ)}, {"func", ok}}
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+		out := []namedValue{{"nil", reflect.Zero(typ)}}
+		if typ.Kind() == reflect.Pointer {
+			out = append(out, namedValue{"new", reflect.New(typ.Elem())})
+		}
+		return out
+	}
+	return []namedValue{{"zero", reflect.Zero(typ)}}
+}
+
+type errReader struct{}
+
+var errFromTest = errors.New("an error of the test's own reader or writer")
+
+func (errReader) Read([]byte) (int, error) { return 0, errFromTest }
+
+type lyingReader struct{}
+
+func (lyingReader) Read([]byte) (int, error) { return -1, nil }
+
+// apiCall is one call of the sweep.
+type apiCall struct {
+	id     string
+	method string  // "Type.Method" of a method call
+	recv   apiRecv // zero for functions
+	fn     reflect.Value
+	args   []namedValue
+	gen    func() []error // a generic function's calls, instead of fn
+}
+
+// calls lists every call of the sweep, in an order that is the same in
+// every run.
+func (w *apiWorld) calls(t *testing.T) []apiCall {
+	var out []apiCall
+	for _, name := range mapKeys(apiTypes) {
+		typ := apiTypes[name]
+		for _, r := range w.receiversOf(name, typ) {
+			pt := r.v.Type()
+			for i := range pt.NumMethod() {
+				m := pt.Method(i)
+				if !w.methods[name+"."+m.Name] {
+					continue // a test-only method of export_test.go
+				}
+				short := name[strings.Index(name, ".")+1:] + "." + m.Name
+				nIn := m.Type.NumIn() - 1
+				if r.state == stUsable && nIn == 0 {
+					continue // no argument to make bad
+				}
+				fn := r.v.Method(i)
+				for _, args := range w.combos(m.Type, 1, r.state) {
+					out = append(out, apiCall{id: fmt.Sprintf("%s %s(%s)", r.name, short, argNames(args)),
+						method: short, recv: r, fn: fn, args: args})
+				}
+			}
+		}
+	}
+	for _, name := range mapKeys(apiFuncs) {
+		fn := reflect.ValueOf(apiFuncs[name])
+		for _, args := range w.combos(fn.Type(), 0, stClosed) {
+			out = append(out, apiCall{id: fmt.Sprintf("%s(%s)", name, argNames(args)), fn: fn, args: args})
+		}
+	}
+	for _, name := range mapKeys(genericCalls) {
+		g := genericCalls[name]
+		for _, on := range []struct {
+			name string
+			a    *mmalloc.Allocator
+			ar   *arena.Arena
+			st   recvState
+		}{
+			{"nil", nil, nil, stUninit}, {"zero Allocator, nil Arena", new(mmalloc.Allocator), nil, stUninit},
+			{"closed", w.closed, w.released, stClosed}, {"open", w.open, w.ar, stUsable},
+		} {
+			out = append(out, apiCall{id: fmt.Sprintf("%s on %s", name, on.name),
+				recv: apiRecv{name: on.name, state: on.st, owner: on.a},
+				gen:  func() []error { return g(on.a, on.ar) }})
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+// combos returns every combination of argument values for the parameters
+// of ft from index from on.
+func (w *apiWorld) combos(ft reflect.Type, from int, st recvState) [][]namedValue {
+	res := [][]namedValue{nil}
+	for i := from; i < ft.NumIn(); i++ {
+		in := ft.In(i)
+		if ft.IsVariadic() && i == ft.NumIn()-1 {
+			break // no variadic arguments
+		}
+		var next [][]namedValue
+		for _, prefix := range res {
+			for _, v := range w.argsFor(in, st) {
+				next = append(next, append(slices.Clone(prefix), v))
+			}
+		}
+		res = next
+	}
+	return res
+}
+
+func argNames(args []namedValue) string {
+	names := make([]string, len(args))
+	for i, a := range args {
+		names[i] = a.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// documented reports whether err wraps an exported error of the module
+// or one the test's own readers and writers return.
+func documented(err error) bool {
+	for _, e := range apiErrors {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	// A writer's own error, passed on (buffer_test.go's errWriter fails with
+	// io.ErrClosedPipe).
+	return errors.Is(err, errFromTest) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrShortWrite) || errors.Is(err, io.ErrClosedPipe)
+}
+
+// run makes the call and returns what is wrong with it, or "".
+func (c apiCall) run(w *apiWorld) (bad string) {
+	var before stats.Snapshot
+	if c.recv.owner != nil {
+		before = c.recv.owner.Stats()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			bad = fmt.Sprintf("panicked: %v", r)
+		}
+	}()
+	var results []reflect.Value
+	var errList []error
+	if c.gen != nil {
+		errList = c.gen()
+	} else {
+		args := make([]reflect.Value, len(c.args))
+		for i, a := range c.args {
+			args[i] = a.v
+		}
+		results = c.fn.Call(args)
+		for _, r := range results {
+			if r.Type() == reflect.TypeFor[error]() && !r.IsNil() {
+				errList = append(errList, r.Interface().(error))
+			}
+		}
+	}
+	want := map[recvState]error{stUninit: mmalloc.ErrUninitialized, stClosed: mmalloc.ErrClosed}[c.recv.state]
+	method := c.method
+	for _, err := range errList {
+		switch {
+		case err == nil:
+		case want != nil && !closedOK[method] && !errors.Is(err, want):
+			return fmt.Sprintf("returned %q, want %v", err, want)
+		case !documented(err):
+			return fmt.Sprintf("returned an undocumented error %q", err)
+		}
+	}
+	if want != nil && !closedOK[method] && c.gen == nil && c.fn.Type().NumOut() > 0 && c.fn.Type().Out(c.fn.Type().NumOut()-1) == reflect.TypeFor[error]() {
+		if len(errList) == 0 {
+			return fmt.Sprintf("returned no error, want %v", want)
+		}
+		for _, r := range results[:len(results)-1] {
+			if !r.IsZero() {
+				return fmt.Sprintf("returned %v beside its error", r)
+			}
+		}
+	}
+	if c.recv.owner != nil && len(errList) > 0 && (c.gen == nil || want != nil) {
+		if after := c.recv.owner.Stats(); !reflect.DeepEqual(before, after) {
+			return "a refused call changed the Allocator's Stats"
+		}
+	}
+	for _, a := range []*mmalloc.Allocator{w.open, w.other, w.bufAlloc} {
+		if err := a.Validate(); err != nil {
+			return "broke an invariant: " + err.Error()
+		}
+	}
+	return ""
+}
+
+// apiSkipEnv lists the calls (by index) a child must not make: the
+// parent found that they killed an earlier child.
+const apiSkipEnv = "MMALLOC_API_SKIP"
+
+// TestEveryCallAtTheEdges calls every exported function and method of
+// the user's packages — methods found by reflection, functions and
+// generic functions from the lists TestAPIListsAreComplete keeps
+// complete — on nil, zero, closed and released values and with bad
+// arguments (negative and oversized counts, slices of the Go heap,
+// interiors, freed and unmapped memory, another Allocator's, failing and
+// lying readers and writers). Each call must return, without a panic or
+// a fault: on a nil or zero value every error is ErrUninitialized, on a
+// closed one ErrClosed (save the methods documented to work after Close),
+// with zero results beside it and the Allocator's Stats unmoved; with bad
+// arguments, documented errors only, and the invariants of the usable
+// Allocators hold after every call.
+//
+// The calls run in a child process, which prints each call before making
+// it: a call that kills the child is reported, and the child run again
+// without it, so that one crash hides no other.
+func TestEveryCallAtTheEdges(t *testing.T) {
+	if os.Getenv(apiChildEnv) == t.Name() {
+		skip := map[int]bool{}
+		for _, s := range strings.Split(os.Getenv(apiSkipEnv), ",") {
+			if k, err := strconv.Atoi(s); err == nil {
+				skip[k] = true
+			}
+		}
+		debug.SetPanicOnFault(true)
+		w := newAPIWorld(t)
+		calls := w.calls(t) // makes the Caches and Buffers of the Allocators closed next
+		require.NoError(t, w.closed.Close())
+		require.NoError(t, w.closedGuard.Close())
+		fmt.Fprintf(os.Stderr, "api: PLAN %d\n", len(calls))
+		for i, c := range calls {
+			if skip[i] {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "api: CALL %d %s\n", i, c.id)
+			if bad := c.run(w); bad != "" {
+				fmt.Fprintf(os.Stderr, "api: BAD %d %s: %s\n", i, c.id, bad)
+			}
+			fmt.Fprintf(os.Stderr, "api: DONE %d\n", i)
+		}
+		return
+	}
+	var skipped, crashed, bad []string
+	plan, done := -1, 0
+	for attempt := 0; attempt < 20; attempt++ {
+		out, err := runChild(t, apiSkipEnv+"="+strings.Join(skipped, ","))
+		last := ""
+		sc := bufio.NewScanner(strings.NewReader(out))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "api: PLAN "):
+				plan, _ = strconv.Atoi(strings.TrimPrefix(line, "api: PLAN "))
+			case strings.HasPrefix(line, "api: CALL "):
+				last = strings.TrimPrefix(line, "api: CALL ")
+			case strings.HasPrefix(line, "api: DONE "):
+				last = ""
+				done++
+			case strings.HasPrefix(line, "api: BAD "):
+				bad = append(bad, strings.TrimPrefix(line, "api: BAD "))
+			}
+		}
+		if err == nil {
+			break
+		}
+		require.NotEmpty(t, last, "the child failed outside any call:\n%s", tail(out, 4000))
+		death := out[strings.LastIndex(out, "api: CALL ")+len("api: CALL "+last):]
+		crashed = append(crashed, last+":"+strings.ReplaceAll(tail(death, 600), "\n", "\n\t"))
+		skipped = append(skipped, strings.Fields(last)[0])
+	}
+	require.Positive(t, plan, "the child made no plan")
+	t.Logf("%d calls planned, %d returned, %d killed the process", plan, done, len(crashed))
+	assert.Equal(t, plan, done+len(crashed), "every call was made")
+	assert.Empty(t, crashed, "calls that killed the process:\n%s", strings.Join(crashed, "\n"))
+	assert.Empty(t, bad, "calls that broke a promise:\n%s", strings.Join(bad, "\n"))
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}

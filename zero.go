@@ -1,0 +1,34 @@
+// Zero values: what a nil or zero Allocator or Cache does. See doc.go.
+
+package mmalloc
+
+import "github.com/mmalloc/mmalloc/internal/errs"
+
+// ErrUninitialized: a call on a nil or zero Allocator or Cache, or on a
+// nil Buffer: one not made by New, Allocator.NewCache or NewBuffer. Such a
+// value holds no memory and can hand none out; every method that returns
+// an error returns this one, changing nothing. (The zero Buffer is usable:
+// it allocates from the Default Allocator.)
+var ErrUninitialized = errs.ErrUninitialized
+
+// made reports whether a was made by New. Every public method of Allocator
+// asks it first, so that a nil or zero Allocator returns ErrUninitialized
+// instead of following a nil pointer; it is one comparison on the fast
+// paths.
+func (a *Allocator) made() bool { return a != nil && a.src != nil }
+
+// usable returns nil if a was made by New and is open, else
+// ErrUninitialized or ErrClosed.
+func (a *Allocator) usable() error {
+	switch {
+	case !a.made():
+		return ErrUninitialized
+	case a.closed.Load():
+		return ErrClosed
+	}
+	return nil
+}
+
+// made reports whether c was made by Allocator.NewCache on an Allocator
+// made by New. Every public method of Cache asks it first.
+func (c *Cache) made() bool { return c != nil && c.st != nil }
