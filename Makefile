@@ -5,9 +5,9 @@ FUZZTIME ?= 60s
 SOAKTIME ?= 60s
 FUZZTARGETS ?= FuzzOps FuzzFree FuzzRealloc
 
-.PHONY: test bench lint gotest rss invariants soak fuzz benchtest
+.PHONY: test bench lint gotest rss fullsize invariants soak fuzz benchtest
 
-test: lint gotest rss invariants soak fuzz benchtest
+test: lint gotest rss fullsize invariants soak fuzz benchtest
 
 lint:
 	@echo "== gofmt"
@@ -24,6 +24,13 @@ gotest:
 rss:
 	@echo "== RSS bounds, without -race"
 	go test -count=1 -run '^(TestMemoryReturnsToOS|TestRetentionIsBounded)$$' -v .
+
+# The README's 1 GiB claims (Realloc and Buffer growth without copying) at
+# full size, without the race detector, whose shadow memory would double
+# the RSS; the tests fail if this step would shrink them.
+fullsize:
+	@echo "== README claims at full size (1 GiB), without -race"
+	MMALLOC_FULL_SIZE=1 go test -count=1 -run '^(TestReallocLargeNoCopy|TestBufferGrowthNoCopy)$$' -v .
 
 # The suite once more with every public call followed by validate.
 invariants:

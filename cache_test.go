@@ -214,10 +214,16 @@ func TestRetentionIsBounded(t *testing.T) {
 	runtime.KeepAlive(objs)
 }
 
-// TestFreeMemoSurvivesUnmap frees into a chunk (which each cache then
-// remembers), unmaps that chunk, and frees into the chunk mapped next,
-// usually at the same address: the stale memory must not be trusted.
+// TestFreeMemoSurvivesUnmap frees into a chunk (which the Cache's and
+// the P's cache then remember), unmaps that chunk, and frees into the
+// chunk mapped next at the very same address, through the stale memos:
+// the stale memory must not be trusted. The address space is steered so
+// that the new chunk lands there (steerNextMapping), and every round
+// checks that it did; the Allocator runs on one P, whose cache is the one
+// that remembers.
 func TestFreeMemoSurvivesUnmap(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const chunk = mmalloc.DefaultChunkBytes
 	a := newAlloc(t, mmalloc.Options{RetainBytes: mmalloc.NoRetain})
 	c := a.NewCache()
 	for round := range 5 {
@@ -225,22 +231,37 @@ func TestFreeMemoSurvivesUnmap(t *testing.T) {
 		require.NoError(t, err)
 		y, err := a.Alloc(64)
 		require.NoError(t, err)
-		oldX, oldY := addr(x), addr(y)
-		require.NoError(t, c.Free(x))
+		base := addr(x) &^ (chunk - 1)
+		require.Equal(t, base, addr(y)&^(chunk-1), "one chunk")
+		require.NoError(t, c.Free(x)) // each cache remembers the chunk
 		require.NoError(t, a.Free(y))
 		c.Flush()
 		require.NoError(t, a.Trim())
 		require.Zero(t, a.Stats().Mapped, "round %d: the chunk is gone", round)
 		require.ErrorIs(t, c.Free(x), mmalloc.ErrForeignPointer, "its memory is no longer ours")
 
-		x, err = c.Alloc(64)
-		require.NoError(t, err)
+		landed, hint := false, base-chunk // the Heap tries just below its last chunk first
+		for try := 0; try < 6 && !landed; try++ {
+			undo := steerNextMapping(t, base, chunk, []uintptr{0, 2 << 20}[try%2], hint)
+			if undo == nil {
+				continue
+			}
+			x, err = c.Alloc(64)
+			require.NoError(t, err)
+			undo()
+			if landed = addr(x)&^(chunk-1) == base; !landed {
+				hint = addr(x)&^(chunk-1) - chunk
+				require.NoError(t, c.Free(x))
+				c.Flush()
+				require.NoError(t, a.Trim())
+			}
+		}
+		require.True(t, landed, "round %d: the new chunk did not land at %#x", round, base)
 		y, err = a.Alloc(64)
 		require.NoError(t, err)
-		t.Logf("round %d: new chunks at the same addresses: %v, %v", round,
-			addr(x)&^(4*mib-1) == oldX&^(4*mib-1), addr(y)&^(4*mib-1) == oldY&^(4*mib-1))
+		require.Equal(t, base, addr(y)&^(chunk-1))
 		require.NoError(t, c.Free(x), "a Free into the new chunk through a stale memo")
-		require.NoError(t, a.Free(y))
+		require.NoError(t, a.Free(y), "and through the P's")
 		c.Flush()
 		require.NoError(t, a.Validate())
 	}

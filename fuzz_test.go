@@ -1,6 +1,7 @@
 package mmalloc_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -10,9 +11,14 @@ import (
 
 // FuzzOps interprets the input as a program of operations on one Allocator:
 // each 3-byte step is an opcode and a 16-bit argument. Every op must either
-// succeed or return a documented error, never panic; live objects keep their
-// patterns and the invariants hold at the end. The top bit of the first
-// byte (which the opcode ignores) turns guard mode on.
+// succeed or return the error documented for it — the one error where the
+// address tells which (ErrInvalidPointer inside a live object,
+// ErrForeignPointer for the Go heap), one of the few possible where the
+// allocator's history decides — and a refused call changes nothing. Alloc
+// returns zeroed memory up to cap; live objects keep their patterns; Live
+// equals the program's own count of live objects; the invariants hold; and
+// after everything is freed and trimmed nothing is mapped. The top bit of
+// the first byte (which the opcode ignores) turns guard mode on.
 func FuzzOps(f *testing.F) {
 	f.Add([]byte{0, 10, 0, 0, 0, 1, 1, 0, 0})
 	f.Add([]byte{0, 255, 255, 0, 1, 0, 2, 0, 0, 1, 0, 0, 1, 0, 0})
@@ -29,7 +35,15 @@ func FuzzOps(f *testing.F) {
 			seed uint64
 		}
 		var live []obj
-		var freed [][]byte // freed slices, for double frees
+		var freed [][]byte               // freed slices, for double frees
+		inside := func(p uintptr) bool { // strictly inside a live object
+			for _, o := range live {
+				if p > addr(o.b) && p < addr(o.b)+uintptr(cap(o.b)) {
+					return true
+				}
+			}
+			return false
+		}
 		// At most 1,000 steps, so that every execution stays cheap.
 		for i := 0; i+2 < len(prog) && i < 3*1000; i += 3 {
 			op, arg := prog[i]%8, int(prog[i+1])|int(prog[i+2])<<8
@@ -45,6 +59,7 @@ func FuzzOps(f *testing.F) {
 					continue
 				}
 				require.Len(t, b, n)
+				require.True(t, allZero(b), "Alloc(%d) is not zeroed up to cap", n)
 				if n == 0 {
 					continue
 				}
@@ -71,8 +86,10 @@ func FuzzOps(f *testing.F) {
 				if off >= cap(o.b) {
 					continue
 				}
+				st := a.Stats()
 				err := a.Free(o.b[:cap(o.b)][off:])
-				require.Error(t, err)
+				require.ErrorIs(t, err, mmalloc.ErrInvalidPointer)
+				require.Equal(t, st, a.Stats(), "a refused Free changed the stats")
 			case 4: // Free again something freed before: an error or, if
 				// the slot was handed out again, a free of that live object.
 				if len(freed) == 0 {
@@ -85,13 +102,21 @@ func FuzzOps(f *testing.F) {
 						reused = j
 					}
 				}
+				st := a.Stats()
 				err := a.Free(b)
-				if reused >= 0 {
+				switch {
+				case reused >= 0:
 					require.NoError(t, err)
 					live[reused] = live[len(live)-1]
 					live = live[:len(live)-1]
-				} else {
-					require.Error(t, err)
+				case inside(addr(b)):
+					require.ErrorIs(t, err, mmalloc.ErrInvalidPointer)
+				default: // not allocated, unmapped, or not an object's start any more
+					require.True(t, errors.Is(err, mmalloc.ErrDoubleFree) || errors.Is(err, mmalloc.ErrForeignPointer) ||
+						errors.Is(err, mmalloc.ErrInvalidPointer), "%v", err)
+				}
+				if err != nil {
+					require.Equal(t, st, a.Stats(), "a refused Free changed the stats")
 				}
 			case 5:
 				require.NoError(t, a.Trim())
@@ -114,10 +139,12 @@ func FuzzOps(f *testing.F) {
 		}
 		require.NoError(t, a.Validate())
 		require.NoError(t, a.CheckGuards())
+		require.Equal(t, int64(len(live)), a.Stats().Live, "Live counts the program's live objects")
 		for _, o := range live {
 			require.NoError(t, a.Free(o.b))
 		}
 		require.NoError(t, a.Trim())
+		require.Zero(t, a.Stats().Live)
 		require.Zero(t, a.Stats().Mapped)
 	})
 }

@@ -14,8 +14,13 @@ import (
 // FuzzFree frees hostile slices: addresses at fuzzed offsets (up to ±4 MiB)
 // from live, freed and foreign objects, in default or guard mode. Free
 // must succeed exactly at a live object's first byte and otherwise return
-// ErrInvalidPointer, ErrDoubleFree or ErrForeignPointer, changing nothing:
-// the stats stay, live buffers keep their bytes, the invariants hold.
+// the documented error, changing nothing: the stats stay, live buffers
+// keep their bytes, the invariants hold. Where the address says which
+// error, it must be that one: ErrInvalidPointer inside a live object,
+// ErrDoubleFree at a freed object's first byte, ErrForeignPointer for the
+// Go heap and at another Allocator's object; elsewhere (free pages, other
+// chunks, unmapped memory) it is one of the three. Alloc's memory is
+// zeroed, and Live counts the live objects at the end.
 //
 // The input is a mode and a program of 5-byte steps: a base (which object)
 // and a 32-bit signed offset from it.
@@ -42,9 +47,11 @@ func FuzzFree(f *testing.F) {
 		for i, n := range []int{8, 16, 100, 1000, 4096, 40_000, threshold, threshold + 1, mib} {
 			b, err := a.Alloc(n)
 			require.NoError(t, err)
+			require.True(t, allZero(b), "Alloc(%d) is not zeroed", n)
 			fill(b[:n&^7], uint64(i))
 			objs = append(objs, obj{b, true})
 		}
+		freedFrom, otherFrom := len(objs), len(objs)+3
 		for _, n := range []int{100, 5000, 2 * mib} { // freed, slots not reused
 			b, err := a.Alloc(n)
 			require.NoError(t, err)
@@ -55,6 +62,24 @@ func FuzzFree(f *testing.F) {
 			b, err := other.Alloc(n)
 			require.NoError(t, err)
 			objs = append(objs, obj{b, false})
+		}
+		// want returns the error Free must return at p, where the address
+		// alone decides it, else nil.
+		want := func(sel int, off int64, p uintptr) error {
+			for _, x := range objs[:freedFrom] {
+				if x.live && p > addr(x.b) && p < addr(x.b)+uintptr(cap(x.b)) {
+					return mmalloc.ErrInvalidPointer
+				}
+			}
+			switch {
+			case sel == len(objs):
+				return mmalloc.ErrForeignPointer
+			case off == 0 && sel >= otherFrom:
+				return mmalloc.ErrForeignPointer
+			case off == 0 && sel >= freedFrom:
+				return mmalloc.ErrDoubleFree
+			}
+			return nil
 		}
 		heapBuf := make([]byte, 4096)
 
@@ -87,8 +112,12 @@ func FuzzFree(f *testing.F) {
 				continue
 			}
 			require.Error(t, err)
-			require.True(t, errors.Is(err, mmalloc.ErrInvalidPointer) || errors.Is(err, mmalloc.ErrDoubleFree) ||
-				errors.Is(err, mmalloc.ErrForeignPointer), "unexpected error %v", err)
+			if w := want(sel, off, addr(b)); w != nil {
+				require.ErrorIs(t, err, w, "object %d%+d", sel, off)
+			} else {
+				require.True(t, errors.Is(err, mmalloc.ErrInvalidPointer) || errors.Is(err, mmalloc.ErrDoubleFree) ||
+					errors.Is(err, mmalloc.ErrForeignPointer), "unexpected error %v", err)
+			}
 			require.Equal(t, before, a.Stats(), "a rejected Free changed the stats")
 		}
 		for i, x := range objs {
@@ -98,6 +127,13 @@ func FuzzFree(f *testing.F) {
 		}
 		require.NoError(t, a.Validate())
 		require.NoError(t, a.CheckGuards())
+		nlive := 0
+		for _, x := range objs[:freedFrom] {
+			if x.live {
+				nlive++
+			}
+		}
+		require.Equal(t, int64(nlive), a.Stats().Live, "Live counts the live objects")
 	})
 }
 

@@ -42,3 +42,47 @@ func TestInvariantsBuildChecksEveryCall(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateReportsEachBrokenInvariant breaks each invariant that
+// validate checks at the Allocator's level (and guard mode's), one at a
+// time, and shows that validate reports it with its own message, and
+// that it holds again once mended: no check of these can pass for the
+// wrong reason.
+func TestValidateReportsEachBrokenInvariant(t *testing.T) {
+	for _, tc := range []struct {
+		b     mmalloc.Break
+		guard bool
+		want  string
+	}{
+		{mmalloc.BreakGuardQuarantineBytes, true, "guard quarantine counts"},
+		{mmalloc.BreakGuardHeld, true, "slots of class"},
+		{mmalloc.BreakGuardLargeMapped, true, "large objects in"},
+		{mmalloc.BreakGuardLargeAllocs, true, "large allocs"},
+		{mmalloc.BreakLargeRegistry, false, "large: "},
+		{mmalloc.BreakMapped, false, "Mapped is"},
+		{mmalloc.BreakRetainedOverBudget, false, "over the budget"},
+		{mmalloc.BreakCharged, false, "charged to the retention budget"},
+		{mmalloc.BreakClassOut, false, "objects out of its slabs"},
+	} {
+		t.Run(string(tc.b), func(t *testing.T) {
+			a := newAlloc(t, mmalloc.Options{Guard: tc.guard})
+			small, err := a.Alloc(100)
+			require.NoError(t, err)
+			require.NoError(t, a.Free(small)) // quarantined in guard mode
+			kept, err := a.Alloc(2 * mib)
+			require.NoError(t, err)
+			require.NoError(t, a.Free(kept)) // kept for reuse (retired in guard mode)
+			live, err := a.Alloc(3 * mib)
+			require.NoError(t, err)
+			require.NoError(t, a.Validate())
+
+			mend := a.Breaks(tc.b)
+			err = a.Validate()
+			require.Error(t, err, "validate missed a broken invariant")
+			assert.Contains(t, err.Error(), tc.want)
+			mend()
+			require.NoError(t, a.Validate(), "mended")
+			require.NoError(t, a.Free(live))
+		})
+	}
+}

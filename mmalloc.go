@@ -667,11 +667,11 @@ func (a *Allocator) validate() error {
 				c, out, row.Live, row.Cached, slack[c], guardHeld[c])
 		}
 	}
-	if s.Limit > 0 && s.PeakMapped > s.Limit {
-		return fmt.Errorf("mmalloc: peak mapped %d passed the limit %d", s.PeakMapped, s.Limit)
-	}
-	if s.Allocs-s.Frees != uint64(s.Live) {
-		return fmt.Errorf("mmalloc: allocs %d - frees %d != live %d", s.Allocs, s.Frees, s.Live)
+	// A class row's Live is Allocs - Frees by definition, and the Source
+	// never lets Mapped pass Limit; the large row's Live is counted apart
+	// (the registry's live mappings, guard mode's live large objects).
+	if s.Large.Allocs-s.Large.Frees != uint64(s.Large.Live) {
+		return fmt.Errorf("mmalloc: large allocs %d - frees %d != live %d", s.Large.Allocs, s.Large.Frees, s.Large.Live)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 	"unsafe"
@@ -223,16 +224,31 @@ func TestReallocBadCalls(t *testing.T) {
 	assert.Equal(t, closed, a.Stats())
 }
 
-// TestReallocLargeNoCopy grows a fully written 1 GiB allocation (64 MiB
-// with -short or -race) to twice its size and shows that no byte was copied: the
-// allocator copied nothing and made no new mapping (one mremap), every page
-// kept its contents, and the growth took a small fraction of the time a
-// copy of the same bytes takes in the same process.
-func TestReallocLargeNoCopy(t *testing.T) {
-	size := 1 << 30
-	if testing.Short() || raceEnabled {
-		size = 64 << 20
+// fullSizeEnv names the variable under which the tests of the README's
+// 1 GiB claims must run at full size: the Makefile's fullsize target, a CI
+// step without the race detector, sets it.
+const fullSizeEnv = "MMALLOC_FULL_SIZE"
+
+// claimSize returns the size a test of a README claim runs at: full, or
+// small with -short or -race (whose shadow memory would double the RSS).
+// Under fullSizeEnv, a run that would shrink fails instead.
+func claimSize(t *testing.T, full, small int) int {
+	if !testing.Short() && !raceEnabled {
+		return full
 	}
+	require.Empty(t, os.Getenv(fullSizeEnv), "%s is set: this test must run at full size, without -short and -race", fullSizeEnv)
+	return small
+}
+
+// TestReallocLargeNoCopy grows a fully written 1 GiB allocation (64 MiB
+// with -short or -race; the Makefile's fullsize target runs it at 1 GiB)
+// to twice its size and shows that no byte was copied: the allocator
+// copied nothing and made no new mapping (one mremap), and every page
+// kept its contents. The time the growth took, beside a copy of the same
+// bytes in the same process, is logged: it is a figure, not a check, on a
+// shared machine.
+func TestReallocLargeNoCopy(t *testing.T) {
+	size := claimSize(t, 1<<30, 64<<20)
 	a := newAlloc(t, mmalloc.Options{RetainBytes: mmalloc.NoRetain})
 	b, err := a.Alloc(size)
 	require.NoError(t, err)
@@ -251,13 +267,14 @@ func TestReallocLargeNoCopy(t *testing.T) {
 	}
 	stamp(b)
 
-	before, copied := a.Stats(), mmalloc.ReallocCopiedBytes()
+	before, copied, remaps := a.Stats(), mmalloc.ReallocCopiedBytes(), a.Remaps()
 	start := time.Now()
 	r, err := a.Realloc(b, 2*size)
 	growth := time.Since(start)
 	require.NoError(t, err)
 	after := a.Stats()
 	assert.Equal(t, copied, mmalloc.ReallocCopiedBytes(), "bytes copied")
+	assert.Equal(t, remaps+1, a.Remaps(), "one mremap")
 	assert.Equal(t, before.Mmaps, after.Mmaps, "no new mapping")
 	assert.Equal(t, before.Mapped+int64(size), after.Mapped)
 	assert.True(t, stamped(r), "contents kept")
@@ -272,7 +289,6 @@ func TestReallocLargeNoCopy(t *testing.T) {
 	require.True(t, stamped(dst))
 	t.Logf("Realloc %d MiB -> %d MiB: %v; copying %d MiB: %v (%.0fx)",
 		size>>20, 2*size>>20, growth, size>>20, copying, float64(copying)/float64(growth))
-	assert.Less(t, growth*10, copying, "growth should cost far less than a copy")
 	require.NoError(t, a.Free(dst))
 	require.NoError(t, a.Free(r))
 	assert.Zero(t, a.Stats().Mapped)
@@ -280,9 +296,16 @@ func TestReallocLargeNoCopy(t *testing.T) {
 
 // FuzzRealloc interprets the input as a program of Alloc, Realloc and Free
 // on one Allocator, each step an opcode and a 16-bit size or index. After
-// every Realloc the kept bytes must hold the buffer's pattern and the rest
-// read as zero; a Realloc of a freed or interior slice must fail as Free
-// does and change nothing; the invariants hold at the end.
+// every Realloc the kept bytes must hold the buffer's pattern, the rest
+// read as zero, and cap is UsableSize. A Realloc of a freed slice is
+// judged by its address, as FuzzOps judges a second Free: at a live
+// object's first byte (its memory was handed out again) it resizes that
+// object; strictly inside one it returns ErrInvalidPointer; elsewhere
+// ErrDoubleFree, ErrForeignPointer or ErrInvalidPointer (the slot's page
+// may now start objects elsewhere) — and a refusal changes nothing. Every
+// input is interpreted, none skipped. At the end Live equals the
+// program's count, the invariants hold, and everything frees to nothing
+// mapped.
 func FuzzRealloc(f *testing.F) {
 	f.Add([]byte{0, 100, 0, 1, 0, 0x20, 1, 0, 0xF0, 2, 0, 0})
 	f.Add([]byte{0, 0, 0x10, 1, 0, 0x90, 1, 0, 0x01, 3, 0, 0, 1, 0, 0})
@@ -342,6 +365,7 @@ func FuzzRealloc(f *testing.F) {
 				}
 				keep := min(len(o.b), n)
 				require.Len(t, r, n)
+				require.Equal(t, a.UsableSize(n), cap(r), "the one cap rule")
 				require.True(t, holds(r[:keep], o.seed), "kept bytes")
 				require.True(t, allZero(r[keep:n:n]), "new bytes")
 				if cap(o.b) > 0 && n == 0 || cap(o.b) > 0 && addr(r) != addr(o.b) {
@@ -360,19 +384,45 @@ func FuzzRealloc(f *testing.F) {
 				}
 				live[k] = live[len(live)-1]
 				live = live[:len(live)-1]
-			case 3: // Realloc a freed slice: an error, unless its memory was handed out again
+			case 3: // Realloc a freed slice: judged by its address
 				if len(freed) == 0 {
 					continue
 				}
-				st := a.Stats()
-				_, err := a.Realloc(freed[arg%len(freed)], size(arg))
-				if err == nil {
-					t.Skip("freed memory was handed out again; the program is not about that")
+				b, n := freed[arg%len(freed)], size(arg)
+				at, in := -1, false
+				for j, o := range live {
+					switch p := addr(b); {
+					case cap(o.b) > 0 && p == addr(o.b):
+						at = j
+					case p > addr(o.b) && p < addr(o.b)+uintptr(cap(o.b)):
+						in = true
+					}
 				}
-				// Its memory may also lie inside a newer allocation now.
-				require.True(t, errors.Is(err, mmalloc.ErrDoubleFree) || errors.Is(err, mmalloc.ErrForeignPointer) ||
-					errors.Is(err, mmalloc.ErrInvalidPointer), "%v", err)
-				require.Equal(t, st, a.Stats())
+				st := a.Stats()
+				r, err := a.Realloc(b, n)
+				switch {
+				case at >= 0 && errors.Is(err, mmalloc.ErrOutOfMemory):
+					continue
+				case at >= 0: // b's memory is live[at]'s now: b is that object, of len(b)
+					require.NoError(t, err, "Realloc at a live object's first byte")
+					o := live[at]
+					require.Len(t, r, n)
+					require.True(t, holds(r[:min(len(o.b), len(b), n)], o.seed), "kept bytes")
+					require.True(t, allZero(r[min(len(b), n):n:n]), "bytes past len(b) read as zero")
+					if addr(r) != addr(b) || n == 0 {
+						freed = append(freed, o.b)
+					}
+					pattern(r, o.seed)
+					live[at] = obj{r, o.seed}
+				case in:
+					require.ErrorIs(t, err, mmalloc.ErrInvalidPointer)
+				default:
+					require.True(t, errors.Is(err, mmalloc.ErrDoubleFree) || errors.Is(err, mmalloc.ErrForeignPointer) ||
+						errors.Is(err, mmalloc.ErrInvalidPointer), "%v", err)
+				}
+				if err != nil {
+					require.Equal(t, st, a.Stats(), "a refused Realloc changed the stats")
+				}
 			case 4: // Realloc an interior slice
 				if len(live) == 0 || len(live[arg%len(live)].b) < 2 {
 					continue
@@ -383,10 +433,21 @@ func FuzzRealloc(f *testing.F) {
 				require.Equal(t, st, a.Stats())
 			}
 		}
+		nlive := int64(0)
 		for _, o := range live {
 			require.True(t, holds(o.b, o.seed))
+			if cap(o.b) > 0 {
+				nlive++
+			}
 		}
 		require.NoError(t, a.Validate())
+		require.Equal(t, nlive, a.Stats().Live, "Live counts the program's live objects")
+		for _, o := range live {
+			require.NoError(t, a.Free(o.b))
+		}
+		require.NoError(t, a.Trim())
+		require.Zero(t, a.Stats().Live)
+		require.Zero(t, a.Stats().Mapped, "everything freed, nothing mapped")
 	})
 }
 

@@ -312,3 +312,57 @@ func TestRegionTyped(t *testing.T) {
 	require.ErrorIs(t, err, ErrPointerType)
 	assert.Contains(t, err.Error(), ".X[0].M is a map")
 }
+
+// TestRegionValidateReportsEachBrokenInvariant breaks each of validate's
+// equations on purpose, one at a time, and shows that validate reports it
+// and holds again once it is mended.
+func TestRegionValidateReportsEachBrokenInvariant(t *testing.T) {
+	a := newRegion(t, Options{ChunkBytes: 64 << 10})
+	_, err := a.Alloc(100)
+	require.NoError(t, err)
+	_, err = a.Alloc(1 << 20) // a big mapping of its own
+	require.NoError(t, err)
+	require.NoError(t, a.validate())
+	fresh := newRegion(t, Options{})
+	var zero Arena
+	for _, tc := range []struct {
+		name, want string
+		on         *Arena
+		brk        func(a *Arena) (mend func())
+	}{
+		{"a bump pointer without a chunk", "without a current chunk", fresh, func(a *Arena) func() {
+			a.end = 4096
+			return func() { a.end = 0 }
+		}},
+		{"a bump pointer past its chunk", "outside chunk", a, func(a *Arena) func() {
+			next := a.next
+			a.next = a.end + 16
+			return func() { a.next = next }
+		}},
+		{"a cleared mark past its chunk", "cleared", a, func(a *Arena) func() {
+			cleared := a.cleared
+			a.cleared = a.end + 1
+			return func() { a.cleared = cleared }
+		}},
+		{"a mapping not counted", "bytes mapped", a, func(a *Arena) func() {
+			a.big = append(a.big, mapping{base: 1 << 40, bytes: 1 << 20})
+			return func() { a.big = a.big[:len(a.big)-1] }
+		}},
+		{"released with memory", "released with", a, func(a *Arena) func() {
+			a.released = true
+			return func() { a.released = false }
+		}},
+		{"a zero Arena with state", "without a Source", &zero, func(a *Arena) func() {
+			a.next = 64
+			return func() { a.next = 0 }
+		}},
+	} {
+		require.NoError(t, tc.on.validate(), tc.name)
+		mend := tc.brk(tc.on)
+		err := tc.on.validate()
+		require.Error(t, err, "%s went unnoticed", tc.name)
+		assert.Contains(t, err.Error(), tc.want, tc.name)
+		mend()
+		require.NoError(t, tc.on.validate(), "%s mended", tc.name)
+	}
+}

@@ -79,13 +79,29 @@ func regionIntact(t *testing.T, live []regionBuf) {
 	}
 }
 
+// regionFaultModes are the two ways a mapping request is made to fail:
+// before its reservation (as a passed Limit fails it), or by the kernel
+// after it (from that request on, until disarmed).
+var regionFaultModes = []struct {
+	name string
+	arm  func(a *Arena, n int64)
+}{
+	{"refused before the reservation", func(a *Arena, n int64) { a.src.FailAfter(n) }},
+	{"refused by the kernel", func(a *Arena, n int64) { a.src.FailSyscallsFrom(n) }},
+}
+
 // TestRegionFailMapEverywhere sweeps fault injection over every mapping
 // call of a mixed region workload (chunks, own mappings of big requests,
-// typed values and slices, Resets with and without retention): for N = 1,
-// 2, … the N-th mapping call fails. The step that meets it returns
-// ErrOutOfMemory, the arena's invariants hold and every live allocation
-// keeps its bytes; the rest runs with injection disarmed and succeeds; and
-// Release unmaps everything.
+// typed values and slices, Resets with and without retention), in both
+// ways regionFaultModes fails a call. A dry run counts the workload's
+// mapping requests; then for N = 1 … that count the N-th one fails, and
+// the workload must reach it: the sweep covers every request counted.
+// The step that meets the failure returns ErrOutOfMemory (a region
+// allocation has nothing to fall back on) and changes nothing: not
+// Mapped, not the count of allocations. The arena's invariants hold and
+// every live allocation keeps its bytes; the rest runs with injection
+// disarmed and succeeds (for regionTailSteps steps); and Release unmaps
+// everything.
 func TestRegionFailMapEverywhere(t *testing.T) {
 	steps := 400
 	if testing.Short() {
@@ -93,23 +109,62 @@ func TestRegionFailMapEverywhere(t *testing.T) {
 	}
 	total := 0
 	for _, o := range []Options{{ChunkBytes: 256 << 10}, {ChunkBytes: 64 << 10, RetainBytes: -1}} {
-		swept := 0
-		for n := int64(1); ; n++ {
-			if !runRegionFaults(t, o, steps, n) {
-				break
+		for _, mode := range regionFaultModes {
+			requests := int64(0)
+			runRegionSteps(t, o, steps, func(a *Arena) { a.src.FailAfter(1 << 62) }, func(a *Arena, _ string, err error) bool {
+				require.NoError(t, err)
+				requests = a.src.Requests()
+				return true
+			})
+			require.Positive(t, requests)
+			for n := int64(1); n <= requests; n++ {
+				require.True(t, runRegionFaults(t, o, steps, func(a *Arena) { mode.arm(a, n) }, n),
+					"%s: request %d of %d (counted in the dry run) was never made", mode.name, n, requests)
 			}
-			swept++
+			t.Logf("chunk %d, retain %d, %s: swept all %d mapping requests", o.ChunkBytes, o.RetainBytes, mode.name, requests)
+			total += int(requests)
 		}
-		t.Logf("chunk %d, retain %d: swept %d mapping calls", o.ChunkBytes, o.RetainBytes, swept)
-		require.Positive(t, swept)
-		total += swept
 	}
 	t.Logf("region injection points swept: %d", total)
 }
 
-// runRegionFaults runs the workload with the failAt-th mapping call
-// failing, and reports whether the workload reached it.
-func runRegionFaults(t *testing.T, o Options, steps int, failAt int64) (hit bool) {
+// regionTailSteps is how many steps run after the one that met the
+// failure: enough to show that the arena goes on.
+const regionTailSteps = 40
+
+// runRegionFaults runs the workload armed to fail at the failAt-th
+// mapping request, and reports whether the workload reached it.
+func runRegionFaults(t *testing.T, o Options, steps int, arm func(*Arena), failAt int64) (hit bool) {
+	armed, tail := true, 0
+	var before Stats
+	runRegionSteps(t, o, steps, func(a *Arena) { arm(a); before = a.Stats() }, func(a *Arena, step string, err error) bool {
+		defer func() { before = a.Stats() }()
+		if !armed {
+			require.NoError(t, err, "%s after the injected failure", step)
+			tail++
+			return tail < regionTailSteps
+		}
+		if a.src.Requests() < failAt {
+			require.NoError(t, err, step)
+			return true
+		}
+		require.ErrorIs(t, err, ErrOutOfMemory, "%s met the failure of request %d", step, failAt)
+		after := a.Stats()
+		require.Equal(t, before.Mapped, after.Mapped, "%s: a failed call changed Mapped", step)
+		require.Equal(t, before.Allocs, after.Allocs, "%s: a failed call counted an allocation", step)
+		require.Equal(t, before.PeakMapped, after.PeakMapped, "%s: a failed call moved the peak", step)
+		hit, armed = true, false
+		a.src.FailAfter(0)
+		require.NoError(t, a.validate(), "after %s met the failure", step)
+		return true
+	})
+	return hit
+}
+
+// runRegionSteps runs the workload on a fresh Arena armed by arm, calling
+// after with each step's result (false ends the workload), then checks the
+// live allocations and that Release unmaps everything.
+func runRegionSteps(t *testing.T, o Options, steps int, arm func(*Arena), after func(a *Arena, step string, err error) bool) {
 	a, err := New(o)
 	require.NoError(t, err)
 	defer func() { _ = a.Release() }()
@@ -119,8 +174,7 @@ func runRegionFaults(t *testing.T, o Options, steps int, failAt int64) (hit bool
 	for _, s := range regionSteps {
 		weights += s.weight
 	}
-	a.src.FailAfter(failAt)
-	armed := true
+	arm(a)
 	for range steps {
 		k := r.IntN(weights)
 		i := 0
@@ -128,29 +182,18 @@ func runRegionFaults(t *testing.T, o Options, steps int, failAt int64) (hit bool
 			k -= regionSteps[i].weight
 		}
 		step := regionSteps[i]
-		before := a.Stats()
 		err := step.do(a, r, &live)
-		if !armed {
-			require.NoError(t, err, "%s after the injected failure", step.name)
-			continue
-		}
+		goOn := after(a, step.name, err)
 		if err != nil {
-			require.ErrorIs(t, err, ErrOutOfMemory, step.name)
-			require.Equal(t, failAt, a.src.Requests(), "%s failed, but not at the injected call", step.name)
-			after := a.Stats()
-			require.Equal(t, before.Mapped, after.Mapped, "%s: a failed call changed Mapped", step.name)
-			require.Equal(t, before.Allocs, after.Allocs, "%s: a failed call counted an allocation", step.name)
-		}
-		if a.src.Requests() >= failAt {
-			hit, armed = true, false
-			a.src.FailAfter(0)
-			require.NoError(t, a.validate(), "after %s met the failure", step.name)
 			regionIntact(t, live)
 		}
+		if !goOn {
+			break
+		}
 	}
+	a.src.FailAfter(0)
 	require.NoError(t, a.validate())
 	regionIntact(t, live)
 	require.NoError(t, a.Release())
 	require.Zero(t, a.Stats().Mapped)
-	return hit
 }

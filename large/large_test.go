@@ -54,7 +54,47 @@ func TestLimitAndClose(t *testing.T) {
 	assert.Zero(t, src.Mapped())
 	_, _, _, err = r.Alloc(4096)
 	require.ErrorIs(t, err, errs.ErrClosed)
-	assert.Zero(t, src.Mapped(), "a mapping made while closing is undone")
+	_, _, err = r.Remap(0, 4096)
+	require.ErrorIs(t, err, errs.ErrClosed)
+	assert.Zero(t, src.Mapped())
+}
+
+// TestCloseWhileMapping closes the Registry while Alloc's mapping, and
+// Remap's, is being made (outside the Registry's lock): the Source's
+// reclaim, which runs when the mapping would pass the limit while memory
+// is retained, is where Close runs. The mapping finds the Registry closed
+// when it comes back, is unmapped, and ErrClosed returned: nothing stays
+// mapped.
+func TestCloseWhileMapping(t *testing.T) {
+	page := osmem.PageBytes
+	for _, call := range []string{"Alloc", "Remap"} {
+		t.Run(call, func(t *testing.T) {
+			src := osmem.NewSource(int64(8 * page))
+			src.SetRetainLimit(int64(8 * page))
+			r := NewRegistry(src)
+			live, _, _, err := r.Alloc(2 * page)
+			require.NoError(t, err)
+			kept, _, _, err := r.Alloc(3 * page)
+			require.NoError(t, err)
+			require.NoError(t, r.Free(uintptr(kept))) // retained: the limit will call reclaim
+			closed := false
+			src.SetReclaim(func() {
+				r.Close() // unmaps the live and the kept mapping: room for the retry
+				closed = true
+			})
+			if call == "Alloc" {
+				_, _, _, err = r.Alloc(4 * page) // 2+3+4 pages pass the limit of 8
+			} else {
+				_, _, err = r.Remap(uintptr(live), 7*page) // 5 more pages: 2+3+5 pass it
+			}
+			require.True(t, closed, "the mapping ran into the limit, and Close ran")
+			require.ErrorIs(t, err, errs.ErrClosed)
+			assert.Zero(t, src.Mapped(), "the mapping made while closing was undone")
+			assert.Equal(t, src.Mmaps(), src.Munmaps(), "every mapping made was unmapped")
+			assert.Zero(t, r.Stats().InUse)
+			assert.Zero(t, src.Retained())
+		})
+	}
 }
 
 func TestRetention(t *testing.T) {
@@ -140,5 +180,92 @@ func TestAllocAtLeastTakesAnyKeptFit(t *testing.T) {
 	assert.Equal(t, RoundUp(5*mib), size, "none kept: a fresh mapping")
 	assert.False(t, dirty)
 	assert.Equal(t, mm+1, src.Mmaps())
+	require.NoError(t, r.Validate())
+}
+
+// TestValidateReportsEachBrokenInvariant breaks each of Validate's
+// equations on purpose, one at a time, and shows that Validate reports it
+// and holds again once it is mended.
+func TestValidateReportsEachBrokenInvariant(t *testing.T) {
+	const mib = 1 << 20
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(64 * mib)
+	r := NewRegistry(src)
+	defer r.Close()
+	p, _, _, err := r.Alloc(mib)
+	require.NoError(t, err)
+	q, _, _, err := r.Alloc(2 * mib)
+	require.NoError(t, err)
+	require.NoError(t, r.Free(uintptr(q))) // kept
+	require.NoError(t, r.Validate())
+	live := uintptr(p)
+	for _, tc := range []struct {
+		name, want string
+		brk        func() (mend func())
+	}{
+		{"a mapping not page aligned", "is not page aligned", func() func() {
+			r.spans[live+1] = r.spans[live]
+			return func() { delete(r.spans, live+1) }
+		}},
+		{"bytes in use miscounted", "counts", func() func() {
+			r.inUse += int64(osmem.PageBytes)
+			return func() { r.inUse -= int64(osmem.PageBytes) }
+		}},
+		{"a mapping both live and kept", "both live and kept", func() func() {
+			r.kept = append(r.kept, osmem.Span{Base: live, Size: mib})
+			return func() { r.kept = r.kept[:len(r.kept)-1] }
+		}},
+		{"kept bytes not charged", "charged to the budget", func() func() {
+			src.Unretain(2 * mib)
+			return func() { src.TryRetain(2 * mib) }
+		}},
+		{"allocations miscounted", "allocs-frees", func() func() {
+			r.allocs++
+			return func() { r.allocs-- }
+		}},
+	} {
+		mend := tc.brk()
+		err := r.Validate()
+		require.Error(t, err, "%s went unnoticed", tc.name)
+		assert.Contains(t, err.Error(), tc.want, tc.name)
+		mend()
+		require.NoError(t, r.Validate(), "%s mended", tc.name)
+	}
+}
+
+// TestReuseHandsOutExactlyRoundUp: a kept mapping up to an eighth bigger
+// than asked is reused, and handed out as big as asked (RoundUp(n), the
+// one cap rule), its spare pages unmapped; AllocAtLeast, for a caller that
+// will grow into it, takes it whole.
+func TestReuseHandsOutExactlyRoundUp(t *testing.T) {
+	page := osmem.PageBytes
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(1 << 30)
+	r := NewRegistry(src)
+	defer r.Close()
+	p, _, _, err := r.Alloc(36 * page)
+	require.NoError(t, err)
+	require.NoError(t, r.Free(uintptr(p)))
+	mm, mu := src.Mmaps(), src.Munmaps()
+	q, size, dirty, err := r.Alloc(35*page - 10)
+	require.NoError(t, err)
+	assert.Equal(t, p, q, "the kept mapping is reused")
+	assert.True(t, dirty)
+	assert.Equal(t, 35*page, size, "as big as asked, rounded to pages")
+	assert.Equal(t, mm, src.Mmaps(), "no new mapping")
+	assert.Equal(t, mu+1, src.Munmaps(), "the spare page is unmapped")
+	assert.Equal(t, int64(35*page), src.Mapped())
+	n, ok := r.Owns(uintptr(q))
+	require.True(t, ok)
+	assert.Equal(t, 35*page, n)
+	require.NoError(t, r.Validate())
+	require.NoError(t, r.Free(uintptr(q)))
+
+	// 35 pages kept; AllocAtLeast of 32 takes all 35.
+	q, size, _, err = r.AllocAtLeast(32 * page)
+	require.NoError(t, err)
+	assert.Equal(t, p, q)
+	assert.Equal(t, 35*page, size)
+	require.NoError(t, r.Free(uintptr(q)))
 	require.NoError(t, r.Validate())
 }

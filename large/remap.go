@@ -29,10 +29,12 @@ func (r *Registry) Usable(addr uintptr) (uintptr, error) {
 //
 // An addr that is not a live mapping's start returns the error Free would;
 // a refused mremap or a passed limit an error wrapping errs.ErrOutOfMemory.
-// Either way nothing changes. The mapping is out of the registry while the
-// kernel works, so a concurrent Free of the same address (a caller's race)
-// finds it missing rather than unmapping it under the mremap, and Validate
-// run meanwhile may count its bytes in use without its entry.
+// Either way nothing changes; if the Registry was closed meanwhile, the
+// mapping is unmapped and errs.ErrClosed returned. The mapping is out of
+// the registry while the kernel works, so a concurrent Free of the same
+// address (a caller's race) finds it missing rather than unmapping it
+// under the mremap, and Validate run meanwhile may count its bytes in use
+// without its entry.
 func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 	newSize := RoundUp(n)
 	r.mu.Lock()
@@ -65,6 +67,11 @@ func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 	if err != nil {
 		r.spans[addr] = size
 		return nil, 0, err
+	}
+	if r.closed { // Close ran meanwhile and could not unmap what the kernel held: undo
+		r.inUse -= int64(size)
+		r.src.Unmap(q, newSize)
+		return nil, 0, errs.ErrClosed
 	}
 	base := uintptr(q)
 	r.spans[base] = newSize

@@ -18,7 +18,11 @@ func (s *Source) Guard(p unsafe.Pointer, n uintptr) error {
 	if s.injected() {
 		return fmt.Errorf("%w: mprotect of %d bytes: %w", ErrNoMemory, n, unix.ENOMEM)
 	}
-	if err := unix.Mprotect(unsafe.Slice((*byte)(p), n), unix.PROT_NONE); err != nil {
+	_, err := s.refusal()
+	if err == nil {
+		err = unix.Mprotect(unsafe.Slice((*byte)(p), n), unix.PROT_NONE)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: mprotect of %d bytes: %w", ErrNoMemory, n, err)
 	}
 	return nil

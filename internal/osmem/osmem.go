@@ -59,10 +59,10 @@ type Source struct {
 	retained    atomic.Int64 // bytes kept mapped for reuse now
 	reclaim     func()       // unmaps retained memory when the limit is hit; read-only
 
-	// failAt, when non-zero, makes the failAt-th call to reserve (counted
-	// from when it was set) fail with ENOMEM. Test-only fault injection.
+	// Test-only fault injection; see faultinject.go.
 	failAt    atomic.Int64
 	failCount atomic.Int64
+	refusing  atomic.Bool
 }
 
 // NewSource returns a Source that keeps at most limit bytes mapped (0: no limit).
@@ -120,25 +120,6 @@ func (s *Source) Munmaps() uint64 { return s.munmaps.Load() }
 
 // Remaps returns the number of successful mremap calls made.
 func (s *Source) Remaps() uint64 { return s.remaps.Load() }
-
-// FailAfter arms fault injection: the n-th mapping request from now fails
-// with ENOMEM (n >= 1); n == 0 disarms it. Mapping requests are Map,
-// MapAligned, a growing Remap and Guard: every call that can meet ENOMEM.
-// For tests only.
-func (s *Source) FailAfter(n int64) {
-	s.failCount.Store(0)
-	s.failAt.Store(n)
-}
-
-// Requests returns how many mapping requests were counted since FailAfter
-// armed injection (none while it is disarmed). For tests only.
-func (s *Source) Requests() int64 { return s.failCount.Load() }
-
-// injected reports whether this request is the one chosen to fail.
-func (s *Source) injected() bool {
-	at := s.failAt.Load()
-	return at > 0 && s.failCount.Add(1) == at
-}
 
 // reserve accounts n bytes against the limit before they are mapped. If
 // they do not fit while memory is retained, it asks for the retained memory
@@ -247,7 +228,10 @@ func (s *Source) Remap(p unsafe.Pointer, oldN, newN uintptr) (unsafe.Pointer, er
 			return nil, err
 		}
 	}
-	q, err := unix.MremapPtr(p, oldN, nil, newN, unix.MREMAP_MAYMOVE)
+	q, err := s.refusal()
+	if err == nil {
+		q, err = unix.MremapPtr(p, oldN, nil, newN, unix.MREMAP_MAYMOVE)
+	}
 	if err != nil {
 		if newN > oldN {
 			s.unreserve(newN - oldN)
@@ -282,7 +266,10 @@ func AdviseHuge(p unsafe.Pointer, n uintptr) {
 }
 
 func (s *Source) mmap(hint unsafe.Pointer, n uintptr) (unsafe.Pointer, error) {
-	p, err := unix.MmapPtr(-1, 0, hint, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	p, err := s.refusal()
+	if err == nil {
+		p, err = unix.MmapPtr(-1, 0, hint, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: mmap of %d bytes: %w", ErrNoMemory, n, err)
 	}
