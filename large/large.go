@@ -20,7 +20,10 @@ const recentFrees = 64
 // search stays short.
 const maxKept = 64
 
-// Registry owns the large mappings of one allocator.
+// Registry owns the large mappings of one allocator. It is safe for
+// concurrent use (see doc.go). The zero Registry has no Source to map
+// from: its Alloc, AllocAtLeast and Remap return errs.ErrUninitialized,
+// and it owns nothing. Make one with NewRegistry.
 type Registry struct {
 	src *osmem.Source
 
@@ -77,6 +80,9 @@ func (r *Registry) AllocAtLeast(n uintptr) (unsafe.Pointer, uintptr, bool, error
 }
 
 func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool, error) {
+	if r.src == nil {
+		return nil, 0, false, errs.ErrUninitialized
+	}
 	size := RoundUp(n)
 	r.mu.Lock()
 	if r.closed {
@@ -309,8 +315,12 @@ func (r *Registry) Validate() error {
 		}
 		kept += int64(sp.Size)
 	}
-	if kept > r.src.Retained() {
-		return fmt.Errorf("large: %d bytes kept but only %d charged to the budget", kept, r.src.Retained())
+	var charged int64 // a zero Registry has no Source, and keeps nothing
+	if r.src != nil {
+		charged = r.src.Retained()
+	}
+	if kept > charged {
+		return fmt.Errorf("large: %d bytes kept but only %d charged to the budget", kept, charged)
 	}
 	if uint64(len(r.spans)) != r.allocs-r.frees && !r.closed {
 		return fmt.Errorf("large: %d mappings but allocs-frees = %d", len(r.spans), r.allocs-r.frees)

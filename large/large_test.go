@@ -269,3 +269,28 @@ func TestReuseHandsOutExactlyRoundUp(t *testing.T) {
 	require.NoError(t, r.Free(uintptr(q)))
 	require.NoError(t, r.Validate())
 }
+
+// TestZeroRegistry: the zero Registry maps nothing and owns nothing; every
+// call returns an error or an empty figure, none follows a nil pointer.
+func TestZeroRegistry(t *testing.T) {
+	var r Registry
+	_, _, _, err := r.Alloc(4096)
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
+	_, _, _, err = r.AllocAtLeast(4096)
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
+	_, _, err = r.Remap(4096, 8192)
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
+	assert.ErrorIs(t, r.Free(4096), errs.ErrForeignPointer)
+	_, err = r.Usable(4096)
+	assert.ErrorIs(t, err, errs.ErrForeignPointer)
+	_, ok := r.Owns(4096)
+	assert.False(t, ok)
+	n, bytes := r.Kept()
+	assert.Zero(t, n)
+	assert.Zero(t, bytes)
+	assert.Equal(t, Stats{}, r.Stats())
+	require.NoError(t, r.Validate())
+	r.Trim()
+	r.TryTrim()
+	r.Close()
+}

@@ -36,6 +36,9 @@ func (r *Registry) Usable(addr uintptr) (uintptr, error) {
 // under the mremap, and Validate run meanwhile may count its bytes in use
 // without its entry.
 func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
+	if r.src == nil {
+		return nil, 0, errs.ErrUninitialized
+	}
 	newSize := RoundUp(n)
 	r.mu.Lock()
 	if r.closed {
