@@ -394,10 +394,27 @@ func TestZeroValues(t *testing.T) {
 	}
 	t.Run("nil Buffer", func(t *testing.T) {
 		var b *mmalloc.Buffer
-		_, err := b.Write([]byte("x"))
-		assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
-		assert.ErrorIs(t, b.Release(), mmalloc.ErrUninitialized)
+		for name, call := range map[string]func() error{
+			"Write":       func() error { _, err := b.Write([]byte("x")); return err },
+			"WriteString": func() error { _, err := b.WriteString("x"); return err },
+			"WriteByte":   func() error { return b.WriteByte('x') },
+			"WriteRune":   func() error { _, err := b.WriteRune('x'); return err },
+			"Read":        func() error { _, err := b.Read(make([]byte, 1)); return err },
+			"ReadByte":    func() error { _, err := b.ReadByte(); return err },
+			"ReadFrom":    func() error { _, err := b.ReadFrom(strings.NewReader("x")); return err },
+			"WriteTo":     func() error { _, err := b.WriteTo(io.Discard); return err },
+			"Grow":        func() error { return b.Grow(1) },
+			"Truncate":    func() error { return b.Truncate(0) },
+			"Release":     b.Release,
+		} {
+			assert.ErrorIs(t, call(), mmalloc.ErrUninitialized, name)
+		}
+		b.Reset()
 		assert.Zero(t, b.Len())
+		assert.Zero(t, b.Cap())
+		assert.Zero(t, b.Available())
+		assert.Nil(t, b.Bytes())
+		assert.Nil(t, b.Next(1))
 		assert.Equal(t, "<nil>", b.String())
 	})
 	t.Run("zero Buffer", func(t *testing.T) {

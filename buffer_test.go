@@ -469,3 +469,47 @@ func TestBufferAfterClose(t *testing.T) {
 		}
 	})
 }
+
+type overReader struct{}
+
+func (overReader) Read(p []byte) (int, error) { return len(p) + 1, nil }
+
+type negWriter struct{}
+
+func (negWriter) Write([]byte) (int, error) { return -1, nil }
+
+// TestBufferImpossibleCountsAndRefusedGrowth: a reader or writer that
+// reports a count it cannot have done gets ErrInvalidSize, and every
+// writing method returns ErrOutOfMemory with nothing written when the
+// Buffer cannot grow.
+func TestBufferImpossibleCountsAndRefusedGrowth(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Limit: 10 * mib}) // a chunk, 4 MiB of Buffer, not 8
+	buf := mmalloc.NewBuffer(a)
+	_, err := buf.WriteString("keep")
+	require.NoError(t, err)
+	for name, r := range map[string]io.Reader{"negative": lyingReader{}, "more than offered": overReader{}} {
+		_, err = buf.ReadFrom(r)
+		assert.ErrorIs(t, err, mmalloc.ErrInvalidSize, name)
+		assert.Equal(t, "keep", buf.String(), name)
+	}
+	_, err = buf.WriteTo(negWriter{})
+	assert.ErrorIs(t, err, mmalloc.ErrInvalidSize)
+	assert.Equal(t, "keep", buf.String())
+
+	require.NoError(t, buf.Grow(4*mib)) // the next doubling passes the limit
+	_, err = buf.Write(make([]byte, buf.Available()))
+	require.NoError(t, err)
+	full := buf.Len()
+	before := a.Stats()
+	for name, call := range map[string]func() error{
+		"WriteString": func() error { _, err := buf.WriteString("x"); return err },
+		"WriteByte":   func() error { return buf.WriteByte('x') },
+		"WriteRune":   func() error { _, err := buf.WriteRune('x'); return err },
+		"ReadFrom":    func() error { _, err := buf.ReadFrom(strings.NewReader("x")); return err },
+	} {
+		assert.ErrorIs(t, call(), mmalloc.ErrOutOfMemory, name)
+		assert.Equal(t, full, buf.Len(), name)
+	}
+	assert.Equal(t, before, a.Stats())
+	require.NoError(t, buf.Release())
+}

@@ -432,3 +432,20 @@ func TestCheckGuardsAfterClose(t *testing.T) {
 		})
 	}
 }
+
+// TestGuardLargeCanary: a large object whose size is not a multiple of
+// GuardAlignBytes ends before its guard page; the bytes between are
+// canary, and a write there (which does not fault) is reported by Free.
+func TestGuardLargeCanary(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	n := threshold + 5
+	b, err := a.Alloc(n)
+	require.NoError(t, err)
+	*at(b, n+3) = 0x55 // inside the rounding to 16 bytes, before the guard page
+	err = a.Free(b)
+	require.ErrorIs(t, err, mmalloc.ErrCorrupted)
+	assert.Contains(t, err.Error(), fmt.Sprintf("%d-byte object at %#x was written past its end (3 bytes after it)", n, addr(b)))
+	assert.Equal(t, int64(1), a.Stats().Corrupted)
+	assert.Zero(t, a.Stats().Live, "freed all the same")
+	require.NoError(t, a.Validate())
+}

@@ -311,3 +311,32 @@ func TestTypedHelpersDoNotAllocate(t *testing.T) {
 	}
 	assert.Zero(t, a.Stats().Live)
 }
+
+// TestTypedAfterCloseAndOutOfMemory: after Close every typed helper returns
+// ErrClosed, before judging its type; a refused mapping is ErrOutOfMemory.
+func TestTypedAfterCloseAndOutOfMemory(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{Limit: 8 * mib})
+	_, err := mmalloc.NewValue[[16 * mib]byte](a)
+	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	_, err = mmalloc.MakeSlice[uint64](a, 0, 2*mib)
+	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	p, err := mmalloc.NewValue[int64](a)
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+	closed := a.Stats()
+	for name, err := range map[string]error{
+		"NewValue":             first(mmalloc.NewValue[int64](a)),
+		"NewValue zero-size":   first(mmalloc.NewValue[struct{}](a)),
+		"NewValue pointer":     first(mmalloc.NewValue[*int](a)),
+		"FreeValue":            mmalloc.FreeValue(a, p),
+		"FreeValue nil":        mmalloc.FreeValue[int64](a, nil),
+		"MakeSlice":            first(mmalloc.MakeSlice[int64](a, 1, 1)),
+		"MakeSlice empty":      first(mmalloc.MakeSlice[int64](a, 0, 0)),
+		"MakeSlice bad length": first(mmalloc.MakeSlice[int64](a, -1, 0)),
+		"FreeSlice":            mmalloc.FreeSlice(a, []int64{1}),
+		"FreeSlice empty":      mmalloc.FreeSlice[int64](a, nil),
+	} {
+		assert.ErrorIs(t, err, mmalloc.ErrClosed, name)
+	}
+	assert.Equal(t, closed, a.Stats())
+}

@@ -366,3 +366,31 @@ func TestRegionValidateReportsEachBrokenInvariant(t *testing.T) {
 		require.NoError(t, tc.on.validate(), "%s mended", tc.name)
 	}
 }
+
+// TestRegionNilAndZero: a nil *Arena returns ErrUninitialized from every
+// call that returns an error and the zero Stats; the zero Arena works with
+// the default Options.
+func TestRegionNilAndZero(t *testing.T) {
+	var nilArena *Arena
+	_, err := nilArena.Alloc(8)
+	assert.ErrorIs(t, err, ErrUninitialized)
+	assert.ErrorIs(t, nilArena.Reset(), ErrUninitialized)
+	assert.ErrorIs(t, nilArena.Release(), ErrUninitialized)
+	_, err = NewValue[int64](nilArena)
+	assert.ErrorIs(t, err, ErrUninitialized)
+	_, err = MakeSlice[int64](nilArena, 1, 1)
+	assert.ErrorIs(t, err, ErrUninitialized)
+	assert.Equal(t, Stats{}, nilArena.Stats())
+
+	var zero Arena
+	require.NoError(t, zero.validate(), "a zero Arena is consistent")
+	p, err := NewValue[[3]uint64](&zero)
+	require.NoError(t, err)
+	assert.Equal(t, [3]uint64{}, *p)
+	_, err = NewValue[[MaxAllocBytes + 1]byte](&zero)
+	assert.ErrorIs(t, err, ErrInvalidSize)
+	assert.Equal(t, int64(DefaultRegionChunkBytes), zero.Stats().ChunkBytes)
+	require.NoError(t, zero.validate())
+	require.NoError(t, zero.Release())
+	assert.Zero(t, zero.Stats().Mapped)
+}

@@ -294,3 +294,45 @@ func TestZeroRegistry(t *testing.T) {
 	r.TryTrim()
 	r.Close()
 }
+
+// TestRemapRefusals: Remap of an address that is no live mapping's start
+// returns Free's error, and a growth the kernel refuses leaves the
+// mapping as it was, live, with its bytes; neither changes a figure.
+func TestRemapRefusals(t *testing.T) {
+	const mib = 1 << 20
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(64 * mib)
+	r := NewRegistry(src)
+	defer r.Close()
+	p, size, _, err := r.Alloc(mib)
+	require.NoError(t, err)
+	*(*byte)(p) = 7
+	q, _, _, err := r.Alloc(2 * mib)
+	require.NoError(t, err)
+	require.NoError(t, r.Free(uintptr(q))) // kept
+	before := r.Stats()
+	var local int
+	for _, tc := range []struct {
+		addr uintptr
+		want error
+	}{
+		{uintptr(p) + osmem.PageBytes, errs.ErrInvalidPointer},
+		{uintptr(q), errs.ErrDoubleFree},
+		{uintptr(q) + osmem.PageBytes, errs.ErrDoubleFree}, // inside a kept mapping
+		{uintptr(unsafe.Pointer(&local)), errs.ErrForeignPointer},
+	} {
+		_, _, err := r.Remap(tc.addr, 4*mib)
+		assert.ErrorIs(t, err, tc.want, "%#x", tc.addr)
+		assert.ErrorIs(t, r.Free(tc.addr), tc.want, "%#x", tc.addr)
+	}
+	src.FailSyscallsFrom(1)
+	_, _, err = r.Remap(uintptr(p), 4*mib)
+	src.FailAfter(0)
+	require.ErrorIs(t, err, errs.ErrOutOfMemory)
+	n, ok := r.Owns(uintptr(p))
+	require.True(t, ok, "still live")
+	assert.Equal(t, size, n)
+	assert.Equal(t, byte(7), *(*byte)(p))
+	assert.Equal(t, before, r.Stats())
+	require.NoError(t, r.Validate())
+}

@@ -73,3 +73,31 @@ func TestFailAfterCountsWithoutFailing(t *testing.T) {
 	}
 	s.FailAfter(0)
 }
+
+// TestFailAfterEveryRequest: each kind of mapping request fails when it is
+// the chosen one, before its reservation, changing nothing.
+func TestFailAfterEveryRequest(t *testing.T) {
+	s := NewSource(0)
+	p, err := s.Map(PageBytes)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"Map", func() error { _, err := s.Map(PageBytes); return err }},
+		{"MapAligned", func() error { _, err := s.MapAligned(16*PageBytes, 16*PageBytes, 0); return err }},
+		{"Remap growing", func() error { _, err := s.Remap(p, PageBytes, 4*PageBytes); return err }},
+		{"Guard", func() error { return s.Guard(p, PageBytes) }},
+	} {
+		s.FailAfter(1)
+		err := c.call()
+		require.ErrorIs(t, err, ErrNoMemory, c.name)
+		assert.True(t, errors.Is(err, unix.ENOMEM), c.name)
+		assert.Equal(t, int64(PageBytes), s.Mapped(), c.name)
+		assert.Equal(t, int64(1), s.Requests(), c.name)
+	}
+	s.FailAfter(0)
+	*(*byte)(p) = 1 // still mapped and writable
+	s.Unmap(p, PageBytes)
+	assert.Zero(t, s.Mapped())
+}

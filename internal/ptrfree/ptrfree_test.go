@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -62,4 +63,26 @@ func TestCheckOnce(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, before, Walks())
 	assert.False(t, errors.Is(Check(typ), errs.ErrPointerType))
+}
+
+// TestOf reads a type's layout from its descriptor: size, alignment and
+// verdict, for types of any size — one larger than any address space
+// included — without making a value of it, so with no Go heap allocation
+// once the type is judged.
+func TestOf(t *testing.T) {
+	type pair struct {
+		A int8
+		B int64
+	}
+	l := Of[pair]()
+	assert.Equal(t, unsafe.Sizeof(pair{}), l.Size)
+	assert.Equal(t, unsafe.Alignof(pair{}), l.Align)
+	assert.NoError(t, l.Err)
+	huge := Of[[1 << 47]byte]()
+	assert.Equal(t, uintptr(1<<47), huge.Size)
+	assert.Equal(t, uintptr(1), huge.Align)
+	assert.NoError(t, huge.Err)
+	assert.ErrorIs(t, Of[struct{ S string }]().Err, errs.ErrPointerType)
+	assert.ErrorIs(t, Of[any]().Err, errs.ErrPointerType)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = Of[[64 << 20]byte]() }), "no value made, on the heap or anywhere")
 }
