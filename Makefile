@@ -25,12 +25,13 @@ rss:
 	@echo "== RSS bounds, without -race"
 	go test -count=1 -run '^(TestMemoryReturnsToOS|TestRetentionIsBounded|TestFreeGivesMemoryBack)$$' -v .
 
-# The README's 1 GiB claims (Realloc and Buffer growth without copying) at
-# full size, without the race detector, whose shadow memory would double
-# the RSS; the tests fail if this step would shrink them.
+# The tests that -race runs smaller, at full size without it: the README's
+# 1 GiB claims (Realloc and Buffer growth without copying), whose RSS the
+# race detector's shadow memory would double, and the million-operation
+# property run. The tests fail if this step would shrink them.
 fullsize:
-	@echo "== README claims at full size (1 GiB), without -race"
-	MMALLOC_FULL_SIZE=1 go test -count=1 -run '^(TestReallocLargeNoCopy|TestBufferGrowthNoCopy)$$' -v .
+	@echo "== full size (1 GiB claims, 10^6 operations), without -race"
+	MMALLOC_FULL_SIZE=1 go test -count=1 -run '^(TestReallocLargeNoCopy|TestBufferGrowthNoCopy|TestProperty)$$' -v .
 
 # The suite once more with every public call followed by validate.
 invariants:
