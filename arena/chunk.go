@@ -275,15 +275,18 @@ func (h *Heap) TryTrimEmpty() {
 
 // Charged returns the bytes of free pages charged to the retention budget
 // (free and dirty), for validation.
-func (h *Heap) Charged() int64 {
+func (h *Heap) Charged() int64 { return h.sumPages((*Chunk).freeDirty) }
+
+// sumPages returns the bytes of the pages count finds in every chunk.
+func (h *Heap) sumPages(count func(*Chunk) int) int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var n int
 	for _, c := range h.inuse {
-		n += c.freeDirty()
+		n += count(c)
 	}
 	for _, c := range h.empty {
-		n += c.freeDirty()
+		n += count(c)
 	}
 	return int64(n) * int64(PageBytes)
 }
@@ -503,18 +506,7 @@ func (c *Chunk) freeClean() int {
 
 // Released returns the bytes of free pages that hold no memory, in every
 // chunk, for validation: what the Source counts as released.
-func (h *Heap) Released() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var n int
-	for _, c := range h.inuse {
-		n += c.freeClean()
-	}
-	for _, c := range h.empty {
-		n += c.freeClean()
-	}
-	return int64(n) * int64(PageBytes)
-}
+func (h *Heap) Released() int64 { return h.sumPages((*Chunk).freeClean) }
 
 // freeDirty counts the free pages that may hold bytes: the ones charged to
 // the retention budget. h.mu is held.
