@@ -585,6 +585,12 @@ func (a *Allocator) Close() error {
 	if !a.made() {
 		return ErrUninitialized
 	}
+	if invariants {
+		// Counted as a call, so that no check (one after a dropped
+		// Cache's cleanup, say, which runs at any time) reads the
+		// Centrals while Close empties them.
+		defer a.checkAfter("Close")()
+	}
 	err := ErrClosed
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
@@ -612,6 +618,14 @@ func (a *Allocator) Stats() stats.Snapshot {
 	if !a.made() {
 		return stats.Snapshot{}
 	}
+	a.lmu.Lock()
+	defer a.lmu.Unlock()
+	return a.stats()
+}
+
+// stats is Stats with a.lmu held: no set of per-P caches is half drained,
+// and no Cache is drained (Flush, Close, a cleanup) meanwhile.
+func (a *Allocator) stats() stats.Snapshot {
 	s := stats.Snapshot{
 		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
@@ -629,7 +643,6 @@ func (a *Allocator) Stats() stats.Snapshot {
 			cached[c] += uint64(l.Reserved(c))
 		}
 	}
-	a.lmu.Lock()
 	for c := 1; c < slab.NumClasses; c++ {
 		cs := a.centrals[c].Stats()
 		allocs[c] += cs.Allocs
@@ -641,7 +654,6 @@ func (a *Allocator) Stats() stats.Snapshot {
 		count(&cs.l)
 		cs.mu.unlock()
 	}
-	a.lmu.Unlock()
 	for c := 1; c < slab.NumClasses; c++ {
 		size := slab.ClassBytes(c)
 		row := stats.Class{Size: size, SlabBytes: slab.ClassSlabBytes(c), Slabs: a.centrals[c].Stats().Slabs,
@@ -707,18 +719,20 @@ func (a *Allocator) validate() error {
 			reserved[s] = r
 		})
 	}
+	// a.lmu is held to the end, so that no Cache is drained (a dropped
+	// one's cleanup runs at any time) while the layers are compared.
 	a.lmu.Lock()
+	defer a.lmu.Unlock()
 	a.readLocals(own)
 	for cs := range a.caches {
 		cs.mu.lock()
 		own(&cs.l)
 		cs.mu.unlock()
 	}
-	a.lmu.Unlock()
 	if twice != nil {
 		return twice
 	}
-	s := a.Stats()
+	s := a.stats()
 	for c := 1; c < slab.NumClasses; c++ {
 		held, err := a.centrals[c].Validate(func(s *slab.Slab) int { return reserved[s] })
 		if err != nil {
