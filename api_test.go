@@ -31,6 +31,8 @@ import (
 
 	"github.com/mmalloc/mmalloc"
 	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/large"
+	"github.com/mmalloc/mmalloc/slab"
 	"github.com/mmalloc/mmalloc/stats"
 )
 
@@ -136,15 +138,16 @@ func parseAPI(t *testing.T, dir string) apiDecls {
 }
 
 // apiPackages are the packages a user calls, with the names each exports
-// for package mmalloc's engine only: the chunk layer of package arena,
-// whose arguments are the allocator's own addresses and chunks. (Packages
-// slab and large are engine layers through and through.)
+// for package mmalloc's engine only (none: the engine lives under
+// internal/, and each layer's package exports what a user can call).
 var apiPackages = []struct {
 	dir    string
 	engine []string
 }{
 	{".", nil},
-	{"arena", []string{"Heap", "Chunk", "Memo", "HeapOptions", "NewHeap", "Lookup"}},
+	{"arena", nil},
+	{"slab", nil},
+	{"large", nil},
 	{"stats", nil},
 }
 
@@ -158,7 +161,9 @@ var apiFuncs = map[string]any{
 	"mmalloc.SetProcessBudget": mmalloc.SetProcessBudget,
 	"mmalloc.ServeHeapProfile": mmalloc.ServeHeapProfile, "mmalloc.CheckLeaks": mmalloc.CheckLeaks,
 	"mmalloc.RefOf": mmalloc.RefOf, "mmalloc.OpenShared": mmalloc.OpenShared,
-	"arena.New":   arena.New,
+	"arena.NewRegion": arena.NewRegion,
+	"slab.ClassOf":    slab.ClassOf, "slab.ClassBytes": slab.ClassBytes, "slab.ClassSlabBytes": slab.ClassSlabBytes,
+	"slab.OwnedBytesBound": slab.OwnedBytesBound, "large.RoundUp": large.RoundUp,
 	"stats.Bytes": stats.Bytes, "stats.Publish": stats.Publish,
 }
 
@@ -168,9 +173,9 @@ var apiFuncs = map[string]any{
 var apiTypes = map[string]reflect.Type{
 	"mmalloc.Allocator": reflect.TypeFor[mmalloc.Allocator](), "mmalloc.Cache": reflect.TypeFor[mmalloc.Cache](),
 	"mmalloc.Buffer": reflect.TypeFor[mmalloc.Buffer](), "mmalloc.Options": reflect.TypeFor[mmalloc.Options](),
-	"arena.Arena": reflect.TypeFor[arena.Arena](), "arena.Options": reflect.TypeFor[arena.Options](),
-	"arena.Stats":    reflect.TypeFor[arena.Stats](),
-	"stats.Snapshot": reflect.TypeFor[stats.Snapshot](), "stats.Class": reflect.TypeFor[stats.Class](),
+	"arena.Region": reflect.TypeFor[arena.Region](), "arena.RegionOptions": reflect.TypeFor[arena.RegionOptions](),
+	"arena.RegionStats": reflect.TypeFor[arena.RegionStats](),
+	"stats.Snapshot":    reflect.TypeFor[stats.Snapshot](), "stats.Class": reflect.TypeFor[stats.Class](),
 	"mmalloc.MetricKind": reflect.TypeFor[mmalloc.MetricKind](), "mmalloc.Metric": reflect.TypeFor[mmalloc.Metric](),
 	"mmalloc.Ref": reflect.TypeFor[mmalloc.Ref](), "mmalloc.SharedView": reflect.TypeFor[mmalloc.SharedView](),
 	"mmalloc.TestingT": reflect.TypeFor[mmalloc.TestingT](),
@@ -184,14 +189,10 @@ var apiErrors = map[string]error{
 	"mmalloc.ErrOutOfMemory": mmalloc.ErrOutOfMemory, "mmalloc.ErrClosed": mmalloc.ErrClosed,
 	"mmalloc.ErrInvalidOption": mmalloc.ErrInvalidOption, "mmalloc.ErrPointerType": mmalloc.ErrPointerType,
 	"mmalloc.ErrUninitialized": mmalloc.ErrUninitialized, "mmalloc.ErrCorrupted": mmalloc.ErrCorrupted,
-	"arena.ErrReleased": arena.ErrReleased, "arena.ErrInvalidSize": arena.ErrInvalidSize,
-	"arena.ErrOutOfMemory": arena.ErrOutOfMemory, "arena.ErrPointerType": arena.ErrPointerType,
-	"arena.ErrInvalidOption": arena.ErrInvalidOption, "arena.ErrUninitialized": arena.ErrUninitialized,
-	"arena.ErrClosed": arena.ErrClosed, "arena.ErrAddressSpace": arena.ErrAddressSpace,
+	"arena.ErrReleased":      arena.ErrReleased,
 	"stats.ErrNameTaken":     stats.ErrNameTaken,
 	"mmalloc.ErrProfileName": mmalloc.ErrProfileName, "mmalloc.ErrNotShared": mmalloc.ErrNotShared,
 	"mmalloc.ErrNotSharedFile": mmalloc.ErrNotSharedFile, "mmalloc.ErrOutOfRange": mmalloc.ErrOutOfRange,
-	"arena.ErrProfileName": arena.ErrProfileName,
 }
 
 // hugeT is a type larger than any address space holds.
@@ -202,32 +203,32 @@ type hugeT [1 << 47]byte
 // that matter — pointer-free, zero-size, pointer-holding, larger than
 // MaxAllocBytes — on the Allocator or Arena given, and returns the error.
 // TestEveryCallAtTheEdges fails when a generic function is missing here.
-var genericCalls = map[string]func(a *mmalloc.Allocator, ar *arena.Arena) []error{
-	"mmalloc.NewValue": func(a *mmalloc.Allocator, _ *arena.Arena) []error {
+var genericCalls = map[string]func(a *mmalloc.Allocator, ar *arena.Region) []error{
+	"mmalloc.NewValue": func(a *mmalloc.Allocator, _ *arena.Region) []error {
 		return errs(
 			first(mmalloc.NewValue[int64](a)), first(mmalloc.NewValue[struct{}](a)),
 			first(mmalloc.NewValue[*int](a)), first(mmalloc.NewValue[hugeT](a)),
 			first(mmalloc.NewValue[[mmalloc.MaxAllocBytes + 1]byte](a)))
 	},
-	"mmalloc.FreeValue": func(a *mmalloc.Allocator, _ *arena.Arena) []error {
+	"mmalloc.FreeValue": func(a *mmalloc.Allocator, _ *arena.Region) []error {
 		return errs(mmalloc.FreeValue(a, new(int64)), mmalloc.FreeValue[int64](a, nil),
 			mmalloc.FreeValue(a, &struct{}{}), mmalloc.FreeValue(a, new(*int)), mmalloc.FreeValue[hugeT](a, nil))
 	},
-	"mmalloc.MakeSlice": func(a *mmalloc.Allocator, _ *arena.Arena) []error {
+	"mmalloc.MakeSlice": func(a *mmalloc.Allocator, _ *arena.Region) []error {
 		return errs(first(mmalloc.MakeSlice[int64](a, -1, 0)), first(mmalloc.MakeSlice[int64](a, 2, 1)),
 			first(mmalloc.MakeSlice[int64](a, 0, math.MaxInt)), first(mmalloc.MakeSlice[int64](a, 0, 0)),
 			first(mmalloc.MakeSlice[struct{}](a, 5, 5)), first(mmalloc.MakeSlice[string](a, 1, 1)),
 			first(mmalloc.MakeSlice[hugeT](a, 1, 1)), first(mmalloc.MakeSlice[hugeT](a, 0, 0)))
 	},
-	"mmalloc.FreeSlice": func(a *mmalloc.Allocator, _ *arena.Arena) []error {
+	"mmalloc.FreeSlice": func(a *mmalloc.Allocator, _ *arena.Region) []error {
 		return errs(mmalloc.FreeSlice(a, make([]int64, 3)), mmalloc.FreeSlice[int64](a, nil),
 			mmalloc.FreeSlice(a, []string{"x"}), mmalloc.FreeSlice(a, make([]hugeT, 0)))
 	},
-	"arena.NewValue": func(_ *mmalloc.Allocator, ar *arena.Arena) []error {
+	"arena.NewValue": func(_ *mmalloc.Allocator, ar *arena.Region) []error {
 		return errs(first(arena.NewValue[int64](ar)), first(arena.NewValue[struct{}](ar)),
 			first(arena.NewValue[*int](ar)), first(arena.NewValue[hugeT](ar)))
 	},
-	"arena.MakeSlice": func(_ *mmalloc.Allocator, ar *arena.Arena) []error {
+	"arena.MakeSlice": func(_ *mmalloc.Allocator, ar *arena.Region) []error {
 		return errs(first(arena.MakeSlice[int64](ar, -1, 0)), first(arena.MakeSlice[int64](ar, 2, 1)),
 			first(arena.MakeSlice[int64](ar, 0, math.MaxInt)), first(arena.MakeSlice[string](ar, 1, 1)),
 			first(arena.MakeSlice[hugeT](ar, 1, 1)), first(arena.MakeSlice[struct{}](ar, 0, 0)))
@@ -284,23 +285,26 @@ func mapKeys[V any](m map[string]V) []string {
 
 // TestAPIErrorValues: one error value per meaning across the module's
 // packages. Every closed-state error is mmalloc.ErrClosed or wraps it,
-// the shared sentinels are the same values under every package's name,
-// the internal ones carry the Err prefix, and MaxAllocBytes is one bound.
+// a Region's failures are mmalloc's sentinels (package arena exports no
+// copy of them), the internal ones carry the Err prefix, and
+// MaxAllocBytes is one bound.
 func TestAPIErrorValues(t *testing.T) {
-	assert.ErrorIs(t, arena.ErrReleased, mmalloc.ErrClosed, "a released region arena is closed")
-	assert.Equal(t, "arena: arena is released", arena.ErrReleased.Error())
-	assert.Same(t, mmalloc.ErrClosed, arena.ErrClosed, "a closed chunk heap")
-	for _, same := range [][2]error{
-		{arena.ErrInvalidSize, mmalloc.ErrInvalidSize}, {arena.ErrOutOfMemory, mmalloc.ErrOutOfMemory},
-		{arena.ErrPointerType, mmalloc.ErrPointerType}, {arena.ErrInvalidOption, mmalloc.ErrInvalidOption},
-		{arena.ErrUninitialized, mmalloc.ErrUninitialized},
-	} {
-		assert.Same(t, same[1], same[0])
-	}
-	assert.Equal(t, mmalloc.MaxAllocBytes, arena.MaxAllocBytes)
+	assert.ErrorIs(t, arena.ErrReleased, mmalloc.ErrClosed, "a released Region is closed")
+	assert.Equal(t, "arena: region is released", arena.ErrReleased.Error())
+	ar0, err := arena.NewRegion(arena.RegionOptions{})
+	require.NoError(t, err)
+	_, err = ar0.Alloc(mmalloc.MaxAllocBytes + 1)
+	assert.ErrorIs(t, err, mmalloc.ErrInvalidSize, "a Region's bound is mmalloc.MaxAllocBytes")
+	_, err = arena.NewValue[*int](ar0)
+	assert.ErrorIs(t, err, mmalloc.ErrPointerType)
+	_, err = arena.NewRegion(arena.RegionOptions{ChunkBytes: -1})
+	assert.ErrorIs(t, err, mmalloc.ErrInvalidOption)
+	_, err = (*arena.Region)(nil).Alloc(1)
+	assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+	require.NoError(t, ar0.Release())
 
-	// The region arena's closed-state errors, as returned.
-	ar, err := arena.New(arena.Options{})
+	// The Region's closed-state errors, as returned.
+	ar, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
 	require.NoError(t, ar.Release())
 	_, err = ar.Alloc(8)
@@ -433,19 +437,19 @@ func TestZeroValues(t *testing.T) {
 		require.NoError(t, b.Release())
 	})
 	t.Run("nil Arena", func(t *testing.T) {
-		var ar *arena.Arena
+		var ar *arena.Region
 		_, err := ar.Alloc(8)
-		assert.ErrorIs(t, err, arena.ErrUninitialized)
-		assert.ErrorIs(t, ar.Reset(), arena.ErrUninitialized)
-		assert.ErrorIs(t, ar.Release(), arena.ErrUninitialized)
+		assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+		assert.ErrorIs(t, ar.Reset(), mmalloc.ErrUninitialized)
+		assert.ErrorIs(t, ar.Release(), mmalloc.ErrUninitialized)
 		_, err = arena.NewValue[int](ar)
-		assert.ErrorIs(t, err, arena.ErrUninitialized)
+		assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
 		_, err = arena.MakeSlice[int](ar, 1, 1)
-		assert.ErrorIs(t, err, arena.ErrUninitialized)
-		assert.Equal(t, arena.Stats{}, ar.Stats())
+		assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+		assert.Equal(t, arena.RegionStats{}, ar.Stats())
 	})
 	t.Run("zero Arena", func(t *testing.T) {
-		var ar arena.Arena
+		var ar arena.Region
 		st := ar.Stats()
 		assert.Equal(t, int64(arena.DefaultRegionChunkBytes), st.ChunkBytes, "the default Options")
 		assert.Zero(t, st.Mapped)
@@ -553,7 +557,7 @@ type apiWorld struct {
 	methods map[string]bool // "pkg.Type.Method" declared in the packages' non-test sources
 
 	open, other, bufAlloc, closed, closedGuard *mmalloc.Allocator
-	ar, released                               *arena.Arena
+	ar, released                               *arena.Region
 	closedView                                 *mmalloc.SharedView
 
 	badSlices    []namedValue // for usable receivers: slices no call may accept as its own
@@ -620,9 +624,9 @@ func newAPIWorld(t *testing.T) *apiWorld {
 	require.NoError(t, w.closedView.Close())
 	require.NoError(t, f.Close())
 	require.NoError(t, sh.Close())
-	w.ar, err = arena.New(arena.Options{ChunkBytes: 64 << 10, Limit: 1 << 20})
+	w.ar, err = arena.NewRegion(arena.RegionOptions{ChunkBytes: 64 << 10, Limit: 1 << 20})
 	require.NoError(t, err)
-	w.released, err = arena.New(arena.Options{})
+	w.released, err = arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
 	_, err = w.released.Alloc(100)
 	require.NoError(t, err)
@@ -664,7 +668,7 @@ func (w *apiWorld) receiversOf(name string, typ reflect.Type) []apiRecv {
 			{"nil", nilv, stUninit, nil}, {"zero", zero, stUninit, nil},
 			{"closed", ptr(w.closedView), stClosed, nil},
 		}
-	case "arena.Arena":
+	case "arena.Region":
 		return []apiRecv{
 			{"nil", nilv, stUninit, nil}, {"released", ptr(w.released), stClosed, nil},
 			{"zero", zero, stUsable, nil}, {"open", ptr(w.ar), stUsable, nil},
@@ -702,8 +706,8 @@ func (w *apiWorld) argsFor(typ reflect.Type, st recvState) []namedValue {
 		return append([]namedValue{nv("nil", []byte(nil)), nv("heap", make([]byte, 10))}, w.closedSlices...)
 	case reflect.TypeFor[*mmalloc.Allocator]():
 		return []namedValue{nv("nil", (*mmalloc.Allocator)(nil)), nv("zero", new(mmalloc.Allocator)), nv("closed", w.closed)}
-	case reflect.TypeFor[*arena.Arena]():
-		return []namedValue{nv("nil", (*arena.Arena)(nil)), nv("released", w.released)}
+	case reflect.TypeFor[*arena.Region]():
+		return []namedValue{nv("nil", (*arena.Region)(nil)), nv("released", w.released)}
 	case reflect.TypeFor[io.Reader]():
 		return []namedValue{nv("reader", strings.NewReader("some bytes")), nv("failing reader", errReader{}),
 			nv("lying reader", lyingReader{})}
@@ -712,9 +716,9 @@ func (w *apiWorld) argsFor(typ reflect.Type, st recvState) []namedValue {
 	case reflect.TypeFor[mmalloc.Options]():
 		return []namedValue{nv("threshold -1", mmalloc.Options{LargeThreshold: -1}), nv("chunk 3 MiB", mmalloc.Options{ChunkSize: 3 << 20}),
 			nv("limit -1", mmalloc.Options{Limit: -1}), nv("chunk max", mmalloc.Options{ChunkSize: math.MaxInt})}
-	case reflect.TypeFor[arena.Options]():
-		return []namedValue{nv("chunk 1000", arena.Options{ChunkBytes: 1000}), nv("chunk -1", arena.Options{ChunkBytes: -1}),
-			nv("limit -1", arena.Options{Limit: -1})}
+	case reflect.TypeFor[arena.RegionOptions]():
+		return []namedValue{nv("chunk 1000", arena.RegionOptions{ChunkBytes: 1000}), nv("chunk -1", arena.RegionOptions{ChunkBytes: -1}),
+			nv("limit -1", arena.RegionOptions{Limit: -1})}
 	}
 	switch typ.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -823,7 +827,7 @@ func (w *apiWorld) calls(t *testing.T) []apiCall {
 		for _, on := range []struct {
 			name string
 			a    *mmalloc.Allocator
-			ar   *arena.Arena
+			ar   *arena.Region
 			st   recvState
 		}{
 			{"nil", nil, nil, stUninit}, {"zero Allocator, nil Arena", new(mmalloc.Allocator), nil, stUninit},

@@ -17,7 +17,7 @@ const literal = "a string literal lives in read-only data"
 
 // TestBadCalls runs each caller mistake (63 of them, across Alloc, Free,
 // the Cache, New's Options, Realloc, the typed helpers, Buffer and region
-// arenas) against an Allocator (and a region arena) that holds live
+// arenas) against an Allocator (and a Region) that holds live
 // buffers of every kind, and checks that the call returns its sentinel and
 // changes nothing: not the stats, not a byte of any live buffer. Guard
 // mode's own table is TestGuardBadCalls.
@@ -64,14 +64,14 @@ func TestBadCalls(t *testing.T) {
 	realloc := func(b []byte, n int) func() error {
 		return func() error { _, err := a.Realloc(b, n); return err }
 	}
-	// A region arena with a live allocation, and one released.
-	region, err := arena.New(arena.Options{Limit: 2 * mib})
+	// A Region with a live allocation, and one released.
+	region, err := arena.NewRegion(arena.RegionOptions{Limit: 2 * mib})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = region.Release() })
 	regionBuf, err := region.Alloc(1000)
 	require.NoError(t, err)
 	fill(regionBuf, 77)
-	released, err := arena.New(arena.Options{})
+	released, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
 	require.NoError(t, released.Release())
 	c := a.NewCache()
@@ -141,14 +141,14 @@ func TestBadCalls(t *testing.T) {
 		{"FreeSlice of a pointer type", func() error { return mmalloc.FreeSlice(a, []*int{nil}) }, mmalloc.ErrPointerType},
 		{"Buffer.Grow negative", func() error { return mmalloc.NewBuffer(a).Grow(-1) }, mmalloc.ErrInvalidSize},
 		{"Buffer.Grow beyond the address space", func() error { return mmalloc.NewBuffer(a).Grow(mmalloc.MaxAllocBytes + 1) }, mmalloc.ErrInvalidSize},
-		{"region Alloc negative", func() error { _, err := region.Alloc(-1); return err }, arena.ErrInvalidSize},
+		{"region Alloc negative", func() error { _, err := region.Alloc(-1); return err }, mmalloc.ErrInvalidSize},
 		{"region Alloc past its limit", func() error { _, err := region.Alloc(4 * mib); return err }, mmalloc.ErrOutOfMemory},
 		{"region MakeSlice of strings", func() error { _, err := arena.MakeSlice[string](region, 1, 1); return err }, mmalloc.ErrPointerType},
 		{"region NewValue of a map holder", func() error { _, err := arena.NewValue[struct{ M map[int]int }](region); return err }, mmalloc.ErrPointerType},
 		{"region Alloc after Release", func() error { _, err := released.Alloc(8); return err }, arena.ErrReleased},
 		{"region Reset after Release", released.Reset, arena.ErrReleased},
 		{"region Release twice", released.Release, arena.ErrReleased},
-		{"region New with odd ChunkBytes", func() error { _, err := arena.New(arena.Options{ChunkBytes: 1000}); return err }, mmalloc.ErrInvalidOption},
+		{"region New with odd ChunkBytes", func() error { _, err := arena.NewRegion(arena.RegionOptions{ChunkBytes: 1000}); return err }, mmalloc.ErrInvalidOption},
 	}
 	require.GreaterOrEqual(t, len(calls), 30)
 

@@ -34,7 +34,7 @@ var budget struct {
 }
 
 // ProcessMapped returns the bytes mapped now by every Allocator and every
-// region arena (package arena) of the process: the off-heap figure to add
+// Region (package arena) of the process: the off-heap figure to add
 // to the Go runtime's own memory.
 func ProcessMapped() int64 { return osmem.ProcessMapped() }
 

@@ -26,7 +26,7 @@ func withBudget(t *testing.T, bytes int64) {
 }
 
 // TestProcessBudgetTracksMapped moves mapped memory up and down through an
-// Allocator (chunks and large mappings) and a region arena, and checks
+// Allocator (chunks and large mappings) and a Region, and checks
 // after each move that the Go limit is the budget minus what is mapped,
 // give or take one step. The expected limit is computed from the
 // documented formula with the documented figures (a step of budget/128, a
@@ -71,7 +71,7 @@ func TestProcessBudgetTracksMapped(t *testing.T) {
 	assert.Greater(t, mmalloc.ProcessMapped(), int64(12*16*mib))
 	assert.Less(t, last, int64(budget-12*16*mib))
 
-	ar, err := arena.New(arena.Options{})
+	ar, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
 	_, err = ar.Alloc(100 * mib)
 	require.NoError(t, err)

@@ -8,7 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/heapprof"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // Cache is a front of an Allocator for one goroutine at a time: it owns a
@@ -21,7 +21,7 @@ import (
 // Cache, or the Allocator itself, may free; every Free goes straight back
 // to the object's slab.
 //
-// A Cache owns at most one slab per size class (slab.OwnedBytesBound in
+// A Cache owns at most one slab per size class (slabs.OwnedBytesBound in
 // all), whose free objects only it hands out. Close gives them back and
 // ends the Cache; Flush gives them back and keeps it usable. A Cache that
 // is dropped without Close is closed by the garbage collector (its
@@ -43,7 +43,7 @@ type Cache struct {
 type cacheState struct {
 	a      *Allocator
 	mu     cacheLock // race builds: serialises l with Stats and the cleanup
-	l      slab.Local
+	l      slabs.Local
 	closed bool             // Close ran; protected by a.lmu
 	ended  atomic.Bool      // closed, for the fast paths to read
 	sample heapprof.Sampler // see profile.go; the Cache's goroutine's
@@ -101,13 +101,13 @@ func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
-		cls := slab.ClassOf(n)
+		cls := slabs.ClassOf(n)
 		st.mu.lock()
 		p, z, ok := st.l.Alloc(cls)
 		st.mu.unlock()
 		if ok {
 			b := object(p, cls, n, zero && !z)
-			if st.sample.Take(slab.ClassBytes(cls)) { // see profile.go
+			if st.sample.Take(slabs.ClassBytes(cls)) { // see profile.go
 				return a.sampled(b)
 			}
 			return b, nil

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmalloc/mmalloc"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 func TestCacheRoundTrip(t *testing.T) {
@@ -169,8 +169,8 @@ func TestRetentionIsBounded(t *testing.T) {
 	skipWithInvariants(t, "every call runs validate, whose garbage counts in the RSS")
 	const budget = 32 * mib
 	var slabsPerP int64
-	for c := 1; c < slab.NumClasses; c++ {
-		slabsPerP += int64(slab.ClassSlabBytes(c))
+	for c := 1; c < slabs.NumClasses; c++ {
+		slabsPerP += int64(slabs.ClassSlabBytes(c))
 	}
 	allowed := budget + int64(runtime.GOMAXPROCS(0))*slabsPerP + 4*mib
 	objs := make([][]byte, 0, 200_000)

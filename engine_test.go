@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmalloc/mmalloc"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // TestTrimWhileGOMAXPROCSChanges: Trim drains every P's cache from the
@@ -170,7 +170,7 @@ func TestDroppedCacheIsReclaimed(t *testing.T) {
 // TestFreeGivesMemoryBack: a million buffers of 100-2000 B, freed in
 // random order with no Trim, leave no more held (Mapped - Released) and
 // resident than the retention budget plus what the per-P caches may own
-// (one slab per class per P, slab.OwnedBytesBound()), for the default
+// (one slab per class per P, slabs.OwnedBytesBound()), for the default
 // budget and for 8 MiB.
 func TestFreeGivesMemoryBack(t *testing.T) {
 	n := 1_000_000
@@ -181,7 +181,7 @@ func TestFreeGivesMemoryBack(t *testing.T) {
 		t.Run(budgetName(retain), func(t *testing.T) {
 			a := newAlloc(t, mmalloc.Options{RetainBytes: retain})
 			budget := a.Stats().RetainLimit
-			bound := budget + int64(slab.OwnedBytesBound())*int64(runtime.GOMAXPROCS(0))
+			bound := budget + int64(slabs.OwnedBytesBound())*int64(runtime.GOMAXPROCS(0))
 			bufs := make([][]byte, n)
 			r := rand.New(rand.NewPCG(7, uint64(retain)))
 			runtime.GC()

@@ -114,7 +114,7 @@ func (g *faultRig) freeOne() {
 
 // faultOp is one kind of step of the workload. do returns the error of
 // the one call of the step that may map memory (nil if it maps nothing).
-// Steps of other APIs (region arenas, Realloc) join this table.
+// Steps of other APIs (Regions, Realloc) join this table.
 type faultOp struct {
 	name   string
 	weight int

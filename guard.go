@@ -9,10 +9,10 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/osmem"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // ErrCorrupted: guard mode found bytes written where no caller may write —
@@ -61,7 +61,7 @@ type guardObj struct {
 	n uintptr // bytes requested: len and cap of the slice handed out
 
 	// Small objects: the slot's chunk and class (its size is the class's).
-	ch  *arena.Chunk
+	ch  *chunk.Chunk
 	cls int
 
 	// Large objects: the whole mapping, its last page the guard.
@@ -70,7 +70,7 @@ type guardObj struct {
 
 // guardSlot is a freed small object in quarantine, or one retired forever.
 type guardSlot struct {
-	ch   *arena.Chunk
+	ch   *chunk.Chunk
 	cls  int
 	addr uintptr
 	size uintptr
@@ -94,9 +94,9 @@ type guardState struct {
 	retired    []osmem.Span // freed large mappings kept PROT_NONE, oldest first
 	rBytes     uintptr
 
-	held      [slab.NumClasses]int64 // per class: slots out of the slabs but not live
-	corrupted int64                  // corruptions found
-	reports   []error                // the first guardMaxReports of them
+	held      [slabs.NumClasses]int64 // per class: slots out of the slabs but not live
+	corrupted int64                   // corruptions found
+	reports   []error                 // the first guardMaxReports of them
 
 	largeLive               int64
 	largeInUse              int64 // usable bytes of live large objects (excluding guard pages)
@@ -127,15 +127,15 @@ func (a *Allocator) guardAlloc(n int, zero bool) ([]byte, error) {
 }
 
 func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) {
-	c := slab.ClassOf(n + 1)
+	c := slabs.ClassOf(n + 1)
 	p, z, err := a.centrals[c].AllocOne()
 	if err != nil {
 		return nil, err
 	}
 	a.centrals[c].Publish(1, 0)
-	b := object(p, c, slab.ClassBytes(c), zero && !z)
+	b := object(p, c, slabs.ClassBytes(c), zero && !z)
 	fillPattern(p+uintptr(n), uintptr(len(b)-n), canaryKey)
-	g.live[p] = guardObj{n: uintptr(n), ch: arena.Lookup(p), cls: c}
+	g.live[p] = guardObj{n: uintptr(n), ch: chunk.Lookup(p), cls: c}
 	return b[:n:n], nil
 }
 
@@ -191,7 +191,7 @@ func (a *Allocator) guardFree(b []byte) error {
 	delete(g.live, addr)
 	a.centrals[o.cls].Publish(0, 1)
 	g.held[o.cls]++
-	size := uintptr(slab.ClassBytes(o.cls))
+	size := uintptr(slabs.ClassBytes(o.cls))
 	if off := checkPattern(addr+o.n, size-o.n, canaryKey); off >= 0 {
 		return g.report(fmt.Errorf("%w: %d-byte object at %#x was written past its end (%d bytes after it; slot retired)",
 			ErrCorrupted, o.n, addr, off))
@@ -274,7 +274,7 @@ func (a *Allocator) guardRealloc(b []byte, n int, zero bool) ([]byte, error) {
 // was overwritten. g.mu is held.
 func (g *guardState) canaryBroken(start uintptr, o guardObj) bool {
 	end := start + o.n
-	room := uintptr(slab.ClassBytes(o.cls)) - o.n
+	room := uintptr(slabs.ClassBytes(o.cls)) - o.n
 	if o.ch == nil {
 		room = o.base + o.mapped - osmem.PageBytes - end
 	}
@@ -297,7 +297,7 @@ func (g *guardState) evict(a *Allocator) {
 		return
 	}
 	g.held[s.cls]--
-	if sl, settle, err := slab.Release(s.ch, s.addr); err == nil && settle {
+	if sl, settle, err := slabs.Release(s.ch, s.addr); err == nil && settle {
 		sl.Settle()
 	}
 }
@@ -335,10 +335,10 @@ func (g *guardState) report(err error) error {
 // classify explains why addr is no live object's first byte, changing
 // nothing. g.mu is held.
 func (g *guardState) classify(a *Allocator, addr uintptr) error {
-	if ch := arena.Lookup(addr); ch != nil && ch.Heap() == a.heap {
+	if ch := chunk.Lookup(addr); ch != nil && ch.Heap() == a.heap {
 		// No object here is held (live ones are in g.live): inside an
 		// object, or not allocated.
-		return slab.ReleaseError(ch, addr)
+		return slabs.ReleaseError(ch, addr)
 	}
 	for start, o := range g.live {
 		if o.ch == nil && addr >= o.base && addr < o.base+o.mapped {
@@ -438,10 +438,10 @@ func (g *guardState) figures() (quarantined, corrupted int64, large [4]int64) {
 // validate checks guard mode's equations against the quarantine and the
 // live objects, and returns, per class, the slots it holds that are
 // neither live nor in a slab.
-func (g *guardState) validate() (held [slab.NumClasses]int64, largeMapped int64, err error) {
+func (g *guardState) validate() (held [slabs.NumClasses]int64, largeMapped int64, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var inQ [slab.NumClasses]int64
+	var inQ [slabs.NumClasses]int64
 	var qBytes uintptr
 	for _, s := range g.quarantine[g.qHead:] {
 		inQ[s.cls]++

@@ -5,7 +5,7 @@ package mmalloc
 import (
 	"runtime"
 
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // localSet is one cache per P, indexed by P id. A set is replaced whole
@@ -40,9 +40,9 @@ func (a *Allocator) swapLocals(n int) {
 
 // drainLocal gives back everything the cache l holds, and publishes its
 // counts. Nobody else uses l meanwhile.
-func (a *Allocator) drainLocal(l *slab.Local) {
+func (a *Allocator) drainLocal(l *slabs.Local) {
 	l.Drain(
-		func(s *slab.Slab, unused int) { a.centrals[s.Class()].Abandon(s, unused) },
+		func(s *slabs.Slab, unused int) { a.centrals[s.Class()].Abandon(s, unused) },
 		func(c int, allocs, frees uint64) { a.centrals[c].Publish(allocs, frees) },
 	)
 }

@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/heapprof"
+	"github.com/mmalloc/mmalloc/internal/mappings"
 	"github.com/mmalloc/mmalloc/internal/osmem"
-	"github.com/mmalloc/mmalloc/large"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 	"github.com/mmalloc/mmalloc/stats"
 )
 
@@ -46,7 +46,7 @@ var (
 const (
 	// DefaultLargeThreshold is the largest request served from slabs. Above
 	// it an allocation gets its own mapping, as glibc's M_MMAP_THRESHOLD.
-	DefaultLargeThreshold = slab.MaxSmallBytes // 128 KiB
+	DefaultLargeThreshold = slabs.MaxSmallBytes // 128 KiB
 
 	// DefaultChunkBytes is the size of the chunks slabs are carved from: big
 	// enough that mapping one (an mmap system call) is rare, small enough
@@ -62,7 +62,7 @@ const (
 
 	// MaxAllocBytes is the largest request accepted: half of the 47-bit
 	// user address space. Larger ones fail with ErrInvalidSize. The
-	// region arena's arena.MaxAllocBytes is the same bound.
+	// arena.Region has the same bound.
 	MaxAllocBytes = osmem.MaxAllocBytes
 )
 
@@ -94,7 +94,7 @@ type Options struct {
 	// munmap. The budget holds as frees happen: what does not fit goes back
 	// to the OS at once. Besides it, each P's cache (and each Cache) owns
 	// at most one slab per size class, whose free objects only it hands
-	// out: slab.OwnedBytesBound (about 11.4 MiB) per cache at most.
+	// out: slabs.OwnedBytesBound (about 11.4 MiB) per cache at most.
 	RetainBytes int64
 
 	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on
@@ -210,9 +210,9 @@ type Allocator struct {
 	closed    atomic.Bool
 
 	src      *osmem.Source
-	heap     *arena.Heap
-	large    *large.Registry
-	centrals [slab.NumClasses]slab.Central
+	heap     *chunk.Heap
+	large    *mappings.Registry
+	centrals [slabs.NumClasses]slabs.Central
 	guard    *guardState // non-nil in guard mode; read-only
 	inv      *invState   // non-nil in invariants builds; see invariants.go
 
@@ -235,13 +235,13 @@ func New(opts Options) (*Allocator, error) {
 	if opts.LargeThreshold == 0 {
 		opts.LargeThreshold = DefaultLargeThreshold
 	}
-	if opts.LargeThreshold < 0 || opts.LargeThreshold > slab.MaxSmallBytes {
-		return nil, fmt.Errorf("%w: LargeThreshold %d is outside 1..%d", ErrInvalidOption, opts.LargeThreshold, slab.MaxSmallBytes)
+	if opts.LargeThreshold < 0 || opts.LargeThreshold > slabs.MaxSmallBytes {
+		return nil, fmt.Errorf("%w: LargeThreshold %d is outside 1..%d", ErrInvalidOption, opts.LargeThreshold, slabs.MaxSmallBytes)
 	}
 	if opts.ChunkSize == 0 {
 		opts.ChunkSize = DefaultChunkBytes
 	}
-	if opts.ChunkSize < arena.GranuleBytes || opts.ChunkSize > 1<<30 || opts.ChunkSize&(opts.ChunkSize-1) != 0 {
+	if opts.ChunkSize < chunk.GranuleBytes || opts.ChunkSize > 1<<30 || opts.ChunkSize&(opts.ChunkSize-1) != 0 {
 		return nil, fmt.Errorf("%w: ChunkSize %d is not a power of two from 1 MiB to 1 GiB", ErrInvalidOption, opts.ChunkSize)
 	}
 	if opts.Limit < 0 {
@@ -252,12 +252,12 @@ func New(opts Options) (*Allocator, error) {
 	}
 	a := &Allocator{threshold: opts.LargeThreshold, src: osmem.NewSource(opts.Limit)}
 	a.src.SetRetainLimit(max(opts.RetainBytes, 0))
-	heap, err := arena.NewHeap(a.src, arena.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages})
+	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	a.heap = heap
-	a.large = large.NewRegistry(a.src)
+	a.large = mappings.NewRegistry(a.src)
 	a.large.SetHugePages(opts.HugePages)
 	// Retained memory counts toward Limit; when a mapping would pass it,
 	// give the retained memory back first: as much as the locks the
@@ -267,7 +267,7 @@ func New(opts Options) (*Allocator, error) {
 	// taken at that moment keeps its empty slabs: the reclaim is best
 	// effort, never a wait on another class.
 	reclaim := func(waitHeap bool) {
-		for c := 1; c < slab.NumClasses; c++ {
+		for c := 1; c < slabs.NumClasses; c++ {
 			a.centrals[c].TryTrim(waitHeap)
 		}
 		a.large.TryTrim()
@@ -275,7 +275,7 @@ func New(opts Options) (*Allocator, error) {
 	}
 	a.src.SetReclaim(func() { reclaim(false) }) // the Heap's lock may be held
 	heap.SetReclaim(func() { reclaim(true) })   // it is not: see Heap.SetReclaim
-	for c := 1; c < slab.NumClasses; c++ {
+	for c := 1; c < slabs.NumClasses; c++ {
 		a.centrals[c].Init(c, heap)
 	}
 	if opts.Guard {
@@ -330,11 +330,11 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 		if a.closed.Load() {
 			return nil, ErrClosed
 		}
-		c := slab.ClassOf(n)
+		c := slabs.ClassOf(n)
 		l := a.pin()
 		if l != nil {
 			if p, z, ok := l.Alloc(c); ok {
-				sampled := l.sample.Take(slab.ClassBytes(c)) // see profile.go
+				sampled := l.sample.Take(slabs.ClassBytes(c)) // see profile.go
 				a.unpin(l)
 				b := object(p, c, n, zero && !z) // clears after the unpin
 				if sampled {
@@ -352,7 +352,7 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 // object returns the object of class c at p as a slice of n bytes with
 // the class's capacity, cleared first if clearIt.
 func object(p uintptr, c, n int, clearIt bool) []byte {
-	b := unsafe.Slice((*byte)(osmem.AddrPointer(p)), slab.ClassBytes(c))
+	b := unsafe.Slice((*byte)(osmem.AddrPointer(p)), slabs.ClassBytes(c))
 	if clearIt {
 		clear(b)
 	}
@@ -367,7 +367,7 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 	if a.guard != nil { // guard mode never uses the caches
 		return a.guardAlloc(n, zero)
 	}
-	var old *slab.Slab
+	var old *slabs.Slab
 	var unused int
 	l := a.pin()
 	if l != nil {
@@ -481,7 +481,7 @@ func (a *Allocator) Free(b []byte) error {
 // frees the object there if addr starts one that a caller holds. It
 // neither blocks nor allocates, so the P may stay pinned. In guard mode it
 // finds nothing: every Free goes to guard mode's checks.
-func (a *Allocator) freeLookup(l *slab.Local, addr uintptr) (*slab.Slab, bool) {
+func (a *Allocator) freeLookup(l *slabs.Local, addr uintptr) (*slabs.Slab, bool) {
 	if a.guard != nil {
 		return nil, false
 	}
@@ -516,10 +516,10 @@ func (a *Allocator) free(b []byte) error {
 
 // release is the slow path of Allocator.Free and Cache.Free: every check in
 // its documented order, then the registry. It returns the slab of the
-// object it freed (uncounted; settle as slab.Release says), or done, with
+// object it freed (uncounted; settle as slabs.Release says), or done, with
 // Free's result, when nothing is left to do (an empty slice, guard mode, a
 // large mapping, a refusal).
-func (a *Allocator) release(b []byte) (s *slab.Slab, settle, done bool, err error) {
+func (a *Allocator) release(b []byte) (s *slabs.Slab, settle, done bool, err error) {
 	if a.closed.Load() {
 		return nil, false, true, ErrClosed
 	}
@@ -534,7 +534,7 @@ func (a *Allocator) release(b []byte) (s *slab.Slab, settle, done bool, err erro
 	if ch == nil {
 		return nil, false, true, a.large.Free(addr)
 	}
-	if s, settle, err = slab.Release(ch, addr); err != nil {
+	if s, settle, err = slabs.Release(ch, addr); err != nil {
 		return nil, false, true, err
 	}
 	return s, settle, false, nil
@@ -542,8 +542,8 @@ func (a *Allocator) release(b []byte) (s *slab.Slab, settle, done bool, err erro
 
 // chunkOf returns the chunk of this Allocator that holds addr, or nil (a
 // large mapping, or not ours), from the registry.
-func (a *Allocator) chunkOf(addr uintptr) *arena.Chunk {
-	ch := arena.Lookup(addr)
+func (a *Allocator) chunkOf(addr uintptr) *chunk.Chunk {
+	ch := chunk.Lookup(addr)
 	if ch == nil || ch.Heap() != a.heap {
 		return nil
 	}
@@ -571,7 +571,7 @@ func (a *Allocator) Trim() error {
 		a.guard.trim(a)
 	}
 	a.drainLocals()
-	for c := 1; c < slab.NumClasses; c++ {
+	for c := 1; c < slabs.NumClasses; c++ {
 		a.centrals[c].Trim()
 	}
 	a.heap.Trim()
@@ -594,7 +594,7 @@ func (a *Allocator) Close() error {
 	err := ErrClosed
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
-		for c := 1; c < slab.NumClasses; c++ {
+		for c := 1; c < slabs.NumClasses; c++ {
 			a.centrals[c].Close()
 		}
 		if a.guard != nil {
@@ -631,19 +631,19 @@ func (a *Allocator) stats() stats.Snapshot {
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
 		Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),
-		Classes:    make([]stats.Class, 0, slab.NumClasses-1),
+		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
 	}
 	s.Chunks, s.EmptyChunks = a.heap.Counts()
-	var allocs, frees, cached [slab.NumClasses]uint64
-	count := func(l *slab.Local) {
-		for c := 1; c < slab.NumClasses; c++ {
+	var allocs, frees, cached [slabs.NumClasses]uint64
+	count := func(l *slabs.Local) {
+		for c := 1; c < slabs.NumClasses; c++ {
 			al, fr := l.Counts(c)
 			allocs[c] += al
 			frees[c] += fr
 			cached[c] += uint64(l.Reserved(c))
 		}
 	}
-	for c := 1; c < slab.NumClasses; c++ {
+	for c := 1; c < slabs.NumClasses; c++ {
 		cs := a.centrals[c].Stats()
 		allocs[c] += cs.Allocs
 		frees[c] += cs.Frees
@@ -654,9 +654,9 @@ func (a *Allocator) stats() stats.Snapshot {
 		count(&cs.l)
 		cs.mu.unlock()
 	}
-	for c := 1; c < slab.NumClasses; c++ {
-		size := slab.ClassBytes(c)
-		row := stats.Class{Size: size, SlabBytes: slab.ClassSlabBytes(c), Slabs: a.centrals[c].Stats().Slabs,
+	for c := 1; c < slabs.NumClasses; c++ {
+		size := slabs.ClassBytes(c)
+		row := stats.Class{Size: size, SlabBytes: slabs.ClassSlabBytes(c), Slabs: a.centrals[c].Stats().Slabs,
 			Allocs: allocs[c], Frees: frees[c], Cached: int64(cached[c])}
 		row.Live = int64(row.Allocs - row.Frees)
 		row.InUse = row.Live * int64(size)
@@ -689,9 +689,9 @@ func (a *Allocator) UsableSize(n int) int {
 	case a.guard != nil:
 		return n
 	case n > a.threshold:
-		return int(large.RoundUp(uintptr(n)))
+		return int(mappings.RoundUp(uintptr(n)))
 	default:
-		return slab.ClassBytes(slab.ClassOf(n))
+		return slabs.ClassBytes(slabs.ClassOf(n))
 	}
 }
 
@@ -699,7 +699,7 @@ func (a *Allocator) UsableSize(n int) int {
 // with them. Tests call it after every step that matters; it must not run
 // concurrently with other calls.
 func (a *Allocator) validate() error {
-	var guardHeld [slab.NumClasses]int64
+	var guardHeld [slabs.NumClasses]int64
 	var guardMapped int64
 	if a.guard != nil {
 		var err error
@@ -709,10 +709,10 @@ func (a *Allocator) validate() error {
 	}
 	// What every cache has reserved in the slabs it owns; a slab owned by
 	// two caches is a broken invariant.
-	reserved := make(map[*slab.Slab]int)
+	reserved := make(map[*slabs.Slab]int)
 	var twice error
-	own := func(l *slab.Local) {
-		l.Owns(func(s *slab.Slab, r int) {
+	own := func(l *slabs.Local) {
+		l.Owns(func(s *slabs.Slab, r int) {
 			if _, dup := reserved[s]; dup && twice == nil {
 				twice = fmt.Errorf("mmalloc: a slab of class %d is owned by two caches", s.Class())
 			}
@@ -733,8 +733,8 @@ func (a *Allocator) validate() error {
 		return twice
 	}
 	s := a.stats()
-	for c := 1; c < slab.NumClasses; c++ {
-		held, err := a.centrals[c].Validate(func(s *slab.Slab) int { return reserved[s] })
+	for c := 1; c < slabs.NumClasses; c++ {
+		held, err := a.centrals[c].Validate(func(s *slabs.Slab) int { return reserved[s] })
 		if err != nil {
 			return err
 		}
@@ -768,7 +768,7 @@ func (a *Allocator) validate() error {
 		return fmt.Errorf("mmalloc: %d bytes retained, over the budget %d", s.Retained, s.RetainLimit)
 	}
 	var emptySlabs int64
-	for c := 1; c < slab.NumClasses; c++ {
+	for c := 1; c < slabs.NumClasses; c++ {
 		emptySlabs += a.centrals[c].EmptyBytes()
 	}
 	if charged := a.heap.Charged() + kept + emptySlabs; charged != s.Retained {

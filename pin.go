@@ -9,14 +9,14 @@ import (
 	"runtime"
 
 	"github.com/mmalloc/mmalloc/internal/heapprof"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // local is one P's cache. Padding keeps two Ps' hot fields off one line.
 type local struct {
 	sample heapprof.Sampler // see profile.go
 
-	slab.Local
+	slabs.Local
 	_ [64]byte
 }
 
@@ -64,7 +64,7 @@ func (*cacheLock) unlock() {}
 // counters, without visiting: each counter is one machine word written
 // only by its owner, so a read sees some value the owner wrote, and every
 // write that happens before the call. f must only read. a.lmu is held.
-func (a *Allocator) readLocals(f func(l *slab.Local)) {
+func (a *Allocator) readLocals(f func(l *slabs.Local)) {
 	ls := a.locals.Load()
 	for i := range ls.l {
 		f(&ls.l[i].Local)

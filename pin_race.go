@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/mmalloc/mmalloc/internal/heapprof"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // The race detector cannot see that pinning serialises the users of a P's
@@ -20,7 +20,7 @@ import (
 type local struct {
 	sample heapprof.Sampler // see profile.go
 
-	slab.Local
+	slabs.Local
 	mu      sync.Mutex
 	retired bool // drained by swapLocals: never used again; protected by mu
 }
@@ -69,7 +69,7 @@ type cacheLock struct{ mu sync.Mutex }
 func (c *cacheLock) lock()   { c.mu.Lock() }
 func (c *cacheLock) unlock() { c.mu.Unlock() }
 
-func (a *Allocator) readLocals(f func(l *slab.Local)) {
+func (a *Allocator) readLocals(f func(l *slabs.Local)) {
 	ls := a.locals.Load()
 	for i := range ls.l {
 		l := &ls.l[i]

@@ -56,7 +56,7 @@ func (a *Allocator) WriteHeapProfile(w io.Writer) error {
 // PublishProfile makes a's heap profile served by ServeHeapProfile under
 // name, beside the Default Allocator's ("default"). A name that is empty,
 // holds a control character, is "default" or was published before (by any
-// Allocator or region arena) returns ErrProfileName. Names are never
+// Allocator or Region) returns ErrProfileName. Names are never
 // forgotten: a published Allocator stays reachable, and after Close its
 // profile is served as it stood at Close.
 func (a *Allocator) PublishProfile(name string) error {
@@ -67,7 +67,7 @@ func (a *Allocator) PublishProfile(name string) error {
 }
 
 // ServeHeapProfile serves the heap profiles of the Default Allocator and
-// of every Allocator (and region arena) published with PublishProfile, as
+// of every Allocator (and Region) published with PublishProfile, as
 // net/http/pprof serves the Go heap's. Register it beside those:
 //
 //	http.HandleFunc("/debug/pprof/mmalloc", mmalloc.ServeHeapProfile)

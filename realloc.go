@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/chunk"
+	"github.com/mmalloc/mmalloc/internal/mappings"
 	"github.com/mmalloc/mmalloc/internal/osmem"
-	"github.com/mmalloc/mmalloc/large"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // reallocCopiedBytes counts, for the whole process, the bytes Realloc has
@@ -76,12 +76,12 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	keep := min(len(b), n)
 
-	if ch := arena.Lookup(addr); ch != nil && ch.Heap() == a.heap {
-		cls, err := slab.Usable(ch, addr)
+	if ch := chunk.Lookup(addr); ch != nil && ch.Heap() == a.heap {
+		cls, err := slabs.Usable(ch, addr)
 		if err != nil {
 			return nil, err
 		}
-		usable := slab.ClassBytes(cls)
+		usable := slabs.ClassBytes(cls)
 		if want := a.UsableSize(n); n > 0 && n <= a.threshold && want <= usable && 2*want >= usable {
 			mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), want)
 			if zero && len(b) < n {
@@ -100,7 +100,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 	if n <= a.threshold {
 		return a.move(b, n, keep, zero)
 	}
-	if large.RoundUp(uintptr(n)) == size {
+	if mappings.RoundUp(uintptr(n)) == size {
 		mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), size)
 		if zero && len(b) < n {
 			clear(mem[len(b):n])
@@ -131,7 +131,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 
 // allocGrowable moves b (small, or empty) into a large allocation of at
 // least n bytes for a caller that will grow into it: a kept mapping of any
-// larger size is taken if there is one (large.Registry.AllocAtLeast). The
+// larger size is taken if there is one (mappings.Registry.AllocAtLeast). The
 // result's bytes past len(b) are unspecified.
 func (a *Allocator) allocGrowable(b []byte, n int) ([]byte, error) {
 	if a.closed.Load() {

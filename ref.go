@@ -8,7 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/osmem"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // Ref is an allocation's address as a plain integer: what a program keeps
@@ -188,11 +188,11 @@ func (a *Allocator) refBytes(r Ref) (int, error) {
 		return a.guard.liveBytes(a, addr)
 	}
 	if ch := a.chunkOf(addr); ch != nil {
-		c, err := slab.Usable(ch, addr)
+		c, err := slabs.Usable(ch, addr)
 		if err != nil {
 			return 0, err
 		}
-		return slab.ClassBytes(c), nil
+		return slabs.ClassBytes(c), nil
 	}
 	n, err := a.large.Usable(addr)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/osmem"
-	"github.com/mmalloc/mmalloc/slab"
+	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
 // Bounds of Options.Reserve.
@@ -176,7 +176,7 @@ func (a *Allocator) checkLive(addr uintptr) error {
 		return g.classify(a, addr)
 	}
 	if ch := a.chunkOf(addr); ch != nil {
-		_, err := slab.Usable(ch, addr)
+		_, err := slabs.Usable(ch, addr)
 		return err
 	}
 	_, err := a.large.Usable(addr)

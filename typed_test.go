@@ -227,14 +227,14 @@ func ExampleMakeSlice() {
 }
 
 // TestTypedHugeTypes asks every typed helper, of package mmalloc and of
-// region arenas, for types above MaxAllocBytes (and a slice of them): each
+// Regions, for types above MaxAllocBytes (and a slice of them): each
 // returns ErrInvalidSize and changes nothing. No value of such a type is
 // ever made: a zero value on the Go heap would die of "fatal error: out
 // of memory", which is why this runs in a child process.
 func TestTypedHugeTypes(t *testing.T) {
 	inChild(t, func(t *testing.T) {
 		a := newAlloc(t, mmalloc.Options{})
-		ar, err := arena.New(arena.Options{})
+		ar, err := arena.NewRegion(arena.RegionOptions{})
 		require.NoError(t, err)
 		defer ar.Release()
 		before, arBefore := a.Stats(), ar.Stats()
@@ -265,7 +265,7 @@ func TestTypedHugeTypes(t *testing.T) {
 
 // TestTypedHelpersDoNotAllocate: no typed helper makes a value of T on the
 // Go heap, whatever T's size — a 64 MiB T costs the Go heap nothing, as an
-// int64 does — in package mmalloc and in region arenas.
+// int64 does — in package mmalloc and in Regions.
 func TestTypedHelpersDoNotAllocate(t *testing.T) {
 	skipWithInvariants(t, "every call runs validate, which allocates")
 	if raceEnabled {
@@ -273,7 +273,7 @@ func TestTypedHelpersDoNotAllocate(t *testing.T) {
 	}
 	type big [64 << 20]byte
 	a := newAlloc(t, mmalloc.Options{})
-	ar, err := arena.New(arena.Options{})
+	ar, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
 	defer ar.Release()
 	for name, round := range map[string]func(){

@@ -1,10 +1,27 @@
-// Package arena maps chunks of memory from the OS, finds the chunk of any
-// address without a lock, carves chunks into runs of pages, and unmaps
-// them when they are empty. See the mmalloc package for the overview.
+// Package arena is mmalloc's memory layer: it maps memory from the OS in
+// chunks, finds the chunk of any address without a lock, carves chunks into
+// runs of pages, and unmaps them when they are empty. See the mmalloc
+// package for the overview.
 //
-// It also holds the region allocator, Arena (region.go): bump allocation
-// from chunks of its own, every allocation forgotten at once by Reset and
-// every byte unmapped by Release. Its section is at the end.
+// What a program calls here is the Region (region.go): a region allocator,
+// what Go's experimental arena package calls an arena. Alloc, NewValue and
+// MakeSlice bump a pointer through chunks the Region maps for itself, Reset
+// forgets every allocation at once, Release unmaps every byte. Its section
+// is at the end. A Region's errors are package mmalloc's sentinels
+// (mmalloc.ErrInvalidSize, mmalloc.ErrOutOfMemory, ...), plus ErrReleased.
+//
+// The chunk heap behind mmalloc.Allocator is the engine of this layer. It
+// lives in internal/chunk, since only package mmalloc can call it, and is
+// described here, with the layer.
+//
+// # Words
+//
+//   - arena: this layer, and only it.
+//   - chunk: one aligned mapping, carved into pages.
+//   - Region: the region allocator a program creates with NewRegion.
+//   - Allocator (package mmalloc): the general allocator, whose small
+//     objects come from slabs (package slab) carved from chunks, and whose
+//     large ones get mappings of their own (package large).
 //
 // # Structures
 //
@@ -58,9 +75,9 @@
 // with atomic loads by Free without the lock. Registry leaves are created
 // under a global mutex; entries are atomic.
 //
-// # Region arenas
+// # Regions
 //
-// An Arena maps chunks of Options.ChunkBytes (1 MiB by default) with plain
+// A Region maps chunks of RegionOptions.ChunkBytes (1 MiB by default) with plain
 // mmap (no alignment, no registry: nothing is ever looked up by address)
 // and keeps them in a list, in the order it uses them.
 //
@@ -84,16 +101,16 @@
 // alone costs 1.4x for 64-byte objects and is even (within 3%) at 1 KiB;
 // clearing 8 KiB ahead at a time costs 1.05x at 64 B and 1.1x at 1 KiB.
 //
-// Reset unmaps the big mappings and the chunks beyond Options.RetainBytes
+// Reset unmaps the big mappings and the chunks beyond RegionOptions.RetainBytes
 // (16 MiB by default) and rewinds to the first chunk. Release unmaps the
 // rest; later calls fail with ErrReleased.
 //
-// Heap profiles (profile.go): with Options.ProfileRate set, the fast
+// Heap profiles (profile.go): with RegionOptions.ProfileRate set, the fast
 // path's bound is the end of the chunk or the point where the next sample
 // falls, whichever comes first, so sampling adds nothing to step 1; the
 // allocation that passes the point takes the slow path and is recorded.
 // Reset and Release count every live sample as freed. Off by default.
 //
-// An Arena is used by one goroutine at a time and takes no lock (its
+// A Region is used by one goroutine at a time and takes no lock (its
 // profile, which WriteHeapProfile may read from any goroutine, has one).
 package arena

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mmalloc/mmalloc"
 	"github.com/mmalloc/mmalloc/arena"
 )
 
-func ExampleArena() {
-	ar, err := arena.New(arena.Options{}) // nothing mapped yet
+func ExampleRegion() {
+	ar, err := arena.NewRegion(arena.RegionOptions{}) // nothing mapped yet
 	if err != nil {
 		panic(err)
 	}
@@ -27,7 +28,7 @@ func ExampleArena() {
 	fmt.Println("chunks mapped:", ar.Stats().Chunks)
 
 	_, err = arena.NewValue[struct{ Name string }](ar)
-	fmt.Println(errors.Is(err, arena.ErrPointerType))
+	fmt.Println(errors.Is(err, mmalloc.ErrPointerType))
 
 	fmt.Println(ar.Release())
 	_, err = ar.Alloc(8)
@@ -38,5 +39,57 @@ func ExampleArena() {
 	// chunks mapped: 1
 	// true
 	// <nil>
-	// arena: arena is released
+	// arena: region is released
+}
+
+// A Region with a byte limit: an allocation past it fails with
+// mmalloc.ErrOutOfMemory, and the Region stays usable.
+func ExampleNewRegion() {
+	ar, err := arena.NewRegion(arena.RegionOptions{ChunkBytes: 64 << 10, Limit: 1 << 20})
+	if err != nil {
+		panic(err)
+	}
+	defer ar.Release()
+	_, err = ar.Alloc(2 << 20)
+	fmt.Println(errors.Is(err, mmalloc.ErrOutOfMemory))
+	b, err := ar.Alloc(100)
+	fmt.Println(len(b), err)
+	// Output:
+	// true
+	// 100 <nil>
+}
+
+// MakeSlice gives a zeroed slice of a pointer-free type; append within its
+// capacity stays in the Region.
+func ExampleMakeSlice() {
+	var ar arena.Region // the zero Region is ready to use
+	defer ar.Release()
+	xs, err := arena.MakeSlice[int64](&ar, 3, 8)
+	if err != nil {
+		panic(err)
+	}
+	xs = append(xs, 7)
+	fmt.Println(xs, cap(xs))
+	_, err = arena.MakeSlice[[]byte](&ar, 1, 1)
+	fmt.Println(errors.Is(err, mmalloc.ErrPointerType))
+	// Output:
+	// [0 0 0 7] 8
+	// true
+}
+
+// NewValue gives a pointer to a zeroed T in the Region.
+func ExampleNewValue() {
+	var ar arena.Region
+	defer ar.Release()
+	type header struct {
+		Seq  uint64
+		Size uint32
+	}
+	h, err := arena.NewValue[header](&ar)
+	if err != nil {
+		panic(err)
+	}
+	h.Seq = 42
+	fmt.Printf("%+v\n", *h)
+	// Output: {Seq:42 Size:0}
 }

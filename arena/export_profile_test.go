@@ -1,7 +1,7 @@
 package arena
 
 // SeedProfile makes a's sampling a function of seed.
-func SeedProfile(a *Arena, seed uint64) {
+func SeedProfile(a *Region, seed uint64) {
 	a.prof.SetSeed(seed)
 	a.sample.Init(&a.prof)
 	a.restartSample()
@@ -9,7 +9,7 @@ func SeedProfile(a *Arena, seed uint64) {
 
 // ProfileCounts returns how many allocations a has sampled since New, and
 // how many of them are live.
-func ProfileCounts(a *Arena) (sampled, live int64) {
+func ProfileCounts(a *Region) (sampled, live int64) {
 	live, _ = a.prof.Live()
 	return a.prof.Sampled(), live
 }

@@ -5,11 +5,11 @@ package arena
 import "fmt"
 
 // checkAfter runs validate and panics if an invariant of a is broken: a
-// bug in the arena, never the caller's. Calls that change an Arena — Alloc,
+// bug in the arena, never the caller's. Calls that change a Region — Alloc,
 // Reset, Release, NewValue, MakeSlice — defer it when invariants is true
-// (go test -tags invariants); an Arena is used by one goroutine at a time,
+// (go test -tags invariants); a Region is used by one goroutine at a time,
 // so every call returns to a consistent state.
-func (a *Arena) checkAfter(op string) {
+func (a *Region) checkAfter(op string) {
 	if err := a.validate(); err != nil {
 		panic(fmt.Sprintf("arena: invariant broken after %s: %v", op, err))
 	}

@@ -3,5 +3,5 @@
 package arena
 
 // invariants is true in builds with the invariants tag: every call that
-// changes a region Arena runs validate when it returns (see checkAfter).
+// changes a Region runs validate when it returns (see checkAfter).
 const invariants = true

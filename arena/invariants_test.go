@@ -8,23 +8,23 @@ import (
 )
 
 // TestRegionInvariantsBuildChecksEveryCall: with -tags invariants, a
-// broken invariant of a region Arena is caught by the very next call.
+// broken invariant of a Region is caught by the very next call.
 func TestRegionInvariantsBuildChecksEveryCall(t *testing.T) {
 	if !invariants {
 		t.Skip("run with -tags invariants")
 	}
 	for _, tc := range []struct {
 		name string
-		call func(a *Arena)
+		call func(a *Region)
 	}{
-		{"Alloc", func(a *Arena) { _, _ = a.Alloc(8) }},
-		{"Alloc of a bad size", func(a *Arena) { _, _ = a.Alloc(-1) }},
-		{"NewValue", func(a *Arena) { _, _ = NewValue[int64](a) }},
-		{"MakeSlice", func(a *Arena) { _, _ = MakeSlice[int32](a, 4, 4) }},
-		{"Reset", func(a *Arena) { _ = a.Reset() }},
+		{"Alloc", func(a *Region) { _, _ = a.Alloc(8) }},
+		{"Alloc of a bad size", func(a *Region) { _, _ = a.Alloc(-1) }},
+		{"NewValue", func(a *Region) { _, _ = NewValue[int64](a) }},
+		{"MakeSlice", func(a *Region) { _, _ = MakeSlice[int32](a, 4, 4) }},
+		{"Reset", func(a *Region) { _ = a.Reset() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newRegion(t, Options{})
+			a := newRegion(t, RegionOptions{})
 			_, err := a.Alloc(100)
 			require.NoError(t, err)
 			a.chunks = append(a.chunks, mapping{bytes: a.chunkBytes}) // a chunk never mapped

@@ -1,4 +1,4 @@
-// Heap profiles of a region Arena's allocations. See doc.go.
+// Heap profiles of a Region's allocations. See doc.go.
 
 package arena
 
@@ -6,13 +6,9 @@ import (
 	"io"
 	"unsafe"
 
+	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/heapprof"
 )
-
-// ErrProfileName: PublishProfile was given a name that is empty, holds a
-// control character, is "default", or is taken (by an Arena or an
-// mmalloc.Allocator). It is the very value package mmalloc exports.
-var ErrProfileName = heapprof.ErrName
 
 // Sampling in a region costs its fast path nothing. The fast path compares
 // the bump pointer with limit instead of the chunk's end: limit is the end,
@@ -27,14 +23,14 @@ var ErrProfileName = heapprof.ErrName
 // region cannot leak one allocation (Reset forgets them all), and a
 // sample's call stack costs about a microsecond, so the default rate of
 // 512 KiB would cost a region of 64-byte objects (a few ns each) several
-// percent. Turn it on to see which call sites fill an Arena.
+// percent. Turn it on to see which call sites fill a Region.
 
 // WriteHeapProfile writes a's sampled allocations as a pprof heap profile,
 // as mmalloc.Allocator.WriteHeapProfile does: Reset and Release count
 // every live sample as freed. With sampling off the profile has no
 // samples. Unlike every other method it may be called from any goroutine
-// while the Arena is in use (for an HTTP handler, say).
-func (a *Arena) WriteHeapProfile(w io.Writer) error {
+// while the Region is in use (for an HTTP handler, say).
+func (a *Region) WriteHeapProfile(w io.Writer) error {
 	if err := a.profileUsable(); err != nil {
 		return err
 	}
@@ -44,20 +40,20 @@ func (a *Arena) WriteHeapProfile(w io.Writer) error {
 // PublishProfile makes a's heap profile served by
 // mmalloc.ServeHeapProfile under name, beside the Allocators'. A name that
 // is empty, holds a control character, is "default" or was published
-// before returns ErrProfileName. The Arena stays reachable for good.
-func (a *Arena) PublishProfile(name string) error {
+// before returns ErrProfileName. The Region stays reachable for good.
+func (a *Region) PublishProfile(name string) error {
 	if err := a.profileUsable(); err != nil {
 		return err
 	}
 	return heapprof.Publish(name, &a.prof)
 }
 
-// profileUsable returns ErrUninitialized for a nil Arena and ErrReleased
-// after Release; a zero Arena is ready with the default Options.
-func (a *Arena) profileUsable() error {
+// profileUsable returns ErrUninitialized for a nil Region and ErrReleased
+// after Release; a zero Region is ready with the default RegionOptions.
+func (a *Region) profileUsable() error {
 	switch {
 	case a == nil:
-		return ErrUninitialized
+		return errs.ErrUninitialized
 	case a.released:
 		return ErrReleased
 	}
@@ -66,7 +62,7 @@ func (a *Arena) profileUsable() error {
 }
 
 // initProfile starts sampling at rate if it is positive.
-func (a *Arena) initProfile(rate int) {
+func (a *Region) initProfile(rate int) {
 	if rate <= 0 {
 		rate = -1
 	}
@@ -77,7 +73,7 @@ func (a *Arena) initProfile(rate int) {
 
 // syncSample counts the bytes bumped since the last count and reports
 // whether they reached a sample; the fast path's limit moves to the next.
-func (a *Arena) syncSample() bool {
+func (a *Region) syncSample() bool {
 	sampled := a.sample.Take(int(a.next - a.sampleFrom))
 	a.restartSample()
 	return sampled
@@ -85,7 +81,7 @@ func (a *Arena) syncSample() bool {
 
 // restartSample counts from the bump pointer on, as after a chunk change:
 // limit is the end of the chunk or, before it, the next sample.
-func (a *Arena) restartSample() {
+func (a *Region) restartSample() {
 	a.sampleFrom, a.limit = a.next, a.end
 	if left := a.sample.Left(); uint64(left) < uint64(a.end-a.next) {
 		a.limit = a.next + uintptr(left)
@@ -94,7 +90,7 @@ func (a *Arena) restartSample() {
 
 // allocSampled serves a request that fits the current chunk but passes
 // limit: by the fast path, with limit lifted, and then the sample.
-func (a *Arena) allocSampled(n, align uintptr) (unsafe.Pointer, error) {
+func (a *Region) allocSampled(n, align uintptr) (unsafe.Pointer, error) {
 	before := a.next
 	a.limit = a.end
 	p, err := a.alloc(n, align)
@@ -106,7 +102,7 @@ func (a *Arena) allocSampled(n, align uintptr) (unsafe.Pointer, error) {
 
 // sampleBig counts a big request of n bytes, mapped on its own at p, after
 // the bytes bumped before it.
-func (a *Arena) sampleBig(p unsafe.Pointer, n uintptr) {
+func (a *Region) sampleBig(p unsafe.Pointer, n uintptr) {
 	a.syncSample() // they stopped short of limit: never a sample
 	if a.sample.Take(int(n)) {
 		a.prof.Record(uintptr(p), int(n), 0)
@@ -115,7 +111,7 @@ func (a *Arena) sampleBig(p unsafe.Pointer, n uintptr) {
 }
 
 // forgetSamples counts every live sample as freed, for Reset.
-func (a *Arena) forgetSamples() {
+func (a *Region) forgetSamples() {
 	if a.prof.On() {
 		a.syncSample()
 		a.prof.DropAll()

@@ -16,9 +16,9 @@ import (
 	"github.com/mmalloc/mmalloc/arena"
 )
 
-func newArena(t *testing.T, o arena.Options) *arena.Arena {
+func newArena(t *testing.T, o arena.RegionOptions) *arena.Region {
 	t.Helper()
-	a, err := arena.New(o)
+	a, err := arena.NewRegion(o)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Release() })
 	return a
@@ -26,7 +26,7 @@ func newArena(t *testing.T, o arena.Options) *arena.Arena {
 
 // inuse returns, by leaf function, the objects and bytes allocated and in
 // use in a's profile.
-func inuse(t *testing.T, a *arena.Arena) map[string][4]int64 {
+func inuse(t *testing.T, a *arena.Region) map[string][4]int64 {
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, a.WriteHeapProfile(&buf))
@@ -48,7 +48,7 @@ func inuse(t *testing.T, a *arena.Arena) map[string][4]int64 {
 type cell struct{ A, B int64 }
 
 //go:noinline
-func regionSite(t *testing.T, a *arena.Arena, n, size int) {
+func regionSite(t *testing.T, a *arena.Region, n, size int) {
 	for range n {
 		_, err := a.Alloc(size)
 		require.NoError(t, err)
@@ -56,7 +56,7 @@ func regionSite(t *testing.T, a *arena.Arena, n, size int) {
 }
 
 //go:noinline
-func typedRegionSite(t *testing.T, a *arena.Arena) {
+func typedRegionSite(t *testing.T, a *arena.Region) {
 	_, err := arena.NewValue[cell](a)
 	require.NoError(t, err)
 	_, err = arena.MakeSlice[cell](a, 4, 4)
@@ -72,7 +72,7 @@ const (
 // across chunks, big ones, typed ones — and checks that Reset and Release
 // count them all as freed.
 func TestRegionProfile(t *testing.T) {
-	a := newArena(t, arena.Options{ChunkBytes: 64 << 10, ProfileRate: 1})
+	a := newArena(t, arena.RegionOptions{ChunkBytes: 64 << 10, ProfileRate: 1})
 	regionSite(t, a, 3000, 64)   // about 3 chunks
 	regionSite(t, a, 2, 100<<10) // big: mappings of their own
 	typedRegionSite(t, a)        // 16 and 64 bytes
@@ -96,7 +96,7 @@ func TestRegionProfile(t *testing.T) {
 // negative rate.
 func TestRegionProfileOff(t *testing.T) {
 	for _, rate := range []int{0, -1} {
-		a := newArena(t, arena.Options{ProfileRate: rate})
+		a := newArena(t, arena.RegionOptions{ProfileRate: rate})
 		regionSite(t, a, 1000, 4096)
 		sampled, _ := arena.ProfileCounts(a)
 		assert.Zero(t, sampled)
@@ -120,7 +120,7 @@ func TestRegionSamplingStatistics(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("size=%d/reset=%d", c.size, c.reset), func(t *testing.T) {
-			a := newArena(t, arena.Options{ChunkBytes: 128 << 10, ProfileRate: c.rate})
+			a := newArena(t, arena.RegionOptions{ChunkBytes: 128 << 10, ProfileRate: c.rate})
 			arena.SeedProfile(a, uint64(i+1))
 			for k := range c.n {
 				if c.reset > 0 && k%c.reset == 0 {
@@ -141,13 +141,13 @@ func TestRegionSamplingStatistics(t *testing.T) {
 	}
 }
 
-// TestRegionPublishedProfile serves an Arena's profile through mmalloc's
+// TestRegionPublishedProfile serves a Region's profile through mmalloc's
 // handler.
 func TestRegionPublishedProfile(t *testing.T) {
-	a := newArena(t, arena.Options{ProfileRate: 1})
+	a := newArena(t, arena.RegionOptions{ProfileRate: 1})
 	name := fmt.Sprintf("region-%p", a)
 	require.NoError(t, a.PublishProfile(name))
-	assert.ErrorIs(t, a.PublishProfile(name), arena.ErrProfileName)
+	assert.ErrorIs(t, a.PublishProfile(name), mmalloc.ErrProfileName)
 	assert.ErrorIs(t, a.PublishProfile(name), mmalloc.ErrProfileName)
 	regionSite(t, a, 5, 64)
 	w := httptest.NewRecorder()

@@ -13,33 +13,17 @@ import (
 	"github.com/mmalloc/mmalloc/internal/ptrfree"
 )
 
-// Errors of a region Arena. ErrInvalidSize, ErrOutOfMemory, ErrPointerType,
-// ErrInvalidOption and ErrUninitialized are the very values package mmalloc
-// exports under the same names, and ErrReleased wraps ErrClosed (mmalloc's
-// too), so errors.Is works with either package's names.
-var (
-	// ErrReleased: a call on an Arena after Release. errors.Is(err,
-	// ErrClosed) holds for it, as for every closed-state error of the
-	// module.
-	ErrReleased error = releasedError{}
-	// ErrUninitialized: a call on a nil *Arena. (The zero Arena is
-	// usable; see Arena.)
-	ErrUninitialized = errs.ErrUninitialized
-	// ErrInvalidSize: a negative size or one above MaxAllocBytes.
-	ErrInvalidSize = errs.ErrInvalidSize
-	// ErrOutOfMemory: the kernel refused a mapping or Options.Limit would
-	// be passed.
-	ErrOutOfMemory = errs.ErrOutOfMemory
-	// ErrPointerType: NewValue or MakeSlice of a type that can hold Go
-	// pointers; the message names the field path.
-	ErrPointerType = errs.ErrPointerType
-	// ErrInvalidOption: New was given Options it cannot honour.
-	ErrInvalidOption = errs.ErrInvalidOption
-)
+// ErrReleased is returned by every call on a Region after Release.
+// errors.Is(err, mmalloc.ErrClosed) holds for it, as for every
+// closed-state error of the module. A Region's other errors are the
+// sentinels package mmalloc exports (ErrInvalidSize, ErrOutOfMemory,
+// ErrPointerType, ErrInvalidOption, ErrUninitialized, ErrProfileName):
+// test them with errors.Is against those.
+var ErrReleased error = releasedError{}
 
-// Defaults and bounds of a region Arena.
+// Defaults and bounds of a Region.
 const (
-	// DefaultRegionChunkBytes is what an Arena maps at a time: one mmap
+	// DefaultRegionChunkBytes is what a Region maps at a time: one mmap
 	// per MiB of small allocations, and a first chunk whose
 	// untouched pages cost no memory.
 	DefaultRegionChunkBytes = 1 << 20
@@ -55,16 +39,11 @@ const (
 
 	// regionAlignBytes is the alignment of Alloc, as malloc's max_align_t.
 	regionAlignBytes = 16
-
-	// MaxAllocBytes is the largest request an Arena accepts: the bound
-	// of every layer (mmalloc.MaxAllocBytes is the same), half of the
-	// 47-bit user address space.
-	MaxAllocBytes = osmem.MaxAllocBytes
 )
 
-// Options configures a region Arena. The zero value is the documented
+// RegionOptions configures a Region. The zero value is the documented
 // default of every field.
-type Options struct {
+type RegionOptions struct {
 	// ChunkBytes: bytes mapped at a time for small requests, a multiple of
 	// the page size up to 1 GiB. 0 means DefaultRegionChunkBytes (1 MiB).
 	// Requests above ChunkBytes/4 get a mapping of their own.
@@ -74,7 +53,7 @@ type Options struct {
 	// means DefaultRegionRetainBytes (16 MiB); a negative value keeps none.
 	RetainBytes int64
 
-	// Limit: the most bytes the Arena maps at once; an allocation that
+	// Limit: the most bytes the Region maps at once; an allocation that
 	// would pass it fails with ErrOutOfMemory. 0 means no limit.
 	Limit int64
 
@@ -85,13 +64,13 @@ type Options struct {
 	ProfileRate int
 }
 
-// Arena is a region allocator: Alloc bumps a pointer through chunks mapped
+// Region is a region allocator: Alloc bumps a pointer through chunks mapped
 // from the OS, Reset forgets every allocation at once and keeps the chunks
 // for the next round, Release gives everything back. Its memory is outside
 // the Go heap, invisible to the garbage collector, and MUST NOT hold Go
 // pointers (NewValue and MakeSlice refuse types that can).
 //
-// An Arena is NOT safe for concurrent use: one goroutine at a time (give
+// A Region is NOT safe for concurrent use: one goroutine at a time (give
 // each goroutine its own, or guard one with a mutex). It takes no lock and
 // no atomic, so that Alloc stays a few nanoseconds; concurrent use is a data
 // race that the race detector reports. It must not be copied (go vet
@@ -99,11 +78,11 @@ type Options struct {
 // be used (it is handed out again); after Release it is unmapped and
 // touching it faults. Every call after Release returns ErrReleased.
 //
-// The zero Arena is an empty Arena with the default Options, ready to use:
-// it maps nothing until its first allocation. A nil *Arena returns
+// The zero Region is an empty Region with the default RegionOptions, ready to use:
+// it maps nothing until its first allocation. A nil *Region returns
 // ErrUninitialized from every call that returns an error, and Stats
 // returns the zero Stats.
-type Arena struct {
+type Region struct {
 	_ noCopy
 
 	// Invariants, checked by validate:
@@ -139,32 +118,32 @@ type Arena struct {
 	sampleFrom uintptr // the bump pointer when sample last counted
 }
 
-// mapping is one region of address space an Arena mapped.
+// mapping is one region of address space a Region mapped.
 type mapping struct {
 	base, bytes uintptr
 	dirty       uintptr // bytes from base that may be non-zero
 }
 
-// New returns an empty Arena configured by opts (nothing is mapped until
+// New returns an empty Region configured by opts (nothing is mapped until
 // the first Alloc), or an error wrapping ErrInvalidOption.
-func New(opts Options) (*Arena, error) {
+func NewRegion(opts RegionOptions) (*Region, error) {
 	if opts.ChunkBytes == 0 {
 		opts.ChunkBytes = DefaultRegionChunkBytes
 	}
 	cb := uintptr(opts.ChunkBytes)
-	if opts.ChunkBytes < 0 || cb%PageBytes != 0 || cb > 1<<30 {
-		return nil, fmt.Errorf("%w: ChunkBytes %d is not a multiple of %d up to 1 GiB", ErrInvalidOption, opts.ChunkBytes, PageBytes)
+	if opts.ChunkBytes < 0 || cb%osmem.PageBytes != 0 || cb > 1<<30 {
+		return nil, fmt.Errorf("%w: ChunkBytes %d is not a multiple of %d up to 1 GiB", errs.ErrInvalidOption, opts.ChunkBytes, osmem.PageBytes)
 	}
 	if opts.Limit < 0 {
-		return nil, fmt.Errorf("%w: Limit %d is negative", ErrInvalidOption, opts.Limit)
+		return nil, fmt.Errorf("%w: Limit %d is negative", errs.ErrInvalidOption, opts.Limit)
 	}
-	a := &Arena{}
+	a := &Region{}
 	a.setup(opts)
 	return a, nil
 }
 
-// setup makes a, a zero Arena, ready to allocate as opts (valid) say.
-func (a *Arena) setup(opts Options) {
+// setup makes a, a zero Region, ready to allocate as opts (valid) say.
+func (a *Region) setup(opts RegionOptions) {
 	if opts.ChunkBytes == 0 {
 		opts.ChunkBytes = DefaultRegionChunkBytes
 	}
@@ -177,12 +156,12 @@ func (a *Arena) setup(opts Options) {
 	a.initProfile(opts.ProfileRate)
 }
 
-// ready makes a zero Arena one with the default Options. Every call that
+// ready makes a zero Region one with the default RegionOptions. Every call that
 // may map, unmap or report asks it first; the fast path of Alloc need not,
-// since a zero Arena has no chunk and so always takes the slow path.
-func (a *Arena) ready() {
+// since a zero Region has no chunk and so always takes the slow path.
+func (a *Region) ready() {
 	if a.src == nil {
-		a.setup(Options{})
+		a.setup(RegionOptions{})
 	}
 }
 
@@ -191,21 +170,21 @@ func (a *Arena) ready() {
 // slice. A negative n or one above MaxAllocBytes returns ErrInvalidSize, a
 // refused mapping ErrOutOfMemory, and a call after Release ErrReleased;
 // none of them changes anything.
-func (a *Arena) Alloc(n int) ([]byte, error) {
+func (a *Region) Alloc(n int) ([]byte, error) {
 	if a == nil {
-		return nil, ErrUninitialized
+		return nil, errs.ErrUninitialized
 	}
 	if invariants {
 		defer a.checkAfter("Alloc")
 	}
-	if n <= 0 || n > MaxAllocBytes {
+	if n <= 0 || n > osmem.MaxAllocBytes {
 		if a.released {
 			return nil, ErrReleased
 		}
 		if n == 0 {
 			return []byte{}, nil
 		}
-		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidSize, n)
+		return nil, fmt.Errorf("%w: %d bytes", errs.ErrInvalidSize, n)
 	}
 	p, err := a.alloc(uintptr(n), regionAlignBytes)
 	if err != nil {
@@ -216,7 +195,7 @@ func (a *Arena) Alloc(n int) ([]byte, error) {
 
 // alloc returns n (0 < n <= MaxAllocBytes) zeroed bytes aligned to align (a
 // power of two up to the page size).
-func (a *Arena) alloc(n, align uintptr) (unsafe.Pointer, error) {
+func (a *Region) alloc(n, align uintptr) (unsafe.Pointer, error) {
 	p := (a.next + align - 1) &^ (align - 1)
 	if p+n <= a.limit { // never true after Release, nor without a chunk
 		a.next = p + n
@@ -232,7 +211,7 @@ func (a *Arena) alloc(n, align uintptr) (unsafe.Pointer, error) {
 
 // clearTo clears the current chunk from a.cleared past upto, clearAhead
 // bytes at least, stopping where the chunk was never written.
-func (a *Arena) clearTo(upto uintptr) {
+func (a *Region) clearTo(upto uintptr) {
 	to := min(max(upto, a.cleared+a.clearAhead), a.dirtyEnd)
 	if to > a.cleared {
 		clear(unsafe.Slice((*byte)(osmem.AddrPointer(a.cleared)), to-a.cleared))
@@ -246,7 +225,7 @@ func (a *Arena) clearTo(upto uintptr) {
 // allocSlow serves a request that passes the next sample (profile.go) or
 // does not fit the current chunk: a mapping of its own for a big one, else
 // the next chunk (kept from an earlier round, or mapped now).
-func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
+func (a *Region) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 	a.ready()
 	if a.released {
 		return nil, ErrReleased
@@ -255,7 +234,7 @@ func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 		return a.allocSampled(n, align)
 	}
 	if n > a.bigBytes {
-		size := (n + PageBytes - 1) &^ (PageBytes - 1)
+		size := (n + osmem.PageBytes - 1) &^ (osmem.PageBytes - 1)
 		p, err := a.src.Map(size)
 		if err != nil {
 			return nil, err
@@ -286,7 +265,7 @@ func (a *Arena) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 }
 
 // leaveChunk records how far the current chunk was written.
-func (a *Arena) leaveChunk() {
+func (a *Region) leaveChunk() {
 	if a.cur >= 0 {
 		c := &a.chunks[a.cur]
 		c.dirty = max(c.dirty, a.next-c.base)
@@ -295,12 +274,12 @@ func (a *Arena) leaveChunk() {
 
 // Reset forgets every allocation at once: the memory handed out so far
 // MUST NOT be used any more, and will be handed out again, zeroed. Chunks
-// are kept mapped for reuse up to Options.RetainBytes and the rest are
+// are kept mapped for reuse up to RegionOptions.RetainBytes and the rest are
 // unmapped, as are the mappings of big requests. After Release it returns
 // ErrReleased.
-func (a *Arena) Reset() error {
+func (a *Region) Reset() error {
 	if a == nil {
-		return ErrUninitialized
+		return errs.ErrUninitialized
 	}
 	if invariants {
 		defer a.checkAfter("Reset")
@@ -333,12 +312,12 @@ func (a *Arena) Reset() error {
 	return nil
 }
 
-// Release unmaps every byte of the Arena. The memory handed out MUST NOT be
+// Release unmaps every byte of the Region. The memory handed out MUST NOT be
 // used any more (touching it faults), and every later call returns
 // ErrReleased, a second Release included.
-func (a *Arena) Release() error {
+func (a *Region) Release() error {
 	if a == nil {
-		return ErrUninitialized
+		return errs.ErrUninitialized
 	}
 	if invariants {
 		defer a.checkAfter("Release")
@@ -355,8 +334,8 @@ func (a *Arena) Release() error {
 	return nil
 }
 
-// Stats are an Arena's figures.
-type Stats struct {
+// RegionStats are a Region's figures.
+type RegionStats struct {
 	Mapped     int64  // bytes mapped now: chunks and big mappings
 	Chunks     int    // chunks mapped (in use this round or kept)
 	Big        int    // mappings of big requests, this round
@@ -371,13 +350,13 @@ type Stats struct {
 }
 
 // Stats returns a's figures. It may be called at any time, after Release
-// too; a nil Arena has the zero Stats.
-func (a *Arena) Stats() Stats {
+// too; a nil Region has the zero Stats.
+func (a *Region) Stats() RegionStats {
 	if a == nil {
-		return Stats{}
+		return RegionStats{}
 	}
 	a.ready()
-	return Stats{
+	return RegionStats{
 		Mapped: a.src.Mapped(), Chunks: len(a.chunks), Big: len(a.big), Used: a.used,
 		Allocs: a.allocs, Resets: a.resets, Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.chunkBytes), PeakMapped: a.src.Peak(), Released: a.released,
@@ -390,9 +369,9 @@ func (a *Arena) Stats() Stats {
 // and a refused mapping ErrOutOfMemory. The value lives until ar's next
 // Reset or Release; there is no individual free. No value of T is made on
 // the Go heap, whatever T's size: the zero value is the cleared memory.
-func NewValue[T any](ar *Arena) (*T, error) {
+func NewValue[T any](ar *Region) (*T, error) {
 	if ar == nil {
-		return nil, ErrUninitialized
+		return nil, errs.ErrUninitialized
 	}
 	if invariants {
 		defer ar.checkAfter("NewValue")
@@ -404,8 +383,8 @@ func NewValue[T any](ar *Arena) (*T, error) {
 	if l.Err != nil {
 		return nil, l.Err
 	}
-	if l.Size > MaxAllocBytes {
-		return nil, fmt.Errorf("%w: a %d-byte value, above MaxAllocBytes", ErrInvalidSize, l.Size)
+	if l.Size > osmem.MaxAllocBytes {
+		return nil, fmt.Errorf("%w: a %d-byte value, above osmem.MaxAllocBytes", errs.ErrInvalidSize, l.Size)
 	}
 	if l.Size == 0 {
 		return new(T), nil
@@ -422,9 +401,9 @@ func NewValue[T any](ar *Arena) (*T, error) {
 // pointers (else ErrPointerType). A negative length, a capacity below the
 // length or one whose bytes pass MaxAllocBytes returns ErrInvalidSize. The
 // slice lives until ar's next Reset or Release.
-func MakeSlice[T any](ar *Arena, length, capacity int) ([]T, error) {
+func MakeSlice[T any](ar *Region, length, capacity int) ([]T, error) {
 	if ar == nil {
-		return nil, ErrUninitialized
+		return nil, errs.ErrUninitialized
 	}
 	if invariants {
 		defer ar.checkAfter("MakeSlice")
@@ -436,9 +415,9 @@ func MakeSlice[T any](ar *Arena, length, capacity int) ([]T, error) {
 	if l.Err != nil {
 		return nil, l.Err
 	}
-	size := int(min(l.Size, MaxAllocBytes+1)) // above MaxAllocBytes, one element is too many
-	if length < 0 || capacity < length || (size > 0 && capacity > MaxAllocBytes/size) {
-		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements", ErrInvalidSize, length, capacity, l.Size)
+	size := int(min(l.Size, osmem.MaxAllocBytes+1)) // above osmem.MaxAllocBytes, one element is too many
+	if length < 0 || capacity < length || (size > 0 && capacity > osmem.MaxAllocBytes/size) {
+		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements", errs.ErrInvalidSize, length, capacity, l.Size)
 	}
 	if capacity == 0 || size == 0 {
 		return make([]T, length, capacity), nil
@@ -451,10 +430,10 @@ func MakeSlice[T any](ar *Arena, length, capacity int) ([]T, error) {
 }
 
 // validate checks a's invariants; tests call it.
-func (a *Arena) validate() error {
-	if a.src == nil { // a zero Arena, never used
+func (a *Region) validate() error {
+	if a.src == nil { // a zero Region, never used
 		if a.next != 0 || a.end != 0 || len(a.chunks)+len(a.big) > 0 || a.released {
-			return fmt.Errorf("arena: an Arena without a Source has state (bump %#x..%#x, %d chunks)", a.next, a.end, len(a.chunks))
+			return fmt.Errorf("arena: a Region without a Source has state (bump %#x..%#x, %d chunks)", a.next, a.end, len(a.chunks))
 		}
 		return nil
 	}
@@ -490,10 +469,10 @@ func (a *Arena) validate() error {
 // releasedError is ErrReleased: its own message, and ErrClosed beneath.
 type releasedError struct{}
 
-func (releasedError) Error() string { return "arena: arena is released" }
+func (releasedError) Error() string { return "arena: region is released" }
 func (releasedError) Unwrap() error { return errs.ErrClosed }
 
-// noCopy makes go vet's copylocks check flag copies of an Arena.
+// noCopy makes go vet's copylocks check flag copies of a Region.
 type noCopy struct{}
 
 func (*noCopy) Lock()   {}

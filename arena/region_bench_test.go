@@ -19,7 +19,7 @@ var goArenaRound func(sink [][]byte, size int)
 // BenchmarkRegionRound allocates objectsPerRound objects of one size,
 // writes each, and frees them all at once, per op:
 //
-//   - region: Alloc each from an Arena kept across rounds, then Reset
+//   - region: Alloc each from a Region kept across rounds, then Reset
 //     (a reused chunk is cleared all at once when it is first used);
 //   - region-clear-each: the same, clearing each allocation alone;
 //   - region-clear-8k: the same, clearing 8 KiB ahead at a time;
@@ -47,7 +47,7 @@ func BenchmarkRegionRound(b *testing.B) {
 			ahead uintptr
 		}{{"region", DefaultRegionChunkBytes}, {"region-clear-each", 0}, {"region-clear-8k", 8 << 10}} {
 			name := v.name
-			a, err := New(Options{})
+			a, err := NewRegion(RegionOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func BenchmarkRegionRound(b *testing.B) {
 			_ = a.Release()
 		}
 		run("region-new", func() {
-			a, err := New(Options{})
+			a, err := NewRegion(RegionOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

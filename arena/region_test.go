@@ -9,11 +9,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/osmem"
 )
 
-func newRegion(t testing.TB, o Options) *Arena {
+func newRegion(t testing.TB, o RegionOptions) *Region {
 	t.Helper()
-	a, err := New(o)
+	a, err := NewRegion(o)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Release() })
 	return a
@@ -37,7 +40,7 @@ var regionSizes = []int{1, 7, 16, 100, 3000, 4096, 10000, 16 << 10, 16<<10 + 1, 
 func TestRegionAllocZeroedAlignedDisjoint(t *testing.T) {
 	for _, ahead := range []uintptr{0, 100, 8 << 10, 64 << 10} {
 		t.Run(fmt.Sprintf("clearAhead=%d", ahead), func(t *testing.T) {
-			a := newRegion(t, Options{ChunkBytes: 64 << 10})
+			a := newRegion(t, RegionOptions{ChunkBytes: 64 << 10})
 			a.clearAhead = ahead
 			for round := range 3 {
 				var live [][]byte
@@ -79,7 +82,7 @@ func TestRegionAllocZeroedAlignedDisjoint(t *testing.T) {
 func TestRegionResetReuses(t *testing.T) {
 	for _, ahead := range []uintptr{0, 100, 8 << 10, 64 << 10} {
 		t.Run(fmt.Sprintf("clearAhead=%d", ahead), func(t *testing.T) {
-			a := newRegion(t, Options{ChunkBytes: 64 << 10})
+			a := newRegion(t, RegionOptions{ChunkBytes: 64 << 10})
 			a.clearAhead = ahead
 			round := func(fill byte) []uintptr {
 				var addrs []uintptr
@@ -109,7 +112,7 @@ func TestRegionResetReuses(t *testing.T) {
 }
 
 func TestRegionRetention(t *testing.T) {
-	a := newRegion(t, Options{ChunkBytes: 64 << 10, RetainBytes: 2 * 64 << 10})
+	a := newRegion(t, RegionOptions{ChunkBytes: 64 << 10, RetainBytes: 2 * 64 << 10})
 	for range 5 * 64 {
 		_, err := a.Alloc(1 << 10)
 		require.NoError(t, err)
@@ -128,7 +131,7 @@ func TestRegionRetention(t *testing.T) {
 	assert.Equal(t, int64(2*64<<10), st2.Mapped)
 	assert.Equal(t, st.Munmaps+4, st2.Munmaps)
 
-	none := newRegion(t, Options{ChunkBytes: 64 << 10, RetainBytes: -1})
+	none := newRegion(t, RegionOptions{ChunkBytes: 64 << 10, RetainBytes: -1})
 	_, err = none.Alloc(10)
 	require.NoError(t, err)
 	require.NoError(t, none.Reset())
@@ -164,7 +167,7 @@ func inMaps(ranges [][2]uintptr, addr uintptr) bool {
 // TestRegionReleaseUnmaps checks in /proc/self/maps that every chunk and
 // big mapping is there before Release and gone after it.
 func TestRegionReleaseUnmaps(t *testing.T) {
-	a, err := New(Options{ChunkBytes: 64 << 10})
+	a, err := NewRegion(RegionOptions{ChunkBytes: 64 << 10})
 	require.NoError(t, err)
 	var addrs []uintptr
 	for range 3 {
@@ -195,7 +198,7 @@ func TestRegionReleaseUnmaps(t *testing.T) {
 }
 
 func TestRegionAfterRelease(t *testing.T) {
-	a := newRegion(t, Options{})
+	a := newRegion(t, RegionOptions{})
 	_, err := a.Alloc(100)
 	require.NoError(t, err)
 	require.NoError(t, a.Release())
@@ -216,13 +219,13 @@ func TestRegionAfterRelease(t *testing.T) {
 	for name, call := range calls {
 		err := call()
 		assert.ErrorIs(t, err, ErrReleased, name)
-		assert.ErrorIs(t, err, ErrClosed, "%s: a released arena is closed, as an Allocator after Close", name)
+		assert.ErrorIs(t, err, errs.ErrClosed, "%s: a released arena is closed, as an Allocator after Close", name)
 		assert.Equal(t, st, a.Stats(), name)
 	}
 }
 
 func TestRegionBadCalls(t *testing.T) {
-	a := newRegion(t, Options{ChunkBytes: 64 << 10, Limit: 128 << 10})
+	a := newRegion(t, RegionOptions{ChunkBytes: 64 << 10, Limit: 128 << 10})
 	keep, err := a.Alloc(100)
 	require.NoError(t, err)
 	keep[0] = 7
@@ -232,13 +235,13 @@ func TestRegionBadCalls(t *testing.T) {
 		do   func() error
 		want error
 	}{
-		{"negative", func() error { _, err := a.Alloc(-1); return err }, ErrInvalidSize},
-		{"beyond MaxAllocBytes", func() error { _, err := a.Alloc(MaxAllocBytes + 1); return err }, ErrInvalidSize},
-		{"past the limit", func() error { _, err := a.Alloc(1 << 20); return err }, ErrOutOfMemory},
-		{"slice length above capacity", func() error { _, err := MakeSlice[int](a, 5, 4); return err }, ErrInvalidSize},
-		{"slice bytes overflow", func() error { _, err := MakeSlice[int](a, 0, int(^uint(0)>>1)); return err }, ErrInvalidSize},
-		{"pointer type", func() error { _, err := NewValue[struct{ S []int }](a); return err }, ErrPointerType},
-		{"pointer type slice", func() error { _, err := MakeSlice[*int](a, 1, 1); return err }, ErrPointerType},
+		{"negative", func() error { _, err := a.Alloc(-1); return err }, errs.ErrInvalidSize},
+		{"beyond osmem.MaxAllocBytes", func() error { _, err := a.Alloc(osmem.MaxAllocBytes + 1); return err }, errs.ErrInvalidSize},
+		{"past the limit", func() error { _, err := a.Alloc(1 << 20); return err }, errs.ErrOutOfMemory},
+		{"slice length above capacity", func() error { _, err := MakeSlice[int](a, 5, 4); return err }, errs.ErrInvalidSize},
+		{"slice bytes overflow", func() error { _, err := MakeSlice[int](a, 0, int(^uint(0)>>1)); return err }, errs.ErrInvalidSize},
+		{"pointer type", func() error { _, err := NewValue[struct{ S []int }](a); return err }, errs.ErrPointerType},
+		{"pointer type slice", func() error { _, err := MakeSlice[*int](a, 1, 1); return err }, errs.ErrPointerType},
 	}
 	for _, c := range calls {
 		var err error
@@ -255,7 +258,7 @@ func TestRegionBadCalls(t *testing.T) {
 			break
 		}
 	}
-	assert.ErrorIs(t, err, ErrOutOfMemory)
+	assert.ErrorIs(t, err, errs.ErrOutOfMemory)
 	a.src.FailAfter(0)
 	n := a.Stats().Chunks
 	_, err = a.Alloc(1000)
@@ -265,18 +268,18 @@ func TestRegionBadCalls(t *testing.T) {
 }
 
 func TestRegionOptions(t *testing.T) {
-	for _, o := range []Options{{ChunkBytes: -1}, {ChunkBytes: 1000}, {ChunkBytes: 2 << 30}, {Limit: -1}} {
-		_, err := New(o)
-		assert.ErrorIs(t, err, ErrInvalidOption, "%+v", o)
+	for _, o := range []RegionOptions{{ChunkBytes: -1}, {ChunkBytes: 1000}, {ChunkBytes: 2 << 30}, {Limit: -1}} {
+		_, err := NewRegion(o)
+		assert.ErrorIs(t, err, errs.ErrInvalidOption, "%+v", o)
 	}
-	a := newRegion(t, Options{})
+	a := newRegion(t, RegionOptions{})
 	st := a.Stats()
 	assert.Equal(t, int64(DefaultRegionChunkBytes), st.ChunkBytes)
 	assert.Zero(t, st.Mapped, "nothing mapped before the first Alloc")
 }
 
 func TestRegionTyped(t *testing.T) {
-	a := newRegion(t, Options{ChunkBytes: 64 << 10})
+	a := newRegion(t, RegionOptions{ChunkBytes: 64 << 10})
 	type rec struct {
 		A int8
 		B float64
@@ -309,7 +312,7 @@ func TestRegionTyped(t *testing.T) {
 	_, err = NewValue[struct {
 		X [2]struct{ M map[int]int }
 	}](a)
-	require.ErrorIs(t, err, ErrPointerType)
+	require.ErrorIs(t, err, errs.ErrPointerType)
 	assert.Contains(t, err.Error(), ".X[0].M is a map")
 }
 
@@ -317,42 +320,42 @@ func TestRegionTyped(t *testing.T) {
 // equations on purpose, one at a time, and shows that validate reports it
 // and holds again once it is mended.
 func TestRegionValidateReportsEachBrokenInvariant(t *testing.T) {
-	a := newRegion(t, Options{ChunkBytes: 64 << 10})
+	a := newRegion(t, RegionOptions{ChunkBytes: 64 << 10})
 	_, err := a.Alloc(100)
 	require.NoError(t, err)
 	_, err = a.Alloc(1 << 20) // a big mapping of its own
 	require.NoError(t, err)
 	require.NoError(t, a.validate())
-	fresh := newRegion(t, Options{})
-	var zero Arena
+	fresh := newRegion(t, RegionOptions{})
+	var zero Region
 	for _, tc := range []struct {
 		name, want string
-		on         *Arena
-		brk        func(a *Arena) (mend func())
+		on         *Region
+		brk        func(a *Region) (mend func())
 	}{
-		{"a bump pointer without a chunk", "without a current chunk", fresh, func(a *Arena) func() {
+		{"a bump pointer without a chunk", "without a current chunk", fresh, func(a *Region) func() {
 			a.end = 4096
 			return func() { a.end = 0 }
 		}},
-		{"a bump pointer past its chunk", "outside chunk", a, func(a *Arena) func() {
+		{"a bump pointer past its chunk", "outside chunk", a, func(a *Region) func() {
 			next := a.next
 			a.next = a.end + 16
 			return func() { a.next = next }
 		}},
-		{"a cleared mark past its chunk", "cleared", a, func(a *Arena) func() {
+		{"a cleared mark past its chunk", "cleared", a, func(a *Region) func() {
 			cleared := a.cleared
 			a.cleared = a.end + 1
 			return func() { a.cleared = cleared }
 		}},
-		{"a mapping not counted", "bytes mapped", a, func(a *Arena) func() {
+		{"a mapping not counted", "bytes mapped", a, func(a *Region) func() {
 			a.big = append(a.big, mapping{base: 1 << 40, bytes: 1 << 20})
 			return func() { a.big = a.big[:len(a.big)-1] }
 		}},
-		{"released with memory", "released with", a, func(a *Arena) func() {
+		{"released with memory", "released with", a, func(a *Region) func() {
 			a.released = true
 			return func() { a.released = false }
 		}},
-		{"a zero Arena with state", "without a Source", &zero, func(a *Arena) func() {
+		{"a zero Region with state", "without a Source", &zero, func(a *Region) func() {
 			a.next = 64
 			return func() { a.next = 0 }
 		}},
@@ -367,28 +370,28 @@ func TestRegionValidateReportsEachBrokenInvariant(t *testing.T) {
 	}
 }
 
-// TestRegionNilAndZero: a nil *Arena returns ErrUninitialized from every
-// call that returns an error and the zero Stats; the zero Arena works with
-// the default Options.
+// TestRegionNilAndZero: a nil *Region returns ErrUninitialized from every
+// call that returns an error and the zero Stats; the zero Region works with
+// the default RegionOptions.
 func TestRegionNilAndZero(t *testing.T) {
-	var nilArena *Arena
+	var nilArena *Region
 	_, err := nilArena.Alloc(8)
-	assert.ErrorIs(t, err, ErrUninitialized)
-	assert.ErrorIs(t, nilArena.Reset(), ErrUninitialized)
-	assert.ErrorIs(t, nilArena.Release(), ErrUninitialized)
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
+	assert.ErrorIs(t, nilArena.Reset(), errs.ErrUninitialized)
+	assert.ErrorIs(t, nilArena.Release(), errs.ErrUninitialized)
 	_, err = NewValue[int64](nilArena)
-	assert.ErrorIs(t, err, ErrUninitialized)
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
 	_, err = MakeSlice[int64](nilArena, 1, 1)
-	assert.ErrorIs(t, err, ErrUninitialized)
-	assert.Equal(t, Stats{}, nilArena.Stats())
+	assert.ErrorIs(t, err, errs.ErrUninitialized)
+	assert.Equal(t, RegionStats{}, nilArena.Stats())
 
-	var zero Arena
-	require.NoError(t, zero.validate(), "a zero Arena is consistent")
+	var zero Region
+	require.NoError(t, zero.validate(), "a zero Region is consistent")
 	p, err := NewValue[[3]uint64](&zero)
 	require.NoError(t, err)
 	assert.Equal(t, [3]uint64{}, *p)
-	_, err = NewValue[[MaxAllocBytes + 1]byte](&zero)
-	assert.ErrorIs(t, err, ErrInvalidSize)
+	_, err = NewValue[[osmem.MaxAllocBytes + 1]byte](&zero)
+	assert.ErrorIs(t, err, errs.ErrInvalidSize)
 	assert.Equal(t, int64(DefaultRegionChunkBytes), zero.Stats().ChunkBytes)
 	require.NoError(t, zero.validate())
 	require.NoError(t, zero.Release())

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc/internal/errs"
 )
 
 // regionBuf is a live allocation of the fault workload and its pattern.
@@ -23,30 +25,30 @@ type regionBuf struct {
 var regionSteps = []struct {
 	name   string
 	weight int
-	do     func(a *Arena, r *rand.Rand, live *[]regionBuf) error
+	do     func(a *Region, r *rand.Rand, live *[]regionBuf) error
 }{
-	{"Alloc small", 40, func(a *Arena, r *rand.Rand, live *[]regionBuf) error {
+	{"Alloc small", 40, func(a *Region, r *rand.Rand, live *[]regionBuf) error {
 		b, err := a.Alloc(1 + r.IntN(8<<10))
 		if err == nil {
 			*live = append(*live, fillRegion(b, r))
 		}
 		return err
 	}},
-	{"Alloc big (own mapping)", 10, func(a *Arena, r *rand.Rand, live *[]regionBuf) error {
+	{"Alloc big (own mapping)", 10, func(a *Region, r *rand.Rand, live *[]regionBuf) error {
 		b, err := a.Alloc(int(a.bigBytes) + 1 + r.IntN(1<<20))
 		if err == nil {
 			*live = append(*live, fillRegion(b, r))
 		}
 		return err
 	}},
-	{"NewValue", 10, func(a *Arena, r *rand.Rand, live *[]regionBuf) error {
+	{"NewValue", 10, func(a *Region, r *rand.Rand, live *[]regionBuf) error {
 		p, err := NewValue[[200]byte](a)
 		if err == nil {
 			*live = append(*live, fillRegion(p[:], r))
 		}
 		return err
 	}},
-	{"MakeSlice", 10, func(a *Arena, r *rand.Rand, live *[]regionBuf) error {
+	{"MakeSlice", 10, func(a *Region, r *rand.Rand, live *[]regionBuf) error {
 		k := 1 + r.IntN(20_000)
 		s, err := MakeSlice[uint32](a, k, k)
 		if err == nil {
@@ -54,7 +56,7 @@ var regionSteps = []struct {
 		}
 		return err
 	}},
-	{"Reset", 2, func(a *Arena, _ *rand.Rand, live *[]regionBuf) error {
+	{"Reset", 2, func(a *Region, _ *rand.Rand, live *[]regionBuf) error {
 		*live = (*live)[:0] // the memory is forgotten
 		return a.Reset()
 	}},
@@ -94,10 +96,10 @@ func regionIntact(t *testing.T, live []regionBuf) {
 // after it (from that request on, until disarmed).
 var regionFaultModes = []struct {
 	name string
-	arm  func(a *Arena, n int64)
+	arm  func(a *Region, n int64)
 }{
-	{"refused before the reservation", func(a *Arena, n int64) { a.src.FailAfter(n) }},
-	{"refused by the kernel", func(a *Arena, n int64) { a.src.FailSyscallsFrom(n) }},
+	{"refused before the reservation", func(a *Region, n int64) { a.src.FailAfter(n) }},
+	{"refused by the kernel", func(a *Region, n int64) { a.src.FailSyscallsFrom(n) }},
 }
 
 // TestRegionFailMapEverywhere sweeps fault injection over every mapping
@@ -118,17 +120,17 @@ func TestRegionFailMapEverywhere(t *testing.T) {
 		steps = 200
 	}
 	total := 0
-	for _, o := range []Options{{ChunkBytes: 256 << 10}, {ChunkBytes: 64 << 10, RetainBytes: -1}} {
+	for _, o := range []RegionOptions{{ChunkBytes: 256 << 10}, {ChunkBytes: 64 << 10, RetainBytes: -1}} {
 		for _, mode := range regionFaultModes {
 			requests := int64(0)
-			runRegionSteps(t, o, steps, func(a *Arena) { a.src.FailAfter(1 << 62) }, func(a *Arena, _ string, err error) bool {
+			runRegionSteps(t, o, steps, func(a *Region) { a.src.FailAfter(1 << 62) }, func(a *Region, _ string, err error) bool {
 				require.NoError(t, err)
 				requests = a.src.Requests()
 				return true
 			})
 			require.Positive(t, requests)
 			for n := int64(1); n <= requests; n++ {
-				require.True(t, runRegionFaults(t, o, steps, func(a *Arena) { mode.arm(a, n) }, n),
+				require.True(t, runRegionFaults(t, o, steps, func(a *Region) { mode.arm(a, n) }, n),
 					"%s: request %d of %d (counted in the dry run) was never made", mode.name, n, requests)
 			}
 			t.Logf("chunk %d, retain %d, %s: swept all %d mapping requests", o.ChunkBytes, o.RetainBytes, mode.name, requests)
@@ -144,10 +146,10 @@ const regionTailSteps = 40
 
 // runRegionFaults runs the workload armed to fail at the failAt-th
 // mapping request, and reports whether the workload reached it.
-func runRegionFaults(t *testing.T, o Options, steps int, arm func(*Arena), failAt int64) (hit bool) {
+func runRegionFaults(t *testing.T, o RegionOptions, steps int, arm func(*Region), failAt int64) (hit bool) {
 	armed, tail := true, 0
-	var before Stats
-	runRegionSteps(t, o, steps, func(a *Arena) { arm(a); before = a.Stats() }, func(a *Arena, step string, err error) bool {
+	var before RegionStats
+	runRegionSteps(t, o, steps, func(a *Region) { arm(a); before = a.Stats() }, func(a *Region, step string, err error) bool {
 		defer func() { before = a.Stats() }()
 		if !armed {
 			require.NoError(t, err, "%s after the injected failure", step)
@@ -158,7 +160,7 @@ func runRegionFaults(t *testing.T, o Options, steps int, arm func(*Arena), failA
 			require.NoError(t, err, step)
 			return true
 		}
-		require.ErrorIs(t, err, ErrOutOfMemory, "%s met the failure of request %d", step, failAt)
+		require.ErrorIs(t, err, errs.ErrOutOfMemory, "%s met the failure of request %d", step, failAt)
 		after := a.Stats()
 		require.Equal(t, before.Mapped, after.Mapped, "%s: a failed call changed Mapped", step)
 		require.Equal(t, before.Allocs, after.Allocs, "%s: a failed call counted an allocation", step)
@@ -171,11 +173,11 @@ func runRegionFaults(t *testing.T, o Options, steps int, arm func(*Arena), failA
 	return hit
 }
 
-// runRegionSteps runs the workload on a fresh Arena armed by arm, calling
+// runRegionSteps runs the workload on a fresh Region armed by arm, calling
 // after with each step's result (false ends the workload), then checks the
 // live allocations and that Release unmaps everything.
-func runRegionSteps(t *testing.T, o Options, steps int, arm func(*Arena), after func(a *Arena, step string, err error) bool) {
-	a, err := New(o)
+func runRegionSteps(t *testing.T, o RegionOptions, steps int, arm func(*Region), after func(a *Region, step string, err error) bool) {
+	a, err := NewRegion(o)
 	require.NoError(t, err)
 	defer func() { _ = a.Release() }()
 	r := rand.New(rand.NewPCG(21, 23))

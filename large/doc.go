@@ -1,5 +1,9 @@
-// Package large gives every large allocation a mapping of its own and keeps
-// the registry that recognises them on Free.
+// Package large is mmalloc's layer of large allocations: each gets a
+// mapping of its own, and a registry recognises them on Free.
+//
+// What a program calls here is RoundUp, the usable size of a large
+// allocation. The registry described below lives in internal/mappings,
+// since only package mmalloc can call it.
 //
 // # Design
 //

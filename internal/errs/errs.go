@@ -2,7 +2,7 @@
 // error made deep in slab, large or arena is the very value package mmalloc
 // exports, and errors.Is works across them without translation. Each
 // meaning has one value: a closed Allocator, a closed chunk heap and a
-// released region arena all report ErrClosed (the arena's ErrReleased
+// released Region all report ErrClosed (the arena's ErrReleased
 // wraps it), whichever package the error comes from.
 package errs
 
@@ -12,7 +12,7 @@ import (
 )
 
 // The sentinels. Package mmalloc re-exports each under the same name;
-// package arena re-exports those its region arena returns.
+// package arena re-exports those its Region returns.
 var (
 	ErrInvalidSize    = errors.New("mmalloc: invalid size")
 	ErrForeignPointer = errors.New("mmalloc: pointer was not allocated by this allocator")

@@ -14,7 +14,7 @@ import (
 var processMapped atomic.Int64
 
 // ProcessMapped returns the bytes mapped now by every Source of the process:
-// every Allocator and every region arena.
+// every Allocator and every Region.
 func ProcessMapped() int64 { return processMapped.Load() }
 
 // watch is an installed watcher: fn runs whenever ProcessMapped has moved

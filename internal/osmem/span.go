@@ -7,7 +7,7 @@ package osmem
 // 47-bit user address space of x86-64 and arm64 (with 4-level page
 // tables), so that a request's byte count, rounded up to pages or to a
 // chunk, never overflows and never asks for more address space than a
-// process has. Package mmalloc and the region arena export it.
+// process has. Package mmalloc and the Region export it.
 const MaxAllocBytes = 1 << 46
 
 // Span is a range of address space: Size bytes from Base.

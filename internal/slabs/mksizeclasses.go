@@ -4,7 +4,7 @@
 // the bytes of the slab serving each, the lookup tables from a request size
 // to its class, and a table of the worst waste of every class.
 //
-// Run it with: go generate ./slab
+// Run it with: go generate ./internal/slabs
 //
 // The classes: 8 B, then multiples of 16 B up to 128 B, then eight classes per
 // power of two up to MaxSmallBytes, so that each step is an eighth of the

@@ -1,6 +1,6 @@
 // One mapping per large allocation, and the registry of them. See doc.go.
 
-package large
+package mappings
 
 import (
 	"fmt"

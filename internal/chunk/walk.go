@@ -1,7 +1,7 @@
 // Walking a Heap's chunks, for figures that read every mapping (resident
 // bytes). See doc.go for the overview.
 
-package arena
+package chunk
 
 // Walk calls f with the first address and the length of every chunk the
 // Heap has mapped now (in use or kept empty), with the Heap's lock held:

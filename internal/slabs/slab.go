@@ -1,6 +1,6 @@
 // Slabs and the per-class lists that allocate from them. See doc.go.
 
-package slab
+package slabs
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
 )
 
@@ -76,7 +76,7 @@ type Slab struct {
 	zeroed    bool     // the pages read as zero when the slab was carved
 	owned     []uint64 // owner bits: bit i%64 of word i/64 is object i's
 	lastMask  uint64   // the valid bits of the last word of owned
-	chunk     *arena.Chunk
+	chunk     *chunk.Chunk
 	page      int
 	pages     int
 
@@ -190,7 +190,7 @@ func (s *Slab) reserveFrom(w int) (int, uint64) {
 // settle, the caller must call Settle on the slab's Central once it may
 // block. errs.ErrInvalidPointer: addr is not an object's start;
 // errs.ErrDoubleFree: nobody holds the object. Either way nothing changes.
-func Release(ch *arena.Chunk, addr uintptr) (s *Slab, settle bool, err error) {
+func Release(ch *chunk.Chunk, addr uintptr) (s *Slab, settle bool, err error) {
 	s = (*Slab)(ch.Owner(ch.Page(addr)))
 	if s != nil {
 		if i, ok := s.index(addr); ok {
@@ -204,7 +204,7 @@ func Release(ch *arena.Chunk, addr uintptr) (s *Slab, settle bool, err error) {
 
 // ReleaseError is the error Release would return for addr, for a caller
 // that checked the object another way. It changes nothing.
-func ReleaseError(ch *arena.Chunk, addr uintptr) error {
+func ReleaseError(ch *chunk.Chunk, addr uintptr) error {
 	return releaseError((*Slab)(ch.Owner(ch.Page(addr))), addr)
 }
 
@@ -238,7 +238,7 @@ func (s *Slab) Settle() {
 type Central struct {
 	mu      sync.Mutex
 	class   uint8
-	heap    *arena.Heap
+	heap    *chunk.Heap
 	partial slabList // unowned slabs with objects held and at least reuseFree free
 	full    slabList // unowned slabs with fewer than reuseFree objects free
 	owned   slabList // slabs a cache owns
@@ -287,7 +287,7 @@ func (l *slabList) remove(s *Slab) {
 }
 
 // Init prepares c to serve class cls from heap.
-func (c *Central) Init(cls int, heap *arena.Heap) {
+func (c *Central) Init(cls int, heap *chunk.Heap) {
 	c.class = uint8(cls)
 	c.heap = heap
 }
@@ -341,7 +341,7 @@ func (c *Central) place(s *Slab) {
 	// as many again reuses the slabs as they are. Past the budget the
 	// slab goes back to its chunk (which releases its pages or keeps
 	// them within the same budget).
-	if !c.closed && c.heap.Source().TryRetain(uintptr(s.pages)*arena.PageBytes) {
+	if !c.closed && c.heap.Source().TryRetain(uintptr(s.pages)*chunk.PageBytes) {
 		s.list, s.next = listEmpty, c.empty
 		c.empty = s
 		c.nempty++
@@ -625,7 +625,7 @@ func (c *Central) carve() (*Slab, error) {
 	objects := int(slabBytes / size)
 	s := &Slab{
 		size: size, inv: classInv[cls], rot: -int(classShift[cls]), objects: objects, class: c.class,
-		pages: int(slabBytes / arena.PageBytes), owned: make([]uint64, (objects+63)/64),
+		pages: int(slabBytes / chunk.PageBytes), owned: make([]uint64, (objects+63)/64),
 		central: c, lastMask: ^uint64(0), reuseAt: objects - reuseFree(objects),
 	}
 	if r := objects % 64; r != 0 {
@@ -634,9 +634,9 @@ func (c *Central) carve() (*Slab, error) {
 	s.ownedBase = unsafe.Pointer(unsafe.SliceData(s.owned))
 	// The slab is complete before its pages name it: a Free racing with
 	// the carve (a stale or forged address) reads a whole record.
-	place := func(ch *arena.Chunk, page int, zeroed bool) {
+	place := func(ch *chunk.Chunk, page int, zeroed bool) {
 		s.chunk, s.page, s.zeroed = ch, page, zeroed
-		s.base = ch.Base() + uintptr(page)*arena.PageBytes
+		s.base = ch.Base() + uintptr(page)*chunk.PageBytes
 	}
 	if _, _, _, err := c.heap.AllocPagesFor(s.pages, unsafe.Pointer(s), place); err != nil {
 		return nil, err

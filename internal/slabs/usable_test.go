@@ -1,4 +1,4 @@
-package slab
+package slabs
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
 )
 
@@ -24,7 +24,7 @@ func TestUsableAgreesWithRelease(t *testing.T) {
 			held = append(held, p)
 		}
 		for _, p := range held {
-			ch := arena.Lookup(p)
+			ch := chunk.Lookup(p)
 			got, err := Usable(ch, p)
 			require.NoError(t, err)
 			assert.Equal(t, c, got)
@@ -33,13 +33,13 @@ func TestUsableAgreesWithRelease(t *testing.T) {
 		}
 		freed := held[len(held)/2]
 		require.NoError(t, giveBack(freed))
-		_, err := Usable(arena.Lookup(freed), freed)
+		_, err := Usable(chunk.Lookup(freed), freed)
 		assert.ErrorIs(t, err, errs.ErrDoubleFree)
 		for i, p := range held {
 			if p == freed {
 				continue
 			}
-			_, err := Usable(arena.Lookup(p), p)
+			_, err := Usable(chunk.Lookup(p), p)
 			require.NoError(t, err, "object %d still held", i)
 			require.NoError(t, giveBack(p), "Usable changed nothing: Release still works")
 		}

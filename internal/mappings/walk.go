@@ -1,7 +1,7 @@
 // Walking a Registry's mappings, for figures that read every mapping
 // (resident bytes). See doc.go for the overview.
 
-package large
+package mappings
 
 // Walk calls f with the first address and the length of every mapping the
 // Registry holds now (live, or freed and kept for reuse), with the

@@ -1,6 +1,6 @@
 // Resizing a large mapping in place or by moving its pages. See doc.go.
 
-package large
+package mappings
 
 import (
 	"unsafe"

@@ -1,4 +1,4 @@
-package slab
+package slabs
 
 import (
 	"sync"
@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 )
@@ -39,7 +39,7 @@ func TestClassWasteBound(t *testing.T) {
 		assert.Zero(t, sb%int(osmem.PageBytes), "slab of class %d is whole pages", c)
 		assert.GreaterOrEqual(t, sb/size, 4)
 		assert.LessOrEqual(t, (sb%size)*16, sb, "slab tail of class %d wastes more than 1/16", c)
-		assert.LessOrEqual(t, sb, arena.GranuleBytes, "a slab fits the smallest chunk")
+		assert.LessOrEqual(t, sb, chunk.GranuleBytes, "a slab fits the smallest chunk")
 	}
 }
 
@@ -71,10 +71,10 @@ func TestIndex(t *testing.T) {
 	}
 }
 
-func newCentrals(t *testing.T, retain int64) ([]Central, *arena.Heap) {
+func newCentrals(t *testing.T, retain int64) ([]Central, *chunk.Heap) {
 	src := osmem.NewSource(0)
 	src.SetRetainLimit(retain)
-	h, err := arena.NewHeap(src, arena.HeapOptions{ChunkBytes: 4 << 20})
+	h, err := chunk.NewHeap(src, chunk.HeapOptions{ChunkBytes: 4 << 20})
 	require.NoError(t, err)
 	t.Cleanup(h.Close)
 	cs := make([]Central, NumClasses)
@@ -102,7 +102,7 @@ func take(t *testing.T, cs []Central, l *Local, cls int) (uintptr, bool) {
 
 // giveBack releases a held object, as Free's slow path does.
 func giveBack(p uintptr) error {
-	ch := arena.Lookup(p)
+	ch := chunk.Lookup(p)
 	if ch == nil {
 		return errs.ErrForeignPointer
 	}
@@ -164,7 +164,7 @@ func TestCentralFillDrain(t *testing.T) {
 	assert.Equal(t, 3, c.full.n, "full slabs given back sit on the full list")
 
 	for _, p := range addrs {
-		ch := arena.Lookup(p)
+		ch := chunk.Lookup(p)
 		require.NotNil(t, ch)
 		_, _, err := Release(ch, p+8)
 		require.ErrorIs(t, err, errs.ErrInvalidPointer, "interior")
@@ -177,7 +177,7 @@ func TestCentralFillDrain(t *testing.T) {
 	inuse, empty := h.Counts()
 	assert.Zero(t, inuse+empty, "the chunk went back to the OS at once")
 	assert.Zero(t, h.Source().Mapped())
-	assert.Nil(t, arena.Lookup(addrs[0]), "the chunk is no longer registered")
+	assert.Nil(t, chunk.Lookup(addrs[0]), "the chunk is no longer registered")
 }
 
 func TestEmptySlabsChargeTheBudget(t *testing.T) {
@@ -388,7 +388,7 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 		p, _ := take(t, cs, &l, cls)
 		ps = append(ps, p)
 	}
-	l.Remember(arena.Lookup(ps[0]))
+	l.Remember(chunk.Lookup(ps[0]))
 	for _, p := range ps[:5] {
 		s, settle := l.Free(p)
 		require.NotNil(t, s)

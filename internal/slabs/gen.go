@@ -1,3 +1,3 @@
-package slab
+package slabs
 
 //go:generate go run mksizeclasses.go -o sizeclasses.go

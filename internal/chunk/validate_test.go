@@ -1,4 +1,4 @@
-package arena
+package chunk
 
 import (
 	"sync/atomic"

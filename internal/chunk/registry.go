@@ -1,7 +1,7 @@
 // Registry of live chunks: address → *Chunk in O(1) without a lock.
 // See doc.go for the overview.
 
-package arena
+package chunk
 
 import (
 	"sync"

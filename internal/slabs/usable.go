@@ -1,15 +1,15 @@
 // Looking up a live object without freeing it. See doc.go.
 
-package slab
+package slabs
 
-import "github.com/mmalloc/mmalloc/arena"
+import "github.com/mmalloc/mmalloc/internal/chunk"
 
 // Usable returns the size class of the object a caller holds that starts
 // at addr, in chunk ch. Otherwise it returns the error Release would
 // (errs.ErrInvalidPointer or errs.ErrDoubleFree). It takes no lock and changes
 // nothing; as with Release, a caller freeing the same object concurrently
 // is a caller's race.
-func Usable(ch *arena.Chunk, addr uintptr) (int, error) {
+func Usable(ch *chunk.Chunk, addr uintptr) (int, error) {
 	s := (*Slab)(ch.Owner(ch.Page(addr)))
 	if s == nil {
 		return 0, releaseError(s, addr)

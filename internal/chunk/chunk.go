@@ -1,6 +1,6 @@
 // Chunks and the Heap that maps, carves and unmaps them. See doc.go.
 
-package arena
+package chunk
 
 import (
 	"errors"

@@ -1,12 +1,12 @@
 // Caches: the one front-end of the slabs, per P or per Cache. See doc.go.
 
-package slab
+package slabs
 
 import (
 	"math/bits"
 	"sync/atomic"
 
-	"github.com/mmalloc/mmalloc/arena"
+	"github.com/mmalloc/mmalloc/internal/chunk"
 )
 
 // Local is one cache: per size class, the slab it owns and the objects of
@@ -18,7 +18,7 @@ import (
 type Local struct {
 	// The chunk of the last object freed here through the registry: Free
 	// finds the slabs of addresses in it without the registry.
-	memo arena.Memo
+	memo chunk.Memo
 
 	cls [NumClasses]classCache
 }
@@ -70,7 +70,7 @@ func (l *Local) Owns(f func(s *Slab, unused int)) {
 }
 
 // Remember makes Free look addresses in ch up without the registry.
-func (l *Local) Remember(ch *arena.Chunk) { l.memo.Set(ch) }
+func (l *Local) Remember(ch *chunk.Chunk) { l.memo.Set(ch) }
 
 // Alloc hands out an object of class c from the slab the cache owns: its
 // address and whether it reads as zero. ok false: the slab has no free
@@ -137,7 +137,7 @@ func (l *Local) Drain(abandon func(s *Slab, unused int), publish func(c int, all
 			cc.allocs, cc.frees = 0, 0
 		}
 	}
-	l.memo = arena.Memo{}
+	l.memo = chunk.Memo{}
 }
 
 // Free marks the object whose first byte is addr free, when addr lies in
