@@ -77,3 +77,19 @@ func ExampleAllocator_Trim() {
 	// <nil>
 	// 0 0
 }
+
+// In guard mode a write after Free is caught: CheckGuards finds the
+// poison of the quarantined object broken.
+func ExampleAllocator_CheckGuards() {
+	a, _ := mmalloc.New(mmalloc.Options{Guard: true})
+	defer a.Close()
+
+	b, _ := a.Alloc(32)
+	stale := b[:1] // a reference kept by mistake
+	_ = a.Free(b)
+	stale[0] = 'x' // a write after free: the page stays mapped, poisoned
+
+	err := a.CheckGuards()
+	fmt.Println(errors.Is(err, mmalloc.ErrCorrupted))
+	// Output: true
+}
