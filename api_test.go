@@ -201,7 +201,7 @@ type hugeT [1 << 47]byte
 // genericCalls covers every exported generic function, which reflection
 // cannot instantiate: each entry calls it with the types and arguments
 // that matter — pointer-free, zero-size, pointer-holding, larger than
-// MaxAllocBytes — on the Allocator or Arena given, and returns the error.
+// MaxAllocBytes — on the Allocator or Region given, and returns the error.
 // TestEveryCallAtTheEdges fails when a generic function is missing here.
 var genericCalls = map[string]func(a *mmalloc.Allocator, ar *arena.Region) []error{
 	"mmalloc.NewValue": func(a *mmalloc.Allocator, _ *arena.Region) []error {
@@ -357,8 +357,8 @@ func TestAPIErrorValues(t *testing.T) {
 }
 
 // TestZeroValues: a nil or zero Allocator or Cache, and a nil Buffer or
-// Arena, return ErrUninitialized from every call that returns an error,
-// never following a nil pointer; the zero Buffer and the zero Arena are
+// Region, return ErrUninitialized from every call that returns an error,
+// never following a nil pointer; the zero Buffer and the zero Region are
 // ready to use.
 func TestZeroValues(t *testing.T) {
 	var zero mmalloc.Allocator
@@ -436,7 +436,7 @@ func TestZeroValues(t *testing.T) {
 		assert.Equal(t, "zero", b.String())
 		require.NoError(t, b.Release())
 	})
-	t.Run("nil Arena", func(t *testing.T) {
+	t.Run("nil Region", func(t *testing.T) {
 		var ar *arena.Region
 		_, err := ar.Alloc(8)
 		assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
@@ -448,7 +448,7 @@ func TestZeroValues(t *testing.T) {
 		assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
 		assert.Equal(t, arena.RegionStats{}, ar.Stats())
 	})
-	t.Run("zero Arena", func(t *testing.T) {
+	t.Run("zero Region", func(t *testing.T) {
 		var ar arena.Region
 		st := ar.Stats()
 		assert.Equal(t, int64(arena.DefaultRegionChunkBytes), st.ChunkBytes, "the default Options")
@@ -535,7 +535,7 @@ type recvState int
 const (
 	stUsable recvState = iota // a working value (or a function): bad arguments, any documented error
 	stUninit                  // nil or zero, not usable: ErrUninitialized
-	stClosed                  // its Allocator closed, its Arena released: ErrClosed
+	stClosed                  // its Allocator closed, its Region released: ErrClosed
 )
 
 // apiRecv is one receiver the sweep calls every method of.
@@ -830,7 +830,7 @@ func (w *apiWorld) calls(t *testing.T) []apiCall {
 			ar   *arena.Region
 			st   recvState
 		}{
-			{"nil", nil, nil, stUninit}, {"zero Allocator, nil Arena", new(mmalloc.Allocator), nil, stUninit},
+			{"nil", nil, nil, stUninit}, {"zero Allocator, nil Region", new(mmalloc.Allocator), nil, stUninit},
 			{"closed", w.closed, w.released, stClosed}, {"open", w.open, w.ar, stUsable},
 		} {
 			out = append(out, apiCall{id: fmt.Sprintf("%s on %s", name, on.name),

@@ -1,12 +1,12 @@
 // Package heapprof samples allocations the way the Go runtime samples its
 // heap, keeps the call stacks of the sampled ones, and writes them as a
 // pprof heap profile. Package mmalloc's Allocator and package arena's
-// Arena each hold a Profile; users reach it through their methods.
+// Region each hold a Profile; users reach it through their methods.
 //
 // # Structures
 //
 //   - Sampler: one countdown of bytes to the next sample, owned by one
-//     cache (a P's, a Cache's, an Arena's) and touched only by its owner.
+//     cache (a P's, a Cache's, a Region's) and touched only by its owner.
 //     The intervals are drawn from an exponential distribution whose mean
 //     is the profile rate, as runtime.MemProfileRate's are: every byte
 //     allocated is equally likely to be sampled, whatever the sizes and

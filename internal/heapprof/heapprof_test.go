@@ -172,7 +172,7 @@ func TestPackageOf(t *testing.T) {
 	cases := map[string]string{
 		"github.com/mmalloc/mmalloc.(*Allocator).Alloc":      "github.com/mmalloc/mmalloc",
 		"github.com/mmalloc/mmalloc.MakeSlice[...]":          "github.com/mmalloc/mmalloc",
-		"github.com/mmalloc/mmalloc/arena.(*Arena).Alloc":    "github.com/mmalloc/mmalloc/arena",
+		"github.com/mmalloc/mmalloc/arena.(*Region).Alloc":    "github.com/mmalloc/mmalloc/arena",
 		"github.com/mmalloc/mmalloc_test.TestX.func1":        "github.com/mmalloc/mmalloc_test",
 		"github.com/mmalloc/mmalloc/internal/heapprof.Write": "github.com/mmalloc/mmalloc/internal/heapprof",
 		"main.main":           "main",
@@ -184,7 +184,7 @@ func TestPackageOf(t *testing.T) {
 		assert.Equal(t, want, packageOf(name), name)
 	}
 	assert.True(t, internal("github.com/mmalloc/mmalloc.(*Cache).Alloc"))
-	assert.True(t, internal("github.com/mmalloc/mmalloc/arena.(*Arena).Alloc"))
+	assert.True(t, internal("github.com/mmalloc/mmalloc/arena.(*Region).Alloc"))
 	assert.False(t, internal("github.com/mmalloc/mmalloc_test.siteA"))
 	assert.False(t, internal("github.com/mmalloc/mmalloc/arena_test.TestX"))
 	assert.False(t, internal("github.com/mmalloc/mmallocx.F"))

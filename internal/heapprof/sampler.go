@@ -24,7 +24,7 @@ const off = math.MaxInt64
 // Sampler never samples; Init ties it to a Profile.
 //
 // A Sampler is NOT safe for concurrent use: its owner (a P while pinned, the
-// goroutine using a Cache or an Arena) serialises every call.
+// goroutine using a Cache or a Region) serialises every call.
 type Sampler struct {
 	left int64    // bytes to allocate before the next sample
 	p    *Profile // nil: never samples; read-only after Init
