@@ -40,7 +40,7 @@ func (a *Region) WriteHeapProfile(w io.Writer) error {
 // PublishProfile makes a's heap profile served by
 // mmalloc.ServeHeapProfile under name, beside the Allocators'. A name that
 // is empty, holds a control character, is "default" or was published
-// before returns ErrProfileName. The Region stays reachable for good.
+// before returns mmalloc.ErrProfileName. The Region stays reachable for good.
 func (a *Region) PublishProfile(name string) error {
 	if err := a.profileUsable(); err != nil {
 		return err
@@ -48,7 +48,7 @@ func (a *Region) PublishProfile(name string) error {
 	return heapprof.Publish(name, &a.prof)
 }
 
-// profileUsable returns ErrUninitialized for a nil Region and ErrReleased
+// profileUsable returns mmalloc.ErrUninitialized for a nil Region and ErrReleased
 // after Release; a zero Region is ready with the default RegionOptions.
 func (a *Region) profileUsable() error {
 	switch {

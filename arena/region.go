@@ -15,10 +15,10 @@ import (
 
 // ErrReleased is returned by every call on a Region after Release.
 // errors.Is(err, mmalloc.ErrClosed) holds for it, as for every
-// closed-state error of the module. A Region's other errors are the
-// sentinels package mmalloc exports (ErrInvalidSize, ErrOutOfMemory,
-// ErrPointerType, ErrInvalidOption, ErrUninitialized, ErrProfileName):
-// test them with errors.Is against those.
+// closed-state error of the module. A Region's other errors are package
+// mmalloc's sentinels: test them with errors.Is against
+// mmalloc.ErrInvalidSize, ErrOutOfMemory, ErrPointerType,
+// ErrInvalidOption, ErrUninitialized and ErrProfileName.
 var ErrReleased error = releasedError{}
 
 // Defaults and bounds of a Region.
@@ -54,7 +54,7 @@ type RegionOptions struct {
 	RetainBytes int64
 
 	// Limit: the most bytes the Region maps at once; an allocation that
-	// would pass it fails with ErrOutOfMemory. 0 means no limit.
+	// would pass it fails with mmalloc.ErrOutOfMemory. 0 means no limit.
 	Limit int64
 
 	// ProfileRate: a positive value samples on average one allocation
@@ -80,8 +80,8 @@ type RegionOptions struct {
 //
 // The zero Region is an empty Region with the default RegionOptions, ready to use:
 // it maps nothing until its first allocation. A nil *Region returns
-// ErrUninitialized from every call that returns an error, and Stats
-// returns the zero Stats.
+// mmalloc.ErrUninitialized from every call that returns an error, and Stats
+// returns the zero RegionStats.
 type Region struct {
 	_ noCopy
 
@@ -125,7 +125,7 @@ type mapping struct {
 }
 
 // New returns an empty Region configured by opts (nothing is mapped until
-// the first Alloc), or an error wrapping ErrInvalidOption.
+// the first Alloc), or an error wrapping mmalloc.ErrInvalidOption.
 func NewRegion(opts RegionOptions) (*Region, error) {
 	if opts.ChunkBytes == 0 {
 		opts.ChunkBytes = DefaultRegionChunkBytes
@@ -167,8 +167,8 @@ func (a *Region) ready() {
 
 // Alloc returns n zeroed bytes, 16-byte aligned, with len and cap n. The
 // memory lives until the next Reset or Release. Alloc(0) returns an empty
-// slice. A negative n or one above MaxAllocBytes returns ErrInvalidSize, a
-// refused mapping ErrOutOfMemory, and a call after Release ErrReleased;
+// slice. A negative n or one above mmalloc.MaxAllocBytes returns mmalloc.ErrInvalidSize, a
+// refused mapping mmalloc.ErrOutOfMemory, and a call after Release ErrReleased;
 // none of them changes anything.
 func (a *Region) Alloc(n int) ([]byte, error) {
 	if a == nil {
@@ -193,7 +193,7 @@ func (a *Region) Alloc(n int) ([]byte, error) {
 	return unsafe.Slice((*byte)(p), n), nil
 }
 
-// alloc returns n (0 < n <= MaxAllocBytes) zeroed bytes aligned to align (a
+// alloc returns n (0 < n <= mmalloc.MaxAllocBytes) zeroed bytes aligned to align (a
 // power of two up to the page size).
 func (a *Region) alloc(n, align uintptr) (unsafe.Pointer, error) {
 	p := (a.next + align - 1) &^ (align - 1)
@@ -350,7 +350,7 @@ type RegionStats struct {
 }
 
 // Stats returns a's figures. It may be called at any time, after Release
-// too; a nil Region has the zero Stats.
+// too; a nil Region has the zero RegionStats.
 func (a *Region) Stats() RegionStats {
 	if a == nil {
 		return RegionStats{}
@@ -364,9 +364,9 @@ func (a *Region) Stats() RegionStats {
 }
 
 // NewValue returns a pointer to a new zero value of type T in ar, aligned
-// for T, as new(T) would. T must hold no Go pointers (else ErrPointerType,
-// naming the field path); a T above MaxAllocBytes returns ErrInvalidSize,
-// and a refused mapping ErrOutOfMemory. The value lives until ar's next
+// for T, as new(T) would. T must hold no Go pointers (else mmalloc.ErrPointerType,
+// naming the field path); a T above mmalloc.MaxAllocBytes returns mmalloc.ErrInvalidSize,
+// and a refused mapping mmalloc.ErrOutOfMemory. The value lives until ar's next
 // Reset or Release; there is no individual free. No value of T is made on
 // the Go heap, whatever T's size: the zero value is the cleared memory.
 func NewValue[T any](ar *Region) (*T, error) {
@@ -398,8 +398,8 @@ func NewValue[T any](ar *Region) (*T, error) {
 
 // MakeSlice returns a zeroed slice of T in ar with the given length and
 // capacity, as make([]T, length, capacity) would. T must hold no Go
-// pointers (else ErrPointerType). A negative length, a capacity below the
-// length or one whose bytes pass MaxAllocBytes returns ErrInvalidSize. The
+// pointers (else mmalloc.ErrPointerType). A negative length, a capacity below the
+// length or one whose bytes pass mmalloc.MaxAllocBytes returns mmalloc.ErrInvalidSize. The
 // slice lives until ar's next Reset or Release.
 func MakeSlice[T any](ar *Region, length, capacity int) ([]T, error) {
 	if ar == nil {
@@ -466,7 +466,7 @@ func (a *Region) validate() error {
 	return nil
 }
 
-// releasedError is ErrReleased: its own message, and ErrClosed beneath.
+// releasedError is ErrReleased: its own message, and mmalloc.ErrClosed beneath.
 type releasedError struct{}
 
 func (releasedError) Error() string { return "arena: region is released" }
