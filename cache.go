@@ -120,22 +120,10 @@ func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 // refill gives the Cache a new slab of class cls and hands out one object.
 func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 	st := c.st
-	a := st.a
-	if a.guard != nil { // guard mode never uses the caches
-		return a.guardAlloc(n, zero)
-	}
-	st.mu.lock()
-	old, unused := st.l.Install(cls, nil)
-	st.mu.unlock()
-	s, err := a.centrals[cls].Exchange(old, unused)
-	if err != nil {
-		return nil, err
-	}
-	st.mu.lock()
-	st.l.Install(cls, s)
-	p, z, _ := st.l.Alloc(cls) // s has a free object: Exchange chose it so
-	st.mu.unlock()
-	return object(p, cls, n, zero && !z), nil
+	return st.a.refill(cls, n, zero, func() *slabs.Local {
+		st.mu.lock()
+		return &st.l
+	}, st.mu.unlock)
 }
 
 // Free is Allocator.Free through the Cache, with the same checks and

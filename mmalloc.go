@@ -364,25 +364,41 @@ func object(p uintptr, c, n int, clearIt bool) []byte {
 // before goes back to the Central in the same visit, so that it is a
 // candidate itself when frees have left it worth reusing.
 func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
+	var l *local
+	return a.refill(c, n, zero, func() *slabs.Local {
+		if l = a.pin(); l == nil {
+			return nil
+		}
+		return &l.Local
+	}, func() { a.unpin(l) })
+}
+
+// refill is the one refill path of every cache, the per-P caches'
+// (allocSlow) and the Caches' (Cache.refill): it gives the cache's slab
+// of class c back to the Central, takes one with free objects in
+// exchange, installs it and serves n bytes from it. take returns the
+// cache for the calling goroutine (pinning its P, or locking the Cache),
+// or nil when the P has none (GOMAXPROCS was raised); give ends what
+// take began. The Central's lock is never taken while the cache is held.
+func (a *Allocator) refill(c, n int, zero bool, take func() *slabs.Local, give func()) ([]byte, error) {
 	if a.guard != nil { // guard mode never uses the caches
 		return a.guardAlloc(n, zero)
 	}
 	var old *slabs.Slab
 	var unused int
-	l := a.pin()
-	if l != nil {
+	if l := take(); l != nil {
 		old, unused = l.Install(c, nil)
 	}
-	a.unpin(l)
+	give()
 	s, err := a.centrals[c].Exchange(old, unused)
 	if err != nil {
 		return nil, err
 	}
-	l = a.pin()
+	l := take()
 	if l == nil {
 		// The P has no cache: GOMAXPROCS was raised. Give every P one,
 		// and serve this request from the slab straight away.
-		a.unpin(l)
+		give()
 		a.centrals[c].Abandon(s, 0)
 		a.growLocals()
 		p, z, err := a.centrals[c].AllocOne()
@@ -392,11 +408,11 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 		a.centrals[c].Publish(1, 0)
 		return object(p, c, n, zero && !z), nil
 	}
-	// Another goroutine may have given this P's cache a slab meanwhile:
-	// it goes back.
+	// Another goroutine may have given the cache a slab meanwhile (a
+	// P's cache is shared by whatever runs there): it goes back.
 	old, unused = l.Install(c, s)
 	p, z, _ := l.Alloc(c) // s has a free object: Exchange chose it so
-	a.unpin(l)
+	give()
 	if old != nil {
 		a.centrals[c].Abandon(old, unused)
 	}
