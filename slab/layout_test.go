@@ -46,6 +46,9 @@ func TestSlabLayout(t *testing.T) {
 			assert.Zero(t, bitsAt%cacheLineBytes, "class %d: owner bits start inside a line", c)
 			assert.Zero(t, cap(sl.owned)%(cacheLineBytes/8), "class %d: owner bits end inside a line", c)
 		}
+		// Whole units of the chunk's unit table (arena.Memo), so that a
+		// Free finds the slab there rather than in the page table.
+		assert.Zero(t, (sl.base-sl.chunk.Base())%(64<<10), "class %d: the slab starts inside a 64 KiB unit", c)
 		if ClassBytes(c) >= 1024 {
 			assert.LessOrEqual(t, words, 1, "class %d: its owner bits are not all in the first line", c)
 		}
