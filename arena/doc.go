@@ -71,8 +71,9 @@
 // # Locking
 //
 // Heap.mu protects every chunk's bitmaps, counts and state, and the Heap's
-// lists. Page owners are written under Heap.mu with atomic stores and read
-// with atomic loads by Free without the lock. Registry leaves are created
+// lists. Page owners (the page table, and the unit table: one entry per
+// 64 KiB run of whole units, such as a slab) are written under Heap.mu
+// with atomic stores and read with atomic loads by Free without the lock. Registry leaves are created
 // under a global mutex; entries are atomic.
 //
 // # Regions

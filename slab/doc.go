@@ -54,8 +54,9 @@
 // (which may be the old one), else a kept empty one, else a new one.
 //
 // Local.Free, Release (Free; no lock): read the slab that owns addr's page
-// from the page table of the chunk the cache remembers (Release: of the
-// chunk the registry found); multiply addr's offset by the inverse of the
+// from the unit table of the chunk the cache remembers, one entry per
+// 64 KiB (Release: from the page table of the chunk the registry found);
+// multiply addr's offset by the inverse of the
 // object size's odd part and rotate right by its power of two, which
 // gives the object index when addr starts an object and a number past the
 // slab's objects otherwise; clear the owner bit with one atomic AND, which

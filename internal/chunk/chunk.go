@@ -20,6 +20,14 @@ var (
 	pageShift = uint(bits.TrailingZeros64(uint64(osmem.PageBytes)))
 )
 
+// unitShift is log2 of the unit of a chunk's second, coarser page table
+// (Chunk.units): 64 KiB, or the page if that is bigger. Slabs are whole
+// units, and first fit keeps runs of whole units on unit boundaries, so
+// every slab's pages are whole units of the table: one entry per 64 KiB
+// instead of sixteen. A 4 MiB chunk's unit table is 512 bytes, which a
+// big heap's Frees keep in cache; its page table is 8 KiB.
+var unitShift = max(16, pageShift)
+
 // ErrClosed is returned by a Heap after Close: the value package mmalloc
 // exports, since a Heap closes with its Allocator.
 var ErrClosed = errs.ErrClosed
@@ -33,8 +41,8 @@ var ErrAddressSpace = errors.New("arena: chunk mapped outside the indexed addres
 // belong to the owning Heap and are protected by its mutex; owners are read
 // without a lock and written with atomic stores under the Heap's mutex.
 //
-// Invariant: nfree == popcount(free), and a page is free iff owners[page]
-// is nil.
+// Invariant: nfree == popcount(free), a page is free iff owners[page]
+// is nil, and units[u], if not nil, is the owner of every page of unit u.
 type Chunk struct {
 	base  uintptr // first byte, aligned to bytes
 	bytes uintptr // size of the mapping
@@ -48,6 +56,9 @@ type Chunk struct {
 	state chunkState
 
 	owners []unsafe.Pointer // per page: the user of the run holding it, or nil
+	// units is owners per unit (1<<unitShift bytes): the user of a run that
+	// covers the whole unit, else nil. Read and written as owners is.
+	units []unsafe.Pointer
 }
 
 type chunkState uint8
@@ -222,6 +233,12 @@ func (h *Heap) freePages(c *Chunk, page, n int) {
 	if c.state == chunkGone {
 		return
 	}
+	// Every unit the run touches loses its entry: its pages no longer
+	// share an owner.
+	first, last := unitOf(page), unitOf(page+n-1)
+	for u := first; u <= last; u++ {
+		atomic.StorePointer(&c.units[u], nil)
+	}
 	for i := page; i < page+n; i++ {
 		c.free[i/64] |= 1 << (i % 64)
 		atomic.StorePointer(&c.owners[i], nil)
@@ -358,6 +375,17 @@ func (c *Chunk) validate(want chunkState) error {
 	if n != c.nfree {
 		return fmt.Errorf("arena: chunk %#x counts %d free pages, bitmap has %d", c.base, c.nfree, n)
 	}
+	for u := range c.units {
+		owner := atomic.LoadPointer(&c.units[u])
+		if owner == nil {
+			continue
+		}
+		for i := u * unitPages(); i < (u+1)*unitPages(); i++ {
+			if c.Owner(i) != owner {
+				return fmt.Errorf("arena: chunk %#x unit %d names %p, but page %d is %p's", c.base, u, owner, i, c.Owner(i))
+			}
+		}
+	}
 	return nil
 }
 
@@ -374,6 +402,7 @@ func (h *Heap) mapChunk() (*Chunk, error) {
 		base: base, bytes: h.chunkBytes, heap: h, pages: pages,
 		free: make([]uint64, words), dirty: make([]uint64, words),
 		nfree: pages, owners: make([]unsafe.Pointer, pages),
+		units: make([]unsafe.Pointer, h.chunkBytes>>unitShift),
 	}
 	for i := range pages {
 		c.free[i/64] |= 1 << (i % 64)
@@ -421,6 +450,9 @@ func (h *Heap) unmapChunk(c *Chunk) {
 	deregister(c)
 	for i := range c.owners {
 		atomic.StorePointer(&c.owners[i], nil)
+	}
+	for u := range c.units {
+		atomic.StorePointer(&c.units[u], nil)
 	}
 	c.state = chunkGone
 	h.src.UnmapReleased(osmem.AddrPointer(c.base), c.bytes, uintptr(c.freeClean())*PageBytes)
@@ -491,8 +523,19 @@ func (c *Chunk) take(page, n int, owner unsafe.Pointer, place func(*Chunk, int, 
 	for i := page; i < page+n; i++ {
 		atomic.StorePointer(&c.owners[i], owner)
 	}
+	// The units the run covers whole, after the pages: an entry is never
+	// ahead of its pages.
+	for u := unitOf(page + unitPages() - 1); (u+1)*unitPages() <= page+n; u++ {
+		atomic.StorePointer(&c.units[u], owner)
+	}
 	return dirty == 0
 }
+
+// unitPages returns the pages of one unit of Chunk.units.
+func unitPages() int { return 1 << (unitShift - pageShift) }
+
+// unitOf returns the unit of Chunk.units holding page i.
+func unitOf(i int) int { return i >> (unitShift - pageShift) }
 
 // freeClean counts the free pages that hold no memory: the ones counted
 // as released. h.mu is held.
@@ -557,13 +600,14 @@ func (c *Chunk) releaseFreeDirty() {
 type Memo struct {
 	base   uintptr
 	bytes  uintptr // 0: nothing remembered
+	units  unsafe.Pointer
 	owners unsafe.Pointer
-	shift  uint
 }
 
 // Set makes m remember c.
 func (m *Memo) Set(c *Chunk) {
-	*m = Memo{base: c.base, bytes: c.bytes, owners: unsafe.Pointer(unsafe.SliceData(c.owners)), shift: pageShift}
+	*m = Memo{base: c.base, bytes: c.bytes, units: unsafe.Pointer(unsafe.SliceData(c.units)),
+		owners: unsafe.Pointer(unsafe.SliceData(c.owners))}
 }
 
 // Owner returns what was recorded for addr's page when addr lies in the
@@ -573,6 +617,11 @@ func (m *Memo) Owner(addr uintptr) unsafe.Pointer {
 	if off >= m.bytes {
 		return nil
 	}
-	// off < bytes, so the page index is within owners.
-	return atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(m.owners, (off>>(m.shift&63))*unsafe.Sizeof(m.owners))))
+	// off < bytes, so the indexes are within units and owners. The unit
+	// table answers for every page of a run of whole units (every slab's),
+	// from one small table; the page table for the rest.
+	if p := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(m.units, (off>>(unitShift&63))*unsafe.Sizeof(m.units)))); p != nil {
+		return p
+	}
+	return atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(m.owners, (off>>(pageShift&63))*unsafe.Sizeof(m.owners))))
 }

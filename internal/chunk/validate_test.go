@@ -58,6 +58,11 @@ func TestHeapValidateCatches(t *testing.T) {
 				atomic.StorePointer(&empty.owners[0], nil)
 			}
 		}, "listed empty has"},
+		{"unit naming another owner", func(h *Heap, used, _ *Chunk) func() {
+			other := unsafe.Pointer(new(int))
+			atomic.StorePointer(&used.units[0], other)
+			return func() { atomic.StorePointer(&used.units[0], nil) }
+		}, "unit 0 names"},
 		{"not registered", func(h *Heap, used, _ *Chunk) func() {
 			deregister(used)
 			return func() { require.True(t, register(used)) }

@@ -172,7 +172,7 @@ func TestPackageOf(t *testing.T) {
 	cases := map[string]string{
 		"github.com/mmalloc/mmalloc.(*Allocator).Alloc":      "github.com/mmalloc/mmalloc",
 		"github.com/mmalloc/mmalloc.MakeSlice[...]":          "github.com/mmalloc/mmalloc",
-		"github.com/mmalloc/mmalloc/arena.(*Region).Alloc":    "github.com/mmalloc/mmalloc/arena",
+		"github.com/mmalloc/mmalloc/arena.(*Region).Alloc":   "github.com/mmalloc/mmalloc/arena",
 		"github.com/mmalloc/mmalloc_test.TestX.func1":        "github.com/mmalloc/mmalloc_test",
 		"github.com/mmalloc/mmalloc/internal/heapprof.Write": "github.com/mmalloc/mmalloc/internal/heapprof",
 		"main.main":           "main",

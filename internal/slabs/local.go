@@ -105,7 +105,7 @@ func (l *Local) reserve(cc *classCache) bool {
 		cc.freed = 0
 	}
 	w, m := s.reserveFrom(cc.w + 1)
-	if m == 0 && s.count() <= s.reuseAt {
+	if m == 0 && s.count() <= int(s.reuseAt) {
 		w, m = s.reserveFrom(0)
 	}
 	cc.w, cc.mask = w, m
@@ -168,7 +168,7 @@ func (l *Local) Free(addr uintptr) (s *Slab, settle bool) {
 		return s, false
 	}
 	v := s.state.Add(^uint64(0))
-	return s, v&stateOwned == 0 && (v == 0 || int(v) == s.reuseAt)
+	return s, v&stateOwned == 0 && (v == 0 || int(v) == int(s.reuseAt))
 }
 
 // CountFree counts a free of class c made outside Free (the slow path).

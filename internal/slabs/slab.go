@@ -50,10 +50,22 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 // is free: worth a cache's visit) or to 0 (it is empty) tells the Central
 // to move it (Central.Settle).
 //
-// The identity fields (base to zeroed) are set before the slab is recorded
-// in its chunk's page table and read-only afterwards; the ones every Free
-// reads come first. fresh belongs to the owner while the slab is owned,
-// else to the Central's mutex; the list fields belong to the Central.
+// The identity fields are set before the slab is recorded in its chunk's
+// page table and read-only afterwards. fresh belongs to the owner while
+// the slab is owned, else to the Central's mutex; the list fields belong
+// to the Central.
+//
+// Layout: the record is slabRecordBytes long, which the Go heap places on
+// cache-line boundaries, and everything a Free or a hand-out touches lies
+// in its first line: the identity that finds the object, the state word,
+// the fresh mark and the first owner word (a slab of 64 objects or fewer,
+// every class from 1 KiB up, keeps all its owner bits there). The next
+// line holds owner words 1 to 7: slabs of up to inlineOwnerWords*64
+// objects keep their owner bits in the record (owned points into inl),
+// bigger ones in a separate array of whole cache lines. So a Free reads
+// and writes one or two adjacent lines of metadata where it used to
+// follow a pointer to another, and an owner and a remote Free of one
+// small slab meet on one line instead of three (TestSlabLayout).
 //
 // Invariants, checked by validate:
 //
@@ -63,28 +75,44 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 //	         empty (kept) iff count == 0
 //	every page of the slab records the slab as its owner
 type Slab struct {
+	// Line 0: what every Free and every hand-out reads or writes.
 	base      uintptr
 	inv       uint64         // classInv of the class
-	objects   int            // objects in the slab
-	reuseAt   int            // count at which an unowned slab becomes partial again: objects - reuseFreeObjects
-	rot       int            // -classShift of the class: index rotates right by it
-	ownedBase unsafe.Pointer // &owned[0]
 	state     atomic.Uint64  // count | stateOwned
-	central   *Central
+	ownedBase unsafe.Pointer // &owned[0]
 	size      uintptr
-	class     uint8
-	zeroed    bool     // the pages read as zero when the slab was carved
-	owned     []uint64 // owner bits: bit i%64 of word i/64 is object i's
-	lastMask  uint64   // the valid bits of the last word of owned
-	chunk     *chunk.Chunk
-	page      int
-	pages     int
+	objects   int32  // objects in the slab
+	reuseAt   int32  // count at which an unowned slab becomes partial again: objects - reuseFreeObjects
+	fresh     int32  // objects [fresh, objects) were never handed out
+	rot       int8   // -classShift of the class: index rotates right by it
+	class     uint8  // the size class
+	zeroed    bool   // the pages read as zero when the slab was carved
+	list      listID // the Central's
+	// inl holds the owner bits of a slab of up to inlineOwnerWords*64
+	// objects: word 0 ends line 0, words 1 to 7 fill line 1 with lastMask.
+	inl      [inlineOwnerWords]uint64
+	lastMask uint64 // the valid bits of the last word of owned
 
-	fresh int // objects [fresh, objects) were never handed out
-
-	list       listID
+	// Line 2: the rest, read on slow paths.
+	owned      []uint64 // owner bits: bit i%64 of word i/64 is object i's
+	central    *Central
+	chunk      *chunk.Chunk
 	next, prev *Slab
+	page       int32
+	pages      int32
 }
+
+// Layout of the Slab record (see Slab).
+const (
+	// inlineOwnerWords is how many owner words the record holds itself.
+	inlineOwnerWords = 8
+	// slabRecordBytes is the size of a Slab record: three cache lines, a
+	// size class of the Go heap whose objects all start on a line.
+	slabRecordBytes = 192
+	// cacheLineBytes is the line size the layout is made for (x86-64,
+	// and most arm64 cores).
+	cacheLineBytes = 64
+)
 
 // stateOwned is the flag of Slab.state set while a cache owns the slab;
 // the bits below it count held and reserved objects.
@@ -116,7 +144,7 @@ func (s *Slab) index(addr uintptr) (int, bool) {
 // rawIndex is index before the check: below s.objects exactly when addr
 // is an object's first byte.
 func (s *Slab) rawIndex(addr uintptr) uint64 {
-	return bits.RotateLeft64(uint64(addr-s.base)*s.inv, s.rot)
+	return bits.RotateLeft64(uint64(addr-s.base)*s.inv, int(s.rot))
 }
 
 // ownerWord returns the word holding object i's owner bit, i < s.objects.
@@ -150,7 +178,7 @@ func (s *Slab) claim(i int) (settle, ok bool) {
 		return false, false
 	}
 	v := s.state.Add(^uint64(0))
-	return v&stateOwned == 0 && (v == 0 || int(v) == s.reuseAt), true
+	return v&stateOwned == 0 && (v == 0 || int(v) == int(s.reuseAt)), true
 }
 
 // reuseFree returns how many objects of a slab of the given objects must
@@ -164,9 +192,9 @@ func reuseFree(objects int) int { return max(1, objects/8) }
 // and returns its address and whether it reads as zero. The caller owns s.
 func (s *Slab) handOut(i int) (addr uintptr, zero bool) {
 	atomic.OrUint64(s.ownerWord(i), 1<<(uint(i)&63))
-	zero = s.zeroed && i >= s.fresh
-	if i >= s.fresh {
-		s.fresh = i + 1
+	zero = s.zeroed && i >= int(s.fresh)
+	if i >= int(s.fresh) {
+		s.fresh = int32(i + 1)
 	}
 	return s.base + uintptr(i)*s.size, zero
 }
@@ -321,7 +349,7 @@ func (c *Central) place(s *Slab) {
 	n := int(v & stateCount)
 	var want listID
 	switch {
-	case n > s.reuseAt:
+	case n > int(s.reuseAt):
 		want = listFull
 	case n > 0:
 		want = listPartial
@@ -448,7 +476,7 @@ func (c *Central) TryTrim(waitHeap bool) {
 	}
 	for c.empty != nil {
 		s := c.empty
-		if !c.heap.TryFreePages(s.chunk, s.page, s.pages) {
+		if !c.heap.TryFreePages(s.chunk, int(s.page), int(s.pages)) {
 			return
 		}
 		c.uncharge(1)
@@ -559,7 +587,7 @@ func (c *Central) Validate(reserved func(*Slab) int) (held int64, err error) {
 				return 0, fmt.Errorf("slab: class %d slab %#x counts %d objects out, %d held + %d reserved", c.class, s.base, cnt, h, r)
 			}
 			switch cnt := s.count(); {
-			case l.id == listFull && cnt <= s.reuseAt, l.id == listPartial && (cnt == 0 || cnt > s.reuseAt):
+			case l.id == listFull && cnt <= int(s.reuseAt), l.id == listPartial && (cnt == 0 || cnt > int(s.reuseAt)):
 				return 0, fmt.Errorf("slab: class %d slab %#x with %d of %d objects out is on list %d", c.class, s.base, cnt, s.objects, l.id)
 			}
 			n++
@@ -600,12 +628,12 @@ func (s *Slab) validate() (int, error) {
 		}
 		n += bits.OnesCount64(word)
 		if word != 0 {
-			if top := w*64 + 63 - bits.LeadingZeros64(word); top >= s.fresh {
+			if top := w*64 + 63 - bits.LeadingZeros64(word); top >= int(s.fresh) {
 				return 0, fmt.Errorf("slab: %#x object %d is held but above the fresh mark %d", s.base, top, s.fresh)
 			}
 		}
 	}
-	for p := s.page; p < s.page+s.pages; p++ {
+	for p := int(s.page); p < int(s.page+s.pages); p++ {
 		if (*Slab)(s.chunk.Owner(p)) != s {
 			return 0, fmt.Errorf("slab: %#x page %d is not recorded as the slab's", s.base, p)
 		}
@@ -623,10 +651,17 @@ func (c *Central) carve() (*Slab, error) {
 	size := uintptr(classBytes[cls])
 	slabBytes := uintptr(classSlabBytes[cls])
 	objects := int(slabBytes / size)
+	words := (objects + 63) / 64
 	s := &Slab{
-		size: size, inv: classInv[cls], rot: -int(classShift[cls]), objects: objects, class: c.class,
-		pages: int(slabBytes / chunk.PageBytes), owned: make([]uint64, (objects+63)/64),
-		central: c, lastMask: ^uint64(0), reuseAt: objects - reuseFree(objects),
+		size: size, inv: classInv[cls], rot: int8(-int(classShift[cls])), objects: int32(objects), class: c.class,
+		pages: int32(slabBytes / chunk.PageBytes), central: c, lastMask: ^uint64(0),
+		reuseAt: int32(objects - reuseFree(objects)),
+	}
+	if words <= inlineOwnerWords {
+		s.owned = s.inl[:words]
+	} else {
+		// Whole cache lines, so that no other slab's bits share one.
+		s.owned = make([]uint64, words, (words+7)/8*8)
 	}
 	if r := objects % 64; r != 0 {
 		s.lastMask = 1<<r - 1
@@ -635,10 +670,10 @@ func (c *Central) carve() (*Slab, error) {
 	// The slab is complete before its pages name it: a Free racing with
 	// the carve (a stale or forged address) reads a whole record.
 	place := func(ch *chunk.Chunk, page int, zeroed bool) {
-		s.chunk, s.page, s.zeroed = ch, page, zeroed
+		s.chunk, s.page, s.zeroed = ch, int32(page), zeroed
 		s.base = ch.Base() + uintptr(page)*chunk.PageBytes
 	}
-	if _, _, _, err := c.heap.AllocPagesFor(s.pages, unsafe.Pointer(s), place); err != nil {
+	if _, _, _, err := c.heap.AllocPagesFor(int(s.pages), unsafe.Pointer(s), place); err != nil {
 		return nil, err
 	}
 	c.slabs++
@@ -649,5 +684,5 @@ func (c *Central) carve() (*Slab, error) {
 func (c *Central) release(s *Slab) {
 	c.slabs--
 	s.list = listDead
-	c.heap.FreePages(s.chunk, s.page, s.pages)
+	c.heap.FreePages(s.chunk, int(s.page), int(s.pages))
 }

@@ -50,7 +50,7 @@ func TestIndex(t *testing.T) {
 	for c := 1; c < NumClasses; c++ {
 		size := uint64(classBytes[c])
 		objects := uint64(classSlabBytes[c]) / size
-		s := &Slab{base: 1 << 40, inv: classInv[c], rot: -int(classShift[c]), objects: int(objects)}
+		s := &Slab{base: 1 << 40, inv: classInv[c], rot: int8(-int(classShift[c])), objects: int32(objects)}
 		check := func(off uint64) {
 			i, ok := s.index(s.base + uintptr(off))
 			want := off%size == 0 && off/size < objects
@@ -363,7 +363,7 @@ func TestValidateCatches(t *testing.T) {
 		{"list count", func(c *Central, s *Slab) { c.full.n++ }, "counts"},
 		{"slab count", func(c *Central, s *Slab) { c.slabs++ }, "its lists hold"},
 		{"owned flag off the owned list", func(c *Central, s *Slab) { s.state.Or(stateOwned) }, "owned=true"},
-		{"page owner", func(c *Central, s *Slab) { c.heap.FreePages(s.chunk, s.page, 1) }, "not recorded"},
+		{"page owner", func(c *Central, s *Slab) { c.heap.FreePages(s.chunk, int(s.page), 1) }, "not recorded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs, c, s := setup(t)
