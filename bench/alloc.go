@@ -132,6 +132,15 @@ func kindNames() []string {
 	return names
 }
 
+// kindOf is lookupKind that also knows the kinds a workload adds on its
+// own (mmalloc-ref in gc): what a row's name promises, for the tables.
+func kindOf(name string) (Kind, bool) {
+	if name == gcRefKind.Name {
+		return gcRefKind, true
+	}
+	return lookupKind(name)
+}
+
 // lookupKind returns the kind called name.
 func lookupKind(name string) (Kind, bool) {
 	for _, k := range kinds {

@@ -26,7 +26,7 @@ func isPeer(r *Result) bool { return !r.Reference && !isVariant(r.Alloc) }
 // zeroedOf reports whether alloc hands out zeroed memory. The C
 // reference's malloc does not.
 func zeroedOf(alloc string) bool {
-	k, ok := lookupKind(alloc)
+	k, ok := kindOf(alloc)
 	return ok && k.Zeroed
 }
 
@@ -41,7 +41,7 @@ func contractName(zeroed bool) string {
 // isMode reports whether alloc is a mode of another kind (guard mode),
 // compared with that kind rather than with the peers.
 func isMode(alloc string) bool {
-	k, ok := lookupKind(alloc)
+	k, ok := kindOf(alloc)
 	return ok && k.Versus != ""
 }
 
@@ -75,7 +75,7 @@ func (w *WorkloadReport) LikeRatio(r *Result) float64 {
 // workload: goroutine-safe, behind the workload's mutex, one handle per
 // goroutine, or not at all.
 func (w *WorkloadReport) safetyOf(alloc string) string {
-	k, ok := lookupKind(alloc)
+	k, ok := kindOf(alloc)
 	switch {
 	case !ok: // the C reference
 		return "C malloc"
