@@ -16,5 +16,5 @@ func (a *Allocator) Publish(name string) error {
 	if !a.made() {
 		return ErrUninitialized
 	}
-	return stats.Publish(name, a.statsResident)
+	return stats.Publish(name, a.Stats)
 }

@@ -126,26 +126,19 @@ var metricDefs = []struct {
 // the same for every Allocator and every call, so that Describe may send
 // the descriptions of any one call.
 //
-// Each call takes a fresh Stats and measures Resident (see there for its
-// cost); the figures are those of Stats, with its consistency. It may be
+// Each call takes a fresh Stats (see there for the cost of Resident); the
+// figures are those of Stats, with its consistency. It may be
 // called at any time, also after Close.
 func (a *Allocator) Metrics(yield func(Metric) bool) {
 	if yield == nil {
 		return
 	}
-	s := a.statsResident()
+	s := a.Stats()
 	for _, d := range metricDefs {
 		if !yield(Metric{Name: d.name, Help: d.help, Kind: d.kind, Value: float64(d.value(&s))}) {
 			return
 		}
 	}
-}
-
-// statsResident is Stats with Resident measured.
-func (a *Allocator) statsResident() stats.Snapshot {
-	s := a.Stats()
-	s.Resident = a.Resident()
-	return s
 }
 
 // Resident returns how many bytes of the Allocator's mappings are resident

@@ -181,7 +181,7 @@ func touchPages(b []byte) {
 
 // TestResident follows the resident bytes of chunks and large mappings
 // through touching, freeing (kept, and released), Trim and Close, in the
-// default mode and in guard mode.
+// default mode and in guard mode; Stats().Resident reports the same.
 func TestResident(t *testing.T) {
 	exact := !thpAlways()
 	// resident checks a.Resident() against want: exactly, or (with huge
@@ -194,7 +194,9 @@ func TestResident(t *testing.T) {
 		} else {
 			assert.GreaterOrEqual(t, got, want, what)
 		}
-		assert.LessOrEqual(t, got, a.Stats().Mapped, what)
+		st := a.Stats()
+		assert.Equal(t, got, st.Resident, "%s: Stats reports the same figure", what)
+		assert.LessOrEqual(t, got, st.Mapped, what)
 	}
 
 	t.Run("large", func(t *testing.T) {
@@ -243,6 +245,7 @@ func TestResident(t *testing.T) {
 		resident(t, a, 0, "everything freed and trimmed")
 		require.NoError(t, a.Close())
 		assert.Zero(t, a.Resident(), "after Close")
+		assert.Zero(t, a.Stats().Resident, "Stats after Close")
 		var zero *mmalloc.Allocator
 		assert.Zero(t, zero.Resident(), "nil")
 		assert.Zero(t, new(mmalloc.Allocator).Resident(), "zero")

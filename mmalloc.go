@@ -628,15 +628,19 @@ func (a *Allocator) Close() error {
 // any time, also after Close. Every cache is counted, the per-P ones and
 // every live Cache, so that at a quiescent point Live == Allocs − Frees
 // exactly; Cached counts the free objects caches have reserved. Resident
-// is left at -1: its cost grows with Mapped, and Allocator.Resident
-// measures it. A nil or zero Allocator has the zero Snapshot.
+// is measured as Allocator.Resident does, just after the rest, with
+// one mincore call per mapping, a cost that grows with Mapped and not
+// with the number of allocations. A nil or zero Allocator has the zero
+// Snapshot.
 func (a *Allocator) Stats() stats.Snapshot {
 	if !a.made() {
 		return stats.Snapshot{}
 	}
 	a.lmu.Lock()
-	defer a.lmu.Unlock()
-	return a.stats()
+	s := a.stats()
+	a.lmu.Unlock()
+	s.Resident = a.Resident()
+	return s
 }
 
 // stats is Stats with a.lmu held: no set of per-P caches is half drained,

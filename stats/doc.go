@@ -13,8 +13,8 @@
 //   - Resident is the part of Mapped resident in RAM: pages written and
 //     not given back, which count in the process's RSS. Measuring it reads
 //     the page table of every mapping (mincore), a cost that grows with
-//     Mapped, so Allocator.Stats leaves it at -1 and Allocator.Resident,
-//     Allocator.Metrics and Allocator.Publish measure it.
+//     Mapped, not with the number of allocations; Allocator.Stats measures
+//     it on every call. A Snapshot built without measuring it holds -1.
 //   - InUse is the bytes of live allocations at their usable size (the size
 //     class, or the page-rounded mapping), so Mapped - InUse is the cost of
 //     size classes, partly used slabs and kept chunks.
