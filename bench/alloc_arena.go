@@ -30,7 +30,7 @@ const arenaHint = ""
 // arenaAllocator allocates from a Go arena, which can free only everything
 // at once. Not safe for concurrent use.
 type arenaAllocator struct {
-	a     *arena.Region
+	a     *arena.Arena
 	live  int // objects handed out and not yet given to Free
 	bytes int // bytes handed out by a since it was made
 }
