@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -159,6 +160,10 @@ func runSequential(env *Env, rep *WorkloadReport, caseName string, ks []Kind, d 
 func runInterleaved(env *Env, rep *WorkloadReport, caseName string, ks []Kind, d time.Duration, setup setupFunc) {
 	var insts []*instance
 	for _, k := range ks {
+		// Each allocator starts from a collected, scavenged Go heap: what
+		// the rows before it left (garbage, pages the scavenger has yet to
+		// return) is not its cost.
+		debug.FreeOSMemory()
 		a, err := k.New()
 		if err != nil {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%s %s: New: %v", k.Name, caseName, err))
