@@ -101,7 +101,7 @@ func (l *Local) reserve(cc *classCache) bool {
 		return false
 	}
 	if cc.freed > 0 { // settle what frees through this cache owe the count
-		s.state.Add(-uint64(cc.freed))
+		s.state().Add(-uint64(cc.freed))
 		cc.freed = 0
 	}
 	w, m := s.reserveFrom(cc.w + 1)
@@ -167,7 +167,7 @@ func (l *Local) Free(addr uintptr) (s *Slab, settle bool) {
 		cc.freed++
 		return s, false
 	}
-	v := s.state.Add(^uint64(0))
+	v := s.state().Add(^uint64(0))
 	return s, v&stateOwned == 0 && (v == 0 || int(v) == int(s.reuseAt))
 }
 

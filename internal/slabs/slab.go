@@ -56,16 +56,22 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 // to the Central.
 //
 // Layout: the record is slabRecordBytes long, which the Go heap places on
-// cache-line boundaries, and everything a Free or a hand-out touches lies
-// in its first line: the identity that finds the object, the state word,
-// the fresh mark and the first owner word (a slab of 64 objects or fewer,
-// every class from 1 KiB up, keeps all its owner bits there). The next
-// line holds owner words 1 to 7: slabs of up to inlineOwnerWords*64
-// objects keep their owner bits in the record (owned points into inl),
-// bigger ones in a separate array of whole cache lines. So a Free reads
-// and writes one or two adjacent lines of metadata where it used to
-// follow a pointer to another, and an owner and a remote Free of one
-// small slab meet on one line instead of three (TestSlabLayout).
+// cache-line boundaries, and it keeps what is only read apart from what
+// every Free writes. Its first line holds the identity that finds an
+// object (base, the class's divisor, where the owner bits are), written
+// when the slab is carved, and after that only by the first hand-out of
+// each object (fresh) and by the Central (list): in steady use every core
+// that frees into the slab keeps a shared copy of it. The second line
+// holds the state word and owner words 0 to 6, the third owner word 7
+// and the list links. Slabs of up to inlineOwnerWords*64 objects keep
+// their owner bits in the record (owned points into inl); bigger ones
+// keep them in a separate block of whole cache lines headed by their
+// state word (Slab.state), so that there too the state shares a line
+// with owner words 0 to 6. A Free from another core then moves one line
+// between the cores (the state and its owner word), or two for an owner
+// word past the sixth, where the identity used to travel with them, and
+// an owner's hand-out dirties only lines a Free writes anyway
+// (TestSlabLayout).
 //
 // Invariants, checked by validate:
 //
@@ -75,10 +81,10 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 //	         empty (kept) iff count == 0
 //	every page of the slab records the slab as its owner
 type Slab struct {
-	// Line 0: what every Free and every hand-out reads or writes.
+	// Line 0: read by every Free and hand-out; written when the slab is
+	// carved, by first hand-outs (fresh) and by the Central (list).
 	base      uintptr
 	inv       uint64         // classInv of the class
-	state     atomic.Uint64  // count | stateOwned
 	ownedBase unsafe.Pointer // &owned[0]
 	size      uintptr
 	objects   int32  // objects in the slab
@@ -88,14 +94,17 @@ type Slab struct {
 	class     uint8  // the size class
 	zeroed    bool   // the pages read as zero when the slab was carved
 	list      listID // the Central's
-	// inl holds the owner bits of a slab of up to inlineOwnerWords*64
-	// objects: word 0 ends line 0, words 1 to 7 fill line 1 with lastMask.
-	inl      [inlineOwnerWords]uint64
-	lastMask uint64 // the valid bits of the last word of owned
+	lastMask  uint64 // the valid bits of the last word of owned
+	central   *Central
 
-	// Line 2: the rest, read on slow paths.
+	// Line 1: written by every Free and hand-out. inl holds the owner bits
+	// of a slab of up to inlineOwnerWords*64 objects: words 0 to 6 share
+	// this line with its state word (see state), word 7 begins line 2.
+	inlState atomic.Uint64
+	inl      [inlineOwnerWords]uint64
+
+	// Line 2, after inl[7]: the rest, read on slow paths.
 	owned      []uint64 // owner bits: bit i%64 of word i/64 is object i's
-	central    *Central
 	chunk      *chunk.Chunk
 	next, prev *Slab
 	page       int32
@@ -157,8 +166,17 @@ func (s *Slab) held(i int) bool {
 	return atomic.LoadUint64(s.ownerWord(i))&(1<<(uint(i)&63)) != 0
 }
 
+// state returns the slab's state word, count | stateOwned: the word just
+// before owner word 0, in the record (inlState) or at the head of the
+// separate block of a bigger slab's owner bits. Either way it shares a
+// cache line with owner words 0 to 6, so that a Free of one of their
+// objects writes one line.
+func (s *Slab) state() *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(s.ownedBase, -8))
+}
+
 // count returns the objects held or reserved now.
-func (s *Slab) count() int { return int(s.state.Load() & stateCount) }
+func (s *Slab) count() int { return int(s.state().Load() & stateCount) }
 
 // validMask returns the bits of owner word w that stand for objects.
 func (s *Slab) validMask(w int) uint64 {
@@ -177,7 +195,7 @@ func (s *Slab) claim(i int) (settle, ok bool) {
 	if atomic.AndUint64(s.ownerWord(i), ^m)&m == 0 {
 		return false, false
 	}
-	v := s.state.Add(^uint64(0))
+	v := s.state().Add(^uint64(0))
 	return v&stateOwned == 0 && (v == 0 || int(v) == int(s.reuseAt)), true
 }
 
@@ -206,7 +224,7 @@ func (s *Slab) reserveFrom(w int) (int, uint64) {
 	for ; w < len(s.owned); w++ {
 		free := ^atomic.LoadUint64(&s.owned[w]) & s.validMask(w)
 		if free != 0 {
-			s.state.Add(uint64(bits.OnesCount64(free)))
+			s.state().Add(uint64(bits.OnesCount64(free)))
 			return w, free
 		}
 	}
@@ -342,7 +360,7 @@ func (c *Central) unlist(s *Slab) {
 
 // place puts the unowned slab s where its count says. c.mu is held.
 func (c *Central) place(s *Slab) {
-	v := s.state.Load()
+	v := s.state().Load()
 	if v&stateOwned != 0 || s.list == listDead || s.list == listEmpty {
 		return
 	}
@@ -409,7 +427,7 @@ func (c *Central) Exchange(old *Slab, unused int) (*Slab, error) {
 			return nil, err
 		}
 	}
-	s.state.Or(stateOwned)
+	s.state().Or(stateOwned)
 	c.owned.push(s, listOwned)
 	return s, nil
 }
@@ -427,9 +445,9 @@ func (c *Central) Abandon(s *Slab, unused int) {
 // abandon is Abandon with c.mu held.
 func (c *Central) abandon(s *Slab, unused int) {
 	if unused != 0 {
-		s.state.Add(-uint64(unused))
+		s.state().Add(-uint64(unused))
 	}
-	s.state.And(^uint64(stateOwned))
+	s.state().And(^uint64(stateOwned))
 	if s.list == listOwned {
 		c.owned.remove(s)
 	}
@@ -575,7 +593,7 @@ func (c *Central) Validate(reserved func(*Slab) int) (held int64, err error) {
 				return 0, err
 			}
 			held += int64(h)
-			owned := s.state.Load()&stateOwned != 0
+			owned := s.state().Load()&stateOwned != 0
 			if owned != (l.id == listOwned) {
 				return 0, fmt.Errorf("slab: class %d slab %#x owned=%v on list %d", c.class, s.base, owned, l.id)
 			}
@@ -660,8 +678,10 @@ func (c *Central) carve() (*Slab, error) {
 	if words <= inlineOwnerWords {
 		s.owned = s.inl[:words]
 	} else {
-		// Whole cache lines, so that no other slab's bits share one.
-		s.owned = make([]uint64, words, (words+7)/8*8)
+		// The state word, then the owner words, in whole cache lines, so
+		// that no other slab's bits share one.
+		blk := make([]uint64, (1+words+7)/8*8)
+		s.owned = blk[1 : 1+words]
 	}
 	if r := objects % 64; r != 0 {
 		s.lastMask = 1<<r - 1

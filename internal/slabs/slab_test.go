@@ -356,13 +356,13 @@ func TestValidateCatches(t *testing.T) {
 		break_ func(c *Central, s *Slab)
 		want   string
 	}{
-		{"count", func(c *Central, s *Slab) { s.state.Add(1) }, "counts"},
+		{"count", func(c *Central, s *Slab) { s.state().Add(1) }, "counts"},
 		{"owner bit past the objects", func(c *Central, s *Slab) { s.owned[len(s.owned)-1] |= 1 << 63 }, "past its"},
 		{"held above fresh", func(c *Central, s *Slab) { s.fresh = 3 }, "fresh mark"},
 		{"on the wrong list", func(c *Central, s *Slab) { c.full.remove(s); c.partial.push(s, listPartial) }, "on list"},
 		{"list count", func(c *Central, s *Slab) { c.full.n++ }, "counts"},
 		{"slab count", func(c *Central, s *Slab) { c.slabs++ }, "its lists hold"},
-		{"owned flag off the owned list", func(c *Central, s *Slab) { s.state.Or(stateOwned) }, "owned=true"},
+		{"owned flag off the owned list", func(c *Central, s *Slab) { s.state().Or(stateOwned) }, "owned=true"},
 		{"page owner", func(c *Central, s *Slab) { c.heap.FreePages(s.chunk, int(s.page), 1) }, "not recorded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
