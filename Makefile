@@ -52,11 +52,12 @@ soak:
 	MMALLOC_SOAK=$(SOAKTIME) go test -run '^TestSoak$$' -count=1 -timeout 0 -v .
 
 # Each fuzz target for $(FUZZTIME) executions, starting from its corpus in
-# testdata/fuzz.
+# testdata/fuzz. go test's default -timeout (10m) holds while fuzzing too:
+# 30m leaves a slow machine room, since a count has no deadline of its own.
 fuzz:
 	@for f in $(FUZZTARGETS); do \
 		echo "== fuzz $$f: $(FUZZTIME) executions"; \
-		go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) . || exit 1; \
+		go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) -timeout 30m . || exit 1; \
 	done
 
 # The benchmark program is its own module; its checks live in .ci/bench.
