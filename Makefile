@@ -4,7 +4,7 @@
 # Fuzzing is bounded by a count of executions, not by a duration: with a
 # duration, go test's fuzzing coordinator can fail a target that found
 # nothing ("context deadline exceeded") as its deadline fires, and a loaded
-# machine makes that likelier. 10000 executions take 20-110 s per target on
+# machine makes that likelier. 10000 executions take 12-130 s per target on
 # the project's machine. Each new input that widens coverage is minimized
 # for at most FUZZMINIMIZE executions: the default (60 s) stalls a run for
 # a minute at a time, and it only shrinks the cached corpus.

@@ -294,6 +294,16 @@ func TestReallocLargeNoCopy(t *testing.T) {
 	assert.Zero(t, a.Stats().Mapped)
 }
 
+// sevens[i] is byte(7i), long enough for FuzzRealloc's largest object
+// from any starting point.
+var sevens = func() []byte {
+	b := make([]byte, 256+(0xffff-0x8000)*128)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	return b
+}()
+
 // FuzzRealloc interprets the input as a program of Alloc, Realloc and Free
 // on one Allocator, each step an opcode and a 16-bit size or index. After
 // every Realloc the kept bytes must hold the buffer's pattern, the rest
@@ -306,16 +316,6 @@ func TestReallocLargeNoCopy(t *testing.T) {
 // input is interpreted, none skipped. At the end Live equals the
 // program's count, the invariants hold, and everything frees to nothing
 // mapped.
-// sevens[i] is byte(7i), long enough for FuzzRealloc's largest object
-// from any starting point.
-var sevens = func() []byte {
-	b := make([]byte, 256+(0xffff-0x8000)*128)
-	for i := range b {
-		b[i] = byte(i * 7)
-	}
-	return b
-}()
-
 func FuzzRealloc(f *testing.F) {
 	f.Add([]byte{0, 100, 0, 1, 0, 0x20, 1, 0, 0xF0, 2, 0, 0})
 	f.Add([]byte{0, 0, 0x10, 1, 0, 0x90, 1, 0, 0x01, 3, 0, 0, 1, 0, 0})
