@@ -167,8 +167,7 @@ func (l *Local) Free(addr uintptr) (s *Slab, settle bool) {
 		cc.freed++
 		return s, false
 	}
-	v := s.state().Add(^uint64(0))
-	return s, v&stateOwned == 0 && (v == 0 || int(v) == int(s.reuseAt))
+	return s, s.uncount()
 }
 
 // CountFree counts a free of class c made outside Free (the slow path).

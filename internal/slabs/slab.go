@@ -195,8 +195,15 @@ func (s *Slab) claim(i int) (settle, ok bool) {
 	if atomic.AndUint64(s.ownerWord(i), ^m)&m == 0 {
 		return false, false
 	}
+	return s.uncount(), true
+}
+
+// uncount takes one freed object off s's count and reports whether the
+// caller must settle s: nobody owns it, and it just became empty or
+// reusable.
+func (s *Slab) uncount() (settle bool) {
 	v := s.state().Add(^uint64(0))
-	return v&stateOwned == 0 && (v == 0 || int(v) == int(s.reuseAt)), true
+	return v&stateOwned == 0 && (v == 0 || int(v) == int(s.reuseAt))
 }
 
 // reuseFree returns how many objects of a slab of the given objects must
