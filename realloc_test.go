@@ -339,14 +339,9 @@ func FuzzRealloc(f *testing.F) {
 		// Byte i of an object of seed s holds s+7i, which is sevens[j+i]
 		// for j = s·183 (183 is 7's inverse mod 256): copy and bytes.Equal
 		// then do the work, fast even under coverage instrumentation.
-		pattern := func(b []byte, seed byte) {
-			j := int(seed * 183)
-			copy(b, sevens[j:j+len(b)])
-		}
-		holds := func(b []byte, seed byte) bool {
-			j := int(seed * 183)
-			return bytes.Equal(b, sevens[j:j+len(b)])
-		}
+		want := func(seed byte, n int) []byte { j := int(seed * 183); return sevens[j : j+n] }
+		pattern := func(b []byte, seed byte) { copy(b, want(seed, len(b))) }
+		holds := func(b []byte, seed byte) bool { return bytes.Equal(b, want(seed, len(b))) }
 		for i := 0; i+2 < len(prog) && i < 3*300; i += 3 {
 			op, arg := prog[i]%5, int(prog[i+1])|int(prog[i+2])<<8
 			switch op {
