@@ -13,13 +13,31 @@ FUZZMINIMIZE ?= 30x
 SOAKTIME ?= 60s
 FUZZTARGETS ?= FuzzOps FuzzFree FuzzRealloc
 
-.PHONY: test bench results lint gotest rss fullsize invariants soak fuzz benchtest
+.PHONY: test bench results lint gofmt vet gotest rss fullsize invariants soak fuzz benchtest
 
-test: lint gotest rss fullsize invariants soak fuzz benchtest
+# The steps of `make test`, in order. Each runs even when an earlier one
+# failed, so that one failure never hides another; the summary at the end
+# gives one line per step, and make test fails if any step did.
+STEPS ?= gofmt vet gotest rss fullsize invariants soak fuzz benchtest
 
-lint:
+test:
+	@failed=""; summary=""; \
+	for step in $(STEPS); do \
+		start=$$(date +%s); \
+		if $(MAKE) --no-print-directory $$step; then status=ok; else status=FAILED; failed="$$failed $$step"; fi; \
+		summary="$$summary$$(printf '%-12s %-6s %5ss' $$step $$status $$(( $$(date +%s) - start )))\n"; \
+	done; \
+	printf '== summary of make test\n'"$$summary"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
+	echo "make test: every step passed"
+
+lint: gofmt vet
+
+gofmt:
 	@echo "== gofmt"
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
 	@echo "== go vet"
 	go vet ./...
 
@@ -55,10 +73,11 @@ soak:
 # testdata/fuzz. go test's default -timeout (10m) holds while fuzzing too:
 # 30m leaves a slow machine room, since a count has no deadline of its own.
 fuzz:
-	@for f in $(FUZZTARGETS); do \
+	@failed=""; for f in $(FUZZTARGETS); do \
 		echo "== fuzz $$f: $(FUZZTIME) executions"; \
-		go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) -timeout 30m . || exit 1; \
-	done
+		go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) -timeout 30m . || failed="$$failed $$f"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed"; exit 1; fi
 
 # The benchmark program is its own module; its checks live in .ci/bench.
 benchtest:

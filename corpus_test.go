@@ -2,6 +2,7 @@ package mmalloc_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -46,4 +47,28 @@ func TestFuzzTargetsRunInCI(t *testing.T) {
 	// A count, not a duration (see the Makefile), and at least 10,000.
 	assert.Regexp(t, `(?m)^FUZZTIME \?= [1-9][0-9]{4,}x$`, string(mk), "fuzz for at least 10000 executions per target")
 	assert.Regexp(t, `(?m)^FUZZMINIMIZE \?= [1-9][0-9]*x$`, string(mk), "minimization is bounded by a count")
+}
+
+// TestMakeTestRunsEveryStep: make test runs each of its steps even when an
+// earlier one fails, prints one status line per step, and fails if any
+// step did, so that one failure never hides another. Two steps that fail
+// (targets that do not exist) around one that passes must all be run and
+// reported.
+func TestMakeTestRunsEveryStep(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	cmd := exec.Command("make", "--no-print-directory", "test", "STEPS=no-such-step-1 gofmt no-such-step-2")
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "make test must fail when a step fails:\n%s", out)
+	assert.NotZero(t, exit.ExitCode())
+	summary := regexp.MustCompile(`(?m)^(\S+)\s+(ok|FAILED)\s+\d+s$`).FindAllStringSubmatch(string(out), -1)
+	got := map[string]string{}
+	for _, m := range summary {
+		got[m[1]] = m[2]
+	}
+	assert.Equal(t, map[string]string{"no-such-step-1": "FAILED", "gofmt": "ok", "no-such-step-2": "FAILED"}, got, "one line per step:\n%s", out)
+	assert.Contains(t, string(out), "make test: FAILED: no-such-step-1 no-such-step-2")
 }
