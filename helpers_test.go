@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,6 +77,33 @@ func rssBytes(t testing.TB) int64 {
 	pages, err := strconv.ParseInt(f[1], 10, 64)
 	require.NoError(t, err)
 	return pages * int64(os.Getpagesize())
+}
+
+// goRuntimeBytes returns the memory the Go runtime has mapped and not
+// released (heap, stacks, metadata), from runtime/metrics. It counts
+// mapped pages the runtime has not touched yet too, so it is at least the
+// runtime's share of the RSS.
+func goRuntimeBytes() int64 {
+	sample := []metrics.Sample{
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	metrics.Read(sample)
+	return int64(sample[0].Value.Uint64()) - int64(sample[1].Value.Uint64())
+}
+
+// offHeapRSS returns the process's RSS less goRuntimeBytes: what is
+// resident outside the Go runtime's own memory, mmalloc's mappings and
+// the program's text. A test that bounds the RSS mmalloc costs compares
+// two readings of it, never two readings of rssBytes: the test's own
+// Go-heap data (an index of a million slices is 23 MiB) would count as
+// mmalloc's. A difference of offHeapRSS never counts the runtime's growth
+// as mmalloc's; it may understate mmalloc's by the pages the runtime
+// mapped meanwhile and has not touched yet, so it bounds from above only.
+// A lower bound (memory really touched) uses Allocator.Resident.
+func offHeapRSS(t testing.TB) int64 {
+	t.Helper()
+	return rssBytes(t) - goRuntimeBytes()
 }
 
 // randSize draws a size that exercises every layer: mostly small classes,

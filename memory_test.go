@@ -25,7 +25,7 @@ func TestMemoryReturnsToOS(t *testing.T) {
 	objs := make([][]byte, 0, 400_000)
 	runtime.GC()
 	debug.FreeOSMemory()
-	start := rssBytes(t)
+	start := offHeapRSS(t)
 
 	a := newAlloc(t, mmalloc.Options{})
 	r := rand.New(rand.NewPCG(7, 7))
@@ -40,8 +40,8 @@ func TestMemoryReturnsToOS(t *testing.T) {
 		sum += cap(b)
 		objs = append(objs, b)
 	}
-	peak := rssBytes(t)
-	require.Greater(t, peak-start, int64(total*9/10), "the memory was really touched")
+	peak := offHeapRSS(t)
+	require.Greater(t, a.Resident(), int64(total*9/10), "the memory was really touched")
 	for _, b := range objs {
 		require.NoError(t, a.Free(b))
 	}
@@ -51,9 +51,10 @@ func TestMemoryReturnsToOS(t *testing.T) {
 	assert.GreaterOrEqual(t, s.Munmaps, s.Mmaps)
 	runtime.GC()
 	debug.FreeOSMemory()
-	end := rssBytes(t)
-	t.Logf("RSS start %d MiB, peak %d MiB, end %d MiB (%d objects)", start>>20, peak>>20, end>>20, len(objs))
-	assert.Less(t, end-start, int64(16*mib), "RSS back within 16 MiB of the start")
+	end := offHeapRSS(t)
+	t.Logf("off-heap RSS start %d MiB, peak %d MiB, end %d MiB (%d objects)", start>>20, peak>>20, end>>20, len(objs))
+	assert.Zero(t, a.Resident(), "nothing of the Allocator's is resident")
+	assert.Less(t, end-start, int64(16*mib), "off-heap RSS back within 16 MiB of the start")
 	runtime.KeepAlive(objs)
 }
 

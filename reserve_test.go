@@ -70,7 +70,7 @@ func TestReserveTiB(t *testing.T) {
 	objs := make([][]byte, 0, 100_000)
 	runtime.GC()
 	debug.FreeOSMemory()
-	rss0 := rssBytes(t)
+	rss0 := offHeapRSS(t)
 
 	a := newAlloc(t, mmalloc.Options{Reserve: reserve})
 	base, bytes := a.ReservationForTest()
@@ -94,7 +94,7 @@ func TestReserveTiB(t *testing.T) {
 		require.True(t, addr(b) >= base && addr(b) < base+bytes, "carved from the reservation")
 	}
 	s := a.Stats()
-	rss1 := rssBytes(t)
+	rss1 := offHeapRSS(t)
 	byPerms, lines = reservationMaps(t, a)
 	assert.Equal(t, s.Mapped, byPerms["rw-p"], "Mapped is what is committed")
 	assert.Equal(t, int64(reserve)-s.Mapped, byPerms["---p"], "the rest stays reserved")
@@ -112,9 +112,9 @@ func TestReserveTiB(t *testing.T) {
 	assert.Equal(t, map[string]int64{"---p": reserve}, byPerms, "all decommitted: %v", lines)
 	runtime.GC()
 	debug.FreeOSMemory()
-	rss2 := rssBytes(t)
-	t.Logf("after Free and Trim: Mapped 0, RSS %d MiB; maps: %s", rss2>>20, strings.Join(lines, "\n"))
-	assert.Less(t, rss2-rss0, int64(16*mib), "RSS back within 16 MiB of the start")
+	rss2 := offHeapRSS(t)
+	t.Logf("after Free and Trim: Mapped 0, off-heap RSS %+d MiB; maps: %s", (rss2-rss0)>>20, strings.Join(lines, "\n"))
+	assert.Less(t, rss2-rss0, int64(16*mib), "off-heap RSS back within 16 MiB of the start")
 	runtime.KeepAlive(objs)
 }
 
