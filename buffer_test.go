@@ -511,6 +511,15 @@ func TestBufferImpossibleCountsAndRefusedGrowth(t *testing.T) {
 		assert.ErrorIs(t, call(), mmalloc.ErrOutOfMemory, name)
 		assert.Equal(t, full, buf.Len(), name)
 	}
-	assert.Equal(t, before, a.Stats())
+	// What the caller holds is unchanged; what is mapped may have
+	// shrunk, since a refusal for Limit first gives back every byte held
+	// beyond the live allocations (the per-P caches' slabs here).
+	after := a.Stats()
+	assert.Equal(t, before.Live, after.Live)
+	assert.Equal(t, before.InUse, after.InUse)
+	assert.Equal(t, before.Allocs, after.Allocs)
+	assert.Equal(t, before.Frees, after.Frees)
+	assert.Equal(t, before.Large, after.Large)
+	assert.LessOrEqual(t, after.Mapped-after.Released, before.Mapped-before.Released)
 	require.NoError(t, buf.Release())
 }

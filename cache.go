@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"unsafe"
+	"weak"
 
 	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/internal/slabs"
@@ -47,6 +48,11 @@ type cacheState struct {
 	closed bool             // Close ran; protected by a.lmu
 	ended  atomic.Bool      // closed, for the fast paths to read
 	sample heapprof.Sampler // see profile.go; the Cache's goroutine's
+
+	// handle points to the Cache without keeping it reachable: nil once
+	// a garbage collection found the Cache dropped, possibly before its
+	// cleanup ran (see reclaimForLimit). Read-only.
+	handle weak.Pointer[Cache]
 }
 
 // NewCache returns a Cache in front of a. After Close it returns a Cache
@@ -67,6 +73,7 @@ func (a *Allocator) NewCache() *Cache {
 	}
 	a.lmu.Unlock()
 	c := &Cache{st: st}
+	st.handle = weak.Make(c)
 	runtime.AddCleanup(c, func(st *cacheState) { st.close() }, st)
 	return c
 }
@@ -120,7 +127,7 @@ func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 // refill gives the Cache a new slab of class cls and hands out one object.
 func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 	st := c.st
-	return st.a.refill(cls, n, zero, func() *slabs.Local {
+	return st.a.refill(cls, n, zero, st, func() *slabs.Local {
 		st.mu.lock()
 		return &st.l
 	}, st.mu.unlock)
@@ -212,9 +219,14 @@ func (st *cacheState) close() {
 // drain gives back everything st holds; with end, it also ends the Cache
 // and reports false if it had ended already.
 func (st *cacheState) drain(end bool) bool {
+	st.a.lmu.Lock()
+	defer st.a.lmu.Unlock()
+	return st.drainLocked(end)
+}
+
+// drainLocked is drain with a.lmu held.
+func (st *cacheState) drainLocked(end bool) bool {
 	a := st.a
-	a.lmu.Lock()
-	defer a.lmu.Unlock()
 	if st.closed || (end && a.closed.Load()) {
 		return false // nothing to give back, and a refused Close changes nothing
 	}

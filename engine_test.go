@@ -167,6 +167,92 @@ func TestDroppedCacheIsReclaimed(t *testing.T) {
 	require.NoError(t, a.Validate())
 }
 
+// TestDroppedCachesDoNotExhaustLimit: under a Limit, allocations each
+// made through a fresh Cache that is dropped without Close (nothing live
+// at any time) all succeed. A dropped Cache weighs little on the Go heap
+// and owns up to slabs.OwnedBytesBound of slabs, so the collections that
+// would run its cleanup come rarely; before a refusal for Limit the
+// Allocator finds and drains the dropped Caches itself.
+func TestDroppedCachesDoNotExhaustLimit(t *testing.T) {
+	skipWithInvariants(t, "validate after every call makes 12,000 Caches too slow")
+	const limit = 64 * mib
+	n := 12_000
+	if raceEnabled {
+		n = 3_000
+	}
+	a := newAlloc(t, mmalloc.Options{Limit: limit})
+	r := rand.New(rand.NewPCG(20, 4))
+	failed, first := 0, -1
+	for i := range n {
+		size := 1 + r.IntN(mmalloc.DefaultLargeThreshold)
+		b, err := a.NewCache().Alloc(size) // the Cache is dropped at once
+		if err != nil {
+			require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+			if failed++; first < 0 {
+				first = i
+			}
+			continue
+		}
+		require.NoError(t, a.Free(b))
+	}
+	s := a.Stats()
+	t.Logf("%d allocations through dropped Caches under a %d MiB Limit: %d failed (first at %d); held %d MiB, peak %d MiB",
+		n, limit>>20, failed, first, (s.Mapped-s.Released)>>20, s.PeakMapped>>20)
+	assert.Zero(t, failed, "refused with nothing live")
+	assert.Zero(t, s.Live)
+	assert.LessOrEqual(t, s.PeakMapped, int64(limit))
+}
+
+// TestIdleCachesDoNotExhaustLimit: the slabs that the caches of idle Ps
+// own, and those of a dropped Cache, are taken back before a large
+// allocation is refused for Limit: one of all but a chunk's worth of the
+// Limit succeeds once everything small is freed, and so does one past
+// that when a live Cache owns slabs (at most slabs.OwnedBytesBound).
+func TestIdleCachesDoNotExhaustLimit(t *testing.T) {
+	const limit = 64 * mib
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+	var wg sync.WaitGroup
+	for w := range 16 { // many Ps' caches own a slab of many classes
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for size := 16 + w; size <= mmalloc.DefaultLargeThreshold; size += size / 4 {
+				b, err := a.Alloc(size)
+				if assert.NoError(t, err) {
+					assert.NoError(t, a.Free(b))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	func() { // a dropped Cache that owns slabs of every class
+		c := a.NewCache()
+		for size := 16; size <= mmalloc.DefaultLargeThreshold; size += size / 4 {
+			b, err := c.Alloc(size)
+			require.NoError(t, err)
+			require.NoError(t, c.Free(b))
+		}
+	}()
+	live := a.NewCache() // a live Cache owning slabs, which it keeps
+	for size := 16; size <= 1<<10; size *= 2 {
+		b, err := live.Alloc(size)
+		require.NoError(t, err)
+		require.NoError(t, live.Free(b))
+	}
+	s := a.Stats()
+	require.Zero(t, s.Live)
+	t.Logf("before: held %d MiB in %d chunks", (s.Mapped-s.Released)>>20, s.Chunks)
+	require.Greater(t, s.Mapped-s.Released, int64(2*mib), "the caches own slabs")
+	want := limit - int(slabs.OwnedBytesBound()) - mib
+	b, err := a.Alloc(want)
+	require.NoError(t, err, "a large allocation of %d MiB under a %d MiB Limit with nothing live", want>>20, limit>>20)
+	assert.LessOrEqual(t, a.Stats().PeakMapped, int64(limit))
+	require.NoError(t, a.Free(b))
+	require.NoError(t, live.Close())
+	require.NoError(t, a.Validate())
+}
+
 // TestFreeGivesMemoryBack: a million buffers of 100-2000 B, freed in
 // random order with no Trim, leave no more held (Mapped - Released) and
 // resident than the retention budget plus what the per-P caches may own

@@ -3,8 +3,10 @@
 package mmalloc
 
 import (
+	"errors"
 	"runtime"
 
+	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
@@ -63,4 +65,67 @@ func (a *Allocator) growLocals() {
 	if n := runtime.GOMAXPROCS(0); n > len(a.locals.Load().l) {
 		a.swapLocals(n)
 	}
+}
+
+// reclaimForLimit is called, with no lock held, by an allocation that
+// needed a mapping of need bytes and failed with err. If Limit refused it
+// and need alone does not pass Limit, reclaimForLimit takes back what
+// the Allocator holds beyond its live objects and the slabs of the Caches
+// still in use: every P's cache's slabs, the slabs of Caches dropped
+// without Close whose cleanup has not run yet, the kept empty slabs and
+// chunks, the free pages of chunks in use and the kept large mappings.
+// It reports whether that lowered what is held, so that the allocation is
+// worth one more try.
+//
+// A dropped Cache is known only once a garbage collection has found it
+// unreachable (its handle is then nil), and the collections that would
+// run its cleanup may be rare: a dropped Cache weighs a few hundred bytes
+// of Go heap but may own slabs.OwnedBytesBound of slabs. So when no
+// dropped Cache is known and Caches other than own (the caller's, nil
+// for a P's cache) are open, reclaimForLimit runs one collection
+// (runtime.GC) to find them. That is the cost of a refusal for Limit when
+// Caches are open: one collection, whose time grows with the Go heap.
+func (a *Allocator) reclaimForLimit(err error, need uintptr, own *cacheState) bool {
+	if !errors.Is(err, osmem.ErrLimit) || int64(need) > a.src.Limit() || a.closed.Load() {
+		return false
+	}
+	before := a.src.Held()
+	a.drainLocals()
+	if a.drainDropped(own) == 0 && a.otherCaches(own) {
+		runtime.GC()
+		a.drainDropped(own)
+	}
+	for c := 1; c < slabs.NumClasses; c++ {
+		a.centrals[c].Trim()
+	}
+	a.heap.Trim()
+	a.large.Trim()
+	return a.src.Held() < before
+}
+
+// drainDropped gives back the slabs of every Cache that a garbage
+// collection found unreachable before its cleanup ran (the cleanup then
+// finds it closed), and returns how many there were.
+func (a *Allocator) drainDropped(own *cacheState) int {
+	a.lmu.Lock()
+	defer a.lmu.Unlock()
+	n := 0
+	for st := range a.caches {
+		if st != own && st.handle.Value() == nil {
+			st.drainLocked(true)
+			n++
+		}
+	}
+	return n
+}
+
+// otherCaches reports whether a Cache other than own is open.
+func (a *Allocator) otherCaches(own *cacheState) bool {
+	a.lmu.Lock()
+	defer a.lmu.Unlock()
+	_, in := a.caches[own]
+	if in {
+		return len(a.caches) > 1
+	}
+	return len(a.caches) > 0
 }

@@ -84,7 +84,14 @@ type Options struct {
 	// Limit: the most bytes held at once: mapped (chunks and large
 	// mappings) and not released (Stats.Mapped - Stats.Released), as the Go
 	// runtime's memory limit counts. An allocation that would pass it fails
-	// with ErrOutOfMemory. 0 means no limit beyond the kernel's.
+	// with ErrOutOfMemory, but only once the Allocator has taken back
+	// everything it holds beyond its live objects and the slabs of the
+	// Caches still in use: retained memory, every P's cache's slabs, and
+	// those of Caches dropped without Close (found by one garbage
+	// collection, run when other Caches are open). So an allocation fails
+	// only when what it needs, on top of the pages that hold live objects
+	// and slab.OwnedBytesBound() per open Cache, passes the Limit.
+	// 0 means no limit beyond the kernel's.
 	Limit int64
 
 	// RetainBytes: the most bytes of freed memory (empty chunks and slabs,
@@ -365,7 +372,7 @@ func object(p uintptr, c, n int, clearIt bool) []byte {
 // candidate itself when frees have left it worth reusing.
 func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 	var l *local
-	return a.refill(c, n, zero, func() *slabs.Local {
+	return a.refill(c, n, zero, nil, func() *slabs.Local {
 		if l = a.pin(); l == nil {
 			return nil
 		}
@@ -374,13 +381,14 @@ func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
 }
 
 // refill is the one refill path of every cache, the per-P caches'
-// (allocSlow) and the Caches' (Cache.refill): it gives the cache's slab
-// of class c back to the Central, takes one with free objects in
-// exchange, installs it and serves n bytes from it. take returns the
-// cache for the calling goroutine (pinning its P, or locking the Cache),
-// or nil when the P has none (GOMAXPROCS was raised); give ends what
-// take began. The Central's lock is never taken while the cache is held.
-func (a *Allocator) refill(c, n int, zero bool, take func() *slabs.Local, give func()) ([]byte, error) {
+// (allocSlow) and the Caches' (Cache.refill, own is its state): it gives
+// the cache's slab of class c back to the Central, takes one with free
+// objects in exchange, installs it and serves n bytes from it. take
+// returns the cache for the calling goroutine (pinning its P, or locking
+// the Cache), or nil when the P has none (GOMAXPROCS was raised); give
+// ends what take began. The Central's lock is never taken while the cache
+// is held. A refusal for Limit is tried once more after reclaimForLimit.
+func (a *Allocator) refill(c, n int, zero bool, own *cacheState, take func() *slabs.Local, give func()) ([]byte, error) {
 	if a.guard != nil { // guard mode never uses the caches
 		return a.guardAlloc(n, zero)
 	}
@@ -391,6 +399,9 @@ func (a *Allocator) refill(c, n int, zero bool, take func() *slabs.Local, give f
 	}
 	give()
 	s, err := a.centrals[c].Exchange(old, unused)
+	if err != nil && a.reclaimForLimit(err, uintptr(a.heap.ChunkBytes()), own) {
+		s, err = a.centrals[c].Acquire() // old was given back by the first try
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -434,6 +445,9 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 		return a.guardAlloc(n, zero)
 	}
 	p, size, dirty, err := a.large.Alloc(uintptr(n))
+	if err != nil && a.reclaimForLimit(err, mappings.RoundUp(uintptr(n)), nil) {
+		p, size, dirty, err = a.large.Alloc(uintptr(n))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -116,6 +116,9 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 	// remap fails.
 	sample := a.prof.Detach(addr)
 	p, newSize, err := a.large.Remap(addr, uintptr(n))
+	if err != nil && a.reclaimForLimit(err, mappings.RoundUp(uintptr(n)), nil) {
+		p, newSize, err = a.large.Remap(addr, uintptr(n))
+	}
 	if err != nil {
 		a.prof.Reattach(addr, sample)
 		return nil, err
@@ -141,6 +144,9 @@ func (a *Allocator) allocGrowable(b []byte, n int) ([]byte, error) {
 		return a.realloc(b, n, false)
 	}
 	p, size, _, err := a.large.AllocAtLeast(uintptr(n))
+	if err != nil && a.reclaimForLimit(err, mappings.RoundUp(uintptr(n)), nil) {
+		p, size, _, err = a.large.AllocAtLeast(uintptr(n))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -124,6 +124,9 @@ func (s *Source) Mapped() int64 { return s.mapped.Load() }
 // Peak returns the most bytes ever held at once (Mapped - Released).
 func (s *Source) Peak() int64 { return s.peak.Load() }
 
+// Held returns the bytes mapped and not released: what Limit bounds.
+func (s *Source) Held() int64 { return s.held.Load() }
+
 // Mmaps returns the number of mmap calls made.
 func (s *Source) Mmaps() uint64 { return s.mmaps.Load() }
 
