@@ -163,7 +163,9 @@ func TestCacheFastPathDoesNotAllocate(t *testing.T) {
 // caches may hold (the slabs of the objects resting in them: at most one
 // slab per class per P, as Options.RetainBytes documents), and that Trim
 // returns it all. What the Go runtime itself grew by (the test's own
-// slices, slab metadata) is measured and left out.
+// slices, slab metadata) is measured and left out. Decay is off, so that
+// the budget holds at each Free (TestFreeGivesMemoryBack and the decay
+// tests wait for the decay).
 func TestRetentionIsBounded(t *testing.T) {
 	skipWithInvariants(t, "every call runs validate, whose garbage counts in the RSS")
 	const budget = 32 * mib
@@ -176,7 +178,7 @@ func TestRetentionIsBounded(t *testing.T) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	start := offHeapRSS(t)
-	a := newAlloc(t, mmalloc.Options{RetainBytes: budget})
+	a := newAlloc(t, mmalloc.Options{RetainBytes: budget, DecayTime: -1})
 	r := rand.New(rand.NewPCG(9, 9))
 	for round := range 3 {
 		sum := 0

@@ -52,13 +52,19 @@ func TestFuzzTargetsRunInCI(t *testing.T) {
 // TestMakeTestRunsEveryStep: make test runs each of its steps even when an
 // earlier one fails, prints one status line per step, and fails if any
 // step did, so that one failure never hides another. Two steps that fail
-// (targets that do not exist) around one that passes must all be run and
+// (targets that do not exist) around one that passes (gofmt, in an empty
+// folder holding only a copy of the Makefile) must all be run and
 // reported.
 func TestMakeTestRunsEveryStep(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
 	}
+	mk, err := os.ReadFile("Makefile")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Makefile"), mk, 0o644))
 	cmd := exec.Command("make", "--no-print-directory", "test", "STEPS=no-such-step-1 gofmt no-such-step-2")
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "MAKEFLAGS=")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError

@@ -254,25 +254,36 @@ func TestIdleCachesDoNotExhaustLimit(t *testing.T) {
 }
 
 // TestFreeGivesMemoryBack: a million buffers of 100-2000 B, freed in
-// random order with no Trim, leave no more held (Mapped - Released) and
-// resident than the retention budget plus what the per-P caches may own
-// (one slab per class per P, slabs.OwnedBytesBound()), for the default
-// budget and for 8 MiB. Resident is mmalloc's own (Allocator.Resident),
-// cross-checked against the RSS less the Go runtime's memory: the test's
-// index of a million slices is 23 MiB of Go heap, which the process's RSS
-// counts too.
+// random order with no Trim. Right after the frees, what is held (Mapped -
+// Released) is within the retention budget, the decay allowance beyond it
+// (Options.DecayBytes) and what the per-P caches may own (one slab per
+// class per P, slabs.OwnedBytesBound()); once the documented decay time
+// has passed, with no call, it is back within the budget and the caches'
+// bound, and so are the resident pages and the RSS. With decay off
+// (DecayTime < 0) it is within that bound at once. Resident is mmalloc's
+// own (Allocator.Resident), cross-checked against the RSS less the Go
+// runtime's memory: the test's index of a million slices is 23 MiB of Go
+// heap, which the process's RSS counts too.
 func TestFreeGivesMemoryBack(t *testing.T) {
 	n := 1_000_000
 	if testing.Short() || raceEnabled {
 		n = 100_000
 	}
-	for _, retain := range []int64{0, 8 << 20} {
-		t.Run(budgetName(retain), func(t *testing.T) {
-			a := newAlloc(t, mmalloc.Options{RetainBytes: retain})
+	for _, tc := range []struct {
+		name  string
+		opts  mmalloc.Options
+		decay bool
+	}{
+		{"default budget", mmalloc.Options{}, true},
+		{"budget 8 MiB", mmalloc.Options{RetainBytes: 8 << 20}, true},
+		{"budget 8 MiB, no decay", mmalloc.Options{RetainBytes: 8 << 20, DecayTime: -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAlloc(t, tc.opts)
 			budget := a.Stats().RetainLimit
 			bound := budget + int64(slabs.OwnedBytesBound())*int64(runtime.GOMAXPROCS(0))
 			bufs := make([][]byte, n)
-			r := rand.New(rand.NewPCG(7, uint64(retain)))
+			r := rand.New(rand.NewPCG(7, uint64(budget)))
 			clear(bufs) // its pages resident before the first reading
 			runtime.GC()
 			rss0 := offHeapRSS(t)
@@ -288,14 +299,28 @@ func TestFreeGivesMemoryBack(t *testing.T) {
 				require.NoError(t, a.Free(b))
 				bufs[i] = nil
 			}
+			freed := time.Now()
 			s := a.Stats()
 			held := s.Mapped - s.Released
-			rss := offHeapRSS(t) - rss0
-			t.Logf("peak mapped %d MiB; after the frees: mapped %d MiB, released %d MiB, held %d MiB, resident %d MiB, retained %d MiB, bound %d MiB; off-heap RSS growth %d MiB",
-				peak.Mapped>>20, s.Mapped>>20, s.Released>>20, held>>20, s.Resident>>20, s.Retained>>20, bound>>20, rss>>20)
+			t.Logf("peak mapped %d MiB; after the frees: held %d MiB, resident %d MiB, retained %d MiB (%d MiB decaying); bound %d MiB",
+				peak.Mapped>>20, held>>20, s.Resident>>20, s.Retained>>20, s.Decaying>>20, bound>>20)
 			assert.Zero(t, s.Live)
-			assert.LessOrEqual(t, held, bound, "held after the frees, no Trim")
 			assert.LessOrEqual(t, s.Resident, held, "resident pages are held pages")
+			if tc.decay {
+				assert.LessOrEqual(t, held, bound+mmalloc.DefaultDecayBytes, "held after the frees, no Trim")
+				assert.Positive(t, s.Decaying, "the memory beyond the budget decays")
+				var took time.Duration
+				s, took = waitDecay(t, a, mmalloc.DefaultDecayTime, freed)
+				t.Logf("nothing decays %v after the last free (documented: the release starts %v to %v after it)",
+					took.Round(time.Millisecond), mmalloc.DefaultDecayTime, mmalloc.DefaultDecayTime*5/4)
+				assert.GreaterOrEqual(t, took, mmalloc.DefaultDecayTime*9/10, "memory in use was not given back early")
+				assert.Zero(t, s.Decaying, "nothing decays once the decay time has passed")
+			}
+			held = s.Mapped - s.Released
+			rss := offHeapRSS(t) - rss0
+			t.Logf("held %d MiB, resident %d MiB, retained %d MiB; off-heap RSS growth %d MiB", held>>20, s.Resident>>20, s.Retained>>20, rss>>20)
+			assert.LessOrEqual(t, held, bound, "held after the frees, no Trim")
+			assert.LessOrEqual(t, s.Resident, bound, "resident after the frees, no Trim")
 			if !raceEnabled { // the race detector's shadow memory counts in RSS
 				assert.LessOrEqual(t, rss, bound, "off-heap RSS growth after the frees, no Trim")
 			}
@@ -305,11 +330,4 @@ func TestFreeGivesMemoryBack(t *testing.T) {
 			assert.Zero(t, s.Mapped, "after Trim nothing is mapped")
 		})
 	}
-}
-
-func budgetName(retain int64) string {
-	if retain == 0 {
-		return "default budget"
-	}
-	return "budget 8 MiB"
 }

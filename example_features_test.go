@@ -45,7 +45,8 @@ func ExampleSetProcessBudget() {
 	defer a.Close()
 	b, _ := a.Alloc(1 << 30)
 	fmt.Println("Go limit lowered by about", mib128(before-debug.SetMemoryLimit(-1)), "MiB")
-	_ = a.Free(b)
+	_ = a.Free(b) // the freed GiB decays: it goes back within about a second
+	_ = a.Trim()  // or at once
 	fmt.Println("and back:", mib128(before-debug.SetMemoryLimit(-1)), "MiB")
 	// Output:
 	// Go limit lowered by about 1024 MiB

@@ -61,9 +61,15 @@ func (a *Allocator) Breaks(b Break) (mend func()) {
 		}
 		return func() { a.src.Unmap(p, page) }
 	case BreakRetainedOverBudget:
-		limit := a.src.RetainLimit()
+		limit, decay := a.src.RetainLimit(), a.src.RetainCap()-a.src.RetainLimit()
 		a.src.SetRetainLimit(0)
-		return func() { a.src.SetRetainLimit(limit) }
+		a.src.SetDecay(0, nil)
+		return func() {
+			a.src.SetRetainLimit(limit)
+			if a.decay != nil {
+				a.src.SetDecay(decay, a.decay.arm)
+			}
+		}
 	case BreakCharged: // budget charged for memory nobody keeps
 		a.src.TryRetain(page)
 		return func() { a.src.Unretain(page) }

@@ -19,3 +19,7 @@ const Invariants = invariants
 // MiscountForTest breaks an invariant on purpose: the smallest class
 // counts an allocation that never happened.
 func (a *Allocator) MiscountForTest() { a.centrals[1].Publish(1, 0) }
+
+// DecayArmed reports whether the decay's timer is armed: it is only while
+// retained memory passes the retention budget.
+func (a *Allocator) DecayArmed() bool { return a.decay != nil && a.decay.armed() }

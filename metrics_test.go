@@ -54,6 +54,7 @@ func TestMetricsMatchStats(t *testing.T) {
 				"/mmalloc/resident:bytes":           a.Resident(),
 				"/mmalloc/retained:bytes":           s.Retained,
 				"/mmalloc/retained/limit:bytes":     s.RetainLimit,
+				"/mmalloc/retained/decaying:bytes":  s.Decaying,
 				"/mmalloc/limit:bytes":              s.Limit,
 				"/mmalloc/in-use:bytes":             s.InUse,
 				"/mmalloc/live:objects":             s.Live,

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/chunk"
@@ -60,6 +61,17 @@ const (
 	// a MiB. Trim releases them.
 	DefaultRetainBytes = 64 << 20
 
+	// DefaultDecayTime is how long freed memory beyond RetainBytes stays
+	// mapped unused before it goes back to the OS: long enough that a
+	// program that frees and rebuilds its buffers in rounds of up to a
+	// second reuses resident pages, short enough that a program that goes
+	// idle is back within its budget a second later.
+	DefaultDecayTime = time.Second
+
+	// DefaultDecayBytes bounds the freed memory kept beyond RetainBytes
+	// while it decays: past it, memory goes back at Free.
+	DefaultDecayBytes = 1 << 30
+
 	// MaxAllocBytes is the largest request accepted: half of the 47-bit
 	// user address space. Larger ones fail with ErrInvalidSize. The
 	// arena.Region has the same bound.
@@ -95,14 +107,35 @@ type Options struct {
 	Limit int64
 
 	// RetainBytes: the most bytes of freed memory (empty chunks and slabs,
-	// freed large mappings) kept mapped for reuse; Trim releases them.
-	// 0 means DefaultRetainBytes (64 MiB); NoRetain (or any negative value)
-	// keeps none, so that every large Alloc is one mmap and its Free one
-	// munmap. The budget holds as frees happen: what does not fit goes back
-	// to the OS at once. Besides it, each P's cache (and each Cache) owns
-	// at most one slab per size class, whose free objects only it hands
-	// out: slabs.OwnedBytesBound (about 11.4 MiB) per cache at most.
+	// freed large mappings) kept mapped for reuse indefinitely; Trim
+	// releases them. 0 means DefaultRetainBytes (64 MiB); NoRetain (or any
+	// negative value) keeps none, and no decay either, so that every large
+	// Alloc is one mmap and its Free one munmap. Freed memory beyond the
+	// budget decays (DecayTime). Besides it, each P's cache (and each
+	// Cache) owns at most one slab per size class, whose free objects only
+	// it hands out: slab.OwnedBytesBound() (about 11.4 MiB) per cache at
+	// most.
 	RetainBytes int64
+
+	// DecayTime: freed memory beyond RetainBytes, up to DecayBytes of it,
+	// stays mapped for reuse until it has gone unused for DecayTime, and
+	// then goes back to the OS with no call from the user: the release
+	// starts between DecayTime and 1.25 DecayTime after its last use, and
+	// lasts as long as giving the pages back takes. So a program that
+	// frees and rebuilds big buffers reuses resident pages instead of
+	// mapping and faulting them afresh each round, and one that goes idle
+	// is back within RetainBytes soon after. A timer does the work; it
+	// runs only while retained memory passes RetainBytes, and Close stops
+	// it. The decaying bytes count in Stats (Retained, Decaying), in Limit
+	// and in the process budget, and go back before an allocation fails
+	// for Limit. 0 means DefaultDecayTime (1 s); a negative value keeps
+	// nothing beyond RetainBytes: it goes back at Free.
+	DecayTime time.Duration
+
+	// DecayBytes: the most freed bytes kept beyond RetainBytes while they
+	// decay; past it, memory goes back at Free. 0 means
+	// DefaultDecayBytes (1 GiB); a negative value keeps none.
+	DecayBytes int64
 
 	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on
 	// every chunk and on large mappings of 2 MiB or more. Writing every
@@ -221,6 +254,7 @@ type Allocator struct {
 	large    *mappings.Registry
 	centrals [slabs.NumClasses]slabs.Central
 	guard    *guardState // non-nil in guard mode; read-only
+	decay    *decay      // non-nil while freed memory may decay; read-only (decay.go)
 	inv      *invState   // non-nil in invariants builds; see invariants.go
 
 	// locals is the current set of per-P caches (see locals.go). It is
@@ -257,8 +291,18 @@ func New(opts Options) (*Allocator, error) {
 	if opts.RetainBytes == 0 {
 		opts.RetainBytes = DefaultRetainBytes
 	}
+	if opts.DecayTime == 0 {
+		opts.DecayTime = DefaultDecayTime
+	}
+	if opts.DecayBytes == 0 {
+		opts.DecayBytes = DefaultDecayBytes
+	}
 	a := &Allocator{threshold: opts.LargeThreshold, src: osmem.NewSource(opts.Limit)}
 	a.src.SetRetainLimit(max(opts.RetainBytes, 0))
+	if opts.RetainBytes > 0 && opts.DecayTime > 0 && opts.DecayBytes > 0 {
+		a.decay = newDecay(a, opts.DecayTime)
+		a.src.SetDecay(opts.DecayBytes, a.decay.arm)
+	}
 	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
@@ -624,6 +668,9 @@ func (a *Allocator) Close() error {
 	err := ErrClosed
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
+		if a.decay != nil {
+			a.decay.close()
+		}
 		for c := 1; c < slabs.NumClasses; c++ {
 			a.centrals[c].Close()
 		}
@@ -663,7 +710,8 @@ func (a *Allocator) stats() stats.Snapshot {
 	s := stats.Snapshot{
 		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
-		Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
+		Decaying: max(a.src.Retained()-a.src.RetainLimit(), 0),
+		Mmaps:    a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),
 		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
 	}
@@ -798,8 +846,8 @@ func (a *Allocator) validate() error {
 	if rel := a.heap.Released(); s.Released != rel {
 		return fmt.Errorf("mmalloc: Released is %d, the chunks' clean free pages hold %d", s.Released, rel)
 	}
-	if s.Retained > s.RetainLimit {
-		return fmt.Errorf("mmalloc: %d bytes retained, over the budget %d", s.Retained, s.RetainLimit)
+	if cap := a.src.RetainCap(); s.Retained > cap {
+		return fmt.Errorf("mmalloc: %d bytes retained, over the budget and decay allowance %d", s.Retained, cap)
 	}
 	var emptySlabs int64
 	for c := 1; c < slabs.NumClasses; c++ {

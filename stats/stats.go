@@ -17,8 +17,9 @@ type Snapshot struct {
 	Resident    int64 // bytes of Mapped resident in RAM (mincore); -1 when not measured (see doc.go)
 	PeakMapped  int64 // most bytes ever held at once (Mapped - Released)
 	Limit       int64 // the allocator's byte limit on Mapped - Released, 0 if none
-	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped)
-	RetainLimit int64 // the most bytes that may be retained
+	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped), Decaying included
+	RetainLimit int64 // the most bytes that may be retained indefinitely
+	Decaying    int64 // bytes of Retained beyond RetainLimit: they go back once unused for the decay time
 	InUse       int64 // bytes in live allocations, at their usable size
 	Live        int64 // live allocations
 	Quarantined int64 // guard mode: bytes of freed small objects held poisoned before reuse
@@ -59,6 +60,9 @@ func (s Snapshot) String() string {
 	}
 	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s",
 		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainLimit))
+	if s.Decaying > 0 {
+		fmt.Fprintf(&b, " (+%s decaying)", Bytes(s.Decaying))
+	}
 	if s.Resident > 0 {
 		fmt.Fprintf(&b, ", resident %s", Bytes(s.Resident))
 	}

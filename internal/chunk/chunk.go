@@ -5,6 +5,7 @@ package chunk
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -277,6 +278,34 @@ func (h *Heap) Trim() {
 	}
 }
 
+// TrimBytes gives back at least n bytes of the free, dirty pages charged
+// to the retention budget, or all of them: it unmaps the kept empty chunks
+// that hold some, then releases free dirty runs of the chunks in use. It
+// returns the bytes of charged pages given back.
+func (h *Heap) TrimBytes(n int64) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var done int64
+	kept := h.empty[:0]
+	for _, c := range h.empty {
+		if d := c.freeDirty(); d > 0 && done < n {
+			done += int64(d) * int64(PageBytes)
+			h.unmapChunk(c)
+			continue
+		}
+		kept = append(kept, c)
+	}
+	clear(h.empty[len(kept):])
+	h.empty = kept
+	for _, c := range h.inuse {
+		if done >= n {
+			break
+		}
+		done += c.releaseFreeDirtyBytes(n - done)
+	}
+	return done
+}
+
 // TryTrimEmpty unmaps the kept empty chunks if the Heap's lock is free
 // (it may be called while the caller holds it, and then does nothing).
 func (h *Heap) TryTrimEmpty() {
@@ -349,7 +378,7 @@ func (h *Heap) Validate() error {
 			return fmt.Errorf("arena: chunk %#x listed empty has %d pages in use", c.base, c.pages-c.nfree)
 		}
 	}
-	if limit := h.src.RetainLimit(); len(h.empty) > 1 && int64(len(h.empty)-1)*int64(h.chunkBytes) > limit {
+	if limit := h.src.RetainCap(); len(h.empty) > 1 && int64(len(h.empty)-1)*int64(h.chunkBytes) > limit {
 		return fmt.Errorf("arena: %d empty chunks kept, more than the budget %d allows", len(h.empty), limit)
 	}
 	return nil
@@ -428,9 +457,9 @@ func (h *Heap) mapChunk() (*Chunk, error) {
 // retention on, one empty chunk always may (a workload hovering at a chunk
 // boundary then never maps and unmaps on every turn), and more may while
 // they hold resident pages already charged to the budget, up to the
-// budget's worth of chunks. h.mu is held.
+// budget's worth of chunks (the decay allowance included). h.mu is held.
 func (h *Heap) keepEmpty(c *Chunk) bool {
-	limit := h.src.RetainLimit()
+	limit := h.src.RetainCap()
 	switch {
 	case limit <= 0:
 		return false
@@ -563,20 +592,27 @@ func (c *Chunk) freeDirty() int {
 
 // releaseFreeDirty gives back the physical pages of free, dirty runs, and
 // their charge to the retention budget. h.mu is held.
-func (c *Chunk) releaseFreeDirty() {
+func (c *Chunk) releaseFreeDirty() { c.releaseFreeDirtyBytes(math.MaxInt64) }
+
+// releaseFreeDirtyBytes is releaseFreeDirty that stops once at least n
+// bytes are released, and returns the bytes released. h.mu is held.
+func (c *Chunk) releaseFreeDirtyBytes(n int64) int64 {
+	var done int64
 	start := -1
 	flush := func(end int) {
 		if start >= 0 {
-			c.heap.src.Release(osmem.AddrPointer(c.base+uintptr(start)*PageBytes), uintptr(end-start)*PageBytes)
-			c.heap.src.Unretain(uintptr(end-start) * PageBytes)
-			c.heap.src.MarkReleased(uintptr(end-start) * PageBytes)
+			bytes := uintptr(end-start) * PageBytes
+			c.heap.src.Release(osmem.AddrPointer(c.base+uintptr(start)*PageBytes), bytes)
+			c.heap.src.Unretain(bytes)
+			c.heap.src.MarkReleased(bytes)
 			for i := start; i < end; i++ {
 				c.dirty[i/64] &^= 1 << (i % 64)
 			}
 			start = -1
+			done += int64(bytes)
 		}
 	}
-	for i := 0; i < c.pages; i++ {
+	for i := 0; i < c.pages && done < n; i++ {
 		w, bit := i/64, uint64(1)<<(i%64)
 		if c.free[w]&c.dirty[w]&bit != 0 {
 			if start < 0 {
@@ -587,6 +623,7 @@ func (c *Chunk) releaseFreeDirty() {
 		}
 	}
 	flush(c.pages)
+	return done
 }
 
 // Memo remembers one chunk's page table so that the owner of an address in

@@ -199,6 +199,27 @@ func (r *Registry) Trim() {
 	r.trimLocked()
 }
 
+// TrimBytes unmaps kept mappings, oldest first, until at least n bytes are
+// unmapped or none is kept, and returns the bytes unmapped.
+func (r *Registry) TrimBytes(n int64) int64 {
+	r.mu.Lock()
+	var gone []osmem.Span
+	var done int64
+	for len(r.kept) > 0 && done < n {
+		sp := r.kept[0]
+		r.kept = r.kept[1:]
+		r.src.Unretain(sp.Size)
+		r.remember(sp.Base)
+		gone = append(gone, sp)
+		done += int64(sp.Size)
+	}
+	r.mu.Unlock()
+	for _, sp := range gone {
+		r.src.Unmap(osmem.AddrPointer(sp.Base), sp.Size)
+	}
+	return done
+}
+
 // TryTrim is Trim if the Registry's lock is free, else nothing.
 func (r *Registry) TryTrim() {
 	if r.mu.TryLock() {

@@ -28,6 +28,7 @@ package osmem
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync/atomic"
 	"unsafe"
@@ -66,10 +67,21 @@ type Source struct {
 	munmaps  atomic.Uint64
 	remaps   atomic.Uint64
 
-	retainLimit int64        // most bytes kept mapped for reuse; read-only
+	retainLimit int64        // most bytes kept mapped for reuse indefinitely; read-only
+	decayLimit  int64        // most bytes kept beyond retainLimit while they decay; read-only
 	retained    atomic.Int64 // bytes kept mapped for reuse now
 	reclaim     func()       // unmaps retained memory when the limit is hit; read-only
-	space       *Reservation // where mappings are carved from, or nil; read-only (reserve.go)
+
+	// Decay (see SetDecay): onExcess runs once retained passes
+	// retainLimit while armed is false, and sets armed; low is the least
+	// retained has been since TakeLow last ran, math.MaxInt64 if it has
+	// not fallen since; lowStart is retained when TakeLow last ran, and
+	// is used only by TakeLow's caller.
+	onExcess func() // read-only
+	armed    atomic.Bool
+	low      atomic.Int64
+	lowStart int64
+	space    *Reservation // where mappings are carved from, or nil; read-only (reserve.go)
 
 	// Test-only fault injection; see faultinject.go.
 	failAt    atomic.Int64
@@ -82,22 +94,69 @@ func NewSource(limit int64) *Source { return &Source{limit: limit} }
 
 // SetRetainLimit sets the retention budget: how many bytes of freed memory
 // (empty chunks and slabs, freed large mappings) may be kept mapped for
-// reuse. Call it before the Source is used.
+// reuse indefinitely. Call it before the Source is used.
 func (s *Source) SetRetainLimit(n int64) { s.retainLimit = n }
 
-// TryRetain reserves n bytes of the retention budget and reports whether
-// they fit. Every successful call is matched by Unretain when the memory is
-// reused or unmapped.
+// SetDecay lets up to n bytes of freed memory be kept beyond the retention
+// budget for a while: onExcess is called (on the goroutine whose TryRetain
+// passed the budget, which may hold the allocator's locks, so it must not
+// take them) each time retained passes the budget while no decay is
+// armed, and arms it; the caller disarms it with Disarm once retained is
+// back within the budget, and meanwhile gives the excess back as TakeLow
+// shows it going unused. Call it before the Source is used.
+func (s *Source) SetDecay(n int64, onExcess func()) {
+	s.decayLimit = max(n, 0)
+	s.onExcess = onExcess
+	s.low.Store(math.MaxInt64)
+}
+
+// TryRetain reserves n bytes of the retention budget (and of the decay
+// allowance beyond it) and reports whether they fit. Every successful call
+// is matched by Unretain when the memory is reused or unmapped.
 func (s *Source) TryRetain(n uintptr) bool {
 	for {
 		cur := s.retained.Load()
-		if cur+int64(n) > s.retainLimit {
+		next := cur + int64(n)
+		if next > s.retainLimit+s.decayLimit {
 			return false
 		}
-		if s.retained.CompareAndSwap(cur, cur+int64(n)) {
+		if s.retained.CompareAndSwap(cur, next) {
+			if next > s.retainLimit && s.onExcess != nil && !s.armed.Load() && s.armed.CompareAndSwap(false, true) {
+				s.onExcess()
+			}
 			return true
 		}
 	}
+}
+
+// Disarm ends an armed decay, and reports false (leaving it armed) if
+// retained is past the budget again: the caller then goes on decaying.
+func (s *Source) Disarm() bool {
+	s.armed.Store(false)
+	if s.retained.Load() > s.retainLimit && s.armed.CompareAndSwap(false, true) {
+		return false
+	}
+	return true
+}
+
+// Armed reports whether a decay is armed.
+func (s *Source) Armed() bool { return s.armed.Load() }
+
+// ResetLow starts the low-water mark afresh at the retained bytes now.
+func (s *Source) ResetLow() {
+	s.low.Store(math.MaxInt64)
+	s.lowStart = s.retained.Load()
+}
+
+// TakeLow returns the least the retained bytes have been since the last
+// TakeLow (or ResetLow), and starts the next interval. Memory retained
+// throughout the interval went unused all along: nothing took it. Calls
+// must be serialised.
+func (s *Source) TakeLow() int64 {
+	low := s.low.Swap(math.MaxInt64)
+	start := s.lowStart
+	s.lowStart = s.retained.Load()
+	return min(low, start)
 }
 
 // SetReclaim sets the function called when a mapping would pass the limit
@@ -107,13 +166,21 @@ func (s *Source) TryRetain(n uintptr) bool {
 func (s *Source) SetReclaim(f func()) { s.reclaim = f }
 
 // Unretain gives n bytes back to the retention budget.
-func (s *Source) Unretain(n uintptr) { s.retained.Add(-int64(n)) }
+func (s *Source) Unretain(n uintptr) {
+	v := s.retained.Add(-int64(n))
+	for l := s.low.Load(); v < l && !s.low.CompareAndSwap(l, v); l = s.low.Load() {
+	}
+}
 
 // Retained returns the bytes kept mapped for reuse now.
 func (s *Source) Retained() int64 { return s.retained.Load() }
 
-// RetainLimit returns the retention budget.
+// RetainLimit returns the retention budget, kept indefinitely.
 func (s *Source) RetainLimit() int64 { return s.retainLimit }
+
+// RetainCap returns the most bytes ever retained at once: the budget and
+// the decay allowance beyond it.
+func (s *Source) RetainCap() int64 { return s.retainLimit + s.decayLimit }
 
 // Limit returns the byte limit, 0 if none.
 func (s *Source) Limit() int64 { return s.limit }
