@@ -80,9 +80,9 @@ func rssBytes(t testing.TB) int64 {
 }
 
 // goRuntimeBytes returns the memory the Go runtime has mapped and not
-// released (heap, stacks, metadata), from runtime/metrics. It counts
-// mapped pages the runtime has not touched yet too, so it is at least the
-// runtime's share of the RSS.
+// released (heap, stacks, metadata), from runtime/metrics: its share of
+// the RSS, but for the few pages it has mapped and not touched yet (fresh
+// heap memory counts as released until used).
 func goRuntimeBytes() int64 {
 	sample := []metrics.Sample{
 		{Name: "/memory/classes/total:bytes"},
@@ -97,10 +97,9 @@ func goRuntimeBytes() int64 {
 // the program's text. A test that bounds the RSS mmalloc costs compares
 // two readings of it, never two readings of rssBytes: the test's own
 // Go-heap data (an index of a million slices is 23 MiB) would count as
-// mmalloc's. A difference of offHeapRSS never counts the runtime's growth
-// as mmalloc's; it may understate mmalloc's by the pages the runtime
-// mapped meanwhile and has not touched yet, so it bounds from above only.
-// A lower bound (memory really touched) uses Allocator.Resident.
+// mmalloc's. A difference of offHeapRSS is off from mmalloc's growth only
+// by how much the runtime's mapped but untouched pages changed; a lower
+// bound (memory really touched) uses Allocator.Resident.
 func offHeapRSS(t testing.TB) int64 {
 	t.Helper()
 	return rssBytes(t) - goRuntimeBytes()

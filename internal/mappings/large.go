@@ -200,7 +200,9 @@ func (r *Registry) Trim() {
 }
 
 // TrimBytes unmaps kept mappings, oldest first, until at least n bytes are
-// unmapped or none is kept, and returns the bytes unmapped.
+// unmapped or none is kept, and returns the bytes unmapped. Each leaves
+// the retention budget once it is unmapped, so that whoever sees the
+// retained bytes fall sees the memory gone.
 func (r *Registry) TrimBytes(n int64) int64 {
 	r.mu.Lock()
 	var gone []osmem.Span
@@ -208,7 +210,6 @@ func (r *Registry) TrimBytes(n int64) int64 {
 	for len(r.kept) > 0 && done < n {
 		sp := r.kept[0]
 		r.kept = r.kept[1:]
-		r.src.Unretain(sp.Size)
 		r.remember(sp.Base)
 		gone = append(gone, sp)
 		done += int64(sp.Size)
@@ -216,6 +217,7 @@ func (r *Registry) TrimBytes(n int64) int64 {
 	r.mu.Unlock()
 	for _, sp := range gone {
 		r.src.Unmap(osmem.AddrPointer(sp.Base), sp.Size)
+		r.src.Unretain(sp.Size)
 	}
 	return done
 }
