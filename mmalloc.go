@@ -160,7 +160,10 @@ type Options struct {
 
 	// Reserve, if positive, reserves that many bytes of address space at
 	// New, rounded up to whole pages, with one mmap(PROT_NONE,
-	// MAP_NORESERVE): no memory and no commit charge. Chunks and large
+	// MAP_NORESERVE): no memory and no commit charge. The reservation
+	// starts on a chunk boundary (chunks are aligned to ChunkSize), so
+	// that k*ChunkSize bytes hold k chunks wherever the kernel places
+	// it: the least Reserve, ChunkSize, holds one. Chunks and large
 	// mappings are carved from it, each committed when mapped (mmap
 	// MAP_FIXED over its range) and decommitted when unmapped (mmap
 	// MAP_FIXED PROT_NONE, which drops its pages and its commit charge), so

@@ -55,11 +55,12 @@ func (a *Allocator) setReservation(opts Options) error {
 	case n == 0:
 		n = DefaultSharedReserveBytes
 	}
+	// Aligned to a chunk: a reservation of k chunks holds k of them.
 	var err error
 	if opts.Shared {
-		a.space, err = osmem.NewSharedReservation(uintptr(n))
+		a.space, err = osmem.NewSharedReservation(uintptr(n), uintptr(opts.ChunkSize))
 	} else {
-		a.space, err = osmem.NewReservation(uintptr(n))
+		a.space, err = osmem.NewReservation(uintptr(n), uintptr(opts.ChunkSize))
 	}
 	if err != nil {
 		return err
