@@ -98,7 +98,8 @@
 //     mapped chunk.
 //  5. Set the object's owner bit (one atomic OR); clear the object unless
 //     it is known to read as zero (never used since its pages were mapped
-//     or released) or the caller chose AllocUninit.
+//     or released, and not in a Shared Allocator's file, which another
+//     process may write) or the caller chose AllocUninit.
 //
 // The path of Free(b):
 //

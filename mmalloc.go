@@ -153,9 +153,13 @@ type Options struct {
 	// Reserve; DefaultSharedReserveBytes of address space when Reserve is
 	// 0), where an address and its file offset differ by a constant; an
 	// allocation that finds no room left in it fails with ErrOutOfMemory.
-	// Everything else behaves as without Shared: size classes, caches,
-	// Limit, RetainBytes, Stats and guard mode; only Realloc of a large
-	// allocation copies instead of calling mremap. Off by default.
+	// Another process may write anywhere in the file, free memory
+	// included, so no free memory is taken to read as zero: Alloc clears
+	// every small object it hands out, even one never used before (see
+	// SharedView). Everything else behaves as without Shared: size
+	// classes, caches, Limit, RetainBytes, Stats and guard mode; only
+	// Realloc of a large allocation copies instead of calling mremap. Off
+	// by default.
 	Shared bool
 
 	// Reserve, if positive, reserves that many bytes of address space at
@@ -255,7 +259,7 @@ func New(opts Options) (*Allocator, error) {
 	}
 	a := &Allocator{threshold: opts.LargeThreshold, src: osmem.NewSource(opts.Limit)}
 	a.src.SetRetainLimit(max(opts.RetainBytes, 0))
-	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages})
+	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages, Shared: opts.Shared})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
