@@ -634,11 +634,21 @@ func (a *Allocator) Close() error {
 // Stats returns a snapshot of the Allocator's figures. It may be called at
 // any time, also after Close. Every cache is counted, the per-P ones and
 // every live Cache, so that at a quiescent point Live == Allocs − Frees
-// exactly; Cached counts the free objects caches have reserved. Resident
-// is measured as Allocator.Resident does, just after the rest, with
-// one mincore call per mapping, a cost that grows with Mapped and not
-// with the number of allocations. A nil or zero Allocator has the zero
-// Snapshot.
+// exactly, in every row and in the totals; Cached counts the free objects
+// caches have reserved. Resident is measured as Allocator.Resident does,
+// just after the rest, with one mincore call per mapping, a cost that
+// grows with Mapped and not with the number of allocations. A nil or zero
+// Allocator has the zero Snapshot.
+//
+// While other goroutines allocate and free, the counts are read one cache
+// at a time, with no lock on their fast paths: every cache's frees first,
+// then every cache's allocations. So no row's Live, nor the total, is ever
+// negative, and a snapshot is off from the truth by at most what the call
+// overlapped: each row's Allocs and Frees lie between their values when
+// the call began and when it returned, and its Live between the row's live
+// objects at some moment during the call and those live when it returned
+// plus the frees made during the call. The large row is read under one
+// lock: it is exact at that instant.
 func (a *Allocator) Stats() stats.Snapshot {
 	if !a.made() {
 		return stats.Snapshot{}
@@ -661,26 +671,32 @@ func (a *Allocator) stats() stats.Snapshot {
 		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
 	}
 	s.Chunks, s.EmptyChunks = a.heap.Counts()
+	// Every location's frees are read before any location's allocations
+	// (the Centrals', every P's cache's, every Cache's), each with an
+	// atomic load. An object's allocation is counted before it is handed
+	// out, so before its free is counted, wherever each is counted; and
+	// counts only grow while a.lmu is held (draining a cache, which moves
+	// its counts to the Centrals, takes it). So every free read has its
+	// allocation read too: no row's Live is negative. See Stats for the
+	// bound.
 	var allocs, frees, cached [slabs.NumClasses]uint64
-	count := func(l *slabs.Local) {
+	for c := 1; c < slabs.NumClasses; c++ {
+		frees[c] = a.centrals[c].Frees()
+	}
+	a.readCaches(func(l *slabs.Local) {
 		for c := 1; c < slabs.NumClasses; c++ {
-			al, fr := l.Counts(c)
-			allocs[c] += al
-			frees[c] += fr
+			frees[c] += l.Frees(c)
+		}
+	})
+	for c := 1; c < slabs.NumClasses; c++ {
+		allocs[c] = a.centrals[c].Allocs()
+	}
+	a.readCaches(func(l *slabs.Local) {
+		for c := 1; c < slabs.NumClasses; c++ {
+			allocs[c] += l.Allocs(c)
 			cached[c] += uint64(l.Reserved(c))
 		}
-	}
-	for c := 1; c < slabs.NumClasses; c++ {
-		cs := a.centrals[c].Stats()
-		allocs[c] += cs.Allocs
-		frees[c] += cs.Frees
-	}
-	a.readLocals(count)
-	for cs := range a.caches {
-		cs.mu.lock()
-		count(&cs.l)
-		cs.mu.unlock()
-	}
+	})
 	for c := 1; c < slabs.NumClasses; c++ {
 		size := slabs.ClassBytes(c)
 		row := stats.Class{Size: size, SlabBytes: slabs.ClassSlabBytes(c), Slabs: a.centrals[c].Stats().Slabs,
@@ -702,6 +718,17 @@ func (a *Allocator) stats() stats.Snapshot {
 	}
 	s.Add(s.Large)
 	return s
+}
+
+// readCaches runs f on every cache, every P's and every live Cache's, to
+// read its counts. f must only read. a.lmu is held.
+func (a *Allocator) readCaches(f func(l *slabs.Local)) {
+	a.readLocals(f)
+	for cs := range a.caches {
+		cs.mu.lock()
+		f(&cs.l)
+		cs.mu.unlock()
+	}
 }
 
 // UsableSize returns the capacity Alloc(n) gives: the size class of n, or n
@@ -750,12 +777,7 @@ func (a *Allocator) validate() error {
 	// one's cleanup runs at any time) while the layers are compared.
 	a.lmu.Lock()
 	defer a.lmu.Unlock()
-	a.readLocals(own)
-	for cs := range a.caches {
-		cs.mu.lock()
-		own(&cs.l)
-		cs.mu.unlock()
-	}
+	a.readCaches(own)
 	if twice != nil {
 		return twice
 	}

@@ -1,0 +1,102 @@
+package mmalloc_test
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/stats"
+)
+
+// TestStatsLiveNeverNegative: one goroutine allocates through the
+// Allocator and frees through its Cache, another does the reverse (and
+// every 16 objects they swap roles, so that the snapshots meet both
+// whichever one the scheduler runs beside them), each holding at most one
+// object at a time, while snapshots are taken (Stats,
+// and the live:objects gauge of Metrics). In every snapshot, every row's
+// Live, the large row's and the total are at least 0 and at most the
+// bound Stats documents: what was live when the call returned (2 objects
+// at most) plus the frees made during the call. The test counts those
+// frees itself: every Free that began before the call returned, less
+// every Free that had ended before it began.
+func TestStatsLiveNeverNegative(t *testing.T) {
+	snapshots := 500
+	if testing.Short() || raceEnabled || mmalloc.Invariants {
+		snapshots = 200
+	}
+	// A P for each goroutine, on any number of cores: where there are
+	// fewer, the kernel runs them in turns, and a snapshot the kernel
+	// preempts overlaps many calls.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	a := newAlloc(t, mmalloc.Options{})
+	var stop atomic.Bool
+	var freesBegun, freesEnded atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := a.NewCache()
+			defer func() { assert.NoError(t, c.Close()) }()
+			for i := 0; !stop.Load(); i++ {
+				alloc, free := a.Alloc, c.Free
+				if (i/16+g)%2 == 1 {
+					alloc, free = c.Alloc, a.Free
+				}
+				b, err := alloc([]int{64, 1000}[i%2])
+				if !assert.NoError(t, err) {
+					return
+				}
+				freesBegun.Add(1)
+				err = free(b)
+				freesEnded.Add(1)
+				if !assert.NoError(t, err) {
+					return
+				}
+			}
+		}()
+	}
+	const mostLive = 2 // each goroutine holds at most one object
+	overlapped := 0
+	for i := range snapshots {
+		// Let the goroutines free something between two snapshots,
+		// whatever the scheduler does.
+		for last := freesEnded.Load(); freesEnded.Load() == last; {
+			runtime.Gosched()
+		}
+		ended := freesEnded.Load()
+		var rows []stats.Class
+		var total int64
+		if i%4 == 3 {
+			byName, _ := metricsOf(a)
+			total = int64(byName["/mmalloc/live:objects"].Value)
+		} else {
+			s := a.Stats()
+			rows = append(s.Classes, s.Large)
+			total = s.Live
+		}
+		bound := mostLive + freesBegun.Load() - ended
+		if bound > mostLive {
+			overlapped++
+		}
+		require.GreaterOrEqual(t, total, int64(0), "snapshot %d: Live", i)
+		require.LessOrEqual(t, total, bound, "snapshot %d: Live", i)
+		for r, row := range rows {
+			require.GreaterOrEqual(t, row.Live, int64(0), "snapshot %d, row %d (size %d): Live", i, r, row.Size)
+			require.LessOrEqual(t, row.Live, bound, "snapshot %d, row %d (size %d): Live", i, r, row.Size)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d snapshots, %d of them overlapping a Free; %d frees", snapshots, overlapped, freesEnded.Load())
+	s := a.Stats()
+	assert.Zero(t, s.Live, "exact at a quiet point")
+	assert.Equal(t, s.Allocs, s.Frees)
+	assert.Equal(t, uint64(freesEnded.Load()), s.Frees)
+	require.NoError(t, a.Validate())
+}
