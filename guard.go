@@ -366,7 +366,8 @@ func (g *guardState) trim(a *Allocator) {
 }
 
 // close unmaps the live and retired large mappings; the chunks are the
-// heap's to unmap.
+// heap's to unmap. The large row's figures stay as they were: the objects
+// live at Close were never freed.
 func (g *guardState) close(a *Allocator) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -374,8 +375,6 @@ func (g *guardState) close(a *Allocator) {
 		if o.ch == nil {
 			a.src.Unmap(osmem.AddrPointer(o.base), o.mapped)
 			g.largeMapped -= int64(o.mapped)
-			g.largeInUse -= int64(o.mapped - osmem.PageBytes)
-			g.largeLive--
 			delete(g.live, start)
 		}
 	}

@@ -1,6 +1,7 @@
 package mmalloc_test
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -99,4 +100,48 @@ func TestStatsLiveNeverNegative(t *testing.T) {
 	assert.Equal(t, s.Allocs, s.Frees)
 	assert.Equal(t, uint64(freesEnded.Load()), s.Frees)
 	require.NoError(t, a.Validate())
+}
+
+// TestStatsAfterClose: Close unmaps everything but frees nothing, so
+// Stats after Close counts what was live at Close as live: every row's
+// figures are those of just before Close, and Live == Allocs − Frees
+// holds in every row, the large one included, and in the totals.
+func TestStatsAfterClose(t *testing.T) {
+	for _, o := range []mmalloc.Options{{}, {Guard: true}, {Shared: true}} {
+		t.Run(fmt.Sprintf("guard %v, shared %v", o.Guard, o.Shared), func(t *testing.T) {
+			a, err := mmalloc.New(o)
+			require.NoError(t, err)
+			c := a.NewCache()
+			for _, n := range []int{100, 3000, mib} {
+				_ = mustAlloc(t, a, n) // live at Close
+				require.NoError(t, a.Free(mustAlloc(t, a, n)))
+			}
+			b, err := c.Alloc(200) // live in a Cache left open
+			require.NoError(t, err)
+			require.NotEmpty(t, b)
+			before := a.Stats()
+			require.Equal(t, int64(4), before.Live)
+			require.Equal(t, int64(1), before.Large.Live)
+			require.NoError(t, a.Close())
+			after := a.Stats()
+
+			assert.Zero(t, after.Mapped, "everything is unmapped")
+			assert.Equal(t, before.Allocs, after.Allocs)
+			assert.Equal(t, before.Frees, after.Frees)
+			assert.Equal(t, before.Live, after.Live, "what was live at Close stays counted live")
+			assert.Equal(t, before.InUse, after.InUse)
+			assert.Equal(t, before.Large, after.Large)
+			require.Len(t, after.Classes, len(before.Classes))
+			for i, row := range append(after.Classes, after.Large) {
+				assert.Equal(t, int64(row.Allocs-row.Frees), row.Live, "row %d (size %d): Live == Allocs - Frees", i, row.Size)
+				if i < len(before.Classes) {
+					assert.Equal(t, before.Classes[i].Live, row.Live, "row %d", i)
+					assert.Equal(t, before.Classes[i].InUse, row.InUse, "row %d", i)
+				}
+			}
+			assert.Equal(t, int64(after.Allocs-after.Frees), after.Live, "the totals")
+			require.ErrorIs(t, c.Close(), mmalloc.ErrClosed)
+			assert.Equal(t, after, a.Stats(), "a Cache's Close after the Allocator's changes nothing")
+		})
+	}
 }
