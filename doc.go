@@ -24,7 +24,7 @@
 //
 // # Beyond Alloc and Free
 //
-//   - Realloc (realloc.go) resizes in place within the usable size, grows
+//   - Realloc (realloc.go) resizes in place within the size class, grows
 //     and shrinks large allocations with mremap (no byte copied), and moves
 //     the rest; bad input gets Free's errors.
 //   - NewValue, MakeSlice, FreeValue, FreeSlice (typed.go) hold values of

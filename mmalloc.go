@@ -673,6 +673,14 @@ func (a *Allocator) stats() stats.Snapshot {
 		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
 	}
 	s.Chunks, s.EmptyChunks = a.heap.Counts()
+	var gf guardFigures
+	if g := a.guard; g != nil {
+		// Guard mode counts every allocation and free under g.mu (no
+		// cache counts any): holding it makes the rows exact.
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		gf = g.figures()
+	}
 	// Every location's frees are read before any location's allocations
 	// (the Centrals', every P's cache's, every Cache's), each with an
 	// atomic load. An object's allocation is counted before it is handed
@@ -705,18 +713,20 @@ func (a *Allocator) stats() stats.Snapshot {
 			Allocs: allocs[c], Frees: frees[c], Cached: int64(cached[c])}
 		row.Live = int64(row.Allocs - row.Frees)
 		row.InUse = row.Live * int64(size)
+		if a.guard != nil { // objects of n bytes in slots of n+1 or more
+			row.InUse = gf.smallUse[c]
+		}
 		s.Classes = append(s.Classes, row)
 		s.Add(row)
 	}
 	ls := a.large.Stats()
 	s.Large = stats.Class{Live: ls.Live, InUse: ls.InUse, Allocs: ls.Allocs, Frees: ls.Frees}
 	if a.guard != nil {
-		var large [4]int64
-		s.Quarantined, s.Corrupted, large = a.guard.figures()
-		s.Large.Live += large[0]
-		s.Large.InUse += large[1]
-		s.Large.Allocs += uint64(large[2])
-		s.Large.Frees += uint64(large[3])
+		s.Quarantined, s.Corrupted = gf.quarantined, gf.corrupted
+		s.Large.Live += gf.large.Live
+		s.Large.InUse += gf.large.InUse
+		s.Large.Allocs += gf.large.Allocs
+		s.Large.Frees += gf.large.Frees
 	}
 	s.Add(s.Large)
 	return s

@@ -145,3 +145,49 @@ func TestStatsAfterClose(t *testing.T) {
 		})
 	}
 }
+
+// TestOneUsableSize: after every kind of Realloc (in place within a class
+// or within a large allocation's pages, by mremap, by moving, growing and
+// shrinking, small and large), the allocation has one usable size,
+// UsableSize of its new size: its cap, the length Bytes gives its Ref,
+// what Stats counts in use, and what the heap profile (sampling every
+// allocation) holds live. So in every mode.
+func TestOneUsableSize(t *testing.T) {
+	steps := []struct {
+		name     string
+		from, to int
+	}{
+		{"small shrinks to a smaller class", 1024, 600},
+		{"small shrinks within its class", 1024, 1000},
+		{"small grows within its class", 600, 640},
+		{"small grows to another class", 600, 2000},
+		{"small to large", 1000, 200 * kib},
+		{"large shrinks within its pages", mib, mib - 100},
+		{"large grows within its pages", mib - 100, mib},
+		{"large grows", mib, 3 * mib},
+		{"large shrinks", 3 * mib, mib + 1},
+		{"large to small", 200 * kib, 1000},
+	}
+	for _, o := range []mmalloc.Options{{}, {Guard: true}, {Shared: true}} {
+		o.ProfileRate = 1
+		a := newAlloc(t, o)
+		for _, st := range steps {
+			name := fmt.Sprintf("guard %v, shared %v: %s, %d to %d", o.Guard, o.Shared, st.name, st.from, st.to)
+			b := mustAlloc(t, a, st.from)
+			fill(b, 1)
+			nb, err := a.Realloc(b, st.to)
+			require.NoError(t, err, name)
+			want := a.UsableSize(st.to)
+			assert.Equal(t, want, cap(nb), "%s: cap", name)
+			got, err := a.Bytes(mmalloc.RefOf(nb))
+			require.NoError(t, err, name)
+			assert.Equal(t, want, len(got), "%s: Bytes", name)
+			s := a.Stats()
+			assert.Equal(t, int64(1), s.Live, name)
+			assert.Equal(t, int64(want), s.InUse, "%s: Stats.InUse", name)
+			assert.Equal(t, int64(want), mmalloc.ProfileLiveBytes(a), "%s: the profile's live bytes", name)
+			require.NoError(t, a.Validate(), name)
+			require.NoError(t, a.Free(nb), name)
+		}
+	}
+}
