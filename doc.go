@@ -157,8 +157,7 @@
 // exactly one succeeds. Each size class's Central has its own mutex; the
 // chunk heap and the large registry have one each; the chunk registry is
 // read with atomic loads. Lock order: the Allocator's cache lock (lmu),
-// then Central, then Heap. Guard mode's lock (guard.go) comes before the
-// Centrals.
+// then guard mode's lock (guard.go), then Central, then Heap.
 //
 // # Guard mode
 //
