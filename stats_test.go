@@ -62,6 +62,8 @@ func TestStatsLiveNeverNegative(t *testing.T) {
 			}
 		}()
 	}
+	stopAll := func() { stop.Store(true); wg.Wait() }
+	defer stopAll()    // also when a check below fails: no goroutine outlives the test
 	const mostLive = 2 // each goroutine holds at most one object
 	overlapped := 0
 	for i := range snapshots {
@@ -92,8 +94,7 @@ func TestStatsLiveNeverNegative(t *testing.T) {
 			require.LessOrEqual(t, row.Live, bound, "snapshot %d, row %d (size %d): Live", i, r, row.Size)
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
+	stopAll()
 	t.Logf("%d snapshots, %d of them overlapping a Free; %d frees", snapshots, overlapped, freesEnded.Load())
 	s := a.Stats()
 	assert.Zero(t, s.Live, "exact at a quiet point")
