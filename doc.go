@@ -24,7 +24,7 @@
 //
 // # Beyond Alloc and Free
 //
-//   - Realloc (realloc.go) resizes in place within the usable size, grows
+//   - Realloc (realloc.go) resizes in place within the size class, grows
 //     and shrinks large allocations with mremap (no byte copied), and moves
 //     the rest; bad input gets Free's errors.
 //   - NewValue, MakeSlice, FreeValue, FreeSlice (typed.go) hold values of
@@ -98,7 +98,8 @@
 //     mapped chunk.
 //  5. Set the object's owner bit (one atomic OR); clear the object unless
 //     it is known to read as zero (never used since its pages were mapped
-//     or released) or the caller chose AllocUninit.
+//     or released, and not in a Shared Allocator's file, which another
+//     process may write) or the caller chose AllocUninit.
 //
 // The path of Free(b):
 //
@@ -156,8 +157,7 @@
 // exactly one succeeds. Each size class's Central has its own mutex; the
 // chunk heap and the large registry have one each; the chunk registry is
 // read with atomic loads. Lock order: the Allocator's cache lock (lmu),
-// then Central, then Heap. Guard mode's lock (guard.go) comes before the
-// Centrals.
+// then guard mode's lock (guard.go), then Central, then Heap.
 //
 // # Guard mode
 //

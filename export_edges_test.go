@@ -21,6 +21,8 @@ const (
 	BreakGuardHeld            Break = "guard held slots"
 	BreakGuardLargeMapped     Break = "guard large mapped"
 	BreakGuardLargeAllocs     Break = "guard large allocs"
+	BreakGuardLargeInUse      Break = "guard large in use"
+	BreakGuardSmallInUse      Break = "guard small in use"
 	BreakLargeRegistry        Break = "large registry"
 	BreakMapped               Break = "mapped"
 	BreakRetainedOverBudget   Break = "retained over budget"
@@ -50,6 +52,12 @@ func (a *Allocator) Breaks(b Break) (mend func()) {
 	case BreakGuardLargeAllocs:
 		g.largeAllocs++
 		return func() { g.largeAllocs-- }
+	case BreakGuardLargeInUse:
+		g.largeInUse += 16
+		return func() { g.largeInUse -= 16 }
+	case BreakGuardSmallInUse:
+		g.smallUse[1] += 16
+		return func() { g.smallUse[1] -= 16 }
 	case BreakLargeRegistry: // a kept mapping no longer charged to the budget
 		_, kept := a.large.Kept()
 		a.src.Unretain(uintptr(kept))

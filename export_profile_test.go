@@ -17,3 +17,9 @@ func ProfileCounts(a *Allocator) (sampled, live int64) {
 	live, _ = a.prof.Live()
 	return a.prof.Sampled(), live
 }
+
+// ProfileLiveBytes returns the bytes of a's live samples.
+func ProfileLiveBytes(a *Allocator) int64 {
+	_, bytes := a.prof.Live()
+	return bytes
+}

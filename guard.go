@@ -13,6 +13,7 @@ import (
 	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
+	"github.com/mmalloc/mmalloc/stats"
 )
 
 // ErrCorrupted: guard mode found bytes written where no caller may write —
@@ -84,6 +85,7 @@ type guardSlot struct {
 //	held[c] == quarantined objects of class c + retired (corrupted) slots of class c
 //	quarantinedBytes == sum of the quarantine's slot sizes <= GuardQuarantineBytes
 //	largeMapped == sum of the live large objects' mappings
+//	largeInUse == sum of the live large objects' n; smallUse[c] == sum of class c's
 type guardState struct {
 	mu sync.Mutex
 
@@ -95,11 +97,12 @@ type guardState struct {
 	rBytes     uintptr
 
 	held      [slabs.NumClasses]int64 // per class: slots out of the slabs but not live
+	smallUse  [slabs.NumClasses]int64 // per class: bytes of the live objects (len and cap of each)
 	corrupted int64                   // corruptions found
 	reports   []error                 // the first guardMaxReports of them
 
 	largeLive               int64
-	largeInUse              int64 // usable bytes of live large objects (excluding guard pages)
+	largeInUse              int64 // bytes of the live large objects (len and cap of each)
 	largeMapped             int64
 	largeAllocs, largeFrees uint64
 }
@@ -136,6 +139,7 @@ func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) 
 	b := object(p, c, slabs.ClassBytes(c), zero && !z)
 	fillPattern(p+uintptr(n), uintptr(len(b)-n), canaryKey)
 	g.live[p] = guardObj{n: uintptr(n), ch: chunk.Lookup(p), cls: c}
+	g.smallUse[c] += int64(n)
 	return b[:n:n], nil
 }
 
@@ -157,7 +161,7 @@ func (g *guardState) allocLarge(a *Allocator, n int) ([]byte, error) {
 	fillPattern(start+uintptr(n), usable-uintptr(n), canaryKey)
 	g.live[start] = guardObj{n: uintptr(n), base: uintptr(p), mapped: mapped}
 	g.largeLive++
-	g.largeInUse += int64(body)
+	g.largeInUse += int64(n)
 	g.largeMapped += int64(mapped)
 	g.largeAllocs++
 	return unsafe.Slice((*byte)(osmem.AddrPointer(start)), n), nil
@@ -190,6 +194,7 @@ func (a *Allocator) guardFree(b []byte) error {
 	// mode keeps it: in quarantine, or retired for ever.
 	delete(g.live, addr)
 	a.centrals[o.cls].Publish(0, 1)
+	g.smallUse[o.cls] -= int64(o.n)
 	g.held[o.cls]++
 	size := uintptr(slabs.ClassBytes(o.cls))
 	if off := checkPattern(addr+o.n, size-o.n, canaryKey); off >= 0 {
@@ -210,7 +215,7 @@ func (g *guardState) freeLarge(a *Allocator, addr uintptr, o guardObj) error {
 	guardPage := o.base + o.mapped - osmem.PageBytes
 	off := checkPattern(addr+o.n, guardPage-addr-o.n, canaryKey)
 	g.largeLive--
-	g.largeInUse -= int64(o.mapped - osmem.PageBytes)
+	g.largeInUse -= int64(o.n)
 	g.largeMapped -= int64(o.mapped)
 	g.largeFrees++
 	if a.src.Retire(osmem.AddrPointer(o.base), o.mapped) {
@@ -366,7 +371,8 @@ func (g *guardState) trim(a *Allocator) {
 }
 
 // close unmaps the live and retired large mappings; the chunks are the
-// heap's to unmap.
+// heap's to unmap. The large row's figures stay as they were: the objects
+// live at Close were never freed.
 func (g *guardState) close(a *Allocator) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -374,8 +380,6 @@ func (g *guardState) close(a *Allocator) {
 		if o.ch == nil {
 			a.src.Unmap(osmem.AddrPointer(o.base), o.mapped)
 			g.largeMapped -= int64(o.mapped)
-			g.largeInUse -= int64(o.mapped - osmem.PageBytes)
-			g.largeLive--
 			delete(g.live, start)
 		}
 	}
@@ -427,12 +431,20 @@ func (a *Allocator) CheckGuards() error {
 	return errors.Join(errList...)
 }
 
-// figures returns the bytes in quarantine, the corruptions found, and the
-// large row: live objects, their usable bytes, allocations and frees.
-func (g *guardState) figures() (quarantined, corrupted int64, large [4]int64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return int64(g.qBytes), g.corrupted, [4]int64{g.largeLive, g.largeInUse, int64(g.largeAllocs), int64(g.largeFrees)}
+// guardFigures are what guard mode adds to Stats.
+type guardFigures struct {
+	quarantined, corrupted int64
+	large                  stats.Class             // the large row: Live, InUse, Allocs, Frees
+	smallUse               [slabs.NumClasses]int64 // each class row's InUse
+}
+
+// figures returns guard mode's figures. g.mu is held.
+func (g *guardState) figures() guardFigures {
+	return guardFigures{
+		quarantined: int64(g.qBytes), corrupted: g.corrupted,
+		large:    stats.Class{Live: g.largeLive, InUse: g.largeInUse, Allocs: g.largeAllocs, Frees: g.largeFrees},
+		smallUse: g.smallUse,
+	}
 }
 
 // validate checks guard mode's equations against the quarantine and the
@@ -455,15 +467,27 @@ func (g *guardState) validate() (held [slabs.NumClasses]int64, largeMapped int64
 			return held, 0, fmt.Errorf("mmalloc: guard holds %d slots of class %d, %d of them in quarantine", g.held[c], c, inQ[c])
 		}
 	}
-	var mapped, live int64
+	var mapped, live, inUse int64
+	var smallUse [slabs.NumClasses]int64
 	for _, o := range g.live {
 		if o.ch == nil {
 			mapped += int64(o.mapped)
 			live++
+			inUse += int64(o.n)
+		} else {
+			smallUse[o.cls] += int64(o.n)
 		}
 	}
 	if mapped != g.largeMapped || live != g.largeLive {
 		return held, 0, fmt.Errorf("mmalloc: guard counts %d large objects in %d bytes, holds %d in %d", g.largeLive, g.largeMapped, live, mapped)
+	}
+	if inUse != g.largeInUse {
+		return held, 0, fmt.Errorf("mmalloc: guard counts %d bytes in use in large objects, they hold %d", g.largeInUse, inUse)
+	}
+	for c := range smallUse {
+		if smallUse[c] != g.smallUse[c] {
+			return held, 0, fmt.Errorf("mmalloc: guard counts %d bytes in use in objects of class %d, they hold %d", g.smallUse[c], c, smallUse[c])
+		}
 	}
 	return g.held, g.largeMapped, nil
 }

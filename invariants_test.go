@@ -58,6 +58,8 @@ func TestValidateReportsEachBrokenInvariant(t *testing.T) {
 		{mmalloc.BreakGuardHeld, true, "slots of class"},
 		{mmalloc.BreakGuardLargeMapped, true, "large objects in"},
 		{mmalloc.BreakGuardLargeAllocs, true, "large allocs"},
+		{mmalloc.BreakGuardLargeInUse, true, "in use in large objects"},
+		{mmalloc.BreakGuardSmallInUse, true, "in use in objects of class 1"},
 		{mmalloc.BreakLargeRegistry, false, "large: "},
 		{mmalloc.BreakMapped, false, "Mapped is"},
 		{mmalloc.BreakRetainedOverBudget, false, "over the budget"},

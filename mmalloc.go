@@ -193,14 +193,21 @@ type Options struct {
 	// Reserve; DefaultSharedReserveBytes of address space when Reserve is
 	// 0), where an address and its file offset differ by a constant; an
 	// allocation that finds no room left in it fails with ErrOutOfMemory.
-	// Everything else behaves as without Shared: size classes, caches,
-	// Limit, RetainBytes, Stats and guard mode; only Realloc of a large
-	// allocation copies instead of calling mremap. Off by default.
+	// Another process may write anywhere in the file, free memory
+	// included, so no free memory is taken to read as zero: Alloc clears
+	// every small object it hands out, even one never used before (see
+	// SharedView). Everything else behaves as without Shared: size
+	// classes, caches, Limit, RetainBytes, Stats and guard mode; only
+	// Realloc of a large allocation copies instead of calling mremap. Off
+	// by default.
 	Shared bool
 
 	// Reserve, if positive, reserves that many bytes of address space at
 	// New, rounded up to whole pages, with one mmap(PROT_NONE,
-	// MAP_NORESERVE): no memory and no commit charge. Chunks and large
+	// MAP_NORESERVE): no memory and no commit charge. The reservation
+	// starts on a chunk boundary (chunks are aligned to ChunkSize), so
+	// that k*ChunkSize bytes hold k chunks wherever the kernel places
+	// it: the least Reserve, ChunkSize, holds one. Chunks and large
 	// mappings are carved from it, each committed when mapped (mmap
 	// MAP_FIXED over its range) and decommitted when unmapped (mmap
 	// MAP_FIXED PROT_NONE, which drops its pages and its commit charge), so
@@ -303,7 +310,7 @@ func New(opts Options) (*Allocator, error) {
 		a.decay = newDecay(a, opts.DecayTime)
 		a.src.SetDecay(opts.DecayBytes, a.decay.arm)
 	}
-	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages})
+	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages, Shared: opts.Shared})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
@@ -655,6 +662,8 @@ func (a *Allocator) Trim() error {
 
 // Close unmaps all the Allocator's memory, live or not. Every slice it handed
 // out becomes invalid: touching one faults. Later calls return ErrClosed.
+// Stats still counts the allocations live at Close as live (they were
+// never freed: Live == Allocs − Frees, in every row), with Mapped 0.
 func (a *Allocator) Close() error {
 	if !a.made() {
 		return ErrUninitialized
@@ -688,11 +697,21 @@ func (a *Allocator) Close() error {
 // Stats returns a snapshot of the Allocator's figures. It may be called at
 // any time, also after Close. Every cache is counted, the per-P ones and
 // every live Cache, so that at a quiescent point Live == Allocs − Frees
-// exactly; Cached counts the free objects caches have reserved. Resident
-// is measured as Allocator.Resident does, just after the rest, with
-// one mincore call per mapping, a cost that grows with Mapped and not
-// with the number of allocations. A nil or zero Allocator has the zero
-// Snapshot.
+// exactly, in every row and in the totals; Cached counts the free objects
+// caches have reserved. Resident is measured as Allocator.Resident does,
+// just after the rest, with one mincore call per mapping, a cost that
+// grows with Mapped and not with the number of allocations. A nil or zero
+// Allocator has the zero Snapshot.
+//
+// While other goroutines allocate and free, the counts are read one cache
+// at a time, with no lock on their fast paths: every cache's frees first,
+// then every cache's allocations. So no row's Live, nor the total, is ever
+// negative, and a snapshot is off from the truth by at most what the call
+// overlapped: each row's Allocs and Frees lie between their values when
+// the call began and when it returned, and its Live between the row's live
+// objects at some moment during the call and those live when it returned
+// plus the frees made during the call. The large row is read under one
+// lock: it is exact at that instant.
 func (a *Allocator) Stats() stats.Snapshot {
 	if !a.made() {
 		return stats.Snapshot{}
@@ -716,47 +735,74 @@ func (a *Allocator) stats() stats.Snapshot {
 		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
 	}
 	s.Chunks, s.EmptyChunks = a.heap.Counts()
+	var gf guardFigures
+	if g := a.guard; g != nil {
+		// Guard mode counts every allocation and free under g.mu (no
+		// cache counts any): holding it makes the rows exact.
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		gf = g.figures()
+	}
+	// Every location's frees are read before any location's allocations
+	// (the Centrals', every P's cache's, every Cache's), each with an
+	// atomic load. An object's allocation is counted before it is handed
+	// out, so before its free is counted, wherever each is counted; and
+	// counts only grow while a.lmu is held (draining a cache, which moves
+	// its counts to the Centrals, takes it). So every free read has its
+	// allocation read too: no row's Live is negative. See Stats for the
+	// bound.
 	var allocs, frees, cached [slabs.NumClasses]uint64
-	count := func(l *slabs.Local) {
+	for c := 1; c < slabs.NumClasses; c++ {
+		frees[c] = a.centrals[c].Frees()
+	}
+	a.readCaches(func(l *slabs.Local) {
 		for c := 1; c < slabs.NumClasses; c++ {
-			al, fr := l.Counts(c)
-			allocs[c] += al
-			frees[c] += fr
+			frees[c] += l.Frees(c)
+		}
+	})
+	for c := 1; c < slabs.NumClasses; c++ {
+		allocs[c] = a.centrals[c].Allocs()
+	}
+	a.readCaches(func(l *slabs.Local) {
+		for c := 1; c < slabs.NumClasses; c++ {
+			allocs[c] += l.Allocs(c)
 			cached[c] += uint64(l.Reserved(c))
 		}
-	}
-	for c := 1; c < slabs.NumClasses; c++ {
-		cs := a.centrals[c].Stats()
-		allocs[c] += cs.Allocs
-		frees[c] += cs.Frees
-	}
-	a.readLocals(count)
-	for cs := range a.caches {
-		cs.mu.lock()
-		count(&cs.l)
-		cs.mu.unlock()
-	}
+	})
 	for c := 1; c < slabs.NumClasses; c++ {
 		size := slabs.ClassBytes(c)
 		row := stats.Class{Size: size, SlabBytes: slabs.ClassSlabBytes(c), Slabs: a.centrals[c].Stats().Slabs,
 			Allocs: allocs[c], Frees: frees[c], Cached: int64(cached[c])}
 		row.Live = int64(row.Allocs - row.Frees)
 		row.InUse = row.Live * int64(size)
+		if a.guard != nil { // objects of n bytes in slots of n+1 or more
+			row.InUse = gf.smallUse[c]
+		}
 		s.Classes = append(s.Classes, row)
 		s.Add(row)
 	}
 	ls := a.large.Stats()
 	s.Large = stats.Class{Live: ls.Live, InUse: ls.InUse, Allocs: ls.Allocs, Frees: ls.Frees}
 	if a.guard != nil {
-		var large [4]int64
-		s.Quarantined, s.Corrupted, large = a.guard.figures()
-		s.Large.Live += large[0]
-		s.Large.InUse += large[1]
-		s.Large.Allocs += uint64(large[2])
-		s.Large.Frees += uint64(large[3])
+		s.Quarantined, s.Corrupted = gf.quarantined, gf.corrupted
+		s.Large.Live += gf.large.Live
+		s.Large.InUse += gf.large.InUse
+		s.Large.Allocs += gf.large.Allocs
+		s.Large.Frees += gf.large.Frees
 	}
 	s.Add(s.Large)
 	return s
+}
+
+// readCaches runs f on every cache, every P's and every live Cache's, to
+// read its counts. f must only read. a.lmu is held.
+func (a *Allocator) readCaches(f func(l *slabs.Local)) {
+	a.readLocals(f)
+	for cs := range a.caches {
+		cs.mu.lock()
+		f(&cs.l)
+		cs.mu.unlock()
+	}
 }
 
 // UsableSize returns the capacity Alloc(n) gives: the size class of n, or n
@@ -805,12 +851,7 @@ func (a *Allocator) validate() error {
 	// one's cleanup runs at any time) while the layers are compared.
 	a.lmu.Lock()
 	defer a.lmu.Unlock()
-	a.readLocals(own)
-	for cs := range a.caches {
-		cs.mu.lock()
-		own(&cs.l)
-		cs.mu.unlock()
-	}
+	a.readCaches(own)
 	if twice != nil {
 		return twice
 	}

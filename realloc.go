@@ -28,11 +28,12 @@ var reallocCopiedBytes atomic.Int64
 // The result keeps the one cap rule: cap(result) == UsableSize(n). How it
 // resizes, cheapest first:
 //
-//   - a small allocation resized to a small n within its usable size that
-//     needs at least half of it, or a large one resized to the same number
-//     of pages: the same memory is returned, with the bytes from len(b) to
-//     n cleared (and a small one's cap is UsableSize(n), which may be below
-//     its slot's size: the slot's bytes past it are not the caller's).
+//   - a small allocation resized to an n of its own size class, or a
+//     large one resized to the same number of pages (UsableSize(n) is
+//     its usable size either way): the same memory is returned, with the
+//     bytes from len(b) to n cleared. A small one shrunk to a smaller
+//     class moves, as below, so that every allocation has one usable
+//     size, the same in cap, Bytes, Stats and the heap profile.
 //   - large to large (both above Options.LargeThreshold): one
 //     mremap(MREMAP_MAYMOVE). The kernel grows or shrinks the mapping,
 //     moving its page tables if it must; no byte is copied, and pages added
@@ -81,9 +82,11 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		usable := slabs.ClassBytes(cls)
-		if want := a.UsableSize(n); n > 0 && n <= a.threshold && want <= usable && 2*want >= usable {
-			mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), want)
+		// In place only within the object's class: its slot's size is
+		// then UsableSize(n), the one usable size that cap, Bytes, Stats
+		// and the profile all give the allocation.
+		if n > 0 && n <= a.threshold && slabs.ClassOf(n) == cls {
+			mem := unsafe.Slice((*byte)(osmem.AddrPointer(addr)), slabs.ClassBytes(cls))
 			if zero && len(b) < n {
 				clear(mem[len(b):n])
 			}

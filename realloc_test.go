@@ -33,7 +33,8 @@ func TestReallocTransitions(t *testing.T) {
 		want      how
 	}{
 		{"small grows within its class", 100, 100, 112, inPlace},
-		{"small shrinks within half its class", 100, 100, 60, inPlace},
+		{"small shrinks within its class", 112, 112, 100, inPlace},
+		{"small shrinks to the class below: one usable size", 100, 100, 90, moved},
 		{"small regrows after a shrink: bytes past len are cleared", 100, 20, 100, inPlace},
 		{"small grows to another class", 100, 100, 1000, moved},
 		{"small shrinks far", 1000, 1000, 10, moved},

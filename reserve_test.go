@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -146,6 +147,59 @@ func TestReserveFallsBack(t *testing.T) {
 	require.NoError(t, a.Trim())
 	assert.Zero(t, a.Stats().Mapped)
 	require.NoError(t, a.Validate())
+}
+
+// TestReserveOneChunk: the documented minimum, Reserve: ChunkSize, holds
+// one chunk wherever the kernel places the reservation, Shared or not: a
+// small Alloc is carved from it (a chunk must be aligned to its size, the
+// reservation only to a page), and so is a large Alloc of the whole of it.
+// Page-sized mappings made between the Allocators move each reservation
+// to another address, so that they do not all share one alignment.
+func TestReserveOneChunk(t *testing.T) {
+	type filler struct {
+		p unsafe.Pointer
+		n uintptr
+	}
+	var fillers []filler
+	defer func() {
+		for _, f := range fillers {
+			assert.NoError(t, unix.MunmapPtr(f.p, f.n))
+		}
+	}()
+	for _, chunk := range []int{mib, 2 * mib, 4 * mib} {
+		for _, shared := range []bool{true, false} {
+			for i := range 16 {
+				name := fmt.Sprintf("chunk %d MiB, shared %v, #%d", chunk/mib, shared, i)
+				n := uintptr((1 + i) * pageBytes)
+				p, err := unix.MmapPtr(-1, 0, nil, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+				require.NoError(t, err)
+				fillers = append(fillers, filler{p, n})
+
+				a, err := mmalloc.New(mmalloc.Options{Shared: shared, Reserve: int64(chunk), ChunkSize: chunk})
+				require.NoError(t, err, name)
+				base, bytes := a.ReservationForTest()
+				require.Equal(t, uintptr(chunk), bytes, name)
+				inside := func(b []byte) bool { return addr(b) >= base && addr(b)+uintptr(cap(b)) <= base+bytes }
+
+				b, err := a.Alloc(100)
+				require.NoError(t, err, "%s: a small Alloc (reservation at %#x)", name, base)
+				assert.True(t, inside(b), "%s: the chunk is carved from the reservation", name)
+				assert.Equal(t, int64(chunk), a.Stats().Mapped, name)
+				require.NoError(t, a.Free(b))
+				require.NoError(t, a.Trim())
+
+				whole, err := a.Alloc(chunk)
+				require.NoError(t, err, "%s: a large Alloc of the whole reservation", name)
+				assert.True(t, inside(whole), "%s: the large mapping is carved from the reservation", name)
+				require.NoError(t, a.Free(whole))
+				b, err = a.Alloc(100)
+				require.NoError(t, err, "%s: a chunk again after the large Free", name)
+				assert.True(t, inside(b), name)
+				require.NoError(t, a.Validate(), name)
+				require.NoError(t, a.Close())
+			}
+		}
+	}
 }
 
 // TestSharedReservationFull: a Shared Allocator whose reservation is full

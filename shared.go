@@ -55,11 +55,12 @@ func (a *Allocator) setReservation(opts Options) error {
 	case n == 0:
 		n = DefaultSharedReserveBytes
 	}
+	// Aligned to a chunk: a reservation of k chunks holds k of them.
 	var err error
 	if opts.Shared {
-		a.space, err = osmem.NewSharedReservation(uintptr(n))
+		a.space, err = osmem.NewSharedReservation(uintptr(n), uintptr(opts.ChunkSize))
 	} else {
-		a.space, err = osmem.NewReservation(uintptr(n))
+		a.space, err = osmem.NewReservation(uintptr(n), uintptr(opts.ChunkSize))
 	}
 	if err != nil {
 		return err
@@ -199,11 +200,15 @@ const viewMinBytes = 1 << 30
 // given back (a large allocation past the retention budget, or on Trim), or
 // else as what it held or what it was reused for. Writing into a freed
 // range corrupts nothing the Allocator relies on: its structures live
-// outside the memory it hands out, and a range is punched out of the file
-// again before it is mapped anew. Only free pages inside a chunk still in
-// use, which the Allocator takes to read as zero once released, may carry
-// such a write into a later allocation. Reading a released range brings
-// zero pages into the file again, until the Allocator releases it once more.
+// outside the memory it hands out. Nor does such a write reach a later
+// Alloc, whatever kind of kept memory it lands in (a kept empty chunk or
+// slab, free pages, objects never handed out, a kept large mapping): a
+// Shared Allocator takes no free memory to read as zero, so Alloc clears
+// every small object it hands out, clears a kept large mapping as it
+// reuses it, and punches a range out of the file as it maps it anew.
+// (AllocUninit's bytes are unspecified, and may hold such a write.)
+// Reading or writing a released range brings pages into the file again,
+// until the Allocator releases it once more.
 //
 // A SharedView is safe for concurrent use. The zero SharedView, and a nil
 // one, map nothing: Bytes and Close return ErrUninitialized.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/slab"
 )
 
 // replyKey turns a buffer's seed into the seed of the reply the child
@@ -476,4 +477,154 @@ func TestSharedBadCalls(t *testing.T) {
 	b2, err := a.Alloc(8 * mib)
 	require.NoError(t, err, "the Allocator keeps its own descriptor")
 	require.NoError(t, a.Free(b2))
+}
+
+// TestSharedPeerWritesKeptMemory: another process may write anywhere in
+// the memory file, free ranges included; Alloc still returns zeroed
+// memory, whatever kind of kept memory it reuses. Each case keeps one
+// kind, a peer (a second mapping of the file: writes through it are the
+// writes of any other process mapping it) writes a pattern over every
+// byte of the file outside the live allocations, and every allocation
+// made afterwards must read as zero, while the live ones keep their bytes.
+func TestSharedPeerWritesKeptMemory(t *testing.T) {
+	// sizes has one request of every size class and a few large ones.
+	var sizes []int
+	for n := 1; n <= threshold; n = slab.ClassBytes(slab.ClassOf(n)) + 1 {
+		sizes = append(sizes, n)
+	}
+	sizes = append(sizes, threshold+1, mib, 3*mib+5)
+	cases := []struct {
+		name string
+		o    mmalloc.Options
+		// keep leaves a kind of kept memory behind, with live beside it;
+		// reuse allocates what must reuse it.
+		keep  func(t *testing.T, a *mmalloc.Allocator) (live [][]byte)
+		reuse []int
+	}{
+		{"fresh objects of a slab in use", mmalloc.Options{}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
+			return [][]byte{mustAlloc(t, a, 100)}
+		}, repeat(100, 100)},
+		{"a kept empty slab, after a Cache's Close", mmalloc.Options{}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
+			c := a.NewCache()
+			b, err := c.Alloc(100)
+			require.NoError(t, err)
+			require.NoError(t, c.Free(b))
+			require.NoError(t, c.Close())
+			return nil
+		}, repeat(100, 100)},
+		{"free pages of a chunk in use", mmalloc.Options{}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
+			return [][]byte{mustAlloc(t, a, 100)}
+		}, sizes},
+		{"pages released by Trim", mmalloc.Options{}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
+			live := mustAlloc(t, a, 100)
+			for _, n := range sizes {
+				b := mustAlloc(t, a, n)
+				fill(b, uint64(n))
+				require.NoError(t, a.Free(b))
+			}
+			require.NoError(t, a.Trim())
+			return [][]byte{live}
+		}, sizes},
+		{"a kept empty chunk", mmalloc.Options{ChunkSize: mib, RetainBytes: mib, DecayTime: -1}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
+			live := mustAlloc(t, a, 4096)
+			var bs [][]byte
+			for range 8 * mib / 4096 { // past guard mode's quarantine too
+				b := mustAlloc(t, a, 4096)
+				fill(b, 1)
+				bs = append(bs, b)
+			}
+			for _, b := range bs {
+				require.NoError(t, a.Free(b))
+			}
+			require.Positive(t, a.Stats().EmptyChunks, "a chunk is kept empty")
+			return [][]byte{live}
+		}, repeat(4096, 8*mib/4096)},
+		{"a kept large mapping", mmalloc.Options{}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
+			require.NoError(t, a.Free(mustAlloc(t, a, mib)))
+			return nil
+		}, []int{mib}},
+		{"a range given back to the reservation", mmalloc.Options{RetainBytes: mmalloc.NoRetain}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
+			require.NoError(t, a.Free(mustAlloc(t, a, mib)))
+			return nil
+		}, []int{mib}},
+	}
+	for _, guard := range []bool{false, true} {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s, guard %v", c.name, guard), func(t *testing.T) {
+				o := c.o
+				o.Shared, o.Guard = true, guard
+				a := newAlloc(t, o)
+				v, err := mmalloc.OpenShared(a.File())
+				require.NoError(t, err)
+				defer v.Close()
+				live := c.keep(t, a)
+				for i, b := range live {
+					fill(b, uint64(i))
+				}
+				peerScribble(t, a, v, live, guard)
+				for i, n := range c.reuse {
+					b, err := a.Alloc(n)
+					require.NoError(t, err)
+					require.True(t, allZero(b), "request %d: Alloc(%d) returns what the peer wrote while the memory was kept", i, n)
+				}
+				cc := a.NewCache()
+				for i, n := range c.reuse {
+					b, err := cc.Alloc(n)
+					require.NoError(t, err)
+					require.True(t, allZero(b), "request %d: Cache.Alloc(%d) returns what the peer wrote", i, n)
+				}
+				for i, b := range live {
+					require.Equal(t, -1, check(b, uint64(i)), "a live allocation keeps its bytes")
+				}
+				require.NoError(t, a.Validate())
+			})
+		}
+	}
+}
+
+// mustAlloc is Alloc(n), required to succeed.
+func mustAlloc(t *testing.T, a *mmalloc.Allocator, n int) []byte {
+	t.Helper()
+	b, err := a.Alloc(n)
+	require.NoError(t, err)
+	return b
+}
+
+// repeat returns k copies of n.
+func repeat(n, k int) []int {
+	s := make([]int, k)
+	for i := range s {
+		s[i] = n
+	}
+	return s
+}
+
+// peerScribble writes a non-zero pattern through v over every byte of a's
+// memory file but those of the live allocations (in guard mode, with the
+// canary bytes after them, which only the Allocator's own checks read).
+func peerScribble(t *testing.T, a *mmalloc.Allocator, v *mmalloc.SharedView, live [][]byte, guard bool) {
+	t.Helper()
+	size, err := fileSize(a.File())
+	require.NoError(t, err)
+	file, err := v.Bytes(0, int(size))
+	require.NoError(t, err)
+	keep := make([]bool, size)
+	for _, b := range live {
+		off, err := a.Offset(b)
+		require.NoError(t, err)
+		n := cap(b)
+		if guard && n < threshold {
+			n = slab.ClassBytes(slab.ClassOf(n + 1))
+		} else if guard {
+			n = (n + mmalloc.GuardAlignBytes - 1) &^ (mmalloc.GuardAlignBytes - 1)
+		}
+		for i := off; i < off+int64(n); i++ {
+			keep[i] = true
+		}
+	}
+	for i := range file {
+		if !keep[i] {
+			file[i] = 0xA5
+		}
+	}
 }

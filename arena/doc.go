@@ -47,7 +47,10 @@
 //     chunk+align bytes and unmaps the misaligned ends.
 //  3. Count the run's clean pages as held again (Source.Recommit, which
 //     refuses past a Limit); mark the run used and dirty, record its
-//     owner; report whether every page was clean (then it reads as zero).
+//     owner; report whether every page was clean (then it reads as zero),
+//     except in a Shared heap: its chunks are pages of a memory file that
+//     another process may write into while they are free, so no run is
+//     known to read as zero there.
 //
 // A clean free page holds no memory, and the Source counts it as released:
 // a new chunk's pages (MarkReleased when mapped), and pages given back with

@@ -8,9 +8,10 @@ import (
 	"text/tabwriter"
 )
 
-// Snapshot is a point-in-time copy of an allocator's figures. Rows are read
-// one at a time, so figures of different rows may be a few operations apart
-// when other goroutines are allocating; each row is consistent in itself.
+// Snapshot is a copy of an allocator's figures. Taken while other
+// goroutines allocate and free, it is off from the truth by at most the
+// calls made while it was taken, and no Live is ever negative; at a quiet
+// point it is exact (see mmalloc's Allocator.Stats for the bound).
 type Snapshot struct {
 	Mapped      int64 // bytes mapped from the OS now: chunks + large mappings
 	Released    int64 // bytes of Mapped given back to the OS (free pages holding no memory); Mapped - Released is what the process holds

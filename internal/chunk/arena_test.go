@@ -111,6 +111,33 @@ func TestTrimReleasesFreePages(t *testing.T) {
 	assert.Equal(t, int64(1<<20), src.Mapped())
 }
 
+// TestSharedHeapNeverZeroed: a Shared Heap's chunks are pages of a memory
+// file that another process may write while they are free, so no run is
+// reported as reading zero: not a new chunk's, not a released one's. The
+// same runs of a private Heap are.
+func TestSharedHeapNeverZeroed(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		src := osmem.NewSource(0)
+		src.SetRetainLimit(4 << 20)
+		h, err := NewHeap(src, HeapOptions{ChunkBytes: 1 << 20, Shared: shared})
+		require.NoError(t, err)
+		var seen []bool
+		place := func(_ *Chunk, _ int, zeroed bool) { seen = append(seen, zeroed) }
+		c, p, fresh, err := h.AllocPagesFor(8, tag, place)
+		require.NoError(t, err)
+		_, _, _, err = h.AllocPages(1, tag) // keeps the chunk in use
+		require.NoError(t, err)
+		h.FreePages(c, p, 8)
+		h.Trim()
+		_, _, released, err := h.AllocPagesFor(8, tag, place)
+		require.NoError(t, err)
+		assert.Equal(t, !shared, fresh, "shared %v: a new chunk's run", shared)
+		assert.Equal(t, !shared, released, "shared %v: a released run", shared)
+		assert.Equal(t, []bool{!shared, !shared}, seen, "shared %v: what place is told", shared)
+		h.Close()
+	}
+}
+
 // TestMemo checks a Memo's lookups: the owner of a page in the remembered
 // chunk, nil outside it, and nil everywhere once the chunk is unmapped, so
 // that a cache remembering it falls back to the registry.

@@ -93,6 +93,7 @@ type Heap struct {
 	reclaim    func() // see SetReclaim; read-only
 	chunkBytes uintptr
 	huge       bool // advise transparent huge pages on new chunks
+	shared     bool // another process may write free pages: no run reads as zero
 
 	inuse  []*Chunk // chunks with at least one used page; protected by mu
 	empty  []*Chunk // empty chunks kept for reuse, newest last; protected by mu
@@ -104,6 +105,12 @@ type Heap struct {
 type HeapOptions struct {
 	ChunkBytes int  // power of two, multiple of GranuleBytes
 	HugePages  bool // madvise(MADV_HUGEPAGE) on every chunk
+
+	// Shared says the chunks are pages of a memory file that another
+	// process maps too: it may write into a clean free page at any time,
+	// so a run is never reported as reading zero, and every object carved
+	// from it is cleared as it is handed out.
+	Shared bool
 }
 
 // NewHeap returns a Heap mapping through src.
@@ -112,7 +119,7 @@ func NewHeap(src *osmem.Source, o HeapOptions) (*Heap, error) {
 	if o.ChunkBytes <= 0 || cb%GranuleBytes != 0 || cb&(cb-1) != 0 {
 		return nil, fmt.Errorf("arena: chunk size %d is not a power-of-two multiple of %d", o.ChunkBytes, GranuleBytes)
 	}
-	return &Heap{src: src, chunkBytes: cb, huge: o.HugePages}, nil
+	return &Heap{src: src, chunkBytes: cb, huge: o.HugePages, shared: o.Shared}, nil
 }
 
 // Source returns the Source the Heap maps through.
@@ -130,7 +137,8 @@ func (h *Heap) SetReclaim(f func()) { h.reclaim = f }
 
 // AllocPages finds a run of n free pages, maps a new chunk if none has room,
 // and records owner for each page of the run. It returns the run's chunk,
-// first page, and whether the run is known to read as zero.
+// first page, and whether the run is known to read as zero (never in a
+// Shared Heap).
 func (h *Heap) AllocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zeroed bool, err error) {
 	return h.AllocPagesFor(n, owner, nil)
 }
@@ -530,8 +538,9 @@ func (c *Chunk) findRun(n int) int {
 }
 
 // take marks n pages at page used and dirty, records owner, and reports
-// whether they were all clean (reading as zero). Dirty free pages leave
-// the retention budget as they are reused. h.mu is held.
+// whether they read as zero: all were clean, and no other process can
+// have written them (the Heap is not Shared). Dirty free pages leave the
+// retention budget as they are reused. h.mu is held.
 func (c *Chunk) take(page, n int, owner unsafe.Pointer, place func(*Chunk, int, bool)) bool {
 	dirty := 0
 	for i := page; i < page+n; i++ {
@@ -546,8 +555,9 @@ func (c *Chunk) take(page, n int, owner unsafe.Pointer, place func(*Chunk, int, 
 	if dirty > 0 {
 		c.heap.src.Unretain(uintptr(dirty) * PageBytes)
 	}
+	zeroed := dirty == 0 && !c.heap.shared
 	if place != nil {
-		place(c, page, dirty == 0)
+		place(c, page, zeroed)
 	}
 	for i := page; i < page+n; i++ {
 		atomic.StorePointer(&c.owners[i], owner)
@@ -557,7 +567,7 @@ func (c *Chunk) take(page, n int, owner unsafe.Pointer, place func(*Chunk, int, 
 	for u := unitOf(page + unitPages() - 1); (u+1)*unitPages() <= page+n; u++ {
 		atomic.StorePointer(&c.units[u], owner)
 	}
-	return dirty == 0
+	return zeroed
 }
 
 // unitPages returns the pages of one unit of Chunk.units.

@@ -72,7 +72,6 @@ func (r *Registry) Remap(addr, n uintptr) (unsafe.Pointer, uintptr, error) {
 		return nil, 0, err
 	}
 	if r.closed { // Close ran meanwhile and could not unmap what the kernel held: undo
-		r.inUse -= int64(size)
 		r.src.Unmap(q, newSize)
 		return nil, 0, errs.ErrClosed
 	}

@@ -70,21 +70,24 @@ type Reservation struct {
 // span is a range of address space.
 type span struct{ base, size uintptr }
 
-// NewReservation reserves n bytes (rounded up to pages) backed, as they are
-// committed, by private anonymous memory.
-func NewReservation(n uintptr) (*Reservation, error) {
-	return newReservation(n, anonBacking{})
+// NewReservation reserves n bytes (rounded up to pages) at an address
+// aligned to align, backed, as they are committed, by private anonymous
+// memory. align (a power of two, a multiple of PageBytes) is the largest
+// alignment a range will be taken with (a chunk's), so that a reservation
+// of k*align bytes holds k such ranges wherever the kernel places it.
+func NewReservation(n, align uintptr) (*Reservation, error) {
+	return newReservation(n, align, anonBacking{})
 }
 
-// NewSharedReservation reserves n bytes (rounded up to pages) backed, as
-// they are committed, by a new anonymous memory file (see memfd.go): the
-// byte at base+off is the file's byte at off.
-func NewSharedReservation(n uintptr) (*Reservation, error) {
+// NewSharedReservation is NewReservation backed, as the ranges are
+// committed, by a new anonymous memory file (see memfd.go): the byte at
+// base+off is the file's byte at off.
+func NewSharedReservation(n, align uintptr) (*Reservation, error) {
 	fb, err := newFileBacking()
 	if err != nil {
 		return nil, err
 	}
-	r, err := newReservation(n, fb)
+	r, err := newReservation(n, align, fb)
 	if err != nil {
 		_ = fb.close()
 		return nil, err
@@ -93,16 +96,30 @@ func NewSharedReservation(n uintptr) (*Reservation, error) {
 	return r, nil
 }
 
-func newReservation(n uintptr, back backing) (*Reservation, error) {
+// newReservation reserves n bytes aligned to align. The kernel aligns a
+// mapping to a page only, so it reserves align-PageBytes bytes more and
+// unmaps the unaligned ends, as Source.MapAligned does.
+func newReservation(n, align uintptr, back backing) (*Reservation, error) {
 	n = (n + PageBytes - 1) &^ (PageBytes - 1)
 	if n == 0 {
 		return nil, fmt.Errorf("osmem: a reservation of 0 bytes")
 	}
-	p, err := unix.MmapPtr(-1, 0, nil, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if align < PageBytes || align&(align-1) != 0 || n+align < n {
+		return nil, fmt.Errorf("osmem: a reservation of %d bytes aligned to %d", n, align)
+	}
+	extra := align - PageBytes
+	p, err := unix.MmapPtr(-1, 0, nil, n+extra, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reserving %d bytes of address space: %w", ErrNoMemory, n, err)
 	}
-	base := uintptr(p)
+	base := (uintptr(p) + align - 1) &^ (align - 1)
+	// Unmapping whole ends of a mapping we made cannot fail.
+	if head := base - uintptr(p); head > 0 {
+		_ = unix.MunmapPtr(p, head)
+	}
+	if tail := uintptr(p) + n + extra - (base + n); tail > 0 {
+		_ = unix.MunmapPtr(AddrPointer(base+n), tail)
+	}
 	return &Reservation{base: base, bytes: n, back: back, free: []span{{base, n}}}, nil
 }
 

@@ -19,7 +19,7 @@ import (
 // back, it is one range again.
 func TestReservationTakeGive(t *testing.T) {
 	const pages = 1024
-	r, err := NewReservation(pages * PageBytes)
+	r, err := NewReservation(pages*PageBytes, PageBytes)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.Close()) }()
 	used := make([]bool, pages)
@@ -66,12 +66,40 @@ func TestReservationTakeGive(t *testing.T) {
 	assert.Equal(t, []span{{r.base, r.bytes}}, r.free, "every range merged back into one")
 }
 
+// TestReservationAligned: a reservation starts at a multiple of the
+// alignment asked for and is exactly as long as asked, so that one of
+// align bytes holds one range aligned to align; a bad alignment is
+// refused.
+func TestReservationAligned(t *testing.T) {
+	for _, align := range []uintptr{PageBytes, 1 << 20, 4 << 20, 1 << 30} {
+		for _, shared := range []bool{false, true} {
+			newRes := NewReservation
+			if shared {
+				newRes = NewSharedReservation
+			}
+			r, err := newRes(align, align)
+			require.NoError(t, err)
+			assert.Zero(t, r.Base()%align, "align %d, shared %v", align, shared)
+			assert.Equal(t, align, r.Bytes())
+			addr, ok := r.take(align, align)
+			assert.True(t, ok, "align %d, shared %v: the whole reservation is one aligned range", align, shared)
+			assert.Equal(t, r.Base(), addr)
+			require.NoError(t, r.Close())
+		}
+	}
+	for _, align := range []uintptr{0, PageBytes / 2, 3 * PageBytes} {
+		r, err := NewReservation(PageBytes, align)
+		assert.Error(t, err, "align %d", align)
+		assert.Nil(t, r)
+	}
+}
+
 // TestSourceCarvesFromReservation maps through a Source with a private
 // reservation: mappings land inside it, aligned as asked; Mapped counts
 // what is committed; Unmap gives the range back and it faults no more
 // than a fresh reservation does (PROT_NONE again).
 func TestSourceCarvesFromReservation(t *testing.T) {
-	r, err := NewReservation(64 << 20)
+	r, err := NewReservation(64<<20, PageBytes)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.Close()) }()
 	s := NewSource(0)
@@ -111,7 +139,7 @@ func TestSourceCarvesFromReservation(t *testing.T) {
 // TestReservationLimitAndInjection: a refusal (the limit, an injected
 // ENOMEM) gives the range taken back, and changes no figure.
 func TestReservationLimitAndInjection(t *testing.T) {
-	r, err := NewReservation(16 * PageBytes)
+	r, err := NewReservation(16*PageBytes, PageBytes)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.Close()) }()
 	s := NewSource(int64(4 * PageBytes))
@@ -133,7 +161,7 @@ func TestReservationLimitAndInjection(t *testing.T) {
 // TestPrivateReservationFallsBack: a full private reservation lets the
 // Source map afresh, outside it, and unmap that mapping as usual.
 func TestPrivateReservationFallsBack(t *testing.T) {
-	r, err := NewReservation(4 * PageBytes)
+	r, err := NewReservation(4*PageBytes, PageBytes)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.Close()) }()
 	s := NewSource(0)
@@ -156,7 +184,7 @@ func TestPrivateReservationFallsBack(t *testing.T) {
 // file at the range's offset, refuses to map past its end, and punches
 // released and unmapped ranges out of the file.
 func TestSharedReservation(t *testing.T) {
-	r, err := NewSharedReservation(8 * PageBytes)
+	r, err := NewSharedReservation(8*PageBytes, PageBytes)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.Close()) }()
 	fd := int(r.File().Fd())

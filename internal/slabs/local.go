@@ -44,11 +44,14 @@ var ownedBytesBound = func() (n int) {
 	return n
 }()
 
-// Counts returns the allocations and frees of class c this cache served
-// (since its last Drain).
-func (l *Local) Counts(c int) (allocs, frees uint64) {
-	return l.cls[c].allocs, l.cls[c].frees
-}
+// Allocs returns the allocations of class c this cache served since its
+// last Drain, and Frees the frees it took. Each is one atomic load, for a
+// reader other than the cache's owner (Stats), whose loads then happen in
+// the order it makes them; the owner counts with plain adds.
+func (l *Local) Allocs(c int) uint64 { return atomic.LoadUint64(&l.cls[c].allocs) }
+
+// Frees: see Allocs.
+func (l *Local) Frees(c int) uint64 { return atomic.LoadUint64(&l.cls[c].frees) }
 
 // Reserved returns how many free objects of class c the cache has
 // reserved and not handed out.

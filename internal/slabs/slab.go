@@ -559,6 +559,13 @@ func (c *Central) Publish(allocs, frees uint64) {
 	}
 }
 
+// Allocs returns the allocations published to c, and Frees the frees.
+// Each is one atomic load.
+func (c *Central) Allocs() uint64 { return c.pubAllocs.Load() }
+
+// Frees: see Allocs.
+func (c *Central) Frees() uint64 { return c.pubFrees.Load() }
+
 // Stats is one class's row of figures as the Central knows them.
 type Stats struct {
 	Size, SlabBytes int
