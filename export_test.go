@@ -19,3 +19,15 @@ const Invariants = invariants
 // MiscountForTest breaks an invariant on purpose: the smallest class
 // counts an allocation that never happened.
 func (a *Allocator) MiscountForTest() { a.centrals[1].Publish(1, 0) }
+
+// GuardMappings returns the kernel mappings guard mode counts as held by
+// large mappings in the whole process.
+func GuardMappings() int64 { return guardMaps.Load() }
+
+// GuardMappingLimit returns the bound on guard mode's kernel mappings in
+// force: half of vm.max_map_count, unless SetGuardMappingLimit set another.
+func GuardMappingLimit() int64 { return guardMapLimit() }
+
+// SetGuardMappingLimit bounds guard mode's kernel mappings at n instead of
+// half of vm.max_map_count; 0 restores that.
+func SetGuardMappingLimit(n int64) { guardMapLimitForTest.Store(n) }

@@ -125,6 +125,15 @@ type Options struct {
 	//     the guard (rounded to GuardAlignBytes): an overflow faults at
 	//     once. Free makes the whole mapping PROT_NONE (a use after free
 	//     faults) and unmaps it later; no large mapping is kept for reuse.
+	//   - Each such mapping, live or freed and not yet unmapped, costs the
+	//     kernel two mappings (VMAs) where outside guard mode thousands
+	//     share one, and vm.max_map_count bounds them for the whole process
+	//     (65530 by default): past it, the Go runtime's next heap growth
+	//     dies of a fatal error. So guard mode takes at most half of
+	//     /proc/sys/vm/max_map_count, across every guard Allocator of the
+	//     process: at most 16382 large objects by default. Past that, a
+	//     large Alloc first unmaps the Allocator's freed mappings, then
+	//     fails with ErrOutOfMemory.
 	//
 	// With debug.SetPanicOnFault(true), such a fault is a panic whose
 	// error has an Addr method giving the faulting address.
