@@ -173,7 +173,7 @@ func (b *Buffer) grow(n int) error {
 	}
 	m := b.Len()
 	if n > MaxAllocBytes-m {
-		return fmt.Errorf("%w: %d bytes more than %d", ErrInvalidSize, n, m)
+		return fmt.Errorf("%w: %d bytes more than %d, above MaxAllocBytes (%d)", ErrInvalidSize, n, m, MaxAllocBytes)
 	}
 	if b.off > 0 {
 		copy(b.buf, b.buf[b.off:])
@@ -221,7 +221,7 @@ func (b *Buffer) grownBytes(m, n int) int {
 func (b *Buffer) moveOut(n int) ([]byte, error) {
 	m := b.Len()
 	if n > MaxAllocBytes-m {
-		return nil, fmt.Errorf("%w: %d bytes more than %d", ErrInvalidSize, n, m)
+		return nil, fmt.Errorf("%w: %d bytes more than %d, above MaxAllocBytes (%d)", ErrInvalidSize, n, m, MaxAllocBytes)
 	}
 	want := cap(b.buf)
 	if m+n > want {

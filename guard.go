@@ -410,7 +410,7 @@ func (g *guardState) classify(a *Allocator, addr uintptr) error {
 	}
 	for _, sp := range g.retired {
 		if sp.Contains(addr) {
-			return fmt.Errorf("%w: %#x lies in a freed large mapping", ErrDoubleFree, addr)
+			return errs.DoubleFree(fmt.Sprintf("%#x lies in a large mapping", addr))
 		}
 	}
 	return errs.Foreign(addr)

@@ -139,7 +139,7 @@ func (a *Allocator) File() *os.File {
 // after Close ErrClosed.
 func (a *Allocator) Offset(b []byte) (int64, error) {
 	if !a.made() {
-		return 0, ErrUninitialized
+		return 0, errNoAllocator
 	}
 	if a.closed.Load() {
 		return 0, ErrClosed
