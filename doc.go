@@ -172,6 +172,10 @@
 // and quarantined, and a write after free breaks the poison, which is
 // checked when the slot leaves the quarantine and reported by
 // CheckGuards. Stats counts the quarantine and the corruptions found.
+// Each large object costs the kernel two mappings, which the process's
+// vm.max_map_count bounds: guard mode takes at most half of it, across
+// every guard Allocator, and past that refuses with ErrOutOfMemory
+// (Options.Guard).
 //
 // # Checking builds
 //

@@ -3,6 +3,7 @@
 package mmalloc
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -165,6 +166,15 @@ type Options struct {
 	//     the guard (rounded to GuardAlignBytes): an overflow faults at
 	//     once. Free makes the whole mapping PROT_NONE (a use after free
 	//     faults) and unmaps it later; no large mapping is kept for reuse.
+	//   - Each such mapping, live or freed and not yet unmapped, costs the
+	//     kernel two mappings (VMAs) where outside guard mode thousands
+	//     share one, and vm.max_map_count bounds them for the whole process
+	//     (65530 by default): past it, the Go runtime's next heap growth
+	//     dies of a fatal error. So guard mode takes at most half of
+	//     /proc/sys/vm/max_map_count, across every guard Allocator of the
+	//     process: at most 16382 large objects by default. Past that, a
+	//     large Alloc first unmaps the Allocator's freed mappings, then
+	//     fails with ErrOutOfMemory.
 	//
 	// With debug.SetPanicOnFault(true), such a fault is a panic whose
 	// error has an Addr method giving the faulting address.
@@ -362,7 +372,7 @@ func New(opts Options) (*Allocator, error) {
 // mapping or a passed Limit returns ErrOutOfMemory.
 func (a *Allocator) Alloc(n int) ([]byte, error) {
 	if !a.made() {
-		return nil, ErrUninitialized
+		return nil, errNoAllocator
 	}
 	if invariants {
 		defer a.checkAfter("Alloc")()
@@ -375,7 +385,7 @@ func (a *Allocator) Alloc(n int) ([]byte, error) {
 // when the caller overwrites the whole buffer anyway.
 func (a *Allocator) AllocUninit(n int) ([]byte, error) {
 	if !a.made() {
-		return nil, ErrUninitialized
+		return nil, errNoAllocator
 	}
 	if invariants {
 		defer a.checkAfter("AllocUninit")()
@@ -481,6 +491,15 @@ func (a *Allocator) refill(c, n int, zero bool, own *cacheState, take func() *sl
 	return object(p, c, n, zero && !z), nil
 }
 
+// sizeError is ErrInvalidSize for a request of n bytes, negative or above
+// MaxAllocBytes, saying which.
+func sizeError(n int) error {
+	if n < 0 {
+		return fmt.Errorf("%w: %d bytes, a negative size", ErrInvalidSize, n)
+	}
+	return fmt.Errorf("%w: %d bytes, above MaxAllocBytes (%d)", ErrInvalidSize, n, MaxAllocBytes)
+}
+
 // allocOther serves n == 0, bad sizes and large requests.
 func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 	if a.closed.Load() {
@@ -490,7 +509,7 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 		return []byte{}, nil
 	}
 	if n < 0 || n > MaxAllocBytes {
-		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidSize, n)
+		return nil, sizeError(n)
 	}
 	if a.guard != nil {
 		return a.guardAlloc(n, zero)
@@ -524,7 +543,7 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 // Free the slice Alloc returned, and never append past cap(b).
 func (a *Allocator) Free(b []byte) error {
 	if !a.made() {
-		return ErrUninitialized
+		return errNoAllocator
 	}
 	if invariants {
 		defer a.checkAfter("Free")()
@@ -607,13 +626,13 @@ func (a *Allocator) release(b []byte) (s *slabs.Slab, settle, done bool, err err
 	if cap(b) == 0 {
 		return nil, false, true, nil
 	}
-	if a.guard != nil {
-		return nil, false, true, a.guardFree(b)
-	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if a.guard != nil {
+		return nil, false, true, a.foreign(a.guardFree(b), addr, false)
+	}
 	ch := a.chunkOf(addr)
 	if ch == nil {
-		return nil, false, true, a.large.Free(addr)
+		return nil, false, true, a.foreign(a.large.Free(addr), addr, false)
 	}
 	if s, settle, err = slabs.Release(ch, addr); err != nil {
 		return nil, false, true, err
@@ -631,6 +650,25 @@ func (a *Allocator) chunkOf(addr uintptr) *chunk.Chunk {
 	return ch
 }
 
+// foreign returns err, or, if err is ErrForeignPointer for addr, the one
+// that says what addr may be: memory of another Allocator when it lies in
+// one of that one's chunks, else what a slice (errs.Foreign, the error
+// the registries make) or a Ref (ref true: errs.ForeignRef) may be. A
+// slice of the Go heap is most often one that append grew past its cap,
+// which a Ref seldom is: so only a slice's message names append.
+func (a *Allocator) foreign(err error, addr uintptr, ref bool) error {
+	if err == nil || !errors.Is(err, ErrForeignPointer) {
+		return err
+	}
+	if ch := chunk.Lookup(addr); ch != nil && ch.Heap() != a.heap {
+		return errs.OtherAllocator(addr)
+	}
+	if ref {
+		return errs.ForeignRef(uint64(addr))
+	}
+	return err
+}
+
 // Trim returns to the OS every byte that holds no live allocation and can be
 // given back: every P's cache gives its slabs back to the Centrals, empty
 // slabs go back to their chunks, empty chunks and kept large mappings are
@@ -640,7 +678,7 @@ func (a *Allocator) chunkOf(addr uintptr) *chunk.Chunk {
 // whatever GOMAXPROCS does meanwhile.
 func (a *Allocator) Trim() error {
 	if !a.made() {
-		return ErrUninitialized
+		return errNoAllocator
 	}
 	if invariants {
 		defer a.checkAfter("Trim")()
@@ -666,7 +704,7 @@ func (a *Allocator) Trim() error {
 // never freed: Live == Allocs − Frees, in every row), with Mapped 0.
 func (a *Allocator) Close() error {
 	if !a.made() {
-		return ErrUninitialized
+		return errNoAllocator
 	}
 	if invariants {
 		// Counted as a call, so that no check (one after a dropped
