@@ -464,7 +464,7 @@ func (a *Allocator) Free(b []byte) error {
 	if invariants {
 		defer a.checkAfter("Free")()
 	}
-	if addr := sliceAddr(b); a.prof.MaybeLive(addr) { // see profile.go
+	if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
 		a.dropSample(addr)
 	}
 	// The fast path, pinned: an object of the chunk the P's cache

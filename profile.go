@@ -200,7 +200,12 @@ func CheckLeaks(t TestingT, a *Allocator) bool {
 //     a.profileFree(addr). Unless a sample may be live at addr it costs
 //     one or two loads; it is a no-op after Close. profileFree is too big
 //     to inline, so the fast paths (Free, Cache.Free) spell it out:
-//     if addr := sliceAddr(b); a.prof.MaybeLive(addr) { a.dropSample(addr) }.
+//     if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 {
+//     a.dropSample(addr) }. A free that does not happen drops nothing:
+//     an empty slice is ignored, whatever its address (hence the cap
+//     test), and a refusal leaves the sample at addr alone because only
+//     the start of a live allocation has one, and that is refused only
+//     after Close, when dropSample drops nothing.
 //
 // Sizes are usable sizes (cap), on both sides. mmalloc's own frames are
 // trimmed from the stacks when the profile is written, so no hook needs to

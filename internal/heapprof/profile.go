@@ -204,6 +204,17 @@ func (p *Profile) Live() (objects, bytes int64) {
 	return objects, bytes
 }
 
+// LiveSet returns the address and size of every live sample.
+func (p *Profile) LiveSet() map[uintptr]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	set := make(map[uintptr]int64, len(p.live))
+	for addr, b := range p.live {
+		set[addr] = b.size
+	}
+	return set
+}
+
 // Sampled returns how many allocations were sampled since Init.
 func (p *Profile) Sampled() int64 {
 	p.mu.Lock()
