@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -830,4 +831,54 @@ func TestProfileLeakDemo(t *testing.T) {
 	assert.Zero(t, sites["mmalloc_test.handleRequest"].inuseSpace)
 	assert.InEpsilon(t, 2000*64*kib, float64(sites["mmalloc_test.handleRequest"].allocSpace), 0.2)
 	freeAll(t, a.Free, leaked)
+}
+
+// goHeapObjectBytes returns the bytes of live objects on the Go heap after
+// a collection.
+func goHeapObjectBytes() int64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
+// TestProfileGivesBackItsPeak: an Allocator sampling every allocation
+// holds 256K live ones, which its profile tracks on the Go heap; once they
+// are freed, by Free or FreeRef, the Go heap comes back within 1 MiB of
+// where it started.
+func TestProfileGivesBackItsPeak(t *testing.T) {
+	const n = 256 << 10
+	for _, via := range []string{"Free", "FreeRef"} {
+		t.Run(via, func(t *testing.T) {
+			a := newAlloc(t, mmalloc.Options{ProfileRate: 1})
+			refs := make([]mmalloc.Ref, n)
+			r, err := a.AllocRef(16) // the call stack's bucket exists before the start
+			require.NoError(t, err)
+			require.NoError(t, a.FreeRef(r))
+			start := goHeapObjectBytes()
+			for i := range refs {
+				refs[i], err = a.AllocRef(16)
+				require.NoError(t, err)
+			}
+			peak := goHeapObjectBytes()
+			_, live := mmalloc.ProfileCounts(a)
+			require.Equal(t, int64(n), live)
+			require.Greater(t, peak-start, int64(8*mib), "the profile of %d live samples", n)
+			for _, r := range refs {
+				if via == "Free" {
+					err = a.Free(r.UnsafeBytes(16))
+				} else {
+					err = a.FreeRef(r)
+				}
+				require.NoError(t, err)
+			}
+			_, live = mmalloc.ProfileCounts(a)
+			require.Zero(t, live)
+			end := goHeapObjectBytes()
+			assert.LessOrEqual(t, end-start, int64(1*mib),
+				"Go heap: %d bytes at the start, %d with %d samples live, %d once all are freed", start, peak, n, end)
+			runtime.KeepAlive(a)
+			runtime.KeepAlive(refs)
+		})
+	}
 }

@@ -24,6 +24,10 @@
 //     live sample, so fewer than 1 in 256 unsampled frees takes the lock;
 //     while no sample is live it is not published at all, and the check
 //     is one load.
+//   - Go maps never shrink: once the live samples have fallen to a
+//     quarter of their peak, the live set, the slot counts and the filter
+//     are built anew at their size, so that a Profile gives back the Go
+//     heap its peak took (see shrink).
 //
 // # Paths
 //

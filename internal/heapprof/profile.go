@@ -32,6 +32,7 @@ type Profile struct {
 	live    map[uintptr]*bucket // sampled allocations not yet freed
 	slots   map[uint64]int32    // live samples per slot of kept
 	kept    *filter             // the filter, also while unpublished
+	peak    int                 // most live samples since live, slots and kept were built
 	seeds   rand.PCG            // seeds of the Samplers
 	shared  Sampler             // for callers without a Sampler of their own
 	ready   bool                // Init has run
@@ -186,9 +187,21 @@ func (p *Profile) Reattach(addr uintptr, d Detached) {
 func (p *Profile) DropAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for addr, b := range p.live {
+	if len(p.live) == 0 {
+		return
+	}
+	for _, b := range p.live {
 		b.frees++
-		p.removeLive(addr)
+	}
+	p.filter.Store(nil)
+	clear(p.live)
+	if p.peak >= minShrinkPeak {
+		p.shrink()
+		return
+	}
+	clear(p.slots)
+	for i := range p.kept.words {
+		p.kept.words[i].Store(0)
 	}
 }
 
@@ -274,6 +287,7 @@ func (p *Profile) addSlot(addr uintptr) {
 	if (len(p.live)+1)*slotsPerSample > p.kept.bits() {
 		p.regrow(p.kept.bits() * 4)
 	}
+	p.peak = max(p.peak, len(p.live)+1)
 	f := p.kept
 	i := f.slot(addr)
 	if p.slots[i]++; p.slots[i] == 1 {
@@ -298,6 +312,46 @@ func (p *Profile) removeLive(addr uintptr) {
 	if len(p.live) == 0 {
 		p.filter.Store(nil)
 	}
+	if p.peak >= minShrinkPeak && len(p.live) <= p.peak/shrinkFactor {
+		p.shrink()
+	}
+}
+
+const (
+	// shrinkFactor: the live set, the slot counts and the filter are
+	// built anew once the live samples have fallen to this fraction of
+	// their peak since the last build. Go maps never shrink, and without
+	// this a Profile would keep about 100 bytes of Go heap for every
+	// sample of its peak. Building costs time in proportion to the
+	// samples left, at most a third of those freed since the peak: a
+	// constant per Drop.
+	shrinkFactor = 4
+
+	// minShrinkPeak: below this peak nothing is rebuilt. What a Profile
+	// can keep for it, maps of 1024 entries and a filter of 256K bits, is
+	// well under a hundred KiB.
+	minShrinkPeak = 1024
+)
+
+// shrink builds the live set, the slot counts and the filter anew, sized
+// for the live samples. p.mu is held. The filter is built, and published
+// if one was, as regrow does; with nothing live, none is kept at all.
+func (p *Profile) shrink() {
+	live := make(map[uintptr]*bucket, len(p.live))
+	for addr, b := range p.live {
+		live[addr] = b
+	}
+	p.live = live
+	p.peak = len(live)
+	if len(live) == 0 {
+		p.kept, p.slots = nil, nil
+		return
+	}
+	bits := minFilterBits
+	for len(live)*slotsPerSample > bits {
+		bits *= 4
+	}
+	p.regrow(bits)
 }
 
 // regrow replaces the filter by one of the given bits holding every live
