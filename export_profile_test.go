@@ -1,5 +1,7 @@
 package mmalloc
 
+import "github.com/mmalloc/mmalloc/internal/heapprof"
+
 // SeedProfile makes the sampling of a, and of the Caches made after it, a
 // function of seed: every P's sampler draws again from the seeded source.
 // No other call on a may be in progress.
@@ -20,3 +22,7 @@ func ProfileCounts(a *Allocator) (sampled, live int64) {
 
 // ProfileLiveSet returns the address and size of every live sample of a.
 func ProfileLiveSet(a *Allocator) map[uintptr]int64 { return a.prof.LiveSet() }
+
+// SetFramePointers makes samples take their call stacks by frame pointers
+// (on) or by runtime.Callers (off), and returns the setting it replaced.
+func SetFramePointers(on bool) bool { return heapprof.SetFramePointers(on) }

@@ -213,7 +213,7 @@ func CheckLeaks(t TestingT, a *Allocator) bool {
 
 // sampled records b, which a fast path's sampler chose, and returns it.
 func (a *Allocator) sampled(b []byte) ([]byte, error) {
-	a.prof.Record(sliceAddr(b), cap(b), 1)
+	a.prof.Record(sliceAddr(b), cap(b))
 	return b, nil
 }
 
@@ -243,7 +243,7 @@ func (a *Allocator) profileAlloc(addr uintptr, size int) {
 		take = a.prof.TakeShared(size)
 	}
 	if take {
-		a.prof.Record(addr, size, 1)
+		a.prof.Record(addr, size)
 	}
 }
 
@@ -270,7 +270,7 @@ func (a *Allocator) initProfile(rate int) { a.prof.Init(rate) }
 // counted is Allocator.counted on the Cache's own sampler.
 func (c *Cache) counted(b []byte, err error) ([]byte, error) {
 	if err == nil && cap(b) > 0 && c.st.sample.Take(cap(b)) {
-		c.st.a.prof.Record(sliceAddr(b), cap(b), 1)
+		c.st.a.prof.Record(sliceAddr(b), cap(b))
 	}
 	return b, err
 }

@@ -882,3 +882,88 @@ func TestProfileGivesBackItsPeak(t *testing.T) {
 		})
 	}
 }
+
+// allocInlined is small enough to be inlined into its callers: a frame
+// of its own in the profile, none on the stack.
+func allocInlined(a *mmalloc.Allocator, n int) ([]byte, error) { return a.Alloc(n) }
+
+// unwindWorkload allocates, with every allocation sampled, through every
+// kind of call the profile must show the same way by either unwinder: a
+// direct call, an inlined helper, a method value (a compiler-made
+// wrapper), a Cache, Realloc, a typed generic helper, a Buffer, and a
+// goroutine started with arguments (another wrapper). It returns what it
+// allocated.
+//
+//go:noinline
+func unwindWorkload(t *testing.T, a *mmalloc.Allocator) (bufs [][]byte, v *row, s []row, buf *mmalloc.Buffer) {
+	b, err := a.Alloc(100)
+	require.NoError(t, err)
+	bufs = append(bufs, b)
+	b, err = allocInlined(a, 200)
+	require.NoError(t, err)
+	bufs = append(bufs, b)
+	bufs = append(bufs, siteA(t, a.Alloc, 2, 300)...)
+	bufs = append(bufs, siteB(t, a.NewCache().AllocUninit, 2, 400)...)
+	b, err = a.Alloc(500)
+	require.NoError(t, err)
+	bufs = append(bufs, resizeSite(t, a, b, 5000))
+	v, s = typedSite(t, a)
+	buf = mmalloc.NewBuffer(a)
+	writeSite(t, buf, make([]byte, 600))
+	done := make(chan [][]byte)
+	go func(alloc func(int) ([]byte, error)) { done <- siteA(t, alloc, 1, 700) }(a.Alloc)
+	bufs = append(bufs, <-done...)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var fromGo [][]byte
+	go goSite(t, &wg, a, &fromGo)
+	wg.Wait()
+	return append(bufs, fromGo...), v, s, buf
+}
+
+//go:noinline
+func goSite(t *testing.T, wg *sync.WaitGroup, a *mmalloc.Allocator, out *[][]byte) {
+	defer wg.Done()
+	*out = siteB(t, a.Alloc, 1, 800)
+}
+
+// TestProfileUnwindersAgree: the profile of one workload is the same,
+// stack for stack and value for value, whether samples take their call
+// stacks by frame pointers or by runtime.Callers.
+func TestProfileUnwindersAgree(t *testing.T) {
+	var got [2]map[string][]int64
+	for i, fp := range []bool{true, false} {
+		was := mmalloc.SetFramePointers(fp)
+		a := newAlloc(t, mmalloc.Options{ProfileRate: 1})
+		bufs, v, s, buf := unwindWorkload(t, a)
+		mmalloc.SetFramePointers(was)
+
+		got[i] = map[string][]int64{}
+		for _, smp := range parseProfile(t, a).Sample {
+			var stack strings.Builder
+			for _, loc := range smp.Location {
+				for _, l := range loc.Line {
+					fmt.Fprintf(&stack, "%s %s:%d\n", l.Function.Name, l.Function.Filename, l.Line)
+				}
+			}
+			key := fmt.Sprintf("%d bytes at\n%s", smp.NumLabel["bytes"][0], stack.String())
+			got[i][key] = append(got[i][key], smp.Value...)
+		}
+		freeAll(t, a.Free, bufs)
+		require.NoError(t, mmalloc.FreeValue(a, v))
+		require.NoError(t, mmalloc.FreeSlice(a, s))
+		require.NoError(t, buf.Release())
+	}
+	require.Len(t, got[1], 11, "a sample per call site and size")
+	assert.Equal(t, got[1], got[0])
+	for stack := range got[0] {
+		assert.NotContains(t, stack, "mmalloc.(*", "mmalloc's own frames are trimmed")
+		assert.NotContains(t, stack, "gowrap", "wrappers are left out")
+		assert.NotContains(t, stack, "-fm ", "wrappers are left out")
+	}
+	found := false
+	for stack := range got[0] {
+		found = found || strings.HasPrefix(stack[strings.IndexByte(stack, '\n')+1:], "github.com/mmalloc/mmalloc_test.allocInlined ")
+	}
+	assert.True(t, found, "the inlined helper is the leaf of its sample")
+}

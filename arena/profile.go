@@ -95,7 +95,7 @@ func (a *Region) allocSampled(n, align uintptr) (unsafe.Pointer, error) {
 	a.limit = a.end
 	p, err := a.alloc(n, align)
 	if err == nil && a.syncSample() {
-		a.prof.Record(uintptr(p), int(a.next-before), 0)
+		a.prof.Record(uintptr(p), int(a.next-before))
 	}
 	return p, err
 }
@@ -105,7 +105,7 @@ func (a *Region) allocSampled(n, align uintptr) (unsafe.Pointer, error) {
 func (a *Region) sampleBig(p unsafe.Pointer, n uintptr) {
 	a.syncSample() // they stopped short of limit: never a sample
 	if a.sample.Take(int(n)) {
-		a.prof.Record(uintptr(p), int(n), 0)
+		a.prof.Record(uintptr(p), int(n))
 	}
 	a.restartSample()
 }

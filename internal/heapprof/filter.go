@@ -50,5 +50,10 @@ func (f *filter) has(addr uintptr) bool {
 	return f.words[i/64].Load()&(1<<(i%64)) != 0
 }
 
-func (f *filter) set(i uint64)   { f.words[i/64].Or(1 << (i % 64)) }
+// set sets bit i and reports whether it was clear.
+func (f *filter) set(i uint64) bool {
+	bit := uint64(1) << (i % 64)
+	return f.words[i/64].Or(bit)&bit == 0
+}
+
 func (f *filter) clear(i uint64) { f.words[i/64].And(^uint64(1 << (i % 64))) }

@@ -37,11 +37,11 @@ func TestProfileGivesBackItsPeak(t *testing.T) {
 			for i := range addrs {
 				addrs[i] = uintptr(r.Uint64N(1<<40)) &^ 15
 			}
-			p.Record(1<<44, 16, 0) // the bucket exists before the start
+			p.Record(1<<44, 16) // the bucket exists before the start
 			p.Drop(1 << 44)
 			start := heapObjectBytes()
 			for _, addr := range addrs {
-				p.Record(addr, 16, 0)
+				p.Record(addr, 16)
 			}
 			peak := heapObjectBytes()
 			require.Greater(t, peak-start, int64(8<<20), "the live set and filter of %d samples", n)
@@ -78,7 +78,7 @@ func TestShrinkKeepsEveryLiveSample(t *testing.T) {
 	for range 100_000 {
 		addr := uintptr(r.Uint64N(1<<40)) &^ 15
 		live[addr] = true
-		p.Record(addr, 16, 0)
+		p.Record(addr, 16)
 	}
 	bigFilter := p.kept
 	for addr := range live { // map order: random
@@ -99,7 +99,7 @@ func TestShrinkKeepsEveryLiveSample(t *testing.T) {
 	for range 5000 { // grows again
 		addr := uintptr(r.Uint64N(1<<40)) &^ 15
 		live[addr] = true
-		p.Record(addr, 16, 0)
+		p.Record(addr, 16)
 	}
 	for addr := range live {
 		require.True(t, p.MaybeLive(addr))
@@ -113,18 +113,18 @@ func TestShrinkKeepsEveryLiveSample(t *testing.T) {
 func TestDropAllSmall(t *testing.T) {
 	p := newProfile(t, 1, 1)
 	for i := range 10 {
-		p.Record(uintptr(i+1)<<12, 16, 0)
+		p.Record(uintptr(i+1)<<12, 16)
 	}
 	p.DropAll()
 	assert.Nil(t, p.filter.Load())
 	for i := range p.kept.words {
 		require.Zero(t, p.kept.words[i].Load(), "every bit cleared")
 	}
-	assert.Empty(t, p.slots)
+	assert.Empty(t, p.extra)
 	for i := range 10 {
 		assert.False(t, p.MaybeLive(uintptr(i+1)<<12))
 	}
-	p.Record(0x5000, 32, 0)
+	p.Record(0x5000, 32)
 	assert.True(t, p.MaybeLive(0x5000))
 	assert.Equal(t, map[uintptr]int64{0x5000: 32}, p.LiveSet())
 	p.DropAll()

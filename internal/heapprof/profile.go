@@ -6,7 +6,6 @@ package heapprof
 import (
 	"hash/maphash"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -28,24 +27,25 @@ type Profile struct {
 	rate int64 // mean bytes between samples; < 0: off. Read-only after Init.
 
 	mu      sync.Mutex
-	buckets map[uint64]*bucket  // by hash of stack and size; chained
-	live    map[uintptr]*bucket // sampled allocations not yet freed
-	slots   map[uint64]int32    // live samples per slot of kept
-	kept    *filter             // the filter, also while unpublished
-	peak    int                 // most live samples since live, slots and kept were built
-	seeds   rand.PCG            // seeds of the Samplers
-	shared  Sampler             // for callers without a Sampler of their own
-	ready   bool                // Init has run
+	buckets map[uint64]*bucket // by stackKey; chained
+	live    liveSet            // sampled allocations not yet freed
+	kept    *filter            // the filter, also while unpublished
+	extra   map[uint64]int32   // slots of kept with n > 1 live samples: n - 1
+	peak    int                // most live samples since live, extra and kept were built
+	seeds   rand.PCG           // seeds of the Samplers
+	shared  Sampler            // for callers without a Sampler of their own
+	ready   bool               // Init has run
 }
 
 // bucket counts the samples of one call stack and size. stk and size are
 // read-only; the counts are under Profile.mu.
 type bucket struct {
-	stk    []uintptr
-	size   int64
-	allocs int64 // sampled allocations
-	frees  int64 // of which freed
-	next   *bucket
+	stk      []uintptr
+	physical bool // stk is return PCs of frame pointers (see callers)
+	size     int64
+	allocs   int64 // sampled allocations
+	frees    int64 // of which freed
+	next     *bucket
 }
 
 // stackSeed hashes stacks; one for the process, so that no two buckets of
@@ -114,23 +114,20 @@ func (p *Profile) MaybeLive(addr uintptr) bool {
 }
 
 // Record samples the allocation of size bytes at addr, which the caller
-// holds: it takes the caller's stack, skipping skip frames above Record's
-// caller (this module's frames are trimmed at writing anyway), and enters
-// addr in the live set. A live sample already at addr (its Free was never
-// seen, which only a racing double free can cause) counts as freed.
-func (p *Profile) Record(addr uintptr, size int, skip int) {
+// holds: it takes the caller's stack (this module's frames are trimmed at
+// writing) and enters addr in the live set. A live sample already at addr
+// (its Free was never seen, which only a racing double free can cause)
+// counts as freed.
+func (p *Profile) Record(addr uintptr, size int) {
 	var pcs [maxStackDepth]uintptr
-	n := runtime.Callers(skip+2, pcs[:])
+	n, physical := callers(pcs[:])
+	stk := pcs[:n]
+	key := stackKey(stk, physical, int64(size))
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	b := p.bucketFor(pcs[:n], int64(size))
+	b := p.bucketFor(key, stk, physical, int64(size))
 	b.allocs++
-	if old, ok := p.live[addr]; ok {
-		old.frees++
-	} else {
-		p.addSlot(addr)
-	}
-	p.live[addr] = b
+	p.addLive(addr, b)
+	p.mu.Unlock()
 }
 
 // Drop removes the live sample at addr, if there is one, counting it as
@@ -138,11 +135,10 @@ func (p *Profile) Record(addr uintptr, size int, skip int) {
 // at addr can be handed out again.
 func (p *Profile) Drop(addr uintptr) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if b, ok := p.live[addr]; ok {
+	if b := p.removeLive(addr); b != nil {
 		b.frees++
-		p.removeLive(addr)
 	}
+	p.mu.Unlock()
 }
 
 // A Detached is a live sample taken out of the live set by Detach, to be
@@ -156,12 +152,11 @@ func (p *Profile) Detach(addr uintptr) Detached {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b, ok := p.live[addr]
-	if !ok {
+	b := p.removeLive(addr)
+	if b == nil {
 		return Detached{}
 	}
 	b.frees++
-	p.removeLive(addr)
 	return Detached{b}
 }
 
@@ -174,12 +169,7 @@ func (p *Profile) Reattach(addr uintptr, d Detached) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d.b.frees--
-	if old, ok := p.live[addr]; ok {
-		old.frees++
-	} else {
-		p.addSlot(addr)
-	}
-	p.live[addr] = d.b
+	p.addLive(addr, d.b)
 }
 
 // DropAll counts every live sample as freed: the allocator forgot all its
@@ -187,19 +177,17 @@ func (p *Profile) Reattach(addr uintptr, d Detached) {
 func (p *Profile) DropAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.live) == 0 {
+	if p.live.n == 0 {
 		return
 	}
-	for _, b := range p.live {
-		b.frees++
-	}
+	p.live.each(func(_ uintptr, b *bucket) { b.frees++ })
 	p.filter.Store(nil)
-	clear(p.live)
+	p.live.clear()
 	if p.peak >= minShrinkPeak {
 		p.shrink()
 		return
 	}
-	clear(p.slots)
+	clear(p.extra)
 	for i := range p.kept.words {
 		p.kept.words[i].Store(0)
 	}
@@ -210,10 +198,10 @@ func (p *Profile) DropAll() {
 func (p *Profile) Live() (objects, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, b := range p.live {
+	p.live.each(func(_ uintptr, b *bucket) {
 		objects++
 		bytes += b.size
-	}
+	})
 	return objects, bytes
 }
 
@@ -221,10 +209,8 @@ func (p *Profile) Live() (objects, bytes int64) {
 func (p *Profile) LiveSet() map[uintptr]int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	set := make(map[uintptr]int64, len(p.live))
-	for addr, b := range p.live {
-		set[addr] = b.size
-	}
+	set := make(map[uintptr]int64, p.live.n)
+	p.live.each(func(addr uintptr, b *bucket) { set[addr] = b.size })
 	return set
 }
 
@@ -241,25 +227,31 @@ func (p *Profile) Sampled() int64 {
 	return n
 }
 
-// bucketFor returns the bucket of stk and size, making it if need be.
-// p.mu is held.
-func (p *Profile) bucketFor(stk []uintptr, size int64) *bucket {
-	var h maphash.Hash
-	h.SetSeed(stackSeed)
+// stackKey hashes a stack, its kind and a size, for bucketFor. It takes
+// no lock.
+func stackKey(stk []uintptr, physical bool, size int64) uint64 {
+	var h uint64
 	if len(stk) > 0 {
-		h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&stk[0])), len(stk)*int(unsafe.Sizeof(stk[0]))))
+		h = maphash.Bytes(stackSeed, unsafe.Slice((*byte)(unsafe.Pointer(&stk[0])), len(stk)*int(unsafe.Sizeof(stk[0]))))
 	}
-	key := h.Sum64() ^ uint64(size)*0x9E3779B97F4A7C15
+	if physical {
+		h = ^h
+	}
+	return h ^ uint64(size)*0x9E3779B97F4A7C15
+}
+
+// bucketFor returns the bucket of stk, of its kind, and size, whose
+// stackKey is key, making it if need be. p.mu is held.
+func (p *Profile) bucketFor(key uint64, stk []uintptr, physical bool, size int64) *bucket {
 	for b := p.buckets[key]; b != nil; b = b.next {
-		if b.size == size && equalStacks(b.stk, stk) {
+		if b.size == size && b.physical == physical && equalStacks(b.stk, stk) {
 			return b
 		}
 	}
 	if p.buckets == nil {
 		p.buckets = make(map[uint64]*bucket)
-		p.live = make(map[uintptr]*bucket)
 	}
-	b := &bucket{stk: append([]uintptr(nil), stk...), size: size, next: p.buckets[key]}
+	b := &bucket{stk: append([]uintptr(nil), stk...), physical: physical, size: size, next: p.buckets[key]}
 	p.buckets[key] = b
 	return b
 }
@@ -276,79 +268,104 @@ func equalStacks(a, b []uintptr) bool {
 	return true
 }
 
-// addSlot sets addr's filter bit, publishing the filter if it was not,
-// and grows the filter to keep 256 slots per live sample. p.mu is held;
-// addr is about to enter the live set.
-func (p *Profile) addSlot(addr uintptr) {
+// addLive enters addr in the live set with bucket b, counting as freed a
+// live sample it replaces, and sets addr's filter bit, publishing the
+// filter if it was not, and growing it to keep 256 slots per live
+// sample. p.mu is held.
+func (p *Profile) addLive(addr uintptr, b *bucket) {
+	if old := p.live.put(addr, b); old != nil {
+		old.frees++
+		return // its bit is set already
+	}
 	if p.kept == nil {
 		p.kept = newFilter(minFilterBits)
-		p.slots = make(map[uint64]int32)
 	}
-	if (len(p.live)+1)*slotsPerSample > p.kept.bits() {
+	if p.live.n*slotsPerSample > p.kept.bits() {
 		p.regrow(p.kept.bits() * 4)
+	} else {
+		p.setBit(p.kept, addr)
 	}
-	p.peak = max(p.peak, len(p.live)+1)
-	f := p.kept
-	i := f.slot(addr)
-	if p.slots[i]++; p.slots[i] == 1 {
-		f.set(i)
-	}
+	p.peak = max(p.peak, p.live.n)
 	if p.filter.Load() == nil {
-		p.filter.Store(f)
+		p.filter.Store(p.kept)
 	}
 }
 
-// removeLive takes addr out of the live set and clears its filter bit if
-// no other live sample shares its slot; the last one unpublishes the
-// filter. p.mu is held.
-func (p *Profile) removeLive(addr uintptr) {
-	delete(p.live, addr)
-	f := p.kept
+// setBit sets addr's bit in f, or counts one more live sample in its slot
+// if the bit is set already. p.mu is held.
+func (p *Profile) setBit(f *filter, addr uintptr) {
 	i := f.slot(addr)
-	if p.slots[i]--; p.slots[i] == 0 {
-		delete(p.slots, i)
-		f.clear(i)
+	if !f.set(i) {
+		if p.extra == nil {
+			p.extra = make(map[uint64]int32)
+		}
+		p.extra[i]++
 	}
-	if len(p.live) == 0 {
+}
+
+// removeLive takes addr out of the live set and returns its bucket, or
+// nil if it holds no live sample. Its filter bit is cleared unless another
+// live sample shares the slot; the last one unpublishes the filter. p.mu
+// is held.
+func (p *Profile) removeLive(addr uintptr) *bucket {
+	b := p.live.remove(addr)
+	if b == nil {
+		return nil
+	}
+	i := p.kept.slot(addr)
+	if n := p.sharers(i); n == 0 {
+		p.kept.clear(i)
+	} else if n == 1 {
+		delete(p.extra, i)
+	} else {
+		p.extra[i] = n - 1
+	}
+	if p.live.n == 0 {
 		p.filter.Store(nil)
 	}
-	if p.peak >= minShrinkPeak && len(p.live) <= p.peak/shrinkFactor {
+	if p.peak >= minShrinkPeak && p.live.n <= p.peak/shrinkFactor {
 		p.shrink()
 	}
+	return b
+}
+
+// sharers returns how many live samples share slot i of the filter with
+// one more. p.mu is held.
+func (p *Profile) sharers(i uint64) int32 {
+	if len(p.extra) == 0 { // the common case: no map lookup
+		return 0
+	}
+	return p.extra[i]
 }
 
 const (
-	// shrinkFactor: the live set, the slot counts and the filter are
-	// built anew once the live samples have fallen to this fraction of
-	// their peak since the last build. Go maps never shrink, and without
-	// this a Profile would keep about 100 bytes of Go heap for every
-	// sample of its peak. Building costs time in proportion to the
+	// shrinkFactor: the live set, the collision counts and the filter
+	// are built anew once the live samples have fallen to this fraction
+	// of their peak since the last build, so that a Profile gives back
+	// the Go heap its peak took. Building costs time in proportion to the
 	// samples left, at most a third of those freed since the peak: a
 	// constant per Drop.
 	shrinkFactor = 4
 
 	// minShrinkPeak: below this peak nothing is rebuilt. What a Profile
-	// can keep for it, maps of 1024 entries and a filter of 256K bits, is
-	// well under a hundred KiB.
+	// can keep for it, a live set of 4096 slots and a filter of 256K
+	// bits, is about a hundred KiB.
 	minShrinkPeak = 1024
 )
 
-// shrink builds the live set, the slot counts and the filter anew, sized
-// for the live samples. p.mu is held. The filter is built, and published
-// if one was, as regrow does; with nothing live, none is kept at all.
+// shrink builds the live set, the collision counts and the filter anew,
+// sized for the live samples. p.mu is held. The filter is built, and
+// published if one was, as regrow does; with nothing live, none is kept
+// at all.
 func (p *Profile) shrink() {
-	live := make(map[uintptr]*bucket, len(p.live))
-	for addr, b := range p.live {
-		live[addr] = b
-	}
-	p.live = live
-	p.peak = len(live)
-	if len(live) == 0 {
-		p.kept, p.slots = nil, nil
+	p.live.fit()
+	p.peak = p.live.n
+	if p.live.n == 0 {
+		p.kept, p.extra = nil, nil
 		return
 	}
 	bits := minFilterBits
-	for len(live)*slotsPerSample > bits {
+	for p.live.n*slotsPerSample > bits {
 		bits *= 4
 	}
 	p.regrow(bits)
@@ -359,14 +376,9 @@ func (p *Profile) shrink() {
 // filter sees every bit it had set: at worst a false positive.
 func (p *Profile) regrow(bits int) {
 	f := newFilter(bits)
-	slots := make(map[uint64]int32, len(p.live))
-	for addr := range p.live {
-		i := f.slot(addr)
-		if slots[i]++; slots[i] == 1 {
-			f.set(i)
-		}
-	}
-	p.kept, p.slots = f, slots
+	p.extra = nil
+	p.live.each(func(addr uintptr, _ *bucket) { p.setBit(f, addr) })
+	p.kept = f
 	if p.filter.Load() != nil {
 		p.filter.Store(f)
 	}
