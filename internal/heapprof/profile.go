@@ -4,11 +4,10 @@
 package heapprof
 
 import (
-	"hash/maphash"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // maxStackDepth is the most frames a sample records, this module's own
@@ -47,10 +46,6 @@ type bucket struct {
 	frees    int64 // of which freed
 	next     *bucket
 }
-
-// stackSeed hashes stacks; one for the process, so that no two buckets of
-// a Profile disagree.
-var stackSeed = maphash.MakeSeed()
 
 // Init turns sampling on at rate (mean bytes between samples): 0 means
 // DefaultRate, a negative rate keeps it off, 1 samples every allocation.
@@ -228,16 +223,17 @@ func (p *Profile) Sampled() int64 {
 }
 
 // stackKey hashes a stack, its kind and a size, for bucketFor. It takes
-// no lock.
+// no lock. A multiply and a rotation per PC is hash enough for a map key:
+// the map hashes the key again, and bucketFor compares the stacks.
 func stackKey(stk []uintptr, physical bool, size int64) uint64 {
-	var h uint64
-	if len(stk) > 0 {
-		h = maphash.Bytes(stackSeed, unsafe.Slice((*byte)(unsafe.Pointer(&stk[0])), len(stk)*int(unsafe.Sizeof(stk[0]))))
-	}
+	h := uint64(size) * 0x9E3779B97F4A7C15
 	if physical {
 		h = ^h
 	}
-	return h ^ uint64(size)*0x9E3779B97F4A7C15
+	for _, pc := range stk {
+		h = bits.RotateLeft64((h^uint64(pc))*0xBF58476D1CE4E5B9, 31)
+	}
+	return h
 }
 
 // bucketFor returns the bucket of stk, of its kind, and size, whose
