@@ -185,8 +185,10 @@ type Options struct {
 	// 0 means DefaultProfileRate (512 KiB, the runtime's default); 1
 	// samples every allocation, which CheckLeaks makes exact; a negative
 	// value turns sampling off. An allocation not sampled costs one
-	// subtraction, a Free one or two loads; a sampled allocation pays for
-	// runtime.Callers and a lock (bench/results/profile.txt).
+	// subtraction, a Free one load (a hash and two more while samples are
+	// live); a sampled allocation pays for walking its call stack (by
+	// frame pointers on amd64 and arm64) and a lock
+	// (bench/results/profile-sample.txt).
 	ProfileRate int
 }
 

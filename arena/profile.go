@@ -20,10 +20,10 @@ import (
 // the alignment padding in front of an allocation.
 //
 // Why sampling is off by default here, and on for mmalloc's Allocator: a
-// region cannot leak one allocation (Reset forgets them all), and a
-// sample's call stack costs about a microsecond, so the default rate of
-// 512 KiB would cost a region of 64-byte objects (a few ns each) several
-// percent. Turn it on to see which call sites fill a Region.
+// region cannot leak one allocation (Reset forgets them all), and its
+// allocations are a bump of a pointer each, beside which even a cheap
+// sample (a walk of the call stack and a lock) is not free. Turn it on to
+// see which call sites fill a Region.
 
 // WriteHeapProfile writes a's sampled allocations as a pprof heap profile,
 // as mmalloc.Allocator.WriteHeapProfile does: Reset and Release count
