@@ -420,9 +420,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Progress: newProgress(stderr, cfg.Quiet), Done: map[string]*WorkloadReport{}}
 	if cfg.Format == "gobench" {
 		writeGobenchHeader(stdout, h.CPU)
-		if cfg.ProfileRate != 0 {
-			fmt.Fprintf(stdout, "profile-rate: %d\n", cfg.ProfileRate)
-		}
+		// A configuration line, which benchstat can compare by:
+		// benchstat -col profile-rate off.txt default.txt.
+		fmt.Fprintf(stdout, "profile-rate: %d\n", cfg.ProfileRate)
 	} else {
 		writeHeader(stdout, h)
 	}
