@@ -35,21 +35,25 @@ for i in 1 2 3 4 5; do
 done
 end=$(date -u '+%H:%M UTC')
 
-echo "mmalloc bench: what sampling at the default rate costs — date: $start, run until $end"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, $(go version | cut -d' ' -f3-4), Linux $(uname -r)"
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "mmalloc bench: what sampling at the default rate costs"
+echo "date: $start, run until $end"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "$(nproc) cores, $(go version | cut -d' ' -f3-4), Linux $(uname -r)"
+echo "load average at the start: $load; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "Made by: make -C bench results/profile-rate.txt (profile-rate.sh $args): the bench program,"
 echo "-format gobench -runs 2 $args, with -profile-rate -1 (off) and -profile-rate 0"
 echo "(default: mmalloc.DefaultProfileRate, 512 KiB), in turns, five rounds: ten runs a side."
-echo "load average at the start: $load"
 echo
 echo "Each row's median ns/op, off and default, and default ÷ off − 1 (what sampling costs the row,"
 echo "significant or not: benchstat's table below says which differences it can tell from noise)."
 medians "$tmp/off.txt" > "$tmp/off.med"
 medians "$tmp/default.txt" > "$tmp/default.med"
 join -t '	' "$tmp/off.med" "$tmp/default.med" |
-	awk -F '\t' '{printf "%-48s %12.2f %12.2f %+8.1f%%\n", $1, $2, $3, ($3 / $2 - 1) * 100}'
+	awk -F '\t' '{printf "%-48s %12.2f %12.2f %+8.1f%%\n", $1, $2, $3, ($3 / $2 - 1) * 100}' > "$tmp/ratios"
+cat "$tmp/ratios"
+sort -k4,4g "$tmp/ratios" | awk '{r[NR] = $4; n[NR] = $1} END {
+	printf "over %d rows, default ÷ off − 1 runs from %s (%s) to %s (%s)\n", NR, r[1], n[1], r[NR], n[NR]}'
 echo
 $BENCHSTAT -col profile-rate "$tmp/off.txt" "$tmp/default.txt" 2>&1 | grep -v '^\(goos\|goarch\|pkg\):'
 echo

@@ -29,6 +29,7 @@ bench='^BenchmarkProfileSample$'
 (cd "$tmp/lib" && GOFLAGS=-mod=mod go test -c -o "$tmp/before.test" .)
 (cd "$top" && go test -c -o "$tmp/after.test" .)
 (cd "$top" && go test -c -o "$tmp/heapprof.test" ./internal/heapprof)
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date -u '+%Y-%m-%d %H:%M UTC')
 for i in 1 2 3 4 5; do
 	echo "profile-sample.sh: round $i of 5" >&2
@@ -48,9 +49,11 @@ cost() {
 		'BEGIN {printf "%.1f ns (median rate=1 %.1f ns − median rate=-1 %.1f ns)", a - b, a, b}'
 }
 
-echo "mmalloc: what one heap-profile sample costs — date: $start, run until $end"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, $(go version | cut -d' ' -f3-4), Linux $(uname -r)"
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "mmalloc: what one heap-profile sample costs"
+echo "date: $start, run until $end"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "$(nproc) cores, $(go version | cut -d' ' -f3-4), Linux $(uname -r)"
+echo "load average at the start: $load; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "Made by: make -C bench results/profile-sample.txt (profile-sample.sh $old): the library at $old"
 echo "(before) and at the working tree (after), BenchmarkProfileSample -count 2 in turns, five rounds;"
@@ -60,6 +63,16 @@ echo "BenchmarkProfileSample: a 64-byte Alloc+Free pair with sampling off (rate=
 echo "allocation sampled (rate=1): the difference is what a sample costs, its Free's drop included."
 echo "  before: one sample costs $(cost "$tmp/before.txt")"
 echo "  after:  one sample costs $(cost "$tmp/after.txt")"
+echo
+echo "What that costs an op at the default rate (mmalloc.DefaultProfileRate, 512 KiB): an allocation"
+echo "of n bytes is sampled with probability p = 1 - exp(-n / 524288), so an Alloc+Free pair pays p × the"
+echo "sample's cost on average (the rest of what sampling adds is measured in profile-rate.txt):"
+after=$(awk -v a="$(median BenchmarkProfileSample/rate=1 "$tmp/after.txt")" \
+	-v b="$(median BenchmarkProfileSample/rate=-1 "$tmp/after.txt")" 'BEGIN {print a - b}')
+for n in 16 1024 4096 32768 131072 1048576 4194304 16777216; do
+	awk -v n=$n -v c="$after" 'BEGIN {p = 1 - exp(-n / 524288)
+		printf "  %9d B   p = %7.4f%%   %8.3f ns per op\n", n, p * 100, p * c}'
+done
 echo
 $BENCHSTAT -filter .unit:sec/op -table .file -col /rate "before=$tmp/before.txt" "after=$tmp/after.txt" 2>&1 |
 	grep -v '^\(goos\|goarch\|pkg\):'
