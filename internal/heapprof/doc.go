@@ -67,10 +67,11 @@
 // # Locking
 //
 // Profile.mu protects the buckets, the live set, the filter's collision
-// counts and the seed source. Record takes the stack and hashes it before
-// taking the lock, which it holds for a bucket lookup, one insertion in
-// the live set and one bit: a sample keeps it about as long as a Free. The filter pointer and its bits are atomics, read
-// without the lock and written under it. A Sampler has no lock: its owner
-// serialises every use. Nothing here is called while a P is pinned except
-// Sampler.Take.
+// counts, Record's stack buffer and the seed source. Record holds it for
+// the walk of the frame pointers (a few loads a frame), a bucket lookup,
+// one insertion in the live set and one bit; runtime.Callers, where it
+// is the unwinder, runs before the lock is taken. The filter pointer and
+// its bits are atomics, read without the lock and written under it. A
+// Sampler has no lock: its owner serialises every use. Nothing here is
+// called while a P is pinned except Sampler.Take.
 package heapprof

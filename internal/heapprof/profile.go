@@ -6,6 +6,7 @@ package heapprof
 import (
 	"math/bits"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -26,21 +27,22 @@ type Profile struct {
 	rate int64 // mean bytes between samples; < 0: off. Read-only after Init.
 
 	mu      sync.Mutex
-	buckets map[uint64]*bucket // by stackKey; chained
-	live    liveSet            // sampled allocations not yet freed
-	kept    *filter            // the filter, also while unpublished
-	extra   map[uint64]int32   // slots of kept with n > 1 live samples: n - 1
-	peak    int                // most live samples since live, extra and kept were built
-	seeds   rand.PCG           // seeds of the Samplers
-	shared  Sampler            // for callers without a Sampler of their own
-	ready   bool               // Init has run
+	buckets map[uint64]*bucket     // by stackKey; chained
+	live    liveSet                // sampled allocations not yet freed
+	kept    *filter                // the filter, also while unpublished
+	extra   map[uint64]int32       // slots of kept with n > 1 live samples: n - 1
+	peak    int                    // most live samples since live, extra and kept were built
+	stack   [maxStackDepth]uintptr // Record's walk of frame pointers
+	seeds   rand.PCG               // seeds of the Samplers
+	shared  Sampler                // for callers without a Sampler of their own
+	ready   bool                   // Init has run
 }
 
 // bucket counts the samples of one call stack and size. stk and size are
 // read-only; the counts are under Profile.mu.
 type bucket struct {
 	stk      []uintptr
-	physical bool // stk is return PCs of frame pointers (see callers)
+	physical bool // stk is return PCs of frame pointers (see Record)
 	size     int64
 	allocs   int64 // sampled allocations
 	frees    int64 // of which freed
@@ -113,16 +115,37 @@ func (p *Profile) MaybeLive(addr uintptr) bool {
 // writing) and enters addr in the live set. A live sample already at addr
 // (its Free was never seen, which only a racing double free can cause)
 // counts as freed.
+//
+// Where frame pointers are walked (see unwind.go), the stack is written
+// into p.stack under the lock: a buffer on Record's own stack would be
+// zeroed first, and after an allocation whose memory filled the cache
+// those were eight of a sample's twenty cache misses. runtime.Callers
+// fills a buffer of its own before the lock is taken.
+//
+// Record is not inlined: the first frame pointer is its own.
+//
+//go:noinline
 func (p *Profile) Record(addr uintptr, size int) {
+	if framePointers.Load() {
+		p.mu.Lock()
+		n := fpCallers(framePointer(), 0, p.stack[:], maxStackBytes)
+		p.recordLocked(addr, size, p.stack[:n], true)
+		p.mu.Unlock()
+		return
+	}
 	var pcs [maxStackDepth]uintptr
-	n, physical := callers(pcs[:])
-	stk := pcs[:n]
-	key := stackKey(stk, physical, int64(size))
+	n := runtime.Callers(2, pcs[:]) // runtime.Callers, Record
 	p.mu.Lock()
-	b := p.bucketFor(key, stk, physical, int64(size))
+	p.recordLocked(addr, size, pcs[:n], false)
+	p.mu.Unlock()
+}
+
+// recordLocked is Record once the stack is taken: physical says whose
+// PCs stk holds (see logical). p.mu is held.
+func (p *Profile) recordLocked(addr uintptr, size int, stk []uintptr, physical bool) {
+	b := p.bucketFor(stackKey(stk, physical, int64(size)), stk, physical, int64(size))
 	b.allocs++
 	p.addLive(addr, b)
-	p.mu.Unlock()
 }
 
 // Drop removes the live sample at addr, if there is one, counting it as
@@ -222,8 +245,7 @@ func (p *Profile) Sampled() int64 {
 	return n
 }
 
-// stackKey hashes a stack, its kind and a size, for bucketFor. It takes
-// no lock. A multiply and a rotation per PC is hash enough for a map key:
+// stackKey hashes a stack, its kind and a size, for bucketFor. A multiply and a rotation per PC is hash enough for a map key:
 // the map hashes the key again, and bucketFor compares the stacks.
 func stackKey(stk []uintptr, physical bool, size int64) uint64 {
 	h := uint64(size) * 0x9E3779B97F4A7C15

@@ -17,7 +17,9 @@ const maxStackBytes = 1 << 30
 const ptrBytes = unsafe.Sizeof(uintptr(0))
 
 // framePointers is whether Record walks frame pointers (where the
-// architecture keeps them) rather than calling runtime.Callers.
+// architecture keeps them), keeping the return PC of each physical frame
+// (inlined calls not expanded: see logical), rather than calling
+// runtime.Callers, which gives one PC per logical frame.
 var framePointers atomic.Bool
 
 func init() { framePointers.Store(fpAvailable) }
@@ -28,24 +30,6 @@ func init() { framePointers.Store(fpAvailable) }
 // off. Both give the same profile: tests compare them.
 func SetFramePointers(on bool) bool {
 	return framePointers.Swap(on && fpAvailable)
-}
-
-// callers fills pcs with the return PCs of the call stack of Record's
-// caller, innermost first, and reports how many it wrote and whether they
-// are physical: one per frame pointer, inlined calls not expanded (see
-// logical), rather than runtime.Callers' one per logical frame.
-//
-// It must be called from Record itself, so that the first frame pointer is
-// Record's.
-//
-//go:noinline
-func callers(pcs []uintptr) (n int, physical bool) {
-	if framePointers.Load() {
-		// framePointer gives this function's frame; the first return PC
-		// above it is into Record, the second into Record's caller.
-		return fpCallers(framePointer(), 1, pcs, maxStackBytes), true
-	}
-	return runtime.Callers(3, pcs), false // runtime.Callers, callers, Record
 }
 
 // fpCallers follows the chain of frame pointers from fp, as the Go
