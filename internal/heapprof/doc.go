@@ -39,14 +39,15 @@
 //     else is paid.
 //  2. Crossed zero: draw the next interval, and the caller calls Record
 //     once it holds the memory.
-//  3. Record: take the call stack, then under the lock count an
-//     allocation on its bucket, enter the address in the live set and set
-//     its filter bit. Where Go keeps frame pointers (amd64, arm64) the
-//     stack is taken by following them, as the runtime's execution tracer
-//     does: a few loads per frame, which keeps the return PC of each
-//     physical frame only (unwind.go). Elsewhere, or built with the tag
-//     mmalloc_nofp, runtime.Callers takes it, with a PC per logical frame
-//     (inlined calls expanded), at a higher cost (BenchmarkRecord).
+//  3. Record: take the call stack, count an allocation on its bucket,
+//     enter the address in the live set and set its filter bit, under
+//     the lock. Where Go keeps frame pointers (amd64, arm64) the stack is
+//     taken by following them, as the runtime's execution tracer does: a
+//     few loads per frame, which keeps the return PC of each physical
+//     frame only (unwind.go). Elsewhere, or built with the tag
+//     mmalloc_nofp, runtime.Callers takes it before the lock, with a PC
+//     per logical frame (inlined calls expanded), at a higher cost
+//     (BenchmarkRecord).
 //
 // Free of the allocation at addr, before the memory is given back (so that
 // an address handed out again cannot lose its new sample to the old Free):
