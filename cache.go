@@ -146,7 +146,7 @@ func (c *Cache) Free(b []byte) error {
 	if invariants {
 		defer st.a.checkAfter("Cache.Free")()
 	}
-	if addr := sliceAddr(b); st.a.prof.MaybeLive(addr) { // see profile.go
+	if addr := sliceAddr(b); st.a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
 		st.a.dropSample(addr)
 	}
 	// The fast path: an object of the chunk the Cache remembers.

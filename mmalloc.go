@@ -129,13 +129,13 @@ type Options struct {
 	// runs only while retained memory passes RetainBytes, and Close stops
 	// it. The decaying bytes count in Stats (Retained, Decaying), in Limit
 	// and in the process budget, and go back before an allocation fails
-	// for Limit. 0 means DefaultDecayTime (1 s); a negative value keeps
+	// for Limit. 0 means DefaultDecayTime (`time.Second`); a negative value keeps
 	// nothing beyond RetainBytes: it goes back at Free.
 	DecayTime time.Duration
 
 	// DecayBytes: the most freed bytes kept beyond RetainBytes while they
 	// decay; past it, memory goes back at Free. 0 means
-	// DefaultDecayBytes (1 GiB); a negative value keeps none.
+	// DefaultDecayBytes (`1 << 30`); a negative value keeps none.
 	DecayBytes int64
 
 	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on
@@ -242,8 +242,10 @@ type Options struct {
 	// 0 means DefaultProfileRate (512 KiB, the runtime's default); 1
 	// samples every allocation, which CheckLeaks makes exact; a negative
 	// value turns sampling off. An allocation not sampled costs one
-	// subtraction, a Free one or two loads; a sampled allocation pays for
-	// runtime.Callers and a lock (bench/results/profile.txt).
+	// subtraction, a Free one load (a hash and two more while samples are
+	// live); a sampled allocation pays for walking its call stack (by
+	// frame pointers on amd64 and arm64) and a lock
+	// (bench/results/profile-sample.txt).
 	ProfileRate int
 }
 
@@ -548,7 +550,7 @@ func (a *Allocator) Free(b []byte) error {
 	if invariants {
 		defer a.checkAfter("Free")()
 	}
-	if addr := sliceAddr(b); a.prof.MaybeLive(addr) { // see profile.go
+	if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
 		a.dropSample(addr)
 	}
 	// The fast path, pinned: an object of the chunk the P's cache

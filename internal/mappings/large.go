@@ -305,7 +305,7 @@ func (r *Registry) Close() {
 	r.kept = nil
 }
 
-// Stats are a Registry's figures: Live == Allocs - Frees, also after
+// Stats holds a Registry's counts, where Live == Allocs - Frees, also after
 // Close.
 type Stats struct {
 	Live, InUse   int64
