@@ -16,7 +16,12 @@
 //	...
 //	err = a.Free(b)
 //
-// Alloc returns zeroed memory; AllocUninit skips the clearing. Free reports
+// Alloc returns zeroed memory; AllocUninit skips the clearing; AllocAligned
+// (aligned.go) places it at a multiple of a power of two up to the page
+// size, as Arrow's buffers (64 B) and O_DIRECT (the page) need. Without
+// it, Alloc(n) is aligned to the largest power of two dividing its usable
+// size: 8 B for n <= 8, at least 16 B above, the page for large
+// allocations (see Alloc). Free reports
 // every misuse it can detect with a sentinel error (ErrForeignPointer,
 // ErrInvalidPointer, ErrDoubleFree, ErrClosed) and changes nothing when it
 // does. Stats tells what is mapped, in use and live, per size class; Trim
