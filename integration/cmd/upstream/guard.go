@@ -1,0 +1,213 @@
+// The guard run: each arrow package's tests under mmalloc's guard mode,
+// one top-level test per process, and what guard mode finds.
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// finding is one thing guard mode reported in one test.
+type finding struct {
+	pkg, test, kind string
+	detail          []string
+}
+
+// guardResult is one top-level test's run.
+type guardResult struct {
+	test     string
+	passed   bool
+	findings []finding
+}
+
+var (
+	faultRe = regexp.MustCompile(`unexpected fault address|signal SIGSEGV|fatal error: fault`)
+	failRe  = regexp.MustCompile(`^\s*--- FAIL: (\S+)`)
+)
+
+// runGuard compiles each package's tests with the tag mmalloc and runs
+// every top-level test in a process of its own under guard mode; it
+// writes the findings to results (and prints them). It reports whether
+// the harness itself failed (a build).
+func runGuard(dir string, pkgs []string, results string) bool {
+	start := time.Now()
+	var all []finding
+	var summary []string
+	failed := false
+	skip := map[string]bool{}
+	for _, ts := range dataTests {
+		for _, t := range ts {
+			skip[t[:strings.Index(t, ":")]] = true
+		}
+	}
+	for _, p := range pkgs {
+		pdir := filepath.Join(dir, p)
+		bin := filepath.Join(dir, strings.ReplaceAll(p, "/", "_")+".test")
+		if out, err := cmdIn(pdir, "go", "test", "-c", "-vet=off", "-tags", "mmalloc", "-o", bin, "."); err != nil {
+			fmt.Printf("%s: build failed:\n%s\n", p, out)
+			failed = true
+			continue
+		}
+		list, err := exec.Command(bin, "-test.list", ".").Output()
+		check(err)
+		var tests []string
+		for _, name := range strings.Fields(string(list)) {
+			if strings.HasPrefix(name, "Test") || strings.HasPrefix(name, "Example") {
+				if !skip[name] {
+					tests = append(tests, name)
+				}
+			}
+		}
+		res := make([]guardResult, len(tests))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 2) // two cores
+		for i, name := range tests {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				res[i] = runOneGuarded(bin, pdir, p, name)
+			}()
+		}
+		wg.Wait()
+		passed := 0
+		for _, r := range res {
+			if r.passed {
+				passed++
+			}
+			all = append(all, r.findings...)
+		}
+		line := fmt.Sprintf("%-14s %4d top-level tests, %4d passed, %4d with findings", p, len(tests), passed, countTests(res))
+		fmt.Println(line)
+		summary = append(summary, line)
+	}
+	text := formatFindings(all, summary, time.Since(start))
+	fmt.Print(text)
+	if results != "" {
+		check(os.WriteFile(results, []byte(text), 0o644))
+	}
+	return failed
+}
+
+func countTests(res []guardResult) int {
+	n := 0
+	for _, r := range res {
+		if len(r.findings) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// runOneGuarded runs one top-level test under guard mode and reads what
+// it reported: a fault, a failure, a panic, the guards' corruptions and
+// bad frees from the TestMain's report.
+func runOneGuarded(bin, dir, pkg, name string) guardResult {
+	cmd := exec.Command(bin, "-test.run", "^"+regexp.QuoteMeta(name)+"$", "-test.v", "-test.count=1", "-test.timeout=10m")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ARROWMEM_GUARD=1", "GOTRACEBACK=all")
+	out, err := cmd.CombinedOutput()
+	text := string(out)
+	r := guardResult{test: name, passed: err == nil}
+	add := func(kind string, detail []string) {
+		r.findings = append(r.findings, finding{pkg: pkg, test: name, kind: kind, detail: detail})
+	}
+	lines := strings.Split(text, "\n")
+	switch {
+	case faultRe.MatchString(text):
+		add("fault (use after free or overflow of a large buffer)", crashDetail(lines))
+	case strings.Contains(text, "\npanic: ") || strings.HasPrefix(text, "panic: "):
+		add("panic", crashDetail(lines))
+	}
+	for _, l := range lines {
+		if m := failRe.FindStringSubmatch(l); m != nil && !faultRe.MatchString(text) {
+			add("fails only under guard mode (a read of freed memory, or a canary hit)", failureDetail(lines, m[1]))
+			break
+		}
+	}
+	for _, l := range lines {
+		if i := strings.Index(l, reportTag); i >= 0 {
+			var rep report
+			if json.Unmarshal([]byte(l[i+len(reportTag):]), &rep) == nil {
+				if len(rep.Guards) > 0 {
+					add("corruption found by the guards (write after free, or past the end)", rep.Guards)
+				}
+				if rep.BadFrees > 0 {
+					add("bad free", []string{rep.FirstBadFree})
+				}
+			}
+		}
+	}
+	if err != nil && len(r.findings) == 0 {
+		add("failed", lastLines(lines, 15))
+	}
+	return r
+}
+
+// crashDetail returns the fault's lines and the stack of the goroutine
+// that faulted or panicked: the first goroutine block of the traceback.
+func crashDetail(lines []string) []string {
+	var out []string
+	for i, l := range lines {
+		if faultRe.MatchString(l) || strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "[signal") {
+			out = append(out, l)
+		}
+		if strings.HasPrefix(l, "goroutine ") && strings.Contains(l, "[running]") {
+			end := min(len(lines), i+41)
+			for _, s := range lines[i:end] {
+				if s == "" {
+					break
+				}
+				out = append(out, s)
+			}
+			break
+		}
+	}
+	return out
+}
+
+// failureDetail returns the output of the failing test, trimmed.
+func failureDetail(lines []string, test string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.Contains(l, "Error Trace") || strings.Contains(l, "Error:") || strings.Contains(l, "_test.go:") || strings.Contains(l, "--- FAIL") {
+			out = append(out, strings.TrimRight(l, " \t"))
+		}
+		if len(out) >= 20 {
+			break
+		}
+	}
+	return out
+}
+
+func formatFindings(all []finding, summary []string, took time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "== guard mode: arrow-go %s under mmalloc's guard mode (ARROWMEM_GUARD=1, memory.DefaultAllocator = arrowmem), one top-level test per process (%s)\n", arrowVersion, took.Round(time.Second))
+	for _, s := range summary {
+		b.WriteString(s + "\n")
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].pkg != all[j].pkg {
+			return all[i].pkg < all[j].pkg
+		}
+		return all[i].test < all[j].test
+	})
+	fmt.Fprintf(&b, "findings: %d\n", len(all))
+	for _, f := range all {
+		fmt.Fprintf(&b, "\n-- %s %s: %s\n", f.pkg, f.test, f.kind)
+		for _, d := range f.detail {
+			fmt.Fprintf(&b, "   %s\n", d)
+		}
+	}
+	return b.String()
+}
