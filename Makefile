@@ -13,9 +13,9 @@ FUZZMINIMIZE ?= 30x
 SOAKTIME ?= 60s
 FUZZTARGETS ?= FuzzOps FuzzFree FuzzRealloc
 
-.PHONY: test bench results lint gotest rss fullsize invariants soak fuzz benchtest
+.PHONY: test bench results lint gotest rss fullsize invariants soak fuzz benchtest integration integration-compute integration-guard
 
-test: lint gotest rss fullsize invariants soak fuzz benchtest
+test: lint gotest rss fullsize invariants soak fuzz benchtest integration
 
 lint:
 	@echo "== gofmt"
@@ -63,6 +63,31 @@ fuzz:
 # The benchmark program is its own module; its checks live in .ci/bench.
 benchtest:
 	@if [ -x .ci/bench ]; then echo "== bench module"; .ci/bench; fi
+
+# The adapters (arrowmem, parquetmem, httpmem) under their users' own
+# test suites, from integration/, a module of its own: its tests (the
+# mallocator's cases on arrowmem, a parquet file through parquetmem, a
+# ReverseProxy through httpmem), then arrow-go's packages with Arrow's
+# memory on mmalloc and without, and parquet-go's buffer pool tests on
+# parquetmem (cmd/upstream; see integration/README.md). The goalloc
+# configuration (GoAllocator itself on mmalloc) runs on the two packages
+# that build fastest, to keep CI within its budget.
+INTEGRATION_ARROW ?= arrow/array,arrow/ipc,arrow/memory,arrow/scalar,arrow/csv
+INTEGRATION_GOALLOC ?= arrow/memory,arrow/scalar
+integration:
+	@echo "== integration: the adapters under their users' test suites"
+	cd integration && test -z "$$(gofmt -l .)" && go vet ./... && go test -count=1 ./...
+	cd integration && go run ./cmd/upstream -arrow $(INTEGRATION_ARROW) -goalloc-packages $(INTEGRATION_GOALLOC)
+
+# arrow/compute the same way: its build alone takes minutes, so it has a
+# target of its own, outside make test.
+integration-compute:
+	cd integration && go run ./cmd/upstream -arrow arrow/compute -parquet=false
+
+# The arrow packages under guard mode, one top-level test per process:
+# what it finds goes to integration/results/guard.txt.
+integration-guard:
+	cd integration && go run ./cmd/upstream -guard -arrow $(INTEGRATION_ARROW),arrow/compute -results results/guard.txt
 
 # Every file in bench/results (tables, chart, comparisons) made again;
 # see bench/Makefile and bench/README.md.

@@ -6,6 +6,7 @@ replace github.com/mmalloc/mmalloc => ../
 
 require (
 	github.com/apache/arrow-go/v18 v18.9.0
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/mmalloc/mmalloc v0.0.0-00010101000000-000000000000
 	github.com/parquet-go/parquet-go v0.32.1
 	github.com/stretchr/testify v1.12.1

@@ -113,9 +113,12 @@ func countTests(res []guardResult) int {
 // it reported: a fault, a failure, a panic, the guards' corruptions and
 // bad frees from the TestMain's report.
 func runOneGuarded(bin, dir, pkg, name string) guardResult {
+	reports, err := os.MkdirTemp("", "mmalloc-guard-")
+	check(err)
+	defer os.RemoveAll(reports)
 	cmd := exec.Command(bin, "-test.run", "^"+regexp.QuoteMeta(name)+"$", "-test.v", "-test.count=1", "-test.timeout=10m")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "ARROWMEM_GUARD=1", "GOTRACEBACK=all")
+	cmd.Env = append(os.Environ(), "ARROWMEM_GUARD=1", "GOTRACEBACK=all", "MMALLOC_REPORT_DIR="+reports)
 	out, err := cmd.CombinedOutput()
 	text := string(out)
 	r := guardResult{test: name, passed: err == nil}
@@ -135,10 +138,10 @@ func runOneGuarded(bin, dir, pkg, name string) guardResult {
 			break
 		}
 	}
-	for _, l := range lines {
-		if i := strings.Index(l, reportTag); i >= 0 {
+	if data, err := os.ReadFile(filepath.Join(reports, strings.ReplaceAll(pkg, "/", "_")+".json")); err == nil {
+		{
 			var rep report
-			if json.Unmarshal([]byte(l[i+len(reportTag):]), &rep) == nil {
+			if json.Unmarshal(data, &rep) == nil {
 				if len(rep.Guards) > 0 {
 					add("corruption found by the guards (write after free, or past the end)", rep.Guards)
 				}

@@ -36,14 +36,10 @@ func newMmalloc() *arrowmem.Allocator {
 	return arrowmem.New(a)
 }
 
-type leakLog struct{ strings.Builder }
-
-func (l *leakLog) Helper() {}
-
-func (l *leakLog) Errorf(format string, args ...any) { fmt.Fprintf(&l.Builder, format, args...) }
-
-// MmallocReport returns the line the harness reads after the tests.
-func MmallocReport() string {
+// MmallocReport writes what mmalloc holds after the tests of pkg to
+// $MMALLOC_REPORT_DIR, for the harness (go test -json would split the
+// long line).
+func MmallocReport(pkg string) {
 	a := Mmalloc.Mmalloc()
 	st := a.Stats()
 	r := map[string]any{
@@ -53,16 +49,25 @@ func MmallocReport() string {
 	if err := Mmalloc.Err(); err != nil {
 		r["FirstBadFree"] = err.Error()
 	}
-	if st.Live > 0 {
-		var l leakLog
-		mmalloc.CheckLeaks(&l, a)
-		r["Sites"] = l.String()
-	}
 	if err := a.CheckGuards(); err != nil {
 		r["Guards"] = strings.Split(err.Error(), "\n")
 	}
 	b, _ := json.Marshal(r)
-	return "` + reportTag + `" + string(b)
+	dir := os.Getenv("MMALLOC_REPORT_DIR")
+	if dir == "" {
+		fmt.Println("` + reportTag + `" + string(b))
+		return
+	}
+	name := dir + "/" + strings.ReplaceAll(pkg, "/", "_")
+	if err := os.WriteFile(name+".json", b, 0o644); err != nil {
+		fmt.Println("mmalloc report:", err)
+	}
+	// Every allocation is sampled: the profile's in-use samples are
+	// exactly what is still live, with the stacks that allocated it.
+	if f, err := os.Create(name + ".pb.gz"); err == nil {
+		_ = a.WriteHeapProfile(f)
+		_ = f.Close()
+	}
 }
 `
 
@@ -95,14 +100,13 @@ func (a *GoAllocator) Free(b []byte) { Mmalloc.Free(b) }
 var _ Allocator = (*GoAllocator)(nil)
 `
 
-// mainFile is the TestMain added to each arrow package tested; %s is the
-// package's name.
+// mainFile is the TestMain added to each arrow package tested; the
+// verbs are the package's name and its path in the module.
 const mainFile = `//go:build mmalloc || mmalloc_goalloc
 
 package %s_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -111,7 +115,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	fmt.Println(memory.MmallocReport())
+	memory.MmallocReport(%q)
 	os.Exit(code)
 }
 `
