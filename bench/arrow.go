@@ -251,7 +251,9 @@ var (
 )
 
 // arrowString is the i-th string of the strings column: 7 to 16 bytes.
-func arrowString(i int) string { return "s" + strconv.Itoa(i*2654435761%1000003) + "-" + strings.Repeat("x", i%5) }
+func arrowString(i int) string {
+	return "s" + strconv.Itoa(i*2654435761%1000003) + "-" + strings.Repeat("x", i%5)
+}
 
 // arrowColumns builds the two records with mem: 10M Int64 (i*7-3) and 1M
 // strings, each with the checksum its verify compares.
