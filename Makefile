@@ -13,7 +13,7 @@ FUZZMINIMIZE ?= 30x
 SOAKTIME ?= 60s
 FUZZTARGETS ?= FuzzOps FuzzFree FuzzRealloc
 
-.PHONY: test bench results lint gotest rss fullsize invariants soak fuzz benchtest integration integration-compute integration-guard
+.PHONY: test bench results lint gotest rss fullsize invariants soak fuzz benchtest integration integration-more integration-guard
 
 test: lint gotest rss fullsize invariants soak fuzz benchtest integration
 
@@ -79,15 +79,18 @@ integration:
 	cd integration && test -z "$$(gofmt -l .)" && go vet ./... && go test -count=1 ./...
 	cd integration && go run ./cmd/upstream -arrow $(INTEGRATION_ARROW) -goalloc-packages $(INTEGRATION_GOALLOC)
 
-# arrow/compute the same way: its build alone takes minutes, so it has a
-# target of its own, outside make test.
-integration-compute:
-	cd integration && go run ./cmd/upstream -arrow arrow/compute -parquet=false
+# arrow/compute, parquet/pqarrow, arrow/internal/arrjson and the JSON
+# integration test's command (arrjson's Writer) the same way:
+# their builds alone take minutes, so they have a target of their own,
+# outside make test; its output is integration/results/more.txt.
+INTEGRATION_MORE ?= arrow/compute,parquet/pqarrow,arrow/internal/arrjson,arrow/ipc/cmd/arrow-json-integration-test
+integration-more:
+	cd integration && go run ./cmd/upstream -arrow $(INTEGRATION_MORE) -parquet=false
 
-# The arrow packages under guard mode, one top-level test per process:
-# what it finds goes to integration/results/guard.txt.
+# Every arrow package above under guard mode, one top-level test per
+# process: what it finds goes to integration/results/guard.txt.
 integration-guard:
-	cd integration && go run ./cmd/upstream -guard -arrow $(INTEGRATION_ARROW),arrow/compute -results results/guard.txt
+	cd integration && go run ./cmd/upstream -guard -arrow $(INTEGRATION_ARROW),$(INTEGRATION_MORE) -results results/guard.txt
 
 # Every file in bench/results (tables, chart, comparisons) made again;
 # see bench/Makefile and bench/README.md.

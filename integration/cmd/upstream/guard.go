@@ -40,19 +40,25 @@ var (
 // the harness itself failed (a build).
 func runGuard(dir string, pkgs []string, results string) bool {
 	start := time.Now()
+	fmt.Println("== guard mode: every top-level test in a process of its own")
 	var all []finding
 	var summary []string
 	failed := false
+	// Under mmalloc_goalloc both DefaultAllocator and every GoAllocator
+	// the tests make take their memory from the guarded allocator.
+	cfg := configs["goalloc"]
 	skip := map[string]bool{}
-	for _, ts := range dataTests {
-		for _, t := range ts {
-			skip[t[:strings.Index(t, ":")]] = true
+	for _, m := range []map[string][]string{dataTests, cfg.skips} {
+		for _, ts := range m {
+			for _, t := range ts {
+				skip[t[:strings.Index(t, ":")]] = true
+			}
 		}
 	}
 	for _, p := range pkgs {
 		pdir := filepath.Join(dir, p)
 		bin := filepath.Join(dir, strings.ReplaceAll(p, "/", "_")+".test")
-		if out, err := cmdIn(pdir, "go", "test", "-c", "-vet=off", "-tags", "mmalloc", "-o", bin, "."); err != nil {
+		if out, err := cmdIn(pdir, "go", "test", "-c", "-vet=off", "-tags", cfg.tags, "-o", bin, "."); err != nil {
 			fmt.Printf("%s: build failed:\n%s\n", p, out)
 			failed = true
 			continue
@@ -133,8 +139,8 @@ func runOneGuarded(bin, dir, pkg, name string) guardResult {
 		add("panic", crashDetail(lines))
 	}
 	for _, l := range lines {
-		if m := failRe.FindStringSubmatch(l); m != nil && !faultRe.MatchString(text) {
-			add("fails only under guard mode (a read of freed memory, or a canary hit)", failureDetail(lines, m[1]))
+		if failRe.MatchString(l) && len(r.findings) == 0 { // a fault or panic says more
+			add("fails only under guard mode (a read of freed memory, or a canary hit)", failureDetail(lines))
 			break
 		}
 	}
@@ -179,14 +185,33 @@ func crashDetail(lines []string) []string {
 	return out
 }
 
-// failureDetail returns the output of the failing test, trimmed.
-func failureDetail(lines []string, test string) []string {
+// failureDetail returns what the failing test said: its failing
+// subtests and testify's error lines with the message after each, up to
+// 24 lines.
+func failureDetail(lines []string) []string {
 	var out []string
-	for _, l := range lines {
-		if strings.Contains(l, "Error Trace") || strings.Contains(l, "Error:") || strings.Contains(l, "_test.go:") || strings.Contains(l, "--- FAIL") {
-			out = append(out, strings.TrimRight(l, " \t"))
+	seen := map[string]bool{}
+	for i, l := range lines {
+		t := strings.TrimSpace(l)
+		keep := strings.HasPrefix(t, "--- FAIL") || strings.HasPrefix(t, "Error Trace:") || strings.HasPrefix(t, "Error:") ||
+			strings.HasPrefix(t, "Messages:") || strings.HasPrefix(t, "panic:")
+		if !keep || seen[t] {
+			continue
 		}
-		if len(out) >= 20 {
+		seen[t] = true
+		out = append(out, t)
+		// testify continues a message on the lines after it, indented.
+		for _, next := range lines[i+1 : min(len(lines), i+4)] {
+			n := strings.TrimSpace(next)
+			if n == "" || strings.Contains(n, ":\t") || strings.HasPrefix(n, "---") || strings.HasPrefix(n, "===") || strings.HasSuffix(n, ":") {
+				break
+			}
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, "    "+n)
+			}
+		}
+		if len(out) >= 24 {
 			break
 		}
 	}
@@ -195,7 +220,9 @@ func failureDetail(lines []string, test string) []string {
 
 func formatFindings(all []finding, summary []string, took time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "== guard mode: arrow-go %s under mmalloc's guard mode (ARROWMEM_GUARD=1, memory.DefaultAllocator = arrowmem), one top-level test per process (%s)\n", arrowVersion, took.Round(time.Second))
+	fmt.Fprintf(&b, "== guard mode: arrow-go %s under mmalloc's guard mode (ARROWMEM_GUARD=1; build tag mmalloc_goalloc: GoAllocator and so DefaultAllocator on arrowmem),\n", arrowVersion)
+	fmt.Fprintf(&b, "   one top-level test per process, date %s (%s)\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second))
+	b.WriteString("   skipped: the tests that read external data, and arrow/memory TestGoAllocator_Allocate (asserts GoAllocator's exact cap)\n")
 	for _, s := range summary {
 		b.WriteString(s + "\n")
 	}

@@ -70,6 +70,13 @@ var dataTests = map[string][]string{
 		"TestCustomTypeConversion: reads parquet-testing/data/alltypes_plain.parquet (PARQUET_TEST_DATA)",
 		"Example_reader: reads arrow-testing/data/csv/aggregate_test_100.csv",
 	},
+	"parquet/pqarrow": {
+		"TestArrowReaderAdHocReadDecimals: reads parquet-testing/data/*_decimal.parquet (PARQUET_TEST_DATA; panics without it)",
+		"TestArrowReaderAdHocReadFloat16s: reads parquet-testing/data/float16_*.parquet (PARQUET_TEST_DATA)",
+		"TestArrowReaderCanceledContext: reads a parquet-testing file (PARQUET_TEST_DATA)",
+		"TestReadRowGroupsCanceledDuringFinalColumn: reads a parquet-testing file (PARQUET_TEST_DATA)",
+		"TestShreddedVariantExamples: reads parquet-testing/shredded_variant (PARQUET_TEST_DATA; skips itself without it)",
+	},
 }
 
 // dataMarkers find test files that read external data, so that a new
@@ -391,8 +398,8 @@ func readReports(dir string, res map[string]*counts) {
 func runArrow(dir string, pkgs, cfgs []string, goallocPkgs string) bool {
 	fmt.Printf("== arrow-go %s: %s\n", arrowVersion, strings.Join(pkgs, " "))
 	fmt.Println("skipped in every configuration (they need data files the module proxy does not serve):")
-	for p, ts := range dataTests {
-		for _, t := range ts {
+	for _, p := range pkgs {
+		for _, t := range dataTests[p] {
 			fmt.Printf("   %s %s\n", p, t)
 		}
 	}
