@@ -19,10 +19,14 @@
 // # Buffers
 //
 // Allocate returns zeroed memory 64-byte aligned (Arrow's alignment), from
-// mmalloc.Allocator.AllocAligned; its cap is the usable size mmalloc gave,
-// which Reallocate grows into without moving. Allocate(0) returns an empty
-// slice, which Free and Reallocate accept. Reallocate resizes in place
-// when the buffer has room (clearing the bytes it adds); grows a buffer
+// mmalloc.Allocator.AllocAligned, with cap == len, as Arrow's own
+// allocators give: Arrow code takes cap(b) for room it may write while
+// copying into b[:len(b)] (arrow/compute's execBufBuilder does), which
+// loses bytes under a larger cap. The room mmalloc gave beyond len is not
+// lost: Reallocate finds it (mmalloc.Allocator.Bytes) and grows into it
+// without moving. Allocate(0) returns an empty slice, which Free and
+// Reallocate accept. Reallocate resizes in place when the allocation has
+// room (clearing the bytes it adds); grows a buffer
 // past 128 KiB (mmalloc.DefaultLargeThreshold, above which every buffer is
 // a mapping of its own) with mmalloc's Realloc, which remaps it with
 // mremap and copies nothing; shrinks such a buffer with Realloc too, which
@@ -181,8 +185,8 @@ func (m *Allocator) Mmalloc() *mmalloc.Allocator {
 	return m.a
 }
 
-// Allocate returns size zeroed bytes, 64-byte aligned, with cap the usable
-// size of the allocation. Allocate(0) returns an empty slice. A negative
+// Allocate returns size zeroed bytes, 64-byte aligned, with cap == len.
+// Allocate(0) returns an empty slice. A negative
 // size panics; out of memory panics or falls back to the Go heap (see the
 // package doc).
 func (m *Allocator) Allocate(size int) []byte {
@@ -197,7 +201,7 @@ func (m *Allocator) Allocate(size int) []byte {
 		b = m.fallback("Allocate", size, err)
 	}
 	m.allocated.Add(int64(size))
-	return b
+	return b[:size:size]
 }
 
 // Reallocate resizes b, which Allocate or Reallocate returned, to size
@@ -220,54 +224,70 @@ func (m *Allocator) Reallocate(size int, b []byte) []byte {
 	return nb
 }
 
-// resize is Reallocate for a b with cap(b) > 0 and size >= 0.
+// resize is Reallocate for a b with cap(b) > 0 and size >= 0. Every
+// slice it returns has cap == len.
 func (m *Allocator) resize(size int, b []byte) []byte {
 	const large = mmalloc.DefaultLargeThreshold // above it every buffer is a mapping of its own
-	switch {
-	case m.heapFallback && m.isHeap(b):
+	if size == 0 { // the result has cap 0, which Free ignores: b goes now
+		m.freeMoved(b)
+		return []byte{}
+	}
+	if m.heapFallback && m.isHeap(b) {
 		if size <= cap(b) {
-			return grow(b, size)
+			return grow(b[:cap(b)], len(b), size)
 		}
-	case size <= cap(b) && (m.guard || cap(b) <= large):
-		return grow(b, size) // room in the allocation
+		return m.move(size, b)
+	}
+	// The allocation's room: its usable size (in guard mode, its len).
+	whole, err := m.a.Bytes(mmalloc.RefOf(b))
+	if err != nil || len(whole) < len(b) {
+		return m.move(size, b) // not mmalloc's: the move reports it as a bad Free
+	}
+	room := len(whole)
+	switch {
+	case size <= room && (m.guard || room <= large):
+		return grow(whole, len(b), size) // room in the allocation
 	case size > large && !m.guard:
 		// Grow or shrink by mremap, or move into a mapping of its own
 		// (page aligned); a resize to the same pages stays in place.
-		nb, err := m.a.Realloc(b, size)
-		if err == nil {
-			return nb
+		if nb, err := m.a.Realloc(b, size); err == nil {
+			return nb[:size:size]
 		}
-		if size <= cap(b) {
-			return grow(b, size) // a shrink that could not remap keeps the memory
+		if size <= room {
+			return grow(whole, len(b), size) // a shrink that could not remap keeps the memory
 		}
-		// Out of memory, or a b that is not mmalloc's: the move below
-		// falls back or panics, and reports the bad b as a bad Free.
-	case size <= cap(b):
+	case size <= room:
 		// A large buffer shrunk to 128 KiB or less moves into a slab, and
 		// its mapping goes back to the OS.
-		nb, err := m.a.AllocAligned(size, Alignment)
-		if err != nil {
-			return grow(b, size)
+		if nb, err := m.a.AllocAligned(size, Alignment); err == nil {
+			copy(nb, b)
+			m.freeMoved(b)
+			return nb[:size:size]
 		}
-		copy(nb, b)
-		m.freeMoved(b)
-		return nb
+		return grow(whole, len(b), size)
 	}
+	return m.move(size, b)
+}
+
+// move moves b into a new allocation of size bytes, from mmalloc or, out
+// of memory, as the policy says: Reallocate's last resort.
+func (m *Allocator) move(size int, b []byte) []byte {
 	nb, err := m.a.AllocAligned(size, Alignment)
 	if err != nil {
 		nb = m.fallback("Reallocate", size, err)
 	}
 	copy(nb, b[:min(len(b), size)])
 	m.freeMoved(b)
-	return nb
+	return nb[:size:size]
 }
 
-// grow returns b resized to size within its cap, the bytes it adds cleared.
-func grow(b []byte, size int) []byte {
-	if size > len(b) {
-		clear(b[len(b):size])
+// grow returns whole[:size:size], the bytes from n (b's len) to size
+// cleared.
+func grow(whole []byte, n, size int) []byte {
+	if size > n {
+		clear(whole[n:size])
 	}
-	return b[:size]
+	return whole[:size:size]
 }
 
 // freeMoved frees b, which Reallocate has copied elsewhere, as Free would

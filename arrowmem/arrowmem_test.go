@@ -85,6 +85,7 @@ func TestAllocateAndResize(t *testing.T) {
 				for j, to := range sizes {
 					b := m.Allocate(from)
 					require.Len(t, b, from)
+					require.Equal(t, from, cap(b), "cap == len")
 					require.True(t, allZero(b), "Allocate(%d) is zeroed", from)
 					if from > 0 {
 						require.Zero(t, addr(b)%arrowmem.Alignment, "Allocate(%d) is aligned", from)
@@ -93,6 +94,7 @@ func TestAllocateAndResize(t *testing.T) {
 					pattern(b, seed)
 					r := m.Reallocate(to, b)
 					require.Len(t, r, to)
+					require.Equal(t, to, cap(r), "cap == len")
 					if to > 0 {
 						require.Zero(t, addr(r)%arrowmem.Alignment, "Reallocate(%d -> %d) is aligned", from, to)
 					}
@@ -116,13 +118,16 @@ func TestAllocateAndResize(t *testing.T) {
 func TestReallocateInPlace(t *testing.T) {
 	m := arrowmem.New(newMmalloc(t, mmalloc.Options{}))
 	b := m.Allocate(80)
-	require.GreaterOrEqual(t, cap(b), 128, "80 bytes rounded up to 64 take the 128-byte class")
-	whole := b[:cap(b)]
+	assert.Equal(t, 80, cap(b), "cap == len, as Arrow's allocators give")
+	whole, err := m.Mmalloc().Bytes(mmalloc.RefOf(b))
+	require.NoError(t, err)
+	require.Len(t, whole, 128, "80 bytes rounded up to 64 take the 128-byte class")
 	pattern(whole, 1)
 	r := m.Reallocate(100, b)
 	assert.Equal(t, addr(b), addr(r), "grown in place")
 	assert.True(t, hasPattern(r[:80], 1))
 	assert.True(t, allZero(r[80:100]), "the added bytes read as zero")
+	assert.Equal(t, 100, cap(r), "cap == len")
 	m.Free(r)
 	assert.Zero(t, m.AllocatedBytes())
 }
@@ -262,7 +267,11 @@ func TestGuardMode(t *testing.T) {
 	n, err := arrowmem.NewFromEnv()
 	require.NoError(t, err)
 	defer n.Mmalloc().Close()
-	assert.Greater(t, cap(n.Allocate(100)), 100, "without the variable, no guard mode")
+	b = n.Allocate(100)
+	whole, err := n.Mmalloc().Bytes(mmalloc.RefOf(b))
+	require.NoError(t, err)
+	assert.Greater(t, len(whole), 100, "without the variable, no guard mode: the slot has room")
+	n.Free(b)
 }
 
 // TestConcurrent: goroutines allocate, resize and free buffers that other
