@@ -44,39 +44,69 @@ func leakSites(path string) string {
 		name          string
 		objects, size int64
 	}
-	sites := map[string]*site{}
-	for _, s := range p.Sample {
-		if s.Value[objIdx] == 0 {
-			continue
-		}
-		key := siteOf(s)
-		st := sites[key]
-		if st == nil {
-			st = &site{name: key}
-			sites[key] = st
-		}
-		st.objects += s.Value[objIdx]
-		st.size += s.Value[bytesIdx]
-	}
-	list := make([]*site, 0, len(sites))
-	for _, s := range sites {
-		list = append(list, s)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].size != list[j].size {
-			return list[i].size > list[j].size
-		}
-		return list[i].name < list[j].name
-	})
 	var b strings.Builder
-	for i, s := range list {
-		if i == 15 {
-			fmt.Fprintf(&b, "... and %d more sites\n", len(list)-i)
-			break
+	for _, by := range []struct {
+		title string
+		key   func(*profile.Sample) string
+		rows  int
+	}{
+		{"by the test code that made them", siteOf, 12},
+		{"by the library code that allocated them", originOf, 8},
+	} {
+		sites := map[string]*site{}
+		for _, s := range p.Sample {
+			if s.Value[objIdx] == 0 {
+				continue
+			}
+			key := by.key(s)
+			st := sites[key]
+			if st == nil {
+				st = &site{name: key}
+				sites[key] = st
+			}
+			st.objects += s.Value[objIdx]
+			st.size += s.Value[bytesIdx]
 		}
-		fmt.Fprintf(&b, "%6d allocations %10d B  %s\n", s.objects, s.size, s.name)
+		list := make([]*site, 0, len(sites))
+		for _, s := range sites {
+			list = append(list, s)
+		}
+		sort.Slice(list, func(i, j int) bool {
+			if list[i].size != list[j].size {
+				return list[i].size > list[j].size
+			}
+			return list[i].name < list[j].name
+		})
+		fmt.Fprintf(&b, "%s:\n", by.title)
+		for i, s := range list {
+			if i == by.rows {
+				fmt.Fprintf(&b, "  ... and %d more\n", len(list)-i)
+				break
+			}
+			fmt.Fprintf(&b, "  %6d allocations %10d B  %s\n", s.objects, s.size, s.name)
+		}
 	}
 	return b.String()
+}
+
+// originOf names the innermost frame of a sample's stack outside Arrow's
+// memory package, mmalloc and the runtime: the library code that asked
+// for the buffer.
+func originOf(s *profile.Sample) string {
+	for _, loc := range s.Location {
+		for _, l := range loc.Line {
+			if l.Function == nil {
+				continue
+			}
+			fn := l.Function.Name
+			if strings.HasPrefix(fn, arrowModule+"/arrow/memory.") || strings.HasPrefix(fn, "github.com/mmalloc/") ||
+				strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "sync.") {
+				continue
+			}
+			return fmt.Sprintf("%s (%s:%d)", short(fn), filepath.Base(l.Function.Filename), l.Line)
+		}
+	}
+	return "?"
 }
 
 // siteOf names the test code a sample's stack comes from.

@@ -481,7 +481,7 @@ func printArrow(pkgs, cfgs []string, results map[string]map[string]*counts) bool
 				}
 			}
 			if r := c.report; r != nil && r.Live > 0 && r.Sites != "" {
-				fmt.Printf("   still live at the end: never released, by the test code that made them:\n%s", indent(r.Sites, "      "))
+				fmt.Printf("   still live at the end, never released:\n%s", indent(r.Sites, "      "))
 			}
 		}
 	}
