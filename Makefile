@@ -85,7 +85,8 @@ integration:
 # outside make test; its output is integration/results/more.txt.
 INTEGRATION_MORE ?= arrow/compute,parquet/pqarrow,arrow/internal/arrjson,arrow/ipc/cmd/arrow-json-integration-test
 integration-more:
-	cd integration && go run ./cmd/upstream -arrow $(INTEGRATION_MORE) -parquet=false
+	cd integration && go run ./cmd/upstream -arrow $(INTEGRATION_MORE) -parquet=false > results/more.txt.tmp; \
+		status=$$?; cat results/more.txt.tmp; mv results/more.txt.tmp results/more.txt; exit $$status
 
 # Every arrow package above under guard mode, one top-level test per
 # process: what it finds goes to integration/results/guard.txt.

@@ -221,7 +221,7 @@ func failureDetail(lines []string) []string {
 func formatFindings(all []finding, summary []string, took time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "== guard mode: arrow-go %s under mmalloc's guard mode (ARROWMEM_GUARD=1; build tag mmalloc_goalloc: GoAllocator and so DefaultAllocator on arrowmem),\n", arrowVersion)
-	fmt.Fprintf(&b, "   one top-level test per process, date %s (%s)\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second))
+	fmt.Fprintf(&b, "   one top-level test per process (%s, builds included)\n   %s\n", took.Round(time.Second), machine())
 	b.WriteString("   skipped: the tests that read external data (see README.md)\n")
 	for _, s := range summary {
 		b.WriteString(s + "\n")

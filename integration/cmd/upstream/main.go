@@ -43,6 +43,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -119,6 +120,7 @@ func main() {
 	}
 	root := mmallocRoot()
 	start := time.Now()
+	fmt.Println(machine())
 	failed := false
 
 	arrowPkgs := strings.Split(*pkgs, ",")
@@ -139,6 +141,21 @@ func main() {
 		fmt.Println("upstream: FAILED")
 		os.Exit(1)
 	}
+}
+
+// machine names the date, the CPU and the Go toolchain of this run.
+func machine() string {
+	cpu := "unknown"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if name, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+				break
+			}
+		}
+	}
+	gover, _ := exec.Command("go", "env", "GOVERSION").Output()
+	return fmt.Sprintf("date: %s, cpu: %s, %d CPUs, %s", time.Now().UTC().Format("2006-01-02 15:04 MST"), cpu, runtime.NumCPU(), strings.TrimSpace(string(gover)))
 }
 
 func check(err error) {
