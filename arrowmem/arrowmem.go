@@ -228,7 +228,7 @@ func (m *Allocator) Reallocate(size int, b []byte) []byte {
 // slice it returns has cap == len.
 func (m *Allocator) resize(size int, b []byte) []byte {
 	const large = mmalloc.DefaultLargeThreshold // above it every buffer is a mapping of its own
-	if size == 0 { // the result has cap 0, which Free ignores: b goes now
+	if size == 0 {                              // the result has cap 0, which Free ignores: b goes now
 		m.freeMoved(b)
 		return []byte{}
 	}
