@@ -227,8 +227,10 @@ func (m *Allocator) Reallocate(size int, b []byte) []byte {
 // resize is Reallocate for a b with cap(b) > 0 and size >= 0. Every
 // slice it returns has cap == len.
 func (m *Allocator) resize(size int, b []byte) []byte {
-	const large = mmalloc.DefaultLargeThreshold // above it every buffer is a mapping of its own
-	if size == 0 {                              // the result has cap 0, which Free ignores: b goes now
+	// Above DefaultLargeThreshold every buffer is a mapping of its own.
+	const large = mmalloc.DefaultLargeThreshold
+	// A result of size 0 has cap 0, which Free ignores: b goes now.
+	if size == 0 {
 		m.freeMoved(b)
 		return []byte{}
 	}
