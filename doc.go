@@ -56,6 +56,11 @@
 //     HTTP, and a leak check for tests.
 //   - Package arena's Region is a region allocator: bump allocation,
 //     everything forgotten at once by Reset, unmapped by Release.
+//   - Packages arrowmem, parquetmem and httpmem plug mmalloc into Apache
+//     Arrow's memory.Allocator, parquet-go's BufferPool and
+//     httputil.BufferPool, satisfying them structurally: the module
+//     imports neither Arrow nor parquet-go. Their users' own test suites
+//     prove them (integration/, a module of its own).
 //
 // # Design
 //

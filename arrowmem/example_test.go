@@ -51,3 +51,19 @@ func ExampleNew_options() {
 	// 4194304 1
 	// 0 0
 }
+
+// NewFromEnv lets a program's tests run under guard mode without a
+// change: ARROWMEM_GUARD=1 go test ./... turns it on.
+func ExampleNewFromEnv() {
+	mem, err := arrowmem.NewFromEnv() // in TestMain: memory.DefaultAllocator = mem
+	if err != nil {
+		panic(err)
+	}
+	defer mem.Mmalloc().Close()
+
+	buf := mem.Allocate(100)
+	mem.Free(buf)
+	fmt.Println(mem.Check()) // guard mode's findings and bad frees, if any
+	// Output:
+	// <nil>
+}
