@@ -325,8 +325,12 @@ func goTestJSON(dir string, env []string, args ...string) (map[string]*counts, t
 	check(cmd.Start())
 	res := parseEvents(out)
 	_ = cmd.Wait() // failures are in the events
-	if len(res) == 0 {
-		fmt.Fprintf(os.Stderr, "upstream: go test %v produced no results:\n%s\n", args, stderr.String())
+	setup := len(res) == 0
+	for _, c := range res {
+		setup = setup || c.pkgFailed && c.pass+c.fail+c.skip == 0
+	}
+	if setup { // a build or setup failure: go test says why on stderr
+		fmt.Fprintf(os.Stderr, "upstream: go test %v:\n%s\n", args, lastLines(strings.Split(stderr.String(), "\n"), 40))
 	}
 	return res, time.Since(start)
 }
