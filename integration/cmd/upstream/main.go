@@ -238,9 +238,13 @@ func prepareArrow(dir, root string, pkgs []string) {
 	check(err)
 	write(goalloc, "//go:build !mmalloc_goalloc\n\n"+string(src))
 	for _, p := range pkgs {
-		out, err := cmdIn(dir, "go", "list", "-f", "{{.Name}}", "./"+p)
+		// stdout only: with an empty module cache, go list reports its
+		// downloads on stderr.
+		cmd := exec.Command("go", "list", "-f", "{{.Name}}", "./"+p)
+		cmd.Dir, cmd.Env, cmd.Stderr = dir, goEnv(), os.Stderr
+		out, err := cmd.Output()
 		check(err)
-		name := strings.TrimSpace(out)
+		name := strings.TrimSpace(string(out))
 		write(filepath.Join(dir, p, "zz_mmalloc_main_test.go"), fmt.Sprintf(mainFile, name, p))
 		checkDataTests(filepath.Join(dir, p), p)
 	}
@@ -309,6 +313,7 @@ type report struct {
 
 type event struct {
 	Action, Package, Test, Output string
+	ImportPath                    string // build events name the package here
 	Elapsed                       float64
 }
 
@@ -341,7 +346,14 @@ func parseEvents(r io.Reader) map[string]*counts {
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
 		var e event
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Package == "" {
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		if e.Package == "" && e.Action == "build-output" && e.ImportPath != "" {
+			e.Package = strings.TrimSuffix(e.ImportPath, ".test") // a build error: kept as package output
+			e.Action = "output"
+		}
+		if e.Package == "" {
 			continue
 		}
 		c := res[e.Package]
