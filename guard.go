@@ -161,7 +161,12 @@ func (a *Allocator) guardAlloc(n int, zero bool) ([]byte, error) {
 }
 
 func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) {
-	c := slabs.ClassOf(n + 1)
+	return g.allocSmallIn(a, n, slabs.ClassOf(n+1), zero)
+}
+
+// allocSmallIn serves n bytes from an object of class c, which holds at
+// least n+1 (room for a canary byte). g.mu is held.
+func (g *guardState) allocSmallIn(a *Allocator, n, c int, zero bool) ([]byte, error) {
 	p, z, err := a.centrals[c].AllocOne()
 	if err != nil {
 		return nil, err
@@ -175,8 +180,16 @@ func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) 
 }
 
 func (g *guardState) allocLarge(a *Allocator, n int) ([]byte, error) {
+	return g.allocLargeAt(a, n, GuardAlignBytes)
+}
+
+// allocLargeAt is allocLarge with the object's end at the guard page
+// rounded down to align (a power of two, GuardAlignBytes to the page
+// size): its start is a multiple of align, and the bytes from n to the
+// guard are canary.
+func (g *guardState) allocLargeAt(a *Allocator, n int, align uintptr) ([]byte, error) {
 	page := osmem.PageBytes
-	usable := (uintptr(n) + GuardAlignBytes - 1) &^ (GuardAlignBytes - 1)
+	usable := (uintptr(n) + align - 1) &^ (align - 1)
 	body := (usable + page - 1) &^ (page - 1)
 	mapped := body + page
 	if err := g.takeMaps(a); err != nil {

@@ -365,8 +365,16 @@ func New(opts Options) (*Allocator, error) {
 
 // Alloc returns n bytes of zeroed memory outside the Go heap, as make would:
 // len(b) == n, and cap(b) is the usable size (the size class, or n rounded up
-// to whole pages), all of which the caller may use. Objects of 16 bytes or
-// more are 16-byte aligned, large ones page aligned.
+// to whole pages), all of which the caller may use.
+//
+// Alignment: b starts at a multiple of the largest power of two that
+// divides cap(b), up to the page size. So an n of 8 bytes or less is 8-byte
+// aligned, any larger n at least 16-byte aligned (every size class above
+// 8 B is a multiple of 16), an n whose class is a multiple of 64 (64, 128,
+// 192, 256, 320, 384, 448 and every class from 512 B up) at least 64-byte
+// aligned, and a large allocation page aligned. In guard mode a small
+// object has the alignment of the class of n+1 and a large one
+// GuardAlignBytes. AllocAligned gives a stated alignment.
 //
 // The memory MUST be released with Free; the garbage collector never sees it
 // and it MUST NOT hold Go pointers. Alloc(0) returns an empty slice and nil.
