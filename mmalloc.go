@@ -532,8 +532,8 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 		return nil, err
 	}
 	b := unsafe.Slice((*byte)(p), size)
-	if zero && dirty {
-		clear(b)
+	if zero {
+		clear(b[:dirty]) // the rest reads as zero: fresh pages
 	}
 	return b[:n], nil
 }
