@@ -56,7 +56,8 @@ const hugeBytes = 2 << 20
 func (r *Registry) SetHugePages(on bool) { r.huge = on }
 
 // RoundUp returns n rounded up to whole pages, the usable size of a large
-// allocation of n bytes. n must be positive and at most MaxBytes.
+// allocation of n bytes. n must be positive and at most
+// osmem.MaxAllocBytes.
 func RoundUp(n uintptr) uintptr {
 	return (n + osmem.PageBytes - 1) &^ (osmem.PageBytes - 1)
 }
