@@ -147,7 +147,7 @@ var apiPackages = []string{".", "arena", "slab", "large", "stats"}
 var apiFuncs = map[string]any{
 	"mmalloc.New": mmalloc.New, "mmalloc.Default": mmalloc.Default, "mmalloc.Alloc": mmalloc.Alloc,
 	"mmalloc.Free": mmalloc.Free, "mmalloc.NewBuffer": mmalloc.NewBuffer,
-	"mmalloc.ProcessMapped": mmalloc.ProcessMapped, "mmalloc.ProcessBudget": mmalloc.ProcessBudget,
+	"mmalloc.ProcessHeld": mmalloc.ProcessHeld, "mmalloc.ProcessBudget": mmalloc.ProcessBudget,
 	"mmalloc.SetProcessBudget": mmalloc.SetProcessBudget,
 	"mmalloc.ServeHeapProfile": mmalloc.ServeHeapProfile, "mmalloc.CheckLeaks": mmalloc.CheckLeaks,
 	"mmalloc.RefOf": mmalloc.RefOf, "mmalloc.OpenShared": mmalloc.OpenShared,

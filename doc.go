@@ -183,9 +183,9 @@
 // again. So as frees happen, what the allocator holds beyond its live
 // objects is at most the budget, what decays beyond it, and the slabs the
 // caches own (one per class per cache: slab.OwnedBytesBound each).
-// Snapshot.Released counts the mapped bytes that hold no memory; Mapped -
-// Released is what the process holds, and what Limit bounds. Trim releases
-// it all, takes every P's
+// Snapshot.Released counts the mapped bytes that hold no memory;
+// Snapshot.Held, Mapped - Released, is what the process holds, and what
+// Limit bounds. Trim gives all the retained memory back, takes every P's
 // cache's slabs back, and unmaps empty chunks: after every buffer is
 // freed, Trim brings the process back to its starting RSS.
 //

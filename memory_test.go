@@ -69,8 +69,8 @@ func TestLimit(t *testing.T) {
 	for range 5000 {
 		b, err := a.Alloc(randSize(r))
 		s := a.Stats()
-		require.LessOrEqual(t, s.Mapped-s.Released, int64(limit), "Limit bounds what is held: mapped and not released")
-		require.LessOrEqual(t, s.PeakMapped, int64(limit))
+		require.LessOrEqual(t, s.Held, int64(limit), "Limit bounds what is held: mapped and not released")
+		require.LessOrEqual(t, s.PeakHeld, int64(limit))
 		if err != nil {
 			require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
 			fails++
@@ -143,7 +143,7 @@ func TestLimitReclaimsEmptySlabs(t *testing.T) {
 				require.NoError(t, err, "kept slabs are given back before a refusal")
 				held = append(held, b)
 			}
-			require.LessOrEqual(t, a.Stats().PeakMapped, int64(limit))
+			require.LessOrEqual(t, a.Stats().PeakHeld, int64(limit))
 			c.Flush()
 			require.NoError(t, a.Validate())
 			for _, b := range held {

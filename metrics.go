@@ -51,7 +51,7 @@ type Metric struct {
 
 // PrometheusName returns m's name as a Prometheus metric name: the path's
 // slashes, dashes and colon become underscores, and a counter's name ends
-// in _total. "/mmalloc/mapped/peak:bytes" is "mmalloc_mapped_peak_bytes",
+// in _total. "/mmalloc/held/peak:bytes" is "mmalloc_held_peak_bytes",
 // "/mmalloc/allocs:objects" is "mmalloc_allocs_objects_total".
 func (m Metric) PrometheusName() string {
 	name := strings.NewReplacer("/", "_", "-", "_", ":", "_").Replace(strings.TrimPrefix(m.Name, "/"))
@@ -70,8 +70,12 @@ var metricDefs = []struct {
 }{
 	{"/mmalloc/mapped:bytes", "Bytes mapped from the OS now: chunks, in use or kept empty, and large mappings, live or kept.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Mapped }},
-	{"/mmalloc/mapped/peak:bytes", "The most bytes ever held at once: mapped and not given back to the OS.",
-		MetricGauge, func(s *stats.Snapshot) int64 { return s.PeakMapped }},
+	{"/mmalloc/released:bytes", "Bytes still mapped but given back to the OS (MADV_DONTNEED, or never touched): they hold no memory.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Released }},
+	{"/mmalloc/held:bytes", "Bytes held now: mapped and not given back to the OS (mapped minus released), what Options.Limit bounds.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Held }},
+	{"/mmalloc/held/peak:bytes", "The most bytes ever held at once: mapped and not given back to the OS.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.PeakHeld }},
 	{"/mmalloc/resident:bytes", "Bytes of the mappings resident in RAM (mincore): what they add to the process's RSS.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Resident }},
 	{"/mmalloc/retained:bytes", "Bytes of freed memory kept mapped for reuse, within mapped.",

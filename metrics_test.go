@@ -50,7 +50,9 @@ func TestMetricsMatchStats(t *testing.T) {
 			}
 			want := map[string]int64{
 				"/mmalloc/mapped:bytes":             s.Mapped,
-				"/mmalloc/mapped/peak:bytes":        s.PeakMapped,
+				"/mmalloc/released:bytes":           s.Released,
+				"/mmalloc/held:bytes":               s.Held,
+				"/mmalloc/held/peak:bytes":          s.PeakHeld,
 				"/mmalloc/resident:bytes":           a.Resident(),
 				"/mmalloc/retained:bytes":           s.Retained,
 				"/mmalloc/retained/limit:bytes":     s.RetainLimit,
@@ -78,6 +80,10 @@ func TestMetricsMatchStats(t *testing.T) {
 				}
 			}
 			// The figures themselves, not only their agreement with Stats.
+			require.Positive(t, s.Released, "a fresh chunk's untouched pages hold no memory")
+			assert.Equal(t, s.Mapped-s.Released, s.Held, "held is mapped and not released")
+			assert.GreaterOrEqual(t, s.PeakHeld, s.Held)
+			assert.Less(t, s.PeakHeld, s.Mapped, "the peak counts held bytes, not mapped ones")
 			assert.Equal(t, float64(5), got["/mmalloc/live:objects"].Value)
 			assert.Equal(t, float64(7), got["/mmalloc/allocs:objects"].Value)
 			assert.Equal(t, float64(opts.Limit), got["/mmalloc/limit:bytes"].Value)
@@ -134,7 +140,7 @@ func TestMetricPrometheusName(t *testing.T) {
 		want string
 	}{
 		{mmalloc.Metric{Name: "/mmalloc/mapped:bytes", Kind: mmalloc.MetricGauge}, "mmalloc_mapped_bytes"},
-		{mmalloc.Metric{Name: "/mmalloc/mapped/peak:bytes", Kind: mmalloc.MetricGauge}, "mmalloc_mapped_peak_bytes"},
+		{mmalloc.Metric{Name: "/mmalloc/held/peak:bytes", Kind: mmalloc.MetricGauge}, "mmalloc_held_peak_bytes"},
 		{mmalloc.Metric{Name: "/mmalloc/in-use:bytes", Kind: mmalloc.MetricGauge}, "mmalloc_in_use_bytes"},
 		{mmalloc.Metric{Name: "/mmalloc/allocs:objects", Kind: mmalloc.MetricCounter}, "mmalloc_allocs_objects_total"},
 	} {

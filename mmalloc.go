@@ -94,9 +94,9 @@ type Options struct {
 	// two from 1 MiB to 1 GiB. 0 means DefaultChunkBytes (4 MiB).
 	ChunkSize int
 
-	// Limit: the most bytes held at once: mapped (chunks and large
-	// mappings) and not released (Snapshot.Mapped - Snapshot.Released), as
-	// the Go runtime's memory limit counts. An allocation that would pass
+	// Limit: the most bytes held at once (Snapshot.Held): mapped (chunks
+	// and large mappings) and not released, as the Go runtime's memory
+	// limit counts. An allocation that would pass
 	// it fails with ErrOutOfMemory, but only once the Allocator has taken back
 	// everything it holds beyond its live objects and the slabs of the
 	// Caches still in use: retained memory, every P's cache's slabs, and
@@ -219,8 +219,8 @@ type Options struct {
 	// MAP_FIXED over its range) and decommitted when unmapped (mmap
 	// MAP_FIXED PROT_NONE, which drops its pages and its commit charge), so
 	// that under strict overcommit the process is charged for what it uses
-	// rather than for what it might. Mapped, PeakMapped and Limit count the
-	// committed bytes only.
+	// rather than for what it might. Mapped, Held, PeakHeld and Limit count
+	// the committed bytes only.
 	//
 	// Past the reservation, an Allocator maps afresh, as without it (a
 	// Shared one fails with ErrOutOfMemory instead). Realloc of a large
@@ -772,13 +772,14 @@ func (a *Allocator) Stats() stats.Snapshot {
 // and no Cache is drained (Flush, Close, a cleanup) meanwhile.
 func (a *Allocator) stats() stats.Snapshot {
 	s := stats.Snapshot{
-		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
+		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakHeld: a.src.Peak(), Limit: a.src.Limit(),
 		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
 		Decaying: max(a.src.Retained()-a.src.RetainLimit(), 0),
 		Mmaps:    a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),
 		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
 	}
+	s.Held = s.Mapped - s.Released
 	s.Chunks, s.EmptyChunks = a.heap.Counts()
 	var gf guardFigures
 	if g := a.guard; g != nil {

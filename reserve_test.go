@@ -332,7 +332,7 @@ func TestMappingKindsWorkload(t *testing.T) {
 				verifyNoOverlap(t, objs)
 				require.NoError(t, a.Validate())
 				if k.o.Limit > 0 {
-					require.LessOrEqual(t, a.Stats().PeakMapped, k.o.Limit)
+					require.LessOrEqual(t, a.Stats().PeakHeld, k.o.Limit)
 				}
 				if f := a.File(); f != nil {
 					for _, o := range objs[:min(len(objs), 50)] {

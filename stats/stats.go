@@ -14,10 +14,11 @@ import (
 // point it is exact (see mmalloc's Allocator.Stats for the bound).
 type Snapshot struct {
 	Mapped      int64 // bytes mapped from the OS now: chunks + large mappings
-	Released    int64 // bytes of Mapped given back to the OS (free pages holding no memory); Mapped - Released is what the process holds
+	Released    int64 // bytes of Mapped given back to the OS (free pages holding no memory)
+	Held        int64 // Mapped - Released: what the process holds, and what Limit bounds
 	Resident    int64 // bytes of Mapped resident in RAM (mincore); -1 when not measured (see doc.go)
-	PeakMapped  int64 // most bytes ever held at once (Mapped - Released)
-	Limit       int64 // the allocator's byte limit on Mapped - Released, 0 if none
+	PeakHeld    int64 // most bytes ever held at once
+	Limit       int64 // the allocator's byte limit on Held, 0 if none
 	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped), Decaying included
 	RetainLimit int64 // the most bytes that may be retained indefinitely
 	Decaying    int64 // bytes of Retained beyond RetainLimit: they go back once unused for the decay time
@@ -55,7 +56,7 @@ type Class struct {
 // ever been used.
 func (s Snapshot) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mapped %s, %s of it released (peak held %s", Bytes(s.Mapped), Bytes(s.Released), Bytes(s.PeakMapped))
+	fmt.Fprintf(&b, "mapped %s, %s of it released (peak held %s", Bytes(s.Mapped), Bytes(s.Released), Bytes(s.PeakHeld))
 	if s.Limit > 0 {
 		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
 	}

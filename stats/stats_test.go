@@ -19,7 +19,7 @@ func TestBytes(t *testing.T) {
 }
 
 func TestSnapshotString(t *testing.T) {
-	s := Snapshot{Mapped: 4 << 20, PeakMapped: 8 << 20, Limit: 1 << 30, Mmaps: 3, Munmaps: 1, Chunks: 1, ChunkBytes: 4 << 20}
+	s := Snapshot{Mapped: 4 << 20, Held: 4 << 20, PeakHeld: 8 << 20, Limit: 1 << 30, Mmaps: 3, Munmaps: 1, Chunks: 1, ChunkBytes: 4 << 20}
 	s.Classes = []Class{
 		{Size: 16, Slabs: 1, Live: 2, InUse: 32, Allocs: 5, Frees: 3},
 		{Size: 32}, // never used: not printed
