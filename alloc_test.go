@@ -214,7 +214,7 @@ func TestHugePagesOption(t *testing.T) {
 	assert.Zero(t, a.Stats().Mapped)
 }
 
-func TestCloseReleasesEverything(t *testing.T) {
+func TestCloseUnmapsEverything(t *testing.T) {
 	a, err := mmalloc.New(mmalloc.Options{})
 	require.NoError(t, err)
 	for _, n := range []int{10, 5000, threshold, 2 * mib} {

@@ -65,16 +65,16 @@ func TestBadCalls(t *testing.T) {
 	realloc := func(b []byte, n int) func() error {
 		return func() error { _, err := a.Realloc(b, n); return err }
 	}
-	// A Region with a live allocation, and one released.
+	// A Region with a live allocation, and one closed.
 	region, err := arena.NewRegion(arena.RegionOptions{Limit: 2 * mib})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = region.Release() })
+	t.Cleanup(func() { _ = region.Close() })
 	regionBuf, err := region.Alloc(1000)
 	require.NoError(t, err)
 	fill(regionBuf, 77)
-	released, err := arena.NewRegion(arena.RegionOptions{})
+	closedRegion, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
-	require.NoError(t, released.Release())
+	require.NoError(t, closedRegion.Close())
 	c := a.NewCache()
 	cfree := func(b []byte) func() error { return func() error { return c.Free(b) } }
 	newWith := func(o mmalloc.Options) func() error {
@@ -146,9 +146,9 @@ func TestBadCalls(t *testing.T) {
 		{"region Alloc past its limit", func() error { _, err := region.Alloc(4 * mib); return err }, mmalloc.ErrOutOfMemory},
 		{"region MakeSlice of strings", func() error { _, err := arena.MakeSlice[string](region, 1, 1); return err }, mmalloc.ErrPointerType},
 		{"region NewValue of a map holder", func() error { _, err := arena.NewValue[struct{ M map[int]int }](region); return err }, mmalloc.ErrPointerType},
-		{"region Alloc after Release", func() error { _, err := released.Alloc(8); return err }, arena.ErrReleased},
-		{"region Reset after Release", released.Reset, arena.ErrReleased},
-		{"region Release twice", released.Release, arena.ErrReleased},
+		{"region Alloc after Close", func() error { _, err := closedRegion.Alloc(8); return err }, mmalloc.ErrClosed},
+		{"region Reset after Close", closedRegion.Reset, mmalloc.ErrClosed},
+		{"region Close twice", closedRegion.Close, mmalloc.ErrClosed},
 		{"region New with odd ChunkBytes", func() error { _, err := arena.NewRegion(arena.RegionOptions{ChunkBytes: 1000}); return err }, mmalloc.ErrInvalidOption},
 	}
 	require.GreaterOrEqual(t, len(calls), 30)
@@ -321,7 +321,7 @@ func TestMessagesPointTheRightWay(t *testing.T) {
 
 	r, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
-	defer r.Release()
+	defer r.Close()
 	_, err = r.Alloc(1 << 62)
 	require.ErrorIs(t, err, mmalloc.ErrInvalidSize)
 	assert.Contains(t, err.Error(), fmt.Sprint(mmalloc.MaxAllocBytes))

@@ -76,8 +76,8 @@ func TestProcessBudgetTracksHeld(t *testing.T) {
 	_, err = ar.Alloc(100 * mib)
 	require.NoError(t, err)
 	check("arena")
-	require.NoError(t, ar.Release())
-	check("arena released")
+	require.NoError(t, ar.Close())
+	check("arena closed")
 
 	r, err := a.Realloc(bufs[0], 200*mib) // mremap
 	require.NoError(t, err)

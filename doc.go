@@ -5,7 +5,7 @@
 //
 // It is for programs that hold many or large buffers — caches, network and
 // storage buffers, columnar data — whose cost on the Go heap is GC work
-// proportional to them. Memory from mmalloc is manual: it MUST be released
+// proportional to them. Memory from mmalloc is manual: it MUST be freed
 // with Free, it MUST NOT be used after Free, and it MUST NOT hold Go pointers
 // (the collector cannot see them there and would free what they point to).
 //
@@ -56,7 +56,7 @@
 //     Go heap (Options.ProfileRate), in the pprof format, served over
 //     HTTP, and a leak check for tests.
 //   - Package arena's Region is a region allocator: bump allocation,
-//     everything forgotten at once by Reset, unmapped by Release.
+//     everything forgotten at once by Reset, unmapped by Close.
 //   - Packages arrowmem, parquetmem and httpmem plug mmalloc into Apache
 //     Arrow's memory.Allocator, parquet-go's BufferPool and
 //     httputil.BufferPool, satisfying them structurally: the module
@@ -176,7 +176,7 @@
 // large mappings — is charged to one retention budget (Options.RetainBytes,
 // 64 MiB by default); what does not fit is kept for a while, up to
 // Options.DecayBytes, and given back once it has gone unused for
-// Options.DecayTime (decay.go); beyond that it is released at once with
+// Options.DecayTime (decay.go); beyond that it goes back at once, with
 // MADV_DONTNEED or munmap. Before a mapping would pass Options.Limit, the
 // retained memory is given back first (kept empty slabs to their chunks,
 // empty chunks and kept large mappings to the OS), and the mapping tried

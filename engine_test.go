@@ -311,7 +311,7 @@ func TestFreeGivesMemoryBack(t *testing.T) {
 				assert.Positive(t, s.Decaying, "the memory beyond the budget decays")
 				var took time.Duration
 				s, took = waitDecay(t, a, mmalloc.DefaultDecayTime, freed)
-				t.Logf("nothing decays %v after the last free (documented: the release starts %v to %v after it)",
+				t.Logf("nothing decays %v after the last free (documented: giving back starts %v to %v after it)",
 					took.Round(time.Millisecond), mmalloc.DefaultDecayTime, mmalloc.DefaultDecayTime*5/4)
 				assert.GreaterOrEqual(t, took, mmalloc.DefaultDecayTime*9/10, "memory in use was not given back early")
 				assert.Zero(t, s.Decaying, "nothing decays once the decay time has passed")

@@ -438,7 +438,7 @@ func runFaultSteps(t *testing.T, o mmalloc.Options, steps int, arm func(*mmalloc
 	for len(g.live) > 0 {
 		g.freeOne()
 	}
-	require.NoError(t, g.buf.Release())
+	require.NoError(t, g.buf.Free())
 	g.c.Flush()
 	require.NoError(t, a.Trim())
 	require.NoError(t, a.Validate())

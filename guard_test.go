@@ -402,7 +402,7 @@ func TestGuardRealloc(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, 1_000_000, buf.Len())
-	require.NoError(t, buf.Release())
+	require.NoError(t, buf.Free())
 	require.NoError(t, a.Trim())
 	require.NoError(t, a.Validate())
 	assert.Zero(t, a.Stats().Live)

@@ -150,7 +150,7 @@ func (a *Allocator) Metrics(yield func(Metric) bool) {
 // Resident returns how many bytes of the Allocator's mappings are resident
 // in RAM now: the part of Stats().Mapped that counts in the process's RSS,
 // to compare with it. Pages count once written (or read: a read maps the
-// kernel's shared zero page) until they are given back (Trim, or a release
+// kernel's shared zero page) until they are given back (Trim, or a free
 // past the retention budget) or swapped out.
 //
 // Cost: it copies the list of the Allocator's mappings under the chunk

@@ -38,7 +38,9 @@ var (
 	// ErrOutOfMemory: the kernel refused a mapping (the errno is wrapped,
 	// so errors.Is(err, unix.ENOMEM) works) or Options.Limit would be passed.
 	ErrOutOfMemory = errs.ErrOutOfMemory
-	// ErrClosed: the Allocator was closed.
+	// ErrClosed: a call after Close, of the Allocator (its Caches and
+	// Buffers included), of a Cache, of a SharedView or of an
+	// arena.Region.
 	ErrClosed = errs.ErrClosed
 	// ErrInvalidOption: New was given Options it cannot honour.
 	ErrInvalidOption = errs.ErrInvalidOption
@@ -59,7 +61,7 @@ const (
 	// empty slabs, freed large mappings — are kept mapped for reuse. Reusing
 	// them costs a memclr; mapping afresh costs an mmap and munmap plus a
 	// page fault per 4 KiB page touched, several times more for a buffer of
-	// a MiB. Trim releases them.
+	// a MiB. Trim gives them back to the OS.
 	DefaultRetainBytes = 64 << 20
 
 	// DefaultDecayTime is how long freed memory beyond RetainBytes stays
@@ -109,7 +111,7 @@ type Options struct {
 
 	// RetainBytes: the most bytes of freed memory (empty chunks and slabs,
 	// freed large mappings) kept mapped for reuse indefinitely; Trim
-	// releases them. 0 means DefaultRetainBytes (64 MiB); NoRetain (or any
+	// gives them back to the OS. 0 means DefaultRetainBytes (64 MiB); NoRetain (or any
 	// negative value) keeps none, and no decay either, so that every large
 	// Alloc is one mmap and its Free one munmap. Freed memory beyond the
 	// budget decays (DecayTime). Besides it, each P's cache (and each
@@ -120,10 +122,10 @@ type Options struct {
 
 	// DecayTime: freed memory beyond RetainBytes, up to DecayBytes of it,
 	// stays mapped for reuse until it has gone unused for DecayTime, and
-	// then goes back to the OS with no call from the user: the release
-	// starts between DecayTime and 1.25 DecayTime after its last use, and
-	// lasts as long as giving the pages back takes. So a program that
-	// frees and rebuilds big buffers reuses resident pages instead of
+	// then goes back to the OS with no call from the user, starting
+	// between DecayTime and 1.25 DecayTime after its last use and taking
+	// as long as giving the pages back takes. So a program that frees
+	// and rebuilds big buffers reuses resident pages instead of
 	// mapping and faulting them afresh each round, and one that goes idle
 	// is back within RetainBytes soon after. A timer does the work; it
 	// runs only while retained memory passes RetainBytes, and Close stops
@@ -373,7 +375,7 @@ func New(opts Options) (*Allocator, error) {
 // object has the alignment of the class of n+1 and a large one
 // GuardAlignBytes. AllocAligned gives a stated alignment.
 //
-// The memory MUST be released with Free; the garbage collector never sees it
+// The memory MUST be freed with Free; the garbage collector never sees it
 // and it MUST NOT hold Go pointers. Alloc(0) returns an empty slice and nil.
 // A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
 // mapping or a passed Limit returns ErrOutOfMemory.
@@ -535,7 +537,7 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 	return b[:n], nil
 }
 
-// Free releases memory returned by Alloc. b may be resliced, as long as its
+// Free gives back memory returned by Alloc. b may be resliced, as long as its
 // first element is the allocation's first byte; a b with cap(b) == 0 is
 // ignored. After Free the memory MUST NOT be used: it may be unmapped, or
 // handed out again.
@@ -603,7 +605,7 @@ func (a *Allocator) freeLookup(l *slabs.Local, addr uintptr) (*slabs.Slab, bool)
 // free is Free's slow path: every check, then the free is counted by the
 // P's cache.
 func (a *Allocator) free(b []byte) error {
-	s, settle, done, err := a.release(b)
+	s, settle, done, err := a.checkFree(b)
 	if done {
 		return err
 	}
@@ -621,12 +623,12 @@ func (a *Allocator) free(b []byte) error {
 	return nil
 }
 
-// release is the slow path of Allocator.Free and Cache.Free: every check in
-// its documented order, then the registry. It returns the slab of the
+// checkFree is the slow path of Allocator.Free and Cache.Free: every check
+// in its documented order, then the registry. It returns the slab of the
 // object it freed (uncounted; settle as slabs.Release says), or done, with
 // Free's result, when nothing is left to do (an empty slice, guard mode, a
 // large mapping, a refusal).
-func (a *Allocator) release(b []byte) (s *slabs.Slab, settle, done bool, err error) {
+func (a *Allocator) checkFree(b []byte) (s *slabs.Slab, settle, done bool, err error) {
 	if a.closed.Load() {
 		return nil, false, true, ErrClosed
 	}
@@ -973,7 +975,7 @@ func Default() *Allocator {
 // Alloc allocates n zeroed bytes from the Default Allocator.
 func Alloc(n int) ([]byte, error) { return Default().Alloc(n) }
 
-// Free releases b to the Default Allocator.
+// Free gives b back to the Default Allocator.
 func Free(b []byte) error { return Default().Free(b) }
 
 // noCopy makes go vet's copylocks check flag copies of an Allocator.

@@ -39,7 +39,7 @@ var ErrProfileName = heapprof.ErrName
 // Each sample's call stack starts at the function that called mmalloc
 // (Alloc, a Cache, Realloc, a Buffer, a typed helper): mmalloc's own frames
 // are left out. A Realloc counts as a free of the old allocation and an
-// allocation of the new one; Free, a Cache's Free and Buffer.Release free.
+// allocation of the new one; Free, a Cache's Free and Buffer.Free free.
 //
 // With sampling off (Options.ProfileRate < 0) the profile has no samples.
 // It is safe to call at any time, from any goroutine. After Close it
