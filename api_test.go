@@ -721,8 +721,8 @@ func (w *apiWorld) argsFor(typ reflect.Type, st recvState) []namedValue {
 	case reflect.TypeFor[io.Writer]():
 		return []namedValue{nv("discard", io.Discard), nv("failing writer", errWriter{}), nv("short writer", shortWriter{})}
 	case reflect.TypeFor[mmalloc.Options]():
-		return []namedValue{nv("threshold -1", mmalloc.Options{LargeThreshold: -1}), nv("chunk 3 MiB", mmalloc.Options{ChunkSize: 3 << 20}),
-			nv("limit -1", mmalloc.Options{Limit: -1}), nv("chunk max", mmalloc.Options{ChunkSize: math.MaxInt})}
+		return []namedValue{nv("threshold -1", mmalloc.Options{LargeThreshold: -1}), nv("chunk 3 MiB", mmalloc.Options{ChunkBytes: 3 << 20}),
+			nv("limit -1", mmalloc.Options{Limit: -1}), nv("chunk max", mmalloc.Options{ChunkBytes: math.MaxInt})}
 	case reflect.TypeFor[arena.RegionOptions]():
 		return []namedValue{nv("chunk 1000", arena.RegionOptions{ChunkBytes: 1000}), nv("chunk -1", arena.RegionOptions{ChunkBytes: -1}),
 			nv("limit -1", arena.RegionOptions{Limit: -1})}

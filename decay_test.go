@@ -60,7 +60,7 @@ func TestDecayGivesBackUnusedMemory(t *testing.T) {
 			s := a.Stats()
 			t.Logf("after the frees: retained %d MiB (%d MiB decaying), resident %d MiB", s.Retained>>20, s.Decaying>>20, s.Resident>>20)
 			assert.Greater(t, s.Decaying, int64(32*mib), "freed memory beyond the budget stays mapped")
-			assert.Equal(t, s.Retained-s.RetainLimit, s.Decaying)
+			assert.Equal(t, s.Retained-s.RetainBytes, s.Decaying)
 			assert.Greater(t, s.Resident, int64(32*mib), "and resident")
 			assert.True(t, a.DecayArmed())
 			require.NoError(t, a.Validate())
@@ -69,7 +69,7 @@ func TestDecayGivesBackUnusedMemory(t *testing.T) {
 			t.Logf("decayed %v after the last free: retained %d MiB, resident %d MiB", took.Round(time.Millisecond), s.Retained>>20, s.Resident>>20)
 			assert.Zero(t, s.Decaying, "given back with no call")
 			assert.GreaterOrEqual(t, took, decay*9/10, "not before DecayTime")
-			assert.LessOrEqual(t, s.Retained, s.RetainLimit)
+			assert.LessOrEqual(t, s.Retained, s.RetainBytes)
 			assert.LessOrEqual(t, s.Resident, bound, "resident back within the budget and the caches' bound")
 			if !raceEnabled { // the race detector's shadow memory counts in RSS
 				rss := offHeapRSS(t) - rss0
@@ -190,5 +190,5 @@ func TestDecayStopsAtClose(t *testing.T) {
 // idleBound is what a may hold with nothing live and nothing
 // decaying: its retention budget and one slab per class per P's cache.
 func idleBound(a *mmalloc.Allocator) int64 {
-	return a.Stats().RetainLimit + int64(runtime.GOMAXPROCS(0))*int64(slab.OwnedBytesBound())
+	return a.Stats().RetainBytes + int64(runtime.GOMAXPROCS(0))*int64(slab.OwnedBytesBound())
 }

@@ -211,7 +211,7 @@ func TestDroppedCachesDoNotExhaustLimit(t *testing.T) {
 func TestIdleCachesDoNotExhaustLimit(t *testing.T) {
 	const limit = 64 * mib
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
-	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkBytes: mib})
 	var wg sync.WaitGroup
 	for w := range 16 { // many Ps' caches own a slab of many classes
 		wg.Add(1)
@@ -280,7 +280,7 @@ func TestFreeGivesMemoryBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAlloc(t, tc.opts)
-			budget := a.Stats().RetainLimit
+			budget := a.Stats().RetainBytes
 			bound := budget + int64(slabs.OwnedBytesBound())*int64(runtime.GOMAXPROCS(0))
 			bufs := make([][]byte, n)
 			r := rand.New(rand.NewPCG(7, uint64(budget)))

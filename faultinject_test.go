@@ -313,11 +313,11 @@ func TestFailMapEverywhere(t *testing.T) {
 	total := 0
 	for _, o := range []mmalloc.Options{
 		{},
-		{ChunkSize: mib, RetainBytes: mmalloc.NoRetain},
-		{Guard: true, ChunkSize: mib},
+		{ChunkBytes: mib, RetainBytes: mmalloc.NoRetain},
+		{Guard: true, ChunkBytes: mib},
 	} {
 		for _, mode := range faultModes {
-			name := fmt.Sprintf("guard=%v,chunk=%d,retain=%d,%s", o.Guard, o.ChunkSize, o.RetainBytes, mode.name)
+			name := fmt.Sprintf("guard=%v,chunk=%d,retain=%d,%s", o.Guard, o.ChunkBytes, o.RetainBytes, mode.name)
 			t.Run(name, func(t *testing.T) {
 				requests := countFaultRequests(t, o, steps)
 				require.Positive(t, requests)

@@ -177,7 +177,7 @@ func TestGuardSmallUseAfterFree(t *testing.T) {
 // Allocator and a Cache: everything allocated is zeroed, keeps its bytes,
 // frees without a report, and Trim gives everything back.
 func TestGuardSemantics(t *testing.T) {
-	a := newAlloc(t, mmalloc.Options{Guard: true, ChunkSize: mib})
+	a := newAlloc(t, mmalloc.Options{Guard: true, ChunkBytes: mib})
 	c := a.NewCache()
 	r := rand.New(rand.NewPCG(5, 5))
 	type obj struct {

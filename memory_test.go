@@ -62,7 +62,7 @@ func TestMemoryReturnsToOS(t *testing.T) {
 // would pass it fails with ErrOutOfMemory, and that frees make room again.
 func TestLimit(t *testing.T) {
 	const limit = 16 * mib
-	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkBytes: mib})
 	var held [][]byte
 	r := rand.New(rand.NewPCG(3, 3))
 	fails := 0
@@ -120,7 +120,7 @@ func TestLimitReclaimsEmptySlabs(t *testing.T) {
 		n    int
 	}{{"other class", 1 << 10, 6 * mib / (1 << 10)}, {"large", 6 * mib, 1}} {
 		t.Run(next.name, func(t *testing.T) {
-			a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+			a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkBytes: mib})
 			c := a.NewCache()
 			var held [][]byte
 			for {

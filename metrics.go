@@ -81,7 +81,7 @@ var metricDefs = []struct {
 	{"/mmalloc/retained:bytes", "Bytes of freed memory kept mapped for reuse, within mapped.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Retained }},
 	{"/mmalloc/retained/limit:bytes", "The most bytes of freed memory that may be kept mapped indefinitely (Options.RetainBytes).",
-		MetricGauge, func(s *stats.Snapshot) int64 { return s.RetainLimit }},
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.RetainBytes }},
 	{"/mmalloc/retained/decaying:bytes", "Bytes of freed memory kept beyond the retention limit, given back once unused for Options.DecayTime.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Decaying }},
 	{"/mmalloc/limit:bytes", "The most bytes that may be held at once, mapped and not given back to the OS (Options.Limit); 0 if no limit.",

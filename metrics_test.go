@@ -55,7 +55,7 @@ func TestMetricsMatchStats(t *testing.T) {
 				"/mmalloc/held/peak:bytes":          s.PeakHeld,
 				"/mmalloc/resident:bytes":           a.Resident(),
 				"/mmalloc/retained:bytes":           s.Retained,
-				"/mmalloc/retained/limit:bytes":     s.RetainLimit,
+				"/mmalloc/retained/limit:bytes":     s.RetainBytes,
 				"/mmalloc/retained/decaying:bytes":  s.Decaying,
 				"/mmalloc/limit:bytes":              s.Limit,
 				"/mmalloc/in-use:bytes":             s.InUse,

@@ -92,9 +92,9 @@ type Options struct {
 	// 0 means DefaultLargeThreshold (128 KiB); it may be lowered, not raised.
 	LargeThreshold int
 
-	// ChunkSize: bytes mapped at a time for slabs (one chunk), a power of
+	// ChunkBytes: bytes mapped at a time for slabs (one chunk), a power of
 	// two from 1 MiB to 1 GiB. 0 means DefaultChunkBytes (4 MiB).
-	ChunkSize int
+	ChunkBytes int
 
 	// Limit: the most bytes held at once (Snapshot.Held): mapped (chunks
 	// and large mappings) and not released, as the Go runtime's memory
@@ -110,10 +110,10 @@ type Options struct {
 	Limit int64
 
 	// RetainBytes: the most bytes of freed memory (empty chunks and slabs,
-	// freed large mappings) kept mapped for reuse indefinitely; Trim
-	// gives them back to the OS. 0 means DefaultRetainBytes (64 MiB); NoRetain (or any
-	// negative value) keeps none, and no decay either, so that every large
-	// Alloc is one mmap and its Free one munmap. Freed memory beyond the
+	// freed large mappings) kept mapped for reuse indefinitely; Trim gives
+	// them back to the OS. 0 means DefaultRetainBytes (64 MiB); NoRetain
+	// (or any negative value) keeps none, and no decay either, so that
+	// every large Alloc is one mmap and its Free one munmap. Freed memory beyond the
 	// budget decays (DecayTime). Besides it, each P's cache (and each
 	// Cache) owns at most one slab per size class, whose free objects only
 	// it hands out: slab.OwnedBytesBound() (about 11.4 MiB) per cache at
@@ -214,9 +214,9 @@ type Options struct {
 	// Reserve, if positive, reserves that many bytes of address space at
 	// New, rounded up to whole pages, with one mmap(PROT_NONE,
 	// MAP_NORESERVE): no memory and no commit charge. The reservation
-	// starts on a chunk boundary (chunks are aligned to ChunkSize), so
-	// that k*ChunkSize bytes hold k chunks wherever the kernel places
-	// it: the least Reserve, ChunkSize, holds one. Chunks and large
+	// starts on a chunk boundary (chunks are aligned to ChunkBytes), so
+	// that k*ChunkBytes bytes hold k chunks wherever the kernel places
+	// it: the least Reserve, ChunkBytes, holds one. Chunks and large
 	// mappings are carved from it, each committed when mapped (mmap
 	// MAP_FIXED over its range) and decommitted when unmapped (mmap
 	// MAP_FIXED PROT_NONE, which drops its pages and its commit charge), so
@@ -228,7 +228,7 @@ type Options struct {
 	// Shared one fails with ErrOutOfMemory instead). Realloc of a large
 	// allocation copies instead of calling mremap, which would move it out
 	// of the reservation. 0 means no reservation (for a Shared Allocator,
-	// DefaultSharedReserveBytes); it must be at least ChunkSize and at most
+	// DefaultSharedReserveBytes); it must be at least ChunkBytes and at most
 	// MaxReserveBytes, else New returns ErrInvalidOption. A reservation the
 	// kernel refuses (under RLIMIT_AS, say) makes New return ErrOutOfMemory.
 	Reserve int64
@@ -297,11 +297,11 @@ func New(opts Options) (*Allocator, error) {
 	if opts.LargeThreshold < 0 || opts.LargeThreshold > slabs.MaxSmallBytes {
 		return nil, fmt.Errorf("%w: LargeThreshold %d is outside 1..%d", ErrInvalidOption, opts.LargeThreshold, slabs.MaxSmallBytes)
 	}
-	if opts.ChunkSize == 0 {
-		opts.ChunkSize = DefaultChunkBytes
+	if opts.ChunkBytes == 0 {
+		opts.ChunkBytes = DefaultChunkBytes
 	}
-	if opts.ChunkSize < chunk.GranuleBytes || opts.ChunkSize > 1<<30 || opts.ChunkSize&(opts.ChunkSize-1) != 0 {
-		return nil, fmt.Errorf("%w: ChunkSize %d is not a power of two from 1 MiB to 1 GiB", ErrInvalidOption, opts.ChunkSize)
+	if opts.ChunkBytes < chunk.GranuleBytes || opts.ChunkBytes > 1<<30 || opts.ChunkBytes&(opts.ChunkBytes-1) != 0 {
+		return nil, fmt.Errorf("%w: ChunkBytes %d is not a power of two from 1 MiB to 1 GiB", ErrInvalidOption, opts.ChunkBytes)
 	}
 	if opts.Limit < 0 {
 		return nil, fmt.Errorf("%w: Limit %d is negative", ErrInvalidOption, opts.Limit)
@@ -321,7 +321,7 @@ func New(opts Options) (*Allocator, error) {
 		a.decay = newDecay(a, opts.DecayTime)
 		a.src.SetDecay(opts.DecayBytes, a.decay.arm)
 	}
-	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages, Shared: opts.Shared})
+	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkBytes, HugePages: opts.HugePages, Shared: opts.Shared})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
@@ -775,7 +775,7 @@ func (a *Allocator) Stats() stats.Snapshot {
 func (a *Allocator) stats() stats.Snapshot {
 	s := stats.Snapshot{
 		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakHeld: a.src.Peak(), Limit: a.src.Limit(),
-		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
+		Retained: a.src.Retained(), RetainBytes: a.src.RetainLimit(),
 		Decaying: max(a.src.Retained()-a.src.RetainLimit(), 0),
 		Mmaps:    a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),

@@ -208,7 +208,7 @@ func TestAfterPut(t *testing.T) {
 // TestOutOfMemory: a Write that mmalloc cannot give a chunk for writes
 // what fits and returns ErrOutOfMemory; PutBuffer frees what it got.
 func TestOutOfMemory(t *testing.T) {
-	a, pool := newPool(t, mmalloc.Options{Limit: 8 << 20, ChunkSize: 1 << 20})
+	a, pool := newPool(t, mmalloc.Options{Limit: 8 << 20, ChunkBytes: 1 << 20})
 	buf := pool.GetBuffer()
 	n, err := buf.Write(make([]byte, 64<<20))
 	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory)

@@ -31,7 +31,7 @@
 //     it on every call. A Snapshot built without measuring it holds -1.
 //   - Retained is the freed memory kept mapped for reuse (free pages of
 //     chunks still resident, empty slabs, freed large mappings): at most
-//     RetainLimit indefinitely, and Decaying beyond it for a while.
+//     RetainBytes indefinitely, and Decaying beyond it for a while.
 //   - InUse is the bytes of live allocations at their usable size (the size
 //     class, or the page-rounded mapping), so Held - InUse is what the
 //     allocator holds beyond its live objects: the rounding to size

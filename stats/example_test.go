@@ -49,7 +49,7 @@ func ExampleSnapshot_Add() {
 func exampleSnapshot() stats.Snapshot {
 	s := stats.Snapshot{
 		Mapped: 5 << 20, Released: 4<<20 - 64<<10, Held: 1<<20 + 64<<10, PeakHeld: 1<<20 + 64<<10, Resident: -1,
-		RetainLimit: 64 << 20, Mmaps: 2, Munmaps: 2, Chunks: 1, ChunkBytes: 4 << 20,
+		RetainBytes: 64 << 20, Mmaps: 2, Munmaps: 2, Chunks: 1, ChunkBytes: 4 << 20,
 		Classes: make([]stats.Class, 89),
 		Large:   stats.Class{Live: 1, InUse: 1 << 20, Allocs: 1},
 	}

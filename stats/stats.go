@@ -20,8 +20,8 @@ type Snapshot struct {
 	PeakHeld    int64 // most bytes ever held at once
 	Limit       int64 // the allocator's byte limit on Held, 0 if none
 	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped), Decaying included
-	RetainLimit int64 // the most bytes that may be retained indefinitely
-	Decaying    int64 // bytes of Retained beyond RetainLimit: they go back once unused for the decay time
+	RetainBytes int64 // the most bytes that may be retained indefinitely (Options.RetainBytes)
+	Decaying    int64 // bytes of Retained beyond RetainBytes: they go back once unused for the decay time
 	InUse       int64 // bytes in live allocations, at their usable size
 	Live        int64 // live allocations
 	Quarantined int64 // guard mode: bytes of freed small objects held poisoned before reuse
@@ -61,7 +61,7 @@ func (s Snapshot) String() string {
 		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
 	}
 	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s",
-		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainLimit))
+		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainBytes))
 	if s.Decaying > 0 {
 		fmt.Fprintf(&b, " (+%s decaying)", Bytes(s.Decaying))
 	}
