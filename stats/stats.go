@@ -36,7 +36,7 @@ type Snapshot struct {
 	EmptyChunks int   // empty chunks kept mapped for reuse
 	ChunkBytes  int64 // size of one chunk
 
-	Classes []Class // one row per size class, smallest first
+	Classes []Class // one row per size class, smallest first: class c (slab.ClassOf) is Classes[c-1]
 	Large   Class   // the large allocations, each its own mapping; Size is 0
 }
 
