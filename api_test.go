@@ -915,6 +915,9 @@ func (c apiCall) run(w *apiWorld) (bad string) {
 			if r.Type() == reflect.TypeFor[error]() && !r.IsNil() {
 				errList = append(errList, r.Interface().(error))
 			}
+			if bad := rangeOver(r); bad != "" {
+				return bad
+			}
 		}
 	}
 	want := map[recvState]error{stUninit: mmalloc.ErrUninitialized, stClosed: mmalloc.ErrClosed}[c.recv.state]
@@ -946,6 +949,34 @@ func (c apiCall) run(w *apiWorld) (bad string) {
 	for _, a := range []*mmalloc.Allocator{w.open, w.other, w.bufAlloc} {
 		if err := a.Validate(); err != nil {
 			return "broke an invariant: " + err.Error()
+		}
+	}
+	return ""
+}
+
+// rangeOver ranges over r if it is an iterator (an iter.Seq or
+// iter.Seq2): to the end, and once more stopping at the first value, which
+// must end the iteration. It returns what is wrong, or "".
+func rangeOver(r reflect.Value) string {
+	t := r.Type()
+	if t.Kind() != reflect.Func || t.NumIn() != 1 || t.NumOut() != 0 {
+		return ""
+	}
+	y := t.In(0)
+	if y.Kind() != reflect.Func || y.NumOut() != 1 || y.Out(0).Kind() != reflect.Bool {
+		return ""
+	}
+	if r.IsNil() {
+		return "returned a nil iterator"
+	}
+	for _, stopAt := range []int{-1, 1} {
+		calls := 0
+		r.Call([]reflect.Value{reflect.MakeFunc(y, func([]reflect.Value) []reflect.Value {
+			calls++
+			return []reflect.Value{reflect.ValueOf(calls != stopAt)}
+		})})
+		if stopAt > 0 && calls > stopAt {
+			return fmt.Sprintf("its iterator yielded %d values after yield returned false", calls-stopAt)
 		}
 	}
 	return ""

@@ -44,9 +44,9 @@
 //     FreeRef and Bytes let a program index its buffers with maps and
 //     slices that hold no Go pointer, which the collector never scans.
 //   - Allocator.Publish (expvar.go) shows Stats at /debug/vars;
-//     Allocator.Metrics (metrics.go) yields them under runtime/metrics-style
-//     names for a collector such as Prometheus's, with Resident: the bytes
-//     of the mappings in RAM.
+//     Allocator.Metrics (metrics.go) returns an iterator over them, under
+//     runtime/metrics-style names for a collector such as Prometheus's,
+//     with Resident: the bytes of the mappings in RAM.
 //   - Options.Shared (shared.go) takes the memory from one memory file
 //     that another process maps with OpenShared, reading and writing a
 //     buffer at the offset Allocator.Offset gives; Options.Reserve carves

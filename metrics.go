@@ -7,6 +7,7 @@ package mmalloc
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -120,29 +121,28 @@ var metricDefs = []struct {
 		MetricCounter, func(s *stats.Snapshot) int64 { return s.Corrupted }},
 }
 
-// Metrics yields a's figures as Metrics, in a fixed order, until yield
-// returns false; range over it with
+// Metrics returns an iterator over a's figures as Metrics, in a fixed
+// order, as maps.All returns one over a map; range over it with
 //
-//	for m := range a.Metrics { ... }
+//	for m := range a.Metrics() { ... }
 //
 // It is the adapter for a metrics collector: a Prometheus collector's
 // Collect sends each m as a constant metric named m.PrometheusName() of
 // m.Kind, with labels of its own choosing (to tell Allocators apart),
 // without mmalloc depending on Prometheus. The names and their order are
-// the same for every Allocator and every call, so that Describe may send
-// the descriptions of any one call.
+// the same for every Allocator and every range, so that Describe may send
+// the descriptions of any one.
 //
-// Each call takes a fresh Stats (see there for the cost of Resident); the
-// figures are those of Stats, with its consistency. It may be
-// called at any time, also after Close.
-func (a *Allocator) Metrics(yield func(Metric) bool) {
-	if yield == nil {
-		return
-	}
-	s := a.Stats()
-	for _, d := range metricDefs {
-		if !yield(Metric{Name: d.name, Help: d.help, Kind: d.kind, Value: float64(d.value(&s))}) {
-			return
+// Each range over the iterator takes a fresh Stats (see there for the
+// cost of Resident); the figures are those of Stats, with its
+// consistency. It may be used at any time, also after Close.
+func (a *Allocator) Metrics() iter.Seq[Metric] {
+	return func(yield func(Metric) bool) {
+		s := a.Stats()
+		for _, d := range metricDefs {
+			if !yield(Metric{Name: d.name, Help: d.help, Kind: d.kind, Value: float64(d.value(&s))}) {
+				return
+			}
 		}
 	}
 }
