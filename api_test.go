@@ -154,7 +154,6 @@ var apiFuncs = map[string]any{
 	"arena.NewRegion": arena.NewRegion,
 	"slab.ClassOf":    slab.ClassOf, "slab.ClassBytes": slab.ClassBytes, "slab.ClassSlabBytes": slab.ClassSlabBytes,
 	"slab.OwnedBytesBound": slab.OwnedBytesBound, "large.RoundUp": large.RoundUp,
-	"stats.Bytes": stats.Bytes, "stats.Publish": stats.Publish,
 }
 
 // apiTypes are the exported types, by package and name: their methods are
@@ -179,7 +178,7 @@ var apiErrors = map[string]error{
 	"mmalloc.ErrOutOfMemory": mmalloc.ErrOutOfMemory, "mmalloc.ErrClosed": mmalloc.ErrClosed,
 	"mmalloc.ErrInvalidOption": mmalloc.ErrInvalidOption, "mmalloc.ErrPointerType": mmalloc.ErrPointerType,
 	"mmalloc.ErrUninitialized": mmalloc.ErrUninitialized, "mmalloc.ErrCorrupted": mmalloc.ErrCorrupted,
-	"stats.ErrNameTaken":     stats.ErrNameTaken,
+	"mmalloc.ErrNameTaken":   mmalloc.ErrNameTaken,
 	"mmalloc.ErrProfileName": mmalloc.ErrProfileName, "mmalloc.ErrNotShared": mmalloc.ErrNotShared,
 	"mmalloc.ErrNotSharedFile": mmalloc.ErrNotSharedFile, "mmalloc.ErrOutOfRange": mmalloc.ErrOutOfRange,
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/mmalloc/mmalloc/internal/mappings"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
+	"github.com/mmalloc/mmalloc/slab"
 	"github.com/mmalloc/mmalloc/stats"
 )
 
@@ -50,7 +51,7 @@ var (
 const (
 	// DefaultLargeThreshold is the largest request served from slabs. Above
 	// it an allocation gets its own mapping, as glibc's M_MMAP_THRESHOLD.
-	DefaultLargeThreshold = slabs.MaxSmallBytes // 128 KiB
+	DefaultLargeThreshold = slab.MaxSmallBytes // 128 KiB
 
 	// DefaultChunkBytes is the size of the chunks slabs are carved from: big
 	// enough that mapping one (an mmap system call) is rare, small enough
@@ -827,7 +828,7 @@ func (a *Allocator) stats() stats.Snapshot {
 			row.InUse = gf.smallUse[c]
 		}
 		s.Classes = append(s.Classes, row)
-		s.Add(row)
+		addRow(&s, row)
 	}
 	ls := a.large.Stats()
 	s.Large = stats.Class{Live: ls.Live, InUse: ls.InUse, Allocs: ls.Allocs, Frees: ls.Frees}
@@ -838,8 +839,16 @@ func (a *Allocator) stats() stats.Snapshot {
 		s.Large.Allocs += gf.large.Allocs
 		s.Large.Frees += gf.large.Frees
 	}
-	s.Add(s.Large)
+	addRow(&s, s.Large)
 	return s
+}
+
+// addRow counts a row of s into its totals InUse, Live, Allocs and Frees.
+func addRow(s *stats.Snapshot, c stats.Class) {
+	s.InUse += c.InUse
+	s.Live += c.Live
+	s.Allocs += c.Allocs
+	s.Frees += c.Frees
 }
 
 // readCaches runs f on every cache, every P's and every live Cache's, to

@@ -384,7 +384,7 @@ func NewValue[T any](ar *Region) (*T, error) {
 		return nil, l.Err
 	}
 	if l.Size > osmem.MaxAllocBytes {
-		return nil, fmt.Errorf("%w: a %d-byte value, above osmem.MaxAllocBytes", errs.ErrInvalidSize, l.Size)
+		return nil, fmt.Errorf("%w: a %d-byte value, above mmalloc.MaxAllocBytes (%d)", errs.ErrInvalidSize, l.Size, osmem.MaxAllocBytes)
 	}
 	if l.Size == 0 {
 		return new(T), nil
@@ -415,7 +415,7 @@ func MakeSlice[T any](ar *Region, length, capacity int) ([]T, error) {
 	if l.Err != nil {
 		return nil, l.Err
 	}
-	size := int(min(l.Size, osmem.MaxAllocBytes+1)) // above osmem.MaxAllocBytes, one element is too many
+	size := int(min(l.Size, osmem.MaxAllocBytes+1)) // above mmalloc.MaxAllocBytes, one element is too many
 	if length < 0 || capacity < length || (size > 0 && capacity > osmem.MaxAllocBytes/size) {
 		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements", errs.ErrInvalidSize, length, capacity, l.Size)
 	}

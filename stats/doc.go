@@ -48,16 +48,13 @@
 // one cache at a time, without stopping them: no Live is ever negative,
 // and a Snapshot is off from the truth by at most the calls it overlapped
 // (mmalloc's Allocator.Stats gives the bound). The large row is read under
-// one lock and is exact at that instant. Totals are the sums of rows
-// (Snapshot.Add).
+// one lock and is exact at that instant. The totals InUse, Live, Allocs
+// and Frees are the sums of the rows, the class rows and the large one.
 //
-// # Publishing
+// # Printing and publishing
 //
-// Publish (expvar.go) registers a func returning Snapshots with expvar, so
-// that /debug/vars shows them as JSON beside the runtime's memstats;
-// Allocator.Publish in package mmalloc uses it.
-//
-// Its String method prints a summary and one row per size class that was
+// mmalloc's Allocator.Publish shows Snapshots as JSON at /debug/vars
+// (expvar). A Snapshot's String method prints a summary and one row per size class that was
 // ever used, and the large row; after Alloc(1000) and Alloc(1 << 20) on a
 // fresh Allocator (ExampleSnapshot_String):
 //

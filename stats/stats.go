@@ -56,23 +56,23 @@ type Class struct {
 // ever been used.
 func (s Snapshot) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mapped %s, %s of it released (peak held %s", Bytes(s.Mapped), Bytes(s.Released), Bytes(s.PeakHeld))
+	fmt.Fprintf(&b, "mapped %s, %s of it released (peak held %s", formatBytes(s.Mapped), formatBytes(s.Released), formatBytes(s.PeakHeld))
 	if s.Limit > 0 {
-		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
+		fmt.Fprintf(&b, ", limit %s", formatBytes(s.Limit))
 	}
 	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s",
-		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainBytes))
+		formatBytes(s.InUse), s.Live, formatBytes(s.Retained), formatBytes(s.RetainBytes))
 	if s.Decaying > 0 {
-		fmt.Fprintf(&b, " (+%s decaying)", Bytes(s.Decaying))
+		fmt.Fprintf(&b, " (+%s decaying)", formatBytes(s.Decaying))
 	}
 	if s.Resident > 0 {
-		fmt.Fprintf(&b, ", resident %s", Bytes(s.Resident))
+		fmt.Fprintf(&b, ", resident %s", formatBytes(s.Resident))
 	}
 	b.WriteByte('\n')
 	fmt.Fprintf(&b, "allocs %d, frees %d, mmaps %d, munmaps %d, chunks %d in use + %d empty of %s\n",
-		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, Bytes(s.ChunkBytes))
+		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, formatBytes(s.ChunkBytes))
 	if s.Quarantined > 0 || s.Corrupted > 0 {
-		fmt.Fprintf(&b, "guard mode: %s quarantined, %d corruptions found\n", Bytes(s.Quarantined), s.Corrupted)
+		fmt.Fprintf(&b, "guard mode: %s quarantined, %d corruptions found\n", formatBytes(s.Quarantined), s.Corrupted)
 	}
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "class\tsize\tslabs\tlive\tin use\tallocs\tfrees\t")
@@ -80,17 +80,17 @@ func (s Snapshot) String() string {
 		if c.Allocs == 0 && c.Slabs == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%d\t%d\t\n", i+1, c.Size, c.Slabs, c.Live, Bytes(c.InUse), c.Allocs, c.Frees)
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%d\t%d\t\n", i+1, c.Size, c.Slabs, c.Live, formatBytes(c.InUse), c.Allocs, c.Frees)
 	}
 	if c := s.Large; c.Allocs > 0 {
-		fmt.Fprintf(w, "large\t-\t-\t%d\t%s\t%d\t%d\t\n", c.Live, Bytes(c.InUse), c.Allocs, c.Frees)
+		fmt.Fprintf(w, "large\t-\t-\t%d\t%s\t%d\t%d\t\n", c.Live, formatBytes(c.InUse), c.Allocs, c.Frees)
 	}
 	w.Flush()
 	return b.String()
 }
 
-// Bytes formats n bytes with a binary unit: 512 B, 1.5 KiB, 12.0 MiB.
-func Bytes(n int64) string {
+// formatBytes formats n bytes with a binary unit: 512 B, 1.5 KiB, 12.0 MiB.
+func formatBytes(n int64) string {
 	const unit = 1024
 	if n < unit && n > -unit {
 		return fmt.Sprintf("%d B", n)
@@ -103,12 +103,4 @@ func Bytes(n int64) string {
 		}
 	}
 	return ""
-}
-
-// Add counts a row into the totals InUse, Live, Allocs and Frees.
-func (s *Snapshot) Add(c Class) {
-	s.InUse += c.InUse
-	s.Live += c.Live
-	s.Allocs += c.Allocs
-	s.Frees += c.Frees
 }
