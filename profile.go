@@ -150,6 +150,11 @@ const leakReportSites = 10
 // from Stats (exact, every live Cache included) and the call stacks are
 // those sampled, their figures estimates; with sampling off there are
 // none. A nil t makes it return false.
+//
+// It lives in package mmalloc rather than in a test-helper package of its
+// own (as httptest and fstest are) because it reads the Allocator's
+// profile, which such a package could reach only through a hook exported
+// for it alone.
 func CheckLeaks(t TestingT, a *Allocator) bool {
 	if t == nil {
 		return false // nowhere to report: the check cannot pass
