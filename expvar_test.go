@@ -73,21 +73,26 @@ func TestPublishDebugVars(t *testing.T) {
 	assert.Equal(t, uint64(4), got.Frees)
 }
 
+// publishRuns counts the runs of TestPublishNames.
+var publishRuns int
+
 // TestPublishNames: a name anyone published is taken, an empty one is
 // refused, and of two Allocators racing for one name exactly one gets it;
 // a refused name publishes nothing.
 func TestPublishNames(t *testing.T) {
+	publishRuns++ // expvar never forgets a name: each run (-count) needs its own
+	other := fmt.Sprintf("mmalloc-test-someone-else-%d", publishRuns)
 	a := newAlloc(t, mmalloc.Options{})
-	expvar.NewInt("mmalloc-test-someone-else")
-	assert.ErrorIs(t, a.Publish("mmalloc-test-someone-else"), mmalloc.ErrNameTaken)
-	assert.Equal(t, "0", expvar.Get("mmalloc-test-someone-else").String(), "the other variable stays")
+	expvar.NewInt(other)
+	assert.ErrorIs(t, a.Publish(other), mmalloc.ErrNameTaken)
+	assert.Equal(t, "0", expvar.Get(other).String(), "the other variable stays")
 	assert.ErrorIs(t, a.Publish(""), mmalloc.ErrInvalidOption)
 	assert.Nil(t, expvar.Get(""))
 
 	b := newAlloc(t, mmalloc.Options{})
 	errc := make(chan error, 2)
 	for _, x := range []*mmalloc.Allocator{a, b} {
-		go func() { errc <- x.Publish("mmalloc-test-race") }()
+		go func() { errc <- x.Publish(fmt.Sprintf("mmalloc-test-race-%d", publishRuns)) }()
 	}
 	e1, e2 := <-errc, <-errc
 	if e1 != nil {
