@@ -14,7 +14,7 @@ import (
 // is a multiple of align: a power of two from 1 to the page size
 // (os.Getpagesize(), 4 KiB on linux/amd64). 64 suits Arrow's buffers
 // (cache lines, SIMD loads); the page suits O_DIRECT and DMA hand-off. The
-// memory is released with Free (or FreeRef), like any allocation, and is
+// memory is freed with Free (or FreeRef), like any allocation, and is
 // resized with Realloc, which keeps the alignment only when it resizes in
 // place or by mremap (see Realloc): a move gives Alloc's alignment.
 //

@@ -215,7 +215,7 @@ func TestAllocAlignment(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
 	var live [][]byte
 	prev := 0
-	for c := 1; c < slab.NumClasses; c++ {
+	for c := 1; c <= slab.NumClasses; c++ {
 		size := slab.ClassBytes(c)
 		for _, n := range []int{prev + 1, size} {
 			for range 5 {

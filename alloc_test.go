@@ -179,10 +179,10 @@ func TestOptions(t *testing.T) {
 	}{
 		{"negative threshold", mmalloc.Options{LargeThreshold: -1}},
 		{"threshold above the classes", mmalloc.Options{LargeThreshold: threshold + 1}},
-		{"chunk not a power of two", mmalloc.Options{ChunkSize: 3 * mib}},
-		{"chunk below 1 MiB", mmalloc.Options{ChunkSize: 512 * kib}},
-		{"chunk above 1 GiB", mmalloc.Options{ChunkSize: 2 << 30}},
-		{"negative chunk", mmalloc.Options{ChunkSize: -4 * mib}},
+		{"chunk not a power of two", mmalloc.Options{ChunkBytes: 3 * mib}},
+		{"chunk below 1 MiB", mmalloc.Options{ChunkBytes: 512 * kib}},
+		{"chunk above 1 GiB", mmalloc.Options{ChunkBytes: 2 << 30}},
+		{"negative chunk", mmalloc.Options{ChunkBytes: -4 * mib}},
 		{"negative limit", mmalloc.Options{Limit: -1}},
 	}
 	for _, tc := range bad {
@@ -192,7 +192,7 @@ func TestOptions(t *testing.T) {
 			assert.Nil(t, a)
 		})
 	}
-	a := newAlloc(t, mmalloc.Options{LargeThreshold: 4 * kib, ChunkSize: mib})
+	a := newAlloc(t, mmalloc.Options{LargeThreshold: 4 * kib, ChunkBytes: mib})
 	b, err := a.Alloc(4*kib + 1)
 	require.NoError(t, err)
 	assert.Equal(t, 8*kib, cap(b), "above a lowered threshold allocations are page-rounded mappings")
@@ -214,7 +214,7 @@ func TestHugePagesOption(t *testing.T) {
 	assert.Zero(t, a.Stats().Mapped)
 }
 
-func TestCloseReleasesEverything(t *testing.T) {
+func TestCloseUnmapsEverything(t *testing.T) {
 	a, err := mmalloc.New(mmalloc.Options{})
 	require.NoError(t, err)
 	for _, n := range []int{10, 5000, threshold, 2 * mib} {

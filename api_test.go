@@ -147,14 +147,13 @@ var apiPackages = []string{".", "arena", "slab", "large", "stats"}
 var apiFuncs = map[string]any{
 	"mmalloc.New": mmalloc.New, "mmalloc.Default": mmalloc.Default, "mmalloc.Alloc": mmalloc.Alloc,
 	"mmalloc.Free": mmalloc.Free, "mmalloc.NewBuffer": mmalloc.NewBuffer,
-	"mmalloc.ProcessMapped": mmalloc.ProcessMapped, "mmalloc.ProcessBudget": mmalloc.ProcessBudget,
+	"mmalloc.ProcessHeld": mmalloc.ProcessHeld, "mmalloc.ProcessBudget": mmalloc.ProcessBudget,
 	"mmalloc.SetProcessBudget": mmalloc.SetProcessBudget,
 	"mmalloc.ServeHeapProfile": mmalloc.ServeHeapProfile, "mmalloc.CheckLeaks": mmalloc.CheckLeaks,
 	"mmalloc.RefOf": mmalloc.RefOf, "mmalloc.OpenShared": mmalloc.OpenShared,
 	"arena.NewRegion": arena.NewRegion,
 	"slab.ClassOf":    slab.ClassOf, "slab.ClassBytes": slab.ClassBytes, "slab.ClassSlabBytes": slab.ClassSlabBytes,
 	"slab.OwnedBytesBound": slab.OwnedBytesBound, "large.RoundUp": large.RoundUp,
-	"stats.Bytes": stats.Bytes, "stats.Publish": stats.Publish,
 }
 
 // apiTypes are the exported types, by package and name: their methods are
@@ -179,8 +178,7 @@ var apiErrors = map[string]error{
 	"mmalloc.ErrOutOfMemory": mmalloc.ErrOutOfMemory, "mmalloc.ErrClosed": mmalloc.ErrClosed,
 	"mmalloc.ErrInvalidOption": mmalloc.ErrInvalidOption, "mmalloc.ErrPointerType": mmalloc.ErrPointerType,
 	"mmalloc.ErrUninitialized": mmalloc.ErrUninitialized, "mmalloc.ErrCorrupted": mmalloc.ErrCorrupted,
-	"arena.ErrReleased":      arena.ErrReleased,
-	"stats.ErrNameTaken":     stats.ErrNameTaken,
+	"mmalloc.ErrNameTaken":   mmalloc.ErrNameTaken,
 	"mmalloc.ErrProfileName": mmalloc.ErrProfileName, "mmalloc.ErrNotShared": mmalloc.ErrNotShared,
 	"mmalloc.ErrNotSharedFile": mmalloc.ErrNotSharedFile, "mmalloc.ErrOutOfRange": mmalloc.ErrOutOfRange,
 }
@@ -275,8 +273,6 @@ func mapKeys[V any](m map[string]V) []string {
 // copy of them), the internal ones carry the Err prefix, and
 // MaxAllocBytes is one bound.
 func TestAPIErrorValues(t *testing.T) {
-	assert.ErrorIs(t, arena.ErrReleased, mmalloc.ErrClosed, "a released Region is closed")
-	assert.Equal(t, "arena: region is released", arena.ErrReleased.Error())
 	ar0, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
 	_, err = ar0.Alloc(mmalloc.MaxAllocBytes + 1)
@@ -287,12 +283,12 @@ func TestAPIErrorValues(t *testing.T) {
 	assert.ErrorIs(t, err, mmalloc.ErrInvalidOption)
 	_, err = (*arena.Region)(nil).Alloc(1)
 	assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
-	require.NoError(t, ar0.Release())
+	require.NoError(t, ar0.Close())
 
 	// The Region's closed-state errors, as returned.
 	ar, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
-	require.NoError(t, ar.Release())
+	require.NoError(t, ar.Close())
 	_, err = ar.Alloc(8)
 	assert.ErrorIs(t, err, mmalloc.ErrClosed)
 	assert.ErrorIs(t, ar.Reset(), mmalloc.ErrClosed)
@@ -407,7 +403,7 @@ func TestZeroValues(t *testing.T) {
 			"WriteTo":     func() error { _, err := b.WriteTo(io.Discard); return err },
 			"Grow":        func() error { return b.Grow(1) },
 			"Truncate":    func() error { return b.Truncate(0) },
-			"Release":     b.Release,
+			"Free":        b.Free,
 		} {
 			assert.ErrorIs(t, call(), mmalloc.ErrUninitialized, name)
 		}
@@ -424,14 +420,14 @@ func TestZeroValues(t *testing.T) {
 		_, err := b.WriteString("zero")
 		require.NoError(t, err)
 		assert.Equal(t, "zero", b.String())
-		require.NoError(t, b.Release())
+		require.NoError(t, b.Free())
 	})
 	t.Run("nil Region", func(t *testing.T) {
 		var ar *arena.Region
 		_, err := ar.Alloc(8)
 		assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
 		assert.ErrorIs(t, ar.Reset(), mmalloc.ErrUninitialized)
-		assert.ErrorIs(t, ar.Release(), mmalloc.ErrUninitialized)
+		assert.ErrorIs(t, ar.Close(), mmalloc.ErrUninitialized)
 		_, err = arena.NewValue[int](ar)
 		assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
 		_, err = arena.MakeSlice[int](ar, 1, 1)
@@ -450,10 +446,10 @@ func TestZeroValues(t *testing.T) {
 		v, err := arena.NewValue[[4]uint64](&ar)
 		require.NoError(t, err)
 		assert.Equal(t, [4]uint64{}, *v)
-		require.NoError(t, ar.Release())
+		require.NoError(t, ar.Close())
 		assert.Zero(t, ar.Stats().Mapped)
 		_, err = ar.Alloc(1)
-		assert.ErrorIs(t, err, arena.ErrReleased)
+		assert.ErrorIs(t, err, mmalloc.ErrClosed)
 	})
 }
 
@@ -545,7 +541,7 @@ type recvState int
 const (
 	stUsable recvState = iota // a working value (or a function): bad arguments, any documented error
 	stUninit                  // nil or zero, not usable: ErrUninitialized
-	stClosed                  // its Allocator closed, its Region released: ErrClosed
+	stClosed                  // its Allocator closed, its Region closed: ErrClosed
 )
 
 // apiRecv is one receiver the sweep calls every method of.
@@ -567,7 +563,7 @@ type apiWorld struct {
 	methods map[string]bool // "pkg.Type.Method" declared in the packages' non-test sources
 
 	open, other, bufAlloc, closed, closedGuard *mmalloc.Allocator
-	ar, released                               *arena.Region
+	ar, closedRegion                           *arena.Region
 	closedView                                 *mmalloc.SharedView
 
 	badSlices    []namedValue // for usable receivers: slices no call may accept as its own
@@ -636,16 +632,16 @@ func newAPIWorld(t *testing.T) *apiWorld {
 	require.NoError(t, sh.Close())
 	w.ar, err = arena.NewRegion(arena.RegionOptions{ChunkBytes: 64 << 10, Limit: 1 << 20})
 	require.NoError(t, err)
-	w.released, err = arena.NewRegion(arena.RegionOptions{})
+	w.closedRegion, err = arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
-	_, err = w.released.Alloc(100)
+	_, err = w.closedRegion.Alloc(100)
 	require.NoError(t, err)
-	require.NoError(t, w.released.Release())
+	require.NoError(t, w.closedRegion.Close())
 	return w
 }
 
 // receiversOf returns the receivers to call t's methods on: nil and zero
-// values, values made unusable by Close or Release, and usable ones.
+// values, values made unusable by Close, and usable ones.
 func (w *apiWorld) receiversOf(name string, typ reflect.Type) []apiRecv {
 	ptr := func(v any) reflect.Value { return reflect.ValueOf(v) }
 	nilv := reflect.Zero(reflect.PointerTo(typ))
@@ -680,7 +676,7 @@ func (w *apiWorld) receiversOf(name string, typ reflect.Type) []apiRecv {
 		}
 	case "arena.Region":
 		return []apiRecv{
-			{"nil", nilv, stUninit, nil}, {"released", ptr(w.released), stClosed, nil},
+			{"nil", nilv, stUninit, nil}, {"closed", ptr(w.closedRegion), stClosed, nil},
 			{"zero", zero, stUsable, nil}, {"open", ptr(w.ar), stUsable, nil},
 		}
 	}
@@ -717,15 +713,15 @@ func (w *apiWorld) argsFor(typ reflect.Type, st recvState) []namedValue {
 	case reflect.TypeFor[*mmalloc.Allocator]():
 		return []namedValue{nv("nil", (*mmalloc.Allocator)(nil)), nv("zero", new(mmalloc.Allocator)), nv("closed", w.closed)}
 	case reflect.TypeFor[*arena.Region]():
-		return []namedValue{nv("nil", (*arena.Region)(nil)), nv("released", w.released)}
+		return []namedValue{nv("nil", (*arena.Region)(nil)), nv("closed", w.closedRegion)}
 	case reflect.TypeFor[io.Reader]():
 		return []namedValue{nv("reader", strings.NewReader("some bytes")), nv("failing reader", errReader{}),
 			nv("lying reader", lyingReader{})}
 	case reflect.TypeFor[io.Writer]():
 		return []namedValue{nv("discard", io.Discard), nv("failing writer", errWriter{}), nv("short writer", shortWriter{})}
 	case reflect.TypeFor[mmalloc.Options]():
-		return []namedValue{nv("threshold -1", mmalloc.Options{LargeThreshold: -1}), nv("chunk 3 MiB", mmalloc.Options{ChunkSize: 3 << 20}),
-			nv("limit -1", mmalloc.Options{Limit: -1}), nv("chunk max", mmalloc.Options{ChunkSize: math.MaxInt})}
+		return []namedValue{nv("threshold -1", mmalloc.Options{LargeThreshold: -1}), nv("chunk 3 MiB", mmalloc.Options{ChunkBytes: 3 << 20}),
+			nv("limit -1", mmalloc.Options{Limit: -1}), nv("chunk max", mmalloc.Options{ChunkBytes: math.MaxInt})}
 	case reflect.TypeFor[arena.RegionOptions]():
 		return []namedValue{nv("chunk 1000", arena.RegionOptions{ChunkBytes: 1000}), nv("chunk -1", arena.RegionOptions{ChunkBytes: -1}),
 			nv("limit -1", arena.RegionOptions{Limit: -1})}
@@ -841,7 +837,7 @@ func (w *apiWorld) calls(t *testing.T) []apiCall {
 			st   recvState
 		}{
 			{"nil", nil, nil, stUninit}, {"zero Allocator, nil Region", new(mmalloc.Allocator), nil, stUninit},
-			{"closed", w.closed, w.released, stClosed}, {"open", w.open, w.ar, stUsable},
+			{"closed", w.closed, w.closedRegion, stClosed}, {"open", w.open, w.ar, stUsable},
 		} {
 			out = append(out, apiCall{id: fmt.Sprintf("%s on %s", name, on.name),
 				recv: apiRecv{name: on.name, state: on.st, owner: on.a},
@@ -918,6 +914,9 @@ func (c apiCall) run(w *apiWorld) (bad string) {
 			if r.Type() == reflect.TypeFor[error]() && !r.IsNil() {
 				errList = append(errList, r.Interface().(error))
 			}
+			if bad := rangeOver(r); bad != "" {
+				return bad
+			}
 		}
 	}
 	want := map[recvState]error{stUninit: mmalloc.ErrUninitialized, stClosed: mmalloc.ErrClosed}[c.recv.state]
@@ -954,6 +953,34 @@ func (c apiCall) run(w *apiWorld) (bad string) {
 	return ""
 }
 
+// rangeOver ranges over r if it is an iterator (an iter.Seq or
+// iter.Seq2): to the end, and once more stopping at the first value, which
+// must end the iteration. It returns what is wrong, or "".
+func rangeOver(r reflect.Value) string {
+	t := r.Type()
+	if t.Kind() != reflect.Func || t.NumIn() != 1 || t.NumOut() != 0 {
+		return ""
+	}
+	y := t.In(0)
+	if y.Kind() != reflect.Func || y.NumOut() != 1 || y.Out(0).Kind() != reflect.Bool {
+		return ""
+	}
+	if r.IsNil() {
+		return "returned a nil iterator"
+	}
+	for _, stopAt := range []int{-1, 1} {
+		calls := 0
+		r.Call([]reflect.Value{reflect.MakeFunc(y, func([]reflect.Value) []reflect.Value {
+			calls++
+			return []reflect.Value{reflect.ValueOf(calls != stopAt)}
+		})})
+		if stopAt > 0 && calls > stopAt {
+			return fmt.Sprintf("its iterator yielded %d values after yield returned false", calls-stopAt)
+		}
+	}
+	return ""
+}
+
 // apiSkipEnv lists the calls (by index) a child must not make: the
 // parent found that they killed an earlier child.
 const apiSkipEnv = "MMALLOC_API_SKIP"
@@ -961,7 +988,7 @@ const apiSkipEnv = "MMALLOC_API_SKIP"
 // TestEveryCallAtTheEdges calls every exported function and method of
 // the user's packages — methods found by reflection, functions and
 // generic functions from the lists TestAPIListsAreComplete keeps
-// complete — on nil, zero, closed and released values and with bad
+// complete — on nil, zero and closed values and with bad
 // arguments (negative and oversized counts, slices of the Go heap,
 // interiors, freed and unmapped memory, another Allocator's, failing and
 // lying readers and writers). Each call must return, without a panic or

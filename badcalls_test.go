@@ -65,16 +65,16 @@ func TestBadCalls(t *testing.T) {
 	realloc := func(b []byte, n int) func() error {
 		return func() error { _, err := a.Realloc(b, n); return err }
 	}
-	// A Region with a live allocation, and one released.
+	// A Region with a live allocation, and one closed.
 	region, err := arena.NewRegion(arena.RegionOptions{Limit: 2 * mib})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = region.Release() })
+	t.Cleanup(func() { _ = region.Close() })
 	regionBuf, err := region.Alloc(1000)
 	require.NoError(t, err)
 	fill(regionBuf, 77)
-	released, err := arena.NewRegion(arena.RegionOptions{})
+	closedRegion, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
-	require.NoError(t, released.Release())
+	require.NoError(t, closedRegion.Close())
 	c := a.NewCache()
 	cfree := func(b []byte) func() error { return func() error { return c.Free(b) } }
 	newWith := func(o mmalloc.Options) func() error {
@@ -121,9 +121,9 @@ func TestBadCalls(t *testing.T) {
 		{"Cache.Free large mapping twice", cfree(freedLarge), mmalloc.ErrDoubleFree},
 		{"New with a negative LargeThreshold", newWith(mmalloc.Options{LargeThreshold: -1}), mmalloc.ErrInvalidOption},
 		{"New with LargeThreshold above the largest class", newWith(mmalloc.Options{LargeThreshold: threshold + 1}), mmalloc.ErrInvalidOption},
-		{"New with a ChunkSize not a power of two", newWith(mmalloc.Options{ChunkSize: 3 * mib}), mmalloc.ErrInvalidOption},
-		{"New with a ChunkSize below 1 MiB", newWith(mmalloc.Options{ChunkSize: 512 * kib}), mmalloc.ErrInvalidOption},
-		{"New with a ChunkSize above 1 GiB", newWith(mmalloc.Options{ChunkSize: 2 << 30}), mmalloc.ErrInvalidOption},
+		{"New with a ChunkBytes not a power of two", newWith(mmalloc.Options{ChunkBytes: 3 * mib}), mmalloc.ErrInvalidOption},
+		{"New with a ChunkBytes below 1 MiB", newWith(mmalloc.Options{ChunkBytes: 512 * kib}), mmalloc.ErrInvalidOption},
+		{"New with a ChunkBytes above 1 GiB", newWith(mmalloc.Options{ChunkBytes: 2 << 30}), mmalloc.ErrInvalidOption},
 		{"New with a negative Limit", newWith(mmalloc.Options{Limit: -1}), mmalloc.ErrInvalidOption},
 		{"Realloc to a negative size", realloc(small, -1), mmalloc.ErrInvalidSize},
 		{"Realloc beyond the address space", realloc(big, mmalloc.MaxAllocBytes+1), mmalloc.ErrInvalidSize},
@@ -146,9 +146,9 @@ func TestBadCalls(t *testing.T) {
 		{"region Alloc past its limit", func() error { _, err := region.Alloc(4 * mib); return err }, mmalloc.ErrOutOfMemory},
 		{"region MakeSlice of strings", func() error { _, err := arena.MakeSlice[string](region, 1, 1); return err }, mmalloc.ErrPointerType},
 		{"region NewValue of a map holder", func() error { _, err := arena.NewValue[struct{ M map[int]int }](region); return err }, mmalloc.ErrPointerType},
-		{"region Alloc after Release", func() error { _, err := released.Alloc(8); return err }, arena.ErrReleased},
-		{"region Reset after Release", released.Reset, arena.ErrReleased},
-		{"region Release twice", released.Release, arena.ErrReleased},
+		{"region Alloc after Close", func() error { _, err := closedRegion.Alloc(8); return err }, mmalloc.ErrClosed},
+		{"region Reset after Close", closedRegion.Reset, mmalloc.ErrClosed},
+		{"region Close twice", closedRegion.Close, mmalloc.ErrClosed},
 		{"region New with odd ChunkBytes", func() error { _, err := arena.NewRegion(arena.RegionOptions{ChunkBytes: 1000}); return err }, mmalloc.ErrInvalidOption},
 	}
 	require.GreaterOrEqual(t, len(calls), 30)
@@ -321,7 +321,7 @@ func TestMessagesPointTheRightWay(t *testing.T) {
 
 	r, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
-	defer r.Release()
+	defer r.Close()
 	_, err = r.Alloc(1 << 62)
 	require.ErrorIs(t, err, mmalloc.ErrInvalidSize)
 	assert.Contains(t, err.Error(), fmt.Sprint(mmalloc.MaxAllocBytes))

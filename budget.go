@@ -33,20 +33,20 @@ var budget struct {
 	previous int64      // the Go memory limit before the budget, restored after
 }
 
-// ProcessMapped returns the bytes held now by every Allocator and every
+// ProcessHeld returns the bytes held now by every Allocator and every
 // Region (package arena) of the process: mapped and not given back to the
-// OS (Mapped - Released, summed), the off-heap figure to add to the Go
-// runtime's own memory.
-func ProcessMapped() int64 { return osmem.ProcessMapped() }
+// OS (the Held of their Stats, summed), the off-heap figure to add to the
+// Go runtime's own memory.
+func ProcessHeld() int64 { return osmem.ProcessHeld() }
 
 // SetProcessBudget makes bytes the memory budget of the whole process: Go
 // heap and mmalloc together. The Go runtime's memory limit
 // (debug.SetMemoryLimit, GOMEMLIMIT) covers only its own memory; from now on
 // it is kept at
 //
-//	bytes - ProcessMapped() - step    (never below MinGoLimitBytes)
+//	bytes - ProcessHeld() - step    (never below MinGoLimitBytes)
 //
-// and moved each time ProcessMapped has changed by step = bytes/128 (1 MiB
+// and moved each time ProcessHeld has changed by step = bytes/128 (1 MiB
 // to 64 MiB) since the last move. The update runs on the goroutine whose
 // mmap or munmap crossed the step, so Alloc and Free pay nothing for it
 // between steps. Subtracting one step keeps Go heap plus held memory
@@ -77,7 +77,7 @@ func SetProcessBudget(bytes int64) error {
 	}
 	budget.bytes = bytes
 	step := budgetStep(bytes)
-	osmem.Watch(step, func(mapped int64) { debug.SetMemoryLimit(goLimit(bytes, step, mapped)) })
+	osmem.Watch(step, func(held int64) { debug.SetMemoryLimit(goLimit(bytes, step, held)) })
 	return nil
 }
 
@@ -93,8 +93,8 @@ func budgetStep(bytes int64) int64 {
 	return min(max(bytes/budgetStepDivisor, minBudgetStepBytes), maxBudgetStepBytes)
 }
 
-// goLimit returns the Go memory limit for a budget when mmalloc holds
-// mapped bytes (ProcessMapped).
-func goLimit(bytes, step, mapped int64) int64 {
-	return max(bytes-mapped-step, MinGoLimitBytes)
+// goLimit returns the Go memory limit for a budget when the process's
+// Allocators and Regions hold held bytes (ProcessHeld).
+func goLimit(bytes, step, held int64) int64 {
+	return max(bytes-held-step, MinGoLimitBytes)
 }

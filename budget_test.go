@@ -25,13 +25,13 @@ func withBudget(t *testing.T, bytes int64) {
 	})
 }
 
-// TestProcessBudgetTracksMapped moves mapped memory up and down through an
+// TestProcessBudgetTracksHeld moves held memory up and down through an
 // Allocator (chunks and large mappings) and a Region, and checks
-// after each move that the Go limit is the budget minus what is mapped,
+// after each move that the Go limit is the budget minus what is held,
 // give or take one step. The expected limit is computed from the
 // documented formula with the documented figures (a step of budget/128, a
 // floor of 16 MiB), not with the package's own arithmetic.
-func TestProcessBudgetTracksMapped(t *testing.T) {
+func TestProcessBudgetTracksHeld(t *testing.T) {
 	const budget = 1 << 30
 	withBudget(t, budget)
 	assert.Equal(t, int64(budget), mmalloc.ProcessBudget())
@@ -47,10 +47,10 @@ func TestProcessBudgetTracksMapped(t *testing.T) {
 			updates++
 			last = limit
 		}
-		// The documented formula, computed here: budget - mapped - step,
+		// The documented formula, computed here: budget - held - step,
 		// never below the 16 MiB floor.
-		want := max(int64(budget)-mmalloc.ProcessMapped()-8*mib, 16*mib)
-		assert.InDelta(t, want, limit, float64(step), "%s: limit %d, mapped %d", what, limit, mmalloc.ProcessMapped())
+		want := max(int64(budget)-mmalloc.ProcessHeld()-8*mib, 16*mib)
+		assert.InDelta(t, want, limit, float64(step), "%s: limit %d, held %d", what, limit, mmalloc.ProcessHeld())
 	}
 	check("start")
 
@@ -68,7 +68,7 @@ func TestProcessBudgetTracksMapped(t *testing.T) {
 		}
 		check("small allocs")
 	}
-	assert.Greater(t, mmalloc.ProcessMapped(), int64(12*16*mib))
+	assert.Greater(t, mmalloc.ProcessHeld(), int64(12*16*mib))
 	assert.Less(t, last, int64(budget-12*16*mib))
 
 	ar, err := arena.NewRegion(arena.RegionOptions{})
@@ -76,8 +76,8 @@ func TestProcessBudgetTracksMapped(t *testing.T) {
 	_, err = ar.Alloc(100 * mib)
 	require.NoError(t, err)
 	check("arena")
-	require.NoError(t, ar.Release())
-	check("arena released")
+	require.NoError(t, ar.Close())
+	check("arena closed")
 
 	r, err := a.Realloc(bufs[0], 200*mib) // mremap
 	require.NoError(t, err)
@@ -89,7 +89,7 @@ func TestProcessBudgetTracksMapped(t *testing.T) {
 	}
 	require.NoError(t, a.Trim())
 	check("all freed")
-	assert.InDelta(t, budget-step, last, float64(step)+float64(mmalloc.ProcessMapped()))
+	assert.InDelta(t, budget-step, last, float64(step)+float64(mmalloc.ProcessHeld()))
 	assert.GreaterOrEqual(t, updates, 12, "the limit moved with the memory")
 	t.Logf("%d limit updates", updates)
 
@@ -110,7 +110,7 @@ func TestProcessBudgetBadInput(t *testing.T) {
 }
 
 // TestProcessBudgetDrivesGC shows the point of the budget with GOGC=off:
-// with most of the budget mapped off-heap, Go garbage far smaller than the
+// with most of the budget held off-heap, Go garbage far smaller than the
 // budget makes the collector run. (The limit is a soft goal for the
 // runtime: how closely the heap keeps to it depends on the GC keeping up.)
 func TestProcessBudgetDrivesGC(t *testing.T) {
@@ -121,7 +121,7 @@ func TestProcessBudgetDrivesGC(t *testing.T) {
 	// Budget: what the runtime holds now, plus 64 MiB for the Go heap to
 	// grow into, plus what mmalloc will map.
 	const offHeap = 256 * mib
-	budget := int64(ms.Sys) + mmalloc.ProcessMapped() + 64*mib + offHeap
+	budget := int64(ms.Sys) + mmalloc.ProcessHeld() + 64*mib + offHeap
 	withBudget(t, budget)
 
 	a := newAlloc(t, mmalloc.Options{})

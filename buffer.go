@@ -25,13 +25,13 @@ const minBufferBytes = 64
 //
 // Unlike bytes.Buffer it never panics: a negative or oversized count returns
 // ErrInvalidSize, a refused mapping ErrOutOfMemory. Its memory MUST be given
-// back with Release (the garbage collector does not see it), after which the
-// Buffer is empty and may be used again.
+// back to its Allocator with Free (the garbage collector does not see it),
+// after which the Buffer is empty and may be used again.
 //
 // The zero value is an empty Buffer allocating from the Default Allocator;
 // NewBuffer chooses another. A Buffer is not safe for concurrent use and
 // must not be copied. A slice returned by Bytes or Next is valid only until
-// the next call that writes, grows, truncates, resets or releases.
+// the next call that writes, grows, truncates, resets or frees.
 //
 // As with bytes.Buffer, an argument may be the Buffer's own memory: Write
 // of a slice of Bytes or Next, WriteString of a string over them, Read
@@ -106,7 +106,7 @@ func (b *Buffer) Available() int {
 
 // Bytes returns the unread bytes. The slice aliases the buffer's off-heap
 // memory: it is valid only until the next modification, and MUST NOT be
-// used after Release.
+// used after Free.
 func (b *Buffer) Bytes() []byte {
 	if b.live() != nil {
 		return nil
@@ -455,10 +455,12 @@ func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), nil
 }
 
-// Release frees the buffer's memory and empties it; the Buffer may be used
-// again and will allocate anew. Slices from Bytes or Next MUST NOT be used
-// after it. After Close it returns ErrClosed and changes nothing.
-func (b *Buffer) Release() error {
+// Free gives the buffer's memory back to its Allocator and empties the
+// Buffer, which may be used again and will allocate anew. Slices from
+// Bytes or Next MUST NOT be used after it. A second Free has nothing to
+// give back and returns nil. After its Allocator's Close it returns
+// ErrClosed and changes nothing.
+func (b *Buffer) Free() error {
 	if err := b.live(); err != nil {
 		return err
 	}

@@ -165,7 +165,7 @@ func (c *Cache) Free(b []byte) error {
 			return nil
 		}
 	}
-	s, settle, done, err := st.a.release(b)
+	s, settle, done, err := st.a.checkFree(b)
 	if done {
 		return err
 	}

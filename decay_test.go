@@ -60,7 +60,7 @@ func TestDecayGivesBackUnusedMemory(t *testing.T) {
 			s := a.Stats()
 			t.Logf("after the frees: retained %d MiB (%d MiB decaying), resident %d MiB", s.Retained>>20, s.Decaying>>20, s.Resident>>20)
 			assert.Greater(t, s.Decaying, int64(32*mib), "freed memory beyond the budget stays mapped")
-			assert.Equal(t, s.Retained-s.RetainLimit, s.Decaying)
+			assert.Equal(t, s.Retained-s.RetainBytes, s.Decaying)
 			assert.Greater(t, s.Resident, int64(32*mib), "and resident")
 			assert.True(t, a.DecayArmed())
 			require.NoError(t, a.Validate())
@@ -69,7 +69,7 @@ func TestDecayGivesBackUnusedMemory(t *testing.T) {
 			t.Logf("decayed %v after the last free: retained %d MiB, resident %d MiB", took.Round(time.Millisecond), s.Retained>>20, s.Resident>>20)
 			assert.Zero(t, s.Decaying, "given back with no call")
 			assert.GreaterOrEqual(t, took, decay*9/10, "not before DecayTime")
-			assert.LessOrEqual(t, s.Retained, s.RetainLimit)
+			assert.LessOrEqual(t, s.Retained, s.RetainBytes)
 			assert.LessOrEqual(t, s.Resident, bound, "resident back within the budget and the caches' bound")
 			if !raceEnabled { // the race detector's shadow memory counts in RSS
 				rss := offHeapRSS(t) - rss0
@@ -158,10 +158,10 @@ func TestDecayGivesWayToLimit(t *testing.T) {
 	}
 	s := a.Stats()
 	require.Greater(t, s.Decaying, int64(40*mib))
-	assert.Equal(t, s.Mapped-s.Released, int64(48*mib), "decaying memory is held")
+	assert.Equal(t, s.Held, int64(48*mib), "decaying memory is held")
 	b, err := a.Alloc(40 * mib) // fits no kept mapping; fits the Limit once they go
 	require.NoError(t, err, "decaying memory gave way")
-	assert.LessOrEqual(t, a.Stats().PeakMapped, int64(64*mib))
+	assert.LessOrEqual(t, a.Stats().PeakHeld, int64(64*mib))
 	require.NoError(t, a.Free(b))
 	require.NoError(t, a.Validate())
 }
@@ -190,5 +190,5 @@ func TestDecayStopsAtClose(t *testing.T) {
 // idleBound is what a may hold with nothing live and nothing
 // decaying: its retention budget and one slab per class per P's cache.
 func idleBound(a *mmalloc.Allocator) int64 {
-	return a.Stats().RetainLimit + int64(runtime.GOMAXPROCS(0))*int64(slab.OwnedBytesBound())
+	return a.Stats().RetainBytes + int64(runtime.GOMAXPROCS(0))*int64(slab.OwnedBytesBound())
 }

@@ -5,7 +5,7 @@
 //
 // It is for programs that hold many or large buffers — caches, network and
 // storage buffers, columnar data — whose cost on the Go heap is GC work
-// proportional to them. Memory from mmalloc is manual: it MUST be released
+// proportional to them. Memory from mmalloc is manual: it MUST be freed
 // with Free, it MUST NOT be used after Free, and it MUST NOT hold Go pointers
 // (the collector cannot see them there and would free what they point to).
 //
@@ -44,9 +44,9 @@
 //     FreeRef and Bytes let a program index its buffers with maps and
 //     slices that hold no Go pointer, which the collector never scans.
 //   - Allocator.Publish (expvar.go) shows Stats at /debug/vars;
-//     Allocator.Metrics (metrics.go) yields them under runtime/metrics-style
-//     names for a collector such as Prometheus's, with Resident: the bytes
-//     of the mappings in RAM.
+//     Allocator.Metrics (metrics.go) returns an iterator over them, under
+//     runtime/metrics-style names for a collector such as Prometheus's,
+//     with Resident: the bytes of the mappings in RAM.
 //   - Options.Shared (shared.go) takes the memory from one memory file
 //     that another process maps with OpenShared, reading and writing a
 //     buffer at the offset Allocator.Offset gives; Options.Reserve carves
@@ -56,7 +56,7 @@
 //     Go heap (Options.ProfileRate), in the pprof format, served over
 //     HTTP, and a leak check for tests.
 //   - Package arena's Region is a region allocator: bump allocation,
-//     everything forgotten at once by Reset, unmapped by Release.
+//     everything forgotten at once by Reset, unmapped by Close.
 //   - Packages arrowmem, parquetmem and httpmem plug mmalloc into Apache
 //     Arrow's memory.Allocator, parquet-go's BufferPool and
 //     httputil.BufferPool, satisfying them structurally: the module
@@ -176,16 +176,16 @@
 // large mappings — is charged to one retention budget (Options.RetainBytes,
 // 64 MiB by default); what does not fit is kept for a while, up to
 // Options.DecayBytes, and given back once it has gone unused for
-// Options.DecayTime (decay.go); beyond that it is released at once with
+// Options.DecayTime (decay.go); beyond that it goes back at once, with
 // MADV_DONTNEED or munmap. Before a mapping would pass Options.Limit, the
 // retained memory is given back first (kept empty slabs to their chunks,
 // empty chunks and kept large mappings to the OS), and the mapping tried
 // again. So as frees happen, what the allocator holds beyond its live
 // objects is at most the budget, what decays beyond it, and the slabs the
 // caches own (one per class per cache: slab.OwnedBytesBound each).
-// Snapshot.Released counts the mapped bytes that hold no memory; Mapped -
-// Released is what the process holds, and what Limit bounds. Trim releases
-// it all, takes every P's
+// Snapshot.Released counts the mapped bytes that hold no memory;
+// Snapshot.Held, Mapped - Released, is what the process holds, and what
+// Limit bounds. Trim gives all the retained memory back, takes every P's
 // cache's slabs back, and unmaps empty chunks: after every buffer is
 // freed, Trim brings the process back to its starting RSS.
 //

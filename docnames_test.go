@@ -436,3 +436,130 @@ package face
 		"slabs/slab.go:17: Central.Drop",
 	}, got)
 }
+
+// internalNamed returns, for the non-test Go files of dir, every pkg.Name
+// where pkg is one of internal, in the doc comments of exported
+// declarations (their fields included) and in the messages of the errors
+// the files make (errors.New, fmt.Errorf): what a user of a public package
+// reads in godoc or in an error, where only public names help.
+func internalNamed(dir string, internal []string) ([]string, error) {
+	re := regexp.MustCompile(`\b(` + strings.Join(internal, "|") + `)\.[A-Z][A-Za-z0-9_]*`)
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	fset := token.NewFileSet()
+	var found []string
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments|parser.SkipObjectResolution)
+		if err != nil {
+			return nil, err
+		}
+		report := func(at token.Pos, texts ...string) {
+			for _, text := range texts {
+				for _, m := range re.FindAllString(text, -1) {
+					p := fset.Position(at)
+					found = append(found, fmt.Sprintf("%s:%d: %s", filepath.Base(p.Filename), p.Line, m))
+				}
+			}
+		}
+		docs := func(groups ...*ast.CommentGroup) (texts []string) {
+			for _, g := range groups {
+				if g != nil {
+					texts = append(texts, g.Text())
+				}
+			}
+			return texts
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.FuncDecl:
+				if n.Name.IsExported() {
+					report(n.Pos(), docs(n.Doc)...)
+				}
+			case *ast.GenDecl:
+				exported := false
+				for _, s := range n.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						if !s.Name.IsExported() {
+							continue
+						}
+						exported = true
+						report(s.Pos(), docs(s.Doc, s.Comment)...)
+						if st, ok := s.Type.(*ast.StructType); ok {
+							for _, fl := range st.Fields.List {
+								report(fl.Pos(), docs(fl.Doc, fl.Comment)...)
+							}
+						}
+					case *ast.ValueSpec:
+						if slices.ContainsFunc(s.Names, (*ast.Ident).IsExported) {
+							exported = true
+							report(s.Pos(), docs(s.Doc, s.Comment)...)
+						}
+					}
+				}
+				if exported {
+					report(n.Pos(), docs(n.Doc)...)
+				}
+			case *ast.CallExpr:
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && (sel.Sel.Name == "New" || sel.Sel.Name == "Errorf") {
+					for _, a := range n.Args {
+						if lit, ok := a.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							report(lit.Pos(), lit.Value)
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	return found, nil
+}
+
+// TestPublicTextNamesNoInternalSymbol: godoc of the exported names of the
+// packages a user imports, and the errors they return, name public
+// symbols (mmalloc.MaxAllocBytes, slab.OwnedBytesBound), never the
+// internal ones a user cannot reach (osmem.MaxAllocBytes,
+// slabs.OwnedBytesBound). The package docs may name internal types: they
+// say where each layer's design lives.
+func TestPublicTextNamesNoInternalSymbol(t *testing.T) {
+	entries, err := os.ReadDir("internal")
+	require.NoError(t, err)
+	var internal []string
+	for _, e := range entries {
+		if e.IsDir() {
+			internal = append(internal, e.Name())
+		}
+	}
+	require.Contains(t, internal, "osmem")
+	for _, dir := range append(slices.Clone(apiPackages), "arrowmem", "parquetmem", "httpmem") {
+		found, err := internalNamed(dir, internal)
+		require.NoError(t, err)
+		assert.Empty(t, found, "package %s names internal symbols where users read", dir)
+	}
+
+	// Planted: each place a user reads is checked, and nothing else.
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.go"), []byte(`package p
+
+import "fmt"
+
+// T is bounded by osmem.MaxAllocBytes.
+type T struct {
+	N int // at most slabs.OwnedBytesBound
+}
+
+// F fails.
+func F() error { return fmt.Errorf("above chunk.GranuleBytes") }
+
+// f is internal, and may say osmem.Source.
+func f() {}
+`), 0o644))
+	found, err := internalNamed(dir, internal)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"p.go:6: osmem.MaxAllocBytes", "p.go:7: slabs.OwnedBytesBound", "p.go:11: chunk.GranuleBytes"}, found)
+}

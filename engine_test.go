@@ -86,7 +86,7 @@ func TestTrimWhileGOMAXPROCSChanges(t *testing.T) {
 	s := a.Stats()
 	assert.Zero(t, s.Live)
 	assert.Equal(t, s.Allocs, s.Frees)
-	assert.Zero(t, s.Mapped-s.Released, "everything freed and trimmed: nothing held")
+	assert.Zero(t, s.Held, "everything freed and trimmed: nothing held")
 }
 
 // TestCacheLifecycle: Close gives everything back and ends the Cache;
@@ -113,7 +113,7 @@ func TestCacheLifecycle(t *testing.T) {
 	}
 	require.NoError(t, a.Trim())
 	require.NoError(t, a.Validate())
-	assert.Zero(t, a.Stats().Mapped-a.Stats().Released)
+	assert.Zero(t, a.Stats().Held)
 
 	var zero mmalloc.Cache
 	_, err = zero.Alloc(8)
@@ -197,10 +197,10 @@ func TestDroppedCachesDoNotExhaustLimit(t *testing.T) {
 	}
 	s := a.Stats()
 	t.Logf("%d allocations through dropped Caches under a %d MiB Limit: %d failed (first at %d); held %d MiB, peak %d MiB",
-		n, limit>>20, failed, first, (s.Mapped-s.Released)>>20, s.PeakMapped>>20)
+		n, limit>>20, failed, first, s.Held>>20, s.PeakHeld>>20)
 	assert.Zero(t, failed, "refused with nothing live")
 	assert.Zero(t, s.Live)
-	assert.LessOrEqual(t, s.PeakMapped, int64(limit))
+	assert.LessOrEqual(t, s.PeakHeld, int64(limit))
 }
 
 // TestIdleCachesDoNotExhaustLimit: the slabs that the caches of idle Ps
@@ -211,7 +211,7 @@ func TestDroppedCachesDoNotExhaustLimit(t *testing.T) {
 func TestIdleCachesDoNotExhaustLimit(t *testing.T) {
 	const limit = 64 * mib
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
-	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkBytes: mib})
 	var wg sync.WaitGroup
 	for w := range 16 { // many Ps' caches own a slab of many classes
 		wg.Add(1)
@@ -242,12 +242,12 @@ func TestIdleCachesDoNotExhaustLimit(t *testing.T) {
 	}
 	s := a.Stats()
 	require.Zero(t, s.Live)
-	t.Logf("before: held %d MiB in %d chunks", (s.Mapped-s.Released)>>20, s.Chunks)
-	require.Greater(t, s.Mapped-s.Released, int64(2*mib), "the caches own slabs")
+	t.Logf("before: held %d MiB in %d chunks", s.Held>>20, s.Chunks)
+	require.Greater(t, s.Held, int64(2*mib), "the caches own slabs")
 	want := limit - int(slabs.OwnedBytesBound()) - mib
 	b, err := a.Alloc(want)
 	require.NoError(t, err, "a large allocation of %d MiB under a %d MiB Limit with nothing live", want>>20, limit>>20)
-	assert.LessOrEqual(t, a.Stats().PeakMapped, int64(limit))
+	assert.LessOrEqual(t, a.Stats().PeakHeld, int64(limit))
 	require.NoError(t, a.Free(b))
 	require.NoError(t, live.Close())
 	require.NoError(t, a.Validate())
@@ -280,7 +280,7 @@ func TestFreeGivesMemoryBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAlloc(t, tc.opts)
-			budget := a.Stats().RetainLimit
+			budget := a.Stats().RetainBytes
 			bound := budget + int64(slabs.OwnedBytesBound())*int64(runtime.GOMAXPROCS(0))
 			bufs := make([][]byte, n)
 			r := rand.New(rand.NewPCG(7, uint64(budget)))
@@ -301,7 +301,7 @@ func TestFreeGivesMemoryBack(t *testing.T) {
 			}
 			freed := time.Now()
 			s := a.Stats()
-			held := s.Mapped - s.Released
+			held := s.Held
 			t.Logf("peak mapped %d MiB; after the frees: held %d MiB, resident %d MiB, retained %d MiB (%d MiB decaying); bound %d MiB",
 				peak.Mapped>>20, held>>20, s.Resident>>20, s.Retained>>20, s.Decaying>>20, bound>>20)
 			assert.Zero(t, s.Live)
@@ -311,12 +311,12 @@ func TestFreeGivesMemoryBack(t *testing.T) {
 				assert.Positive(t, s.Decaying, "the memory beyond the budget decays")
 				var took time.Duration
 				s, took = waitDecay(t, a, mmalloc.DefaultDecayTime, freed)
-				t.Logf("nothing decays %v after the last free (documented: the release starts %v to %v after it)",
+				t.Logf("nothing decays %v after the last free (documented: giving back starts %v to %v after it)",
 					took.Round(time.Millisecond), mmalloc.DefaultDecayTime, mmalloc.DefaultDecayTime*5/4)
 				assert.GreaterOrEqual(t, took, mmalloc.DefaultDecayTime*9/10, "memory in use was not given back early")
 				assert.Zero(t, s.Decaying, "nothing decays once the decay time has passed")
 			}
-			held = s.Mapped - s.Released
+			held = s.Held
 			rss := offHeapRSS(t) - rss0
 			t.Logf("held %d MiB, resident %d MiB, retained %d MiB; off-heap RSS growth %d MiB", held>>20, s.Resident>>20, s.Retained>>20, rss>>20)
 			assert.LessOrEqual(t, held, bound, "held after the frees, no Trim")

@@ -9,7 +9,7 @@ import (
 )
 
 // AllocAligned places a buffer at a multiple of a power of two: 64 bytes
-// for Arrow's columns, the page for O_DIRECT. Free releases it.
+// for Arrow's columns, the page for O_DIRECT. Free gives it back.
 func ExampleAllocator_AllocAligned() {
 	a, err := mmalloc.New(mmalloc.Options{})
 	if err != nil {

@@ -12,5 +12,5 @@ func ReallocCopiedBytes() int64 { return reallocCopiedBytes.Load() }
 func TypeWalks() int64 { return ptrfree.Walks() }
 
 // BudgetStep and GoLimit expose the budget's arithmetic.
-func BudgetStep(bytes int64) int64            { return budgetStep(bytes) }
-func GoLimit(bytes, step, mapped int64) int64 { return goLimit(bytes, step, mapped) }
+func BudgetStep(bytes int64) int64          { return budgetStep(bytes) }
+func GoLimit(bytes, step, held int64) int64 { return goLimit(bytes, step, held) }

@@ -34,7 +34,7 @@ func readVars(t testing.TB, url, name string) stats.Snapshot {
 func TestPublishDebugVars(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
 	require.NoError(t, a.Publish("mmalloc-test"))
-	assert.ErrorIs(t, a.Publish("mmalloc-test"), stats.ErrNameTaken)
+	assert.ErrorIs(t, a.Publish("mmalloc-test"), mmalloc.ErrNameTaken)
 
 	srv := httptest.NewServer(expvar.Handler())
 	defer srv.Close()
@@ -71,6 +71,35 @@ func TestPublishDebugVars(t *testing.T) {
 	got = readVars(t, srv.URL, "mmalloc-test")
 	assert.Zero(t, got.Live)
 	assert.Equal(t, uint64(4), got.Frees)
+}
+
+// publishRuns counts the runs of TestPublishNames.
+var publishRuns int
+
+// TestPublishNames: a name anyone published is taken, an empty one is
+// refused, and of two Allocators racing for one name exactly one gets it;
+// a refused name publishes nothing.
+func TestPublishNames(t *testing.T) {
+	publishRuns++ // expvar never forgets a name: each run (-count) needs its own
+	other := fmt.Sprintf("mmalloc-test-someone-else-%d", publishRuns)
+	a := newAlloc(t, mmalloc.Options{})
+	expvar.NewInt(other)
+	assert.ErrorIs(t, a.Publish(other), mmalloc.ErrNameTaken)
+	assert.Equal(t, "0", expvar.Get(other).String(), "the other variable stays")
+	assert.ErrorIs(t, a.Publish(""), mmalloc.ErrInvalidOption)
+	assert.Nil(t, expvar.Get(""))
+
+	b := newAlloc(t, mmalloc.Options{})
+	errc := make(chan error, 2)
+	for _, x := range []*mmalloc.Allocator{a, b} {
+		go func() { errc <- x.Publish(fmt.Sprintf("mmalloc-test-race-%d", publishRuns)) }()
+	}
+	e1, e2 := <-errc, <-errc
+	if e1 != nil {
+		e1, e2 = e2, e1
+	}
+	assert.NoError(t, e1, "one of the two gets the name")
+	assert.ErrorIs(t, e2, mmalloc.ErrNameTaken, "the other is told it is taken")
 }
 
 func ExampleAllocator_Publish() {

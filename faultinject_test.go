@@ -313,11 +313,11 @@ func TestFailMapEverywhere(t *testing.T) {
 	total := 0
 	for _, o := range []mmalloc.Options{
 		{},
-		{ChunkSize: mib, RetainBytes: mmalloc.NoRetain},
-		{Guard: true, ChunkSize: mib},
+		{ChunkBytes: mib, RetainBytes: mmalloc.NoRetain},
+		{Guard: true, ChunkBytes: mib},
 	} {
 		for _, mode := range faultModes {
-			name := fmt.Sprintf("guard=%v,chunk=%d,retain=%d,%s", o.Guard, o.ChunkSize, o.RetainBytes, mode.name)
+			name := fmt.Sprintf("guard=%v,chunk=%d,retain=%d,%s", o.Guard, o.ChunkBytes, o.RetainBytes, mode.name)
 			t.Run(name, func(t *testing.T) {
 				requests := countFaultRequests(t, o, steps)
 				require.Positive(t, requests)
@@ -438,7 +438,7 @@ func runFaultSteps(t *testing.T, o mmalloc.Options, steps int, arm func(*mmalloc
 	for len(g.live) > 0 {
 		g.freeOne()
 	}
-	require.NoError(t, g.buf.Release())
+	require.NoError(t, g.buf.Free())
 	g.c.Flush()
 	require.NoError(t, a.Trim())
 	require.NoError(t, a.Validate())

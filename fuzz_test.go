@@ -27,7 +27,7 @@ func FuzzOps(f *testing.F) {
 	f.Add([]byte{0x80, 100, 0, 3, 0, 1, 1, 0, 0, 4, 0, 0, 2, 5, 0, 5, 0, 0})
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		guard := len(prog) > 0 && prog[0]&0x80 != 0
-		a, err := mmalloc.New(mmalloc.Options{Limit: 64 << 20, ChunkSize: 1 << 20, Guard: guard})
+		a, err := mmalloc.New(mmalloc.Options{Limit: 64 << 20, ChunkBytes: 1 << 20, Guard: guard})
 		require.NoError(t, err)
 		defer a.Close()
 		type obj struct {

@@ -31,7 +31,7 @@ func FuzzFree(f *testing.F) {
 	f.Add(true, []byte{7, 0, 0, 0, 0, 7, 0, 0, 0, 0, 8, 0, 16, 0, 0, 13, 5, 0, 0, 0})
 	f.Add(false, []byte{5, 0, 0, 0, 0, 6, 1, 0, 0, 0, 6, 0, 16, 0, 0, 14, 0, 0, 0x40, 0})
 	f.Fuzz(func(t *testing.T, guard bool, prog []byte) {
-		o := mmalloc.Options{Guard: guard, ChunkSize: mib}
+		o := mmalloc.Options{Guard: guard, ChunkBytes: mib}
 		a, err := mmalloc.New(o)
 		require.NoError(t, err)
 		defer a.Close()

@@ -177,7 +177,7 @@ func TestGuardSmallUseAfterFree(t *testing.T) {
 // Allocator and a Cache: everything allocated is zeroed, keeps its bytes,
 // frees without a report, and Trim gives everything back.
 func TestGuardSemantics(t *testing.T) {
-	a := newAlloc(t, mmalloc.Options{Guard: true, ChunkSize: mib})
+	a := newAlloc(t, mmalloc.Options{Guard: true, ChunkBytes: mib})
 	c := a.NewCache()
 	r := rand.New(rand.NewPCG(5, 5))
 	type obj struct {
@@ -402,7 +402,7 @@ func TestGuardRealloc(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, 1_000_000, buf.Len())
-	require.NoError(t, buf.Release())
+	require.NoError(t, buf.Free())
 	require.NoError(t, a.Trim())
 	require.NoError(t, a.Validate())
 	assert.Zero(t, a.Stats().Live)

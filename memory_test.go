@@ -62,15 +62,15 @@ func TestMemoryReturnsToOS(t *testing.T) {
 // would pass it fails with ErrOutOfMemory, and that frees make room again.
 func TestLimit(t *testing.T) {
 	const limit = 16 * mib
-	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+	a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkBytes: mib})
 	var held [][]byte
 	r := rand.New(rand.NewPCG(3, 3))
 	fails := 0
 	for range 5000 {
 		b, err := a.Alloc(randSize(r))
 		s := a.Stats()
-		require.LessOrEqual(t, s.Mapped-s.Released, int64(limit), "Limit bounds what is held: mapped and not released")
-		require.LessOrEqual(t, s.PeakMapped, int64(limit))
+		require.LessOrEqual(t, s.Held, int64(limit), "Limit bounds what is held: mapped and not released")
+		require.LessOrEqual(t, s.PeakHeld, int64(limit))
 		if err != nil {
 			require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
 			fails++
@@ -120,7 +120,7 @@ func TestLimitReclaimsEmptySlabs(t *testing.T) {
 		n    int
 	}{{"other class", 1 << 10, 6 * mib / (1 << 10)}, {"large", 6 * mib, 1}} {
 		t.Run(next.name, func(t *testing.T) {
-			a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkSize: mib})
+			a := newAlloc(t, mmalloc.Options{Limit: limit, ChunkBytes: mib})
 			c := a.NewCache()
 			var held [][]byte
 			for {
@@ -143,7 +143,7 @@ func TestLimitReclaimsEmptySlabs(t *testing.T) {
 				require.NoError(t, err, "kept slabs are given back before a refusal")
 				held = append(held, b)
 			}
-			require.LessOrEqual(t, a.Stats().PeakMapped, int64(limit))
+			require.LessOrEqual(t, a.Stats().PeakHeld, int64(limit))
 			c.Flush()
 			require.NoError(t, a.Validate())
 			for _, b := range held {

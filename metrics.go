@@ -7,6 +7,7 @@ package mmalloc
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -51,7 +52,7 @@ type Metric struct {
 
 // PrometheusName returns m's name as a Prometheus metric name: the path's
 // slashes, dashes and colon become underscores, and a counter's name ends
-// in _total. "/mmalloc/mapped/peak:bytes" is "mmalloc_mapped_peak_bytes",
+// in _total. "/mmalloc/held/peak:bytes" is "mmalloc_held_peak_bytes",
 // "/mmalloc/allocs:objects" is "mmalloc_allocs_objects_total".
 func (m Metric) PrometheusName() string {
 	name := strings.NewReplacer("/", "_", "-", "_", ":", "_").Replace(strings.TrimPrefix(m.Name, "/"))
@@ -70,14 +71,18 @@ var metricDefs = []struct {
 }{
 	{"/mmalloc/mapped:bytes", "Bytes mapped from the OS now: chunks, in use or kept empty, and large mappings, live or kept.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Mapped }},
-	{"/mmalloc/mapped/peak:bytes", "The most bytes ever held at once: mapped and not given back to the OS.",
-		MetricGauge, func(s *stats.Snapshot) int64 { return s.PeakMapped }},
+	{"/mmalloc/released:bytes", "Bytes still mapped but given back to the OS (MADV_DONTNEED, or never touched): they hold no memory.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Released }},
+	{"/mmalloc/held:bytes", "Bytes held now: mapped and not given back to the OS (mapped minus released), what Options.Limit bounds.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.Held }},
+	{"/mmalloc/held/peak:bytes", "The most bytes ever held at once: mapped and not given back to the OS.",
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.PeakHeld }},
 	{"/mmalloc/resident:bytes", "Bytes of the mappings resident in RAM (mincore): what they add to the process's RSS.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Resident }},
 	{"/mmalloc/retained:bytes", "Bytes of freed memory kept mapped for reuse, within mapped.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Retained }},
 	{"/mmalloc/retained/limit:bytes", "The most bytes of freed memory that may be kept mapped indefinitely (Options.RetainBytes).",
-		MetricGauge, func(s *stats.Snapshot) int64 { return s.RetainLimit }},
+		MetricGauge, func(s *stats.Snapshot) int64 { return s.RetainBytes }},
 	{"/mmalloc/retained/decaying:bytes", "Bytes of freed memory kept beyond the retention limit, given back once unused for Options.DecayTime.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Decaying }},
 	{"/mmalloc/limit:bytes", "The most bytes that may be held at once, mapped and not given back to the OS (Options.Limit); 0 if no limit.",
@@ -116,29 +121,28 @@ var metricDefs = []struct {
 		MetricCounter, func(s *stats.Snapshot) int64 { return s.Corrupted }},
 }
 
-// Metrics yields a's figures as Metrics, in a fixed order, until yield
-// returns false; range over it with
+// Metrics returns an iterator over a's figures as Metrics, in a fixed
+// order, as maps.All returns one over a map; range over it with
 //
-//	for m := range a.Metrics { ... }
+//	for m := range a.Metrics() { ... }
 //
 // It is the adapter for a metrics collector: a Prometheus collector's
 // Collect sends each m as a constant metric named m.PrometheusName() of
 // m.Kind, with labels of its own choosing (to tell Allocators apart),
 // without mmalloc depending on Prometheus. The names and their order are
-// the same for every Allocator and every call, so that Describe may send
-// the descriptions of any one call.
+// the same for every Allocator and every range, so that Describe may send
+// the descriptions of any one.
 //
-// Each call takes a fresh Stats (see there for the cost of Resident); the
-// figures are those of Stats, with its consistency. It may be
-// called at any time, also after Close.
-func (a *Allocator) Metrics(yield func(Metric) bool) {
-	if yield == nil {
-		return
-	}
-	s := a.Stats()
-	for _, d := range metricDefs {
-		if !yield(Metric{Name: d.name, Help: d.help, Kind: d.kind, Value: float64(d.value(&s))}) {
-			return
+// Each range over the iterator takes a fresh Stats (see there for the
+// cost of Resident); the figures are those of Stats, with its
+// consistency. It may be used at any time, also after Close.
+func (a *Allocator) Metrics() iter.Seq[Metric] {
+	return func(yield func(Metric) bool) {
+		s := a.Stats()
+		for _, d := range metricDefs {
+			if !yield(Metric{Name: d.name, Help: d.help, Kind: d.kind, Value: float64(d.value(&s))}) {
+				return
+			}
 		}
 	}
 }
@@ -146,7 +150,7 @@ func (a *Allocator) Metrics(yield func(Metric) bool) {
 // Resident returns how many bytes of the Allocator's mappings are resident
 // in RAM now: the part of Stats().Mapped that counts in the process's RSS,
 // to compare with it. Pages count once written (or read: a read maps the
-// kernel's shared zero page) until they are given back (Trim, or a release
+// kernel's shared zero page) until they are given back (Trim, or a free
 // past the retention budget) or swapped out.
 //
 // Cost: it copies the list of the Allocator's mappings under the chunk

@@ -2,6 +2,7 @@ package mmalloc_test
 
 import (
 	"fmt"
+	"iter"
 	"os"
 	"regexp"
 	"slices"
@@ -18,7 +19,7 @@ import (
 func metricsOf(a *mmalloc.Allocator) (map[string]mmalloc.Metric, []string) {
 	byName := map[string]mmalloc.Metric{}
 	var names []string
-	for m := range a.Metrics {
+	for m := range a.Metrics() {
 		byName[m.Name] = m
 		names = append(names, m.Name)
 	}
@@ -50,10 +51,12 @@ func TestMetricsMatchStats(t *testing.T) {
 			}
 			want := map[string]int64{
 				"/mmalloc/mapped:bytes":             s.Mapped,
-				"/mmalloc/mapped/peak:bytes":        s.PeakMapped,
+				"/mmalloc/released:bytes":           s.Released,
+				"/mmalloc/held:bytes":               s.Held,
+				"/mmalloc/held/peak:bytes":          s.PeakHeld,
 				"/mmalloc/resident:bytes":           a.Resident(),
 				"/mmalloc/retained:bytes":           s.Retained,
-				"/mmalloc/retained/limit:bytes":     s.RetainLimit,
+				"/mmalloc/retained/limit:bytes":     s.RetainBytes,
 				"/mmalloc/retained/decaying:bytes":  s.Decaying,
 				"/mmalloc/limit:bytes":              s.Limit,
 				"/mmalloc/in-use:bytes":             s.InUse,
@@ -78,6 +81,10 @@ func TestMetricsMatchStats(t *testing.T) {
 				}
 			}
 			// The figures themselves, not only their agreement with Stats.
+			require.Positive(t, s.Released, "a fresh chunk's untouched pages hold no memory")
+			assert.Equal(t, s.Mapped-s.Released, s.Held, "held is mapped and not released")
+			assert.GreaterOrEqual(t, s.PeakHeld, s.Held)
+			assert.Less(t, s.PeakHeld, s.Mapped, "the peak counts held bytes, not mapped ones")
 			assert.Equal(t, float64(5), got["/mmalloc/live:objects"].Value)
 			assert.Equal(t, float64(7), got["/mmalloc/allocs:objects"].Value)
 			assert.Equal(t, float64(opts.Limit), got["/mmalloc/limit:bytes"].Value)
@@ -134,7 +141,7 @@ func TestMetricPrometheusName(t *testing.T) {
 		want string
 	}{
 		{mmalloc.Metric{Name: "/mmalloc/mapped:bytes", Kind: mmalloc.MetricGauge}, "mmalloc_mapped_bytes"},
-		{mmalloc.Metric{Name: "/mmalloc/mapped/peak:bytes", Kind: mmalloc.MetricGauge}, "mmalloc_mapped_peak_bytes"},
+		{mmalloc.Metric{Name: "/mmalloc/held/peak:bytes", Kind: mmalloc.MetricGauge}, "mmalloc_held_peak_bytes"},
 		{mmalloc.Metric{Name: "/mmalloc/in-use:bytes", Kind: mmalloc.MetricGauge}, "mmalloc_in_use_bytes"},
 		{mmalloc.Metric{Name: "/mmalloc/allocs:objects", Kind: mmalloc.MetricCounter}, "mmalloc_allocs_objects_total"},
 	} {
@@ -150,19 +157,42 @@ func TestMetricPrometheusName(t *testing.T) {
 func TestMetricsStopsWhenAsked(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
 	calls := 0
-	a.Metrics(func(mmalloc.Metric) bool {
+	a.Metrics()(func(mmalloc.Metric) bool {
 		calls++
 		return calls < 3
 	})
 	assert.Equal(t, 3, calls)
 	var first []string
-	for m := range a.Metrics {
+	for m := range a.Metrics() {
 		first = append(first, m.Name)
 		if len(first) == 2 {
 			break
 		}
 	}
 	assert.Len(t, first, 2)
+}
+
+// TestMetricsEachRangeIsFresh: the figures are read when a range over the
+// iterator starts, not when Metrics returns it, so one iterator kept by a
+// collector reports the present each time.
+func TestMetricsEachRangeIsFresh(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	live := func(seq iter.Seq[mmalloc.Metric]) float64 {
+		for m := range seq {
+			if m.Name == "/mmalloc/live:objects" {
+				return m.Value
+			}
+		}
+		t.Fatal("no /mmalloc/live:objects")
+		return 0
+	}
+	seq := a.Metrics()
+	assert.Zero(t, live(seq))
+	b, err := a.Alloc(100)
+	require.NoError(t, err)
+	assert.Equal(t, float64(1), live(seq), "the same iterator, ranged again")
+	require.NoError(t, a.Free(b))
+	assert.Zero(t, live(seq))
 }
 
 // thpAlways reports whether transparent huge pages are on for every
@@ -299,7 +329,7 @@ func ExampleAllocator_Metrics() {
 	// This collector keeps a few of the metrics; a real one keeps them all.
 	keep := []string{"/mmalloc/mapped:bytes", "/mmalloc/live:objects", "/mmalloc/allocs:objects"}
 	collect := func(w *strings.Builder, allocator string, a *mmalloc.Allocator) {
-		for m := range a.Metrics {
+		for m := range a.Metrics() {
 			if !slices.Contains(keep, m.Name) {
 				continue
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/mmalloc/mmalloc/internal/mappings"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
+	"github.com/mmalloc/mmalloc/slab"
 	"github.com/mmalloc/mmalloc/stats"
 )
 
@@ -38,7 +39,9 @@ var (
 	// ErrOutOfMemory: the kernel refused a mapping (the errno is wrapped,
 	// so errors.Is(err, unix.ENOMEM) works) or Options.Limit would be passed.
 	ErrOutOfMemory = errs.ErrOutOfMemory
-	// ErrClosed: the Allocator was closed.
+	// ErrClosed: a call after Close, of the Allocator (its Caches and
+	// Buffers included), of a Cache, of a SharedView or of an
+	// arena.Region.
 	ErrClosed = errs.ErrClosed
 	// ErrInvalidOption: New was given Options it cannot honour.
 	ErrInvalidOption = errs.ErrInvalidOption
@@ -48,7 +51,7 @@ var (
 const (
 	// DefaultLargeThreshold is the largest request served from slabs. Above
 	// it an allocation gets its own mapping, as glibc's M_MMAP_THRESHOLD.
-	DefaultLargeThreshold = slabs.MaxSmallBytes // 128 KiB
+	DefaultLargeThreshold = slab.MaxSmallBytes // 128 KiB
 
 	// DefaultChunkBytes is the size of the chunks slabs are carved from: big
 	// enough that mapping one (an mmap system call) is rare, small enough
@@ -59,7 +62,7 @@ const (
 	// empty slabs, freed large mappings — are kept mapped for reuse. Reusing
 	// them costs a memclr; mapping afresh costs an mmap and munmap plus a
 	// page fault per 4 KiB page touched, several times more for a buffer of
-	// a MiB. Trim releases them.
+	// a MiB. Trim gives them back to the OS.
 	DefaultRetainBytes = 64 << 20
 
 	// DefaultDecayTime is how long freed memory beyond RetainBytes stays
@@ -90,13 +93,13 @@ type Options struct {
 	// 0 means DefaultLargeThreshold (128 KiB); it may be lowered, not raised.
 	LargeThreshold int
 
-	// ChunkSize: bytes mapped at a time for slabs (one chunk), a power of
+	// ChunkBytes: bytes mapped at a time for slabs (one chunk), a power of
 	// two from 1 MiB to 1 GiB. 0 means DefaultChunkBytes (4 MiB).
-	ChunkSize int
+	ChunkBytes int
 
-	// Limit: the most bytes held at once: mapped (chunks and large
-	// mappings) and not released (Snapshot.Mapped - Snapshot.Released), as
-	// the Go runtime's memory limit counts. An allocation that would pass
+	// Limit: the most bytes held at once (Snapshot.Held): mapped (chunks
+	// and large mappings) and not released, as the Go runtime's memory
+	// limit counts. An allocation that would pass
 	// it fails with ErrOutOfMemory, but only once the Allocator has taken back
 	// everything it holds beyond its live objects and the slabs of the
 	// Caches still in use: retained memory, every P's cache's slabs, and
@@ -108,10 +111,10 @@ type Options struct {
 	Limit int64
 
 	// RetainBytes: the most bytes of freed memory (empty chunks and slabs,
-	// freed large mappings) kept mapped for reuse indefinitely; Trim
-	// releases them. 0 means DefaultRetainBytes (64 MiB); NoRetain (or any
-	// negative value) keeps none, and no decay either, so that every large
-	// Alloc is one mmap and its Free one munmap. Freed memory beyond the
+	// freed large mappings) kept mapped for reuse indefinitely; Trim gives
+	// them back to the OS. 0 means DefaultRetainBytes (64 MiB); NoRetain
+	// (or any negative value) keeps none, and no decay either, so that
+	// every large Alloc is one mmap and its Free one munmap. Freed memory beyond the
 	// budget decays (DecayTime). Besides it, each P's cache (and each
 	// Cache) owns at most one slab per size class, whose free objects only
 	// it hands out: slab.OwnedBytesBound() (about 11.4 MiB) per cache at
@@ -120,10 +123,10 @@ type Options struct {
 
 	// DecayTime: freed memory beyond RetainBytes, up to DecayBytes of it,
 	// stays mapped for reuse until it has gone unused for DecayTime, and
-	// then goes back to the OS with no call from the user: the release
-	// starts between DecayTime and 1.25 DecayTime after its last use, and
-	// lasts as long as giving the pages back takes. So a program that
-	// frees and rebuilds big buffers reuses resident pages instead of
+	// then goes back to the OS with no call from the user, starting
+	// between DecayTime and 1.25 DecayTime after its last use and taking
+	// as long as giving the pages back takes. So a program that frees
+	// and rebuilds big buffers reuses resident pages instead of
 	// mapping and faulting them afresh each round, and one that goes idle
 	// is back within RetainBytes soon after. A timer does the work; it
 	// runs only while retained memory passes RetainBytes, and Close stops
@@ -212,21 +215,21 @@ type Options struct {
 	// Reserve, if positive, reserves that many bytes of address space at
 	// New, rounded up to whole pages, with one mmap(PROT_NONE,
 	// MAP_NORESERVE): no memory and no commit charge. The reservation
-	// starts on a chunk boundary (chunks are aligned to ChunkSize), so
-	// that k*ChunkSize bytes hold k chunks wherever the kernel places
-	// it: the least Reserve, ChunkSize, holds one. Chunks and large
+	// starts on a chunk boundary (chunks are aligned to ChunkBytes), so
+	// that k*ChunkBytes bytes hold k chunks wherever the kernel places
+	// it: the least Reserve, ChunkBytes, holds one. Chunks and large
 	// mappings are carved from it, each committed when mapped (mmap
 	// MAP_FIXED over its range) and decommitted when unmapped (mmap
 	// MAP_FIXED PROT_NONE, which drops its pages and its commit charge), so
 	// that under strict overcommit the process is charged for what it uses
-	// rather than for what it might. Mapped, PeakMapped and Limit count the
-	// committed bytes only.
+	// rather than for what it might. Mapped, Held, PeakHeld and Limit count
+	// the committed bytes only.
 	//
 	// Past the reservation, an Allocator maps afresh, as without it (a
 	// Shared one fails with ErrOutOfMemory instead). Realloc of a large
 	// allocation copies instead of calling mremap, which would move it out
 	// of the reservation. 0 means no reservation (for a Shared Allocator,
-	// DefaultSharedReserveBytes); it must be at least ChunkSize and at most
+	// DefaultSharedReserveBytes); it must be at least ChunkBytes and at most
 	// MaxReserveBytes, else New returns ErrInvalidOption. A reservation the
 	// kernel refuses (under RLIMIT_AS, say) makes New return ErrOutOfMemory.
 	Reserve int64
@@ -295,11 +298,11 @@ func New(opts Options) (*Allocator, error) {
 	if opts.LargeThreshold < 0 || opts.LargeThreshold > slabs.MaxSmallBytes {
 		return nil, fmt.Errorf("%w: LargeThreshold %d is outside 1..%d", ErrInvalidOption, opts.LargeThreshold, slabs.MaxSmallBytes)
 	}
-	if opts.ChunkSize == 0 {
-		opts.ChunkSize = DefaultChunkBytes
+	if opts.ChunkBytes == 0 {
+		opts.ChunkBytes = DefaultChunkBytes
 	}
-	if opts.ChunkSize < chunk.GranuleBytes || opts.ChunkSize > 1<<30 || opts.ChunkSize&(opts.ChunkSize-1) != 0 {
-		return nil, fmt.Errorf("%w: ChunkSize %d is not a power of two from 1 MiB to 1 GiB", ErrInvalidOption, opts.ChunkSize)
+	if opts.ChunkBytes < chunk.GranuleBytes || opts.ChunkBytes > 1<<30 || opts.ChunkBytes&(opts.ChunkBytes-1) != 0 {
+		return nil, fmt.Errorf("%w: ChunkBytes %d is not a power of two from 1 MiB to 1 GiB", ErrInvalidOption, opts.ChunkBytes)
 	}
 	if opts.Limit < 0 {
 		return nil, fmt.Errorf("%w: Limit %d is negative", ErrInvalidOption, opts.Limit)
@@ -319,7 +322,7 @@ func New(opts Options) (*Allocator, error) {
 		a.decay = newDecay(a, opts.DecayTime)
 		a.src.SetDecay(opts.DecayBytes, a.decay.arm)
 	}
-	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkSize, HugePages: opts.HugePages, Shared: opts.Shared})
+	heap, err := chunk.NewHeap(a.src, chunk.HeapOptions{ChunkBytes: opts.ChunkBytes, HugePages: opts.HugePages, Shared: opts.Shared})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
@@ -373,7 +376,7 @@ func New(opts Options) (*Allocator, error) {
 // object has the alignment of the class of n+1 and a large one
 // GuardAlignBytes. AllocAligned gives a stated alignment.
 //
-// The memory MUST be released with Free; the garbage collector never sees it
+// The memory MUST be freed with Free; the garbage collector never sees it
 // and it MUST NOT hold Go pointers. Alloc(0) returns an empty slice and nil.
 // A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
 // mapping or a passed Limit returns ErrOutOfMemory.
@@ -535,7 +538,7 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 	return b[:n], nil
 }
 
-// Free releases memory returned by Alloc. b may be resliced, as long as its
+// Free gives back memory returned by Alloc. b may be resliced, as long as its
 // first element is the allocation's first byte; a b with cap(b) == 0 is
 // ignored. After Free the memory MUST NOT be used: it may be unmapped, or
 // handed out again.
@@ -603,7 +606,7 @@ func (a *Allocator) freeLookup(l *slabs.Local, addr uintptr) (*slabs.Slab, bool)
 // free is Free's slow path: every check, then the free is counted by the
 // P's cache.
 func (a *Allocator) free(b []byte) error {
-	s, settle, done, err := a.release(b)
+	s, settle, done, err := a.checkFree(b)
 	if done {
 		return err
 	}
@@ -621,12 +624,12 @@ func (a *Allocator) free(b []byte) error {
 	return nil
 }
 
-// release is the slow path of Allocator.Free and Cache.Free: every check in
-// its documented order, then the registry. It returns the slab of the
+// checkFree is the slow path of Allocator.Free and Cache.Free: every check
+// in its documented order, then the registry. It returns the slab of the
 // object it freed (uncounted; settle as slabs.Release says), or done, with
 // Free's result, when nothing is left to do (an empty slice, guard mode, a
 // large mapping, a refusal).
-func (a *Allocator) release(b []byte) (s *slabs.Slab, settle, done bool, err error) {
+func (a *Allocator) checkFree(b []byte) (s *slabs.Slab, settle, done bool, err error) {
 	if a.closed.Load() {
 		return nil, false, true, ErrClosed
 	}
@@ -772,13 +775,14 @@ func (a *Allocator) Stats() stats.Snapshot {
 // and no Cache is drained (Flush, Close, a cleanup) meanwhile.
 func (a *Allocator) stats() stats.Snapshot {
 	s := stats.Snapshot{
-		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakMapped: a.src.Peak(), Limit: a.src.Limit(),
-		Retained: a.src.Retained(), RetainLimit: a.src.RetainLimit(),
+		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakHeld: a.src.Peak(), Limit: a.src.Limit(),
+		Retained: a.src.Retained(), RetainBytes: a.src.RetainLimit(),
 		Decaying: max(a.src.Retained()-a.src.RetainLimit(), 0),
 		Mmaps:    a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),
 		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
 	}
+	s.Held = s.Mapped - s.Released
 	s.Chunks, s.EmptyChunks = a.heap.Counts()
 	var gf guardFigures
 	if g := a.guard; g != nil {
@@ -824,7 +828,7 @@ func (a *Allocator) stats() stats.Snapshot {
 			row.InUse = gf.smallUse[c]
 		}
 		s.Classes = append(s.Classes, row)
-		s.Add(row)
+		addRow(&s, row)
 	}
 	ls := a.large.Stats()
 	s.Large = stats.Class{Live: ls.Live, InUse: ls.InUse, Allocs: ls.Allocs, Frees: ls.Frees}
@@ -835,8 +839,16 @@ func (a *Allocator) stats() stats.Snapshot {
 		s.Large.Allocs += gf.large.Allocs
 		s.Large.Frees += gf.large.Frees
 	}
-	s.Add(s.Large)
+	addRow(&s, s.Large)
 	return s
+}
+
+// addRow counts a row of s into its totals InUse, Live, Allocs and Frees.
+func addRow(s *stats.Snapshot, c stats.Class) {
+	s.InUse += c.InUse
+	s.Live += c.Live
+	s.Allocs += c.Allocs
+	s.Frees += c.Frees
 }
 
 // readCaches runs f on every cache, every P's and every live Cache's, to
@@ -972,7 +984,7 @@ func Default() *Allocator {
 // Alloc allocates n zeroed bytes from the Default Allocator.
 func Alloc(n int) ([]byte, error) { return Default().Alloc(n) }
 
-// Free releases b to the Default Allocator.
+// Free gives b back to the Default Allocator.
 func Free(b []byte) error { return Default().Free(b) }
 
 // noCopy makes go vet's copylocks check flag copies of an Allocator.

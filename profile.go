@@ -39,7 +39,7 @@ var ErrProfileName = heapprof.ErrName
 // Each sample's call stack starts at the function that called mmalloc
 // (Alloc, a Cache, Realloc, a Buffer, a typed helper): mmalloc's own frames
 // are left out. A Realloc counts as a free of the old allocation and an
-// allocation of the new one; Free, a Cache's Free and Buffer.Release free.
+// allocation of the new one; Free, a Cache's Free and Buffer.Free free.
 //
 // With sampling off (Options.ProfileRate < 0) the profile has no samples.
 // It is safe to call at any time, from any goroutine. After Close it
@@ -150,6 +150,11 @@ const leakReportSites = 10
 // from Stats (exact, every live Cache included) and the call stacks are
 // those sampled, their figures estimates; with sampling off there are
 // none. A nil t makes it return false.
+//
+// It lives in package mmalloc rather than in a test-helper package of its
+// own (as httptest and fstest are) because it reads the Allocator's
+// profile, which such a package could reach only through a hook exported
+// for it alone.
 func CheckLeaks(t TestingT, a *Allocator) bool {
 	if t == nil {
 		return false // nowhere to report: the check cannot pass

@@ -281,7 +281,7 @@ func TestProfileRefusedFreesKeepSamples(t *testing.T) {
 // TestProfileResizes checks each way Realloc resizes, and Buffer and the
 // typed helpers, with every allocation sampled: the old allocation leaves
 // the live set, the new one enters it at the caller of Realloc, with its
-// new size; Free and Release empty it.
+// new size; Free and Buffer.Free empty it.
 func TestProfileResizes(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -333,7 +333,7 @@ func TestProfileResizes(t *testing.T) {
 		assert.Equal(t, int64(1), sites["mmalloc_test.writeSite"].inuseObjects)
 		assert.Equal(t, int64(buf.Cap()), sites["mmalloc_test.writeSite"].inuseSpace)
 		assert.Greater(t, sites["mmalloc_test.writeSite"].allocObjects, int64(2), "each growth allocates")
-		require.NoError(t, buf.Release())
+		require.NoError(t, buf.Free())
 		_, live := mmalloc.ProfileCounts(a)
 		assert.Zero(t, live)
 	})
@@ -952,7 +952,7 @@ func TestProfileUnwindersAgree(t *testing.T) {
 		freeAll(t, a.Free, bufs)
 		require.NoError(t, mmalloc.FreeValue(a, v))
 		require.NoError(t, mmalloc.FreeSlice(a, s))
-		require.NoError(t, buf.Release())
+		require.NoError(t, buf.Free())
 	}
 	require.Len(t, got[1], 11, "a sample per call site and size")
 	assert.Equal(t, got[1], got[0])

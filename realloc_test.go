@@ -322,7 +322,7 @@ func FuzzRealloc(f *testing.F) {
 	f.Add([]byte{0, 0, 0x10, 1, 0, 0x90, 1, 0, 0x01, 3, 0, 0, 1, 0, 0})
 	f.Add([]byte{0, 7, 0, 2, 0, 0, 1, 0, 0, 4, 0, 0, 1, 255, 255})
 	f.Fuzz(func(t *testing.T, prog []byte) {
-		a, err := mmalloc.New(mmalloc.Options{Limit: 256 << 20, ChunkSize: 1 << 20})
+		a, err := mmalloc.New(mmalloc.Options{Limit: 256 << 20, ChunkBytes: 1 << 20})
 		require.NoError(t, err)
 		defer a.Close()
 		type obj struct {

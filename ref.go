@@ -61,7 +61,7 @@ func (r Ref) UnsafeBytes(n int) []byte {
 
 // AllocRef is Alloc returning the allocation's Ref: n zeroed bytes, whose
 // memory Bytes(r) gives with its usable size, UsableSize(n). The memory
-// MUST be released with FreeRef (or with Free of its slice). AllocRef(0)
+// MUST be freed with FreeRef (or with Free of its slice). AllocRef(0)
 // returns the zero Ref and nil; the errors are Alloc's (ErrInvalidSize,
 // ErrOutOfMemory, ErrClosed), with the zero Ref.
 func (a *Allocator) AllocRef(n int) (Ref, error) {
@@ -76,7 +76,7 @@ func (a *Allocator) AllocRefUninit(n int) (Ref, error) {
 	return RefOf(b), err
 }
 
-// FreeRef releases the allocation r names, as Free releases its slice,
+// FreeRef frees the allocation r names, as Free frees its slice,
 // with the same checks and errors, none of which changes anything: a Ref
 // this Allocator did not hand out returns ErrForeignPointer, one inside an
 // allocation ErrInvalidPointer, one already freed ErrDoubleFree, and any
@@ -150,7 +150,7 @@ func (c *Cache) FreeRef(r Ref) error {
 	return c.Free(b)
 }
 
-// freeable returns a slice starting at r for Free to check and release,
+// freeable returns a slice starting at r for Free to check and free,
 // or nil and nil for the zero Ref, or the error Free would return. The
 // slice is made only once r is known to lie in the Allocator's memory (a
 // pointer to anywhere else may be one into the Go heap, which the

@@ -22,7 +22,7 @@ var refSizes = []int{1, 8, 15, 16, 100, 256, 1000, 4096, 32*kib + 1, threshold, 
 // TestRefRoundTrip allocates every kind of size through each way of
 // making a Ref and checks that Bytes gives the allocation's memory at its
 // usable size, that RefOf and Bytes agree with Alloc's slice, and that
-// FreeRef releases it.
+// FreeRef frees it.
 func TestRefRoundTrip(t *testing.T) {
 	for _, mode := range []struct {
 		name string
@@ -80,7 +80,7 @@ func TestRefRoundTrip(t *testing.T) {
 
 // TestRefOfAlloc checks RefOf's promise: Bytes(RefOf(b)) is b[:cap(b)]
 // for slices from Alloc, AllocUninit, Realloc and a Cache, and FreeRef
-// releases what Alloc returned.
+// frees what Alloc returned.
 func TestRefOfAlloc(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
 	c := a.NewCache()

@@ -122,7 +122,7 @@ func TestReserveTiB(t *testing.T) {
 // TestReserveFallsBack: past a private reservation the Allocator maps
 // afresh and goes on as without one.
 func TestReserveFallsBack(t *testing.T) {
-	a := newAlloc(t, mmalloc.Options{Reserve: 8 * mib, ChunkSize: mib})
+	a := newAlloc(t, mmalloc.Options{Reserve: 8 * mib, ChunkBytes: mib})
 	base, bytes := a.ReservationForTest()
 	r := rand.New(rand.NewPCG(8, 8))
 	var objs []liveObj
@@ -149,7 +149,7 @@ func TestReserveFallsBack(t *testing.T) {
 	require.NoError(t, a.Validate())
 }
 
-// TestReserveOneChunk: the documented minimum, Reserve: ChunkSize, holds
+// TestReserveOneChunk: the documented minimum, Reserve: ChunkBytes, holds
 // one chunk wherever the kernel places the reservation, Shared or not: a
 // small Alloc is carved from it (a chunk must be aligned to its size, the
 // reservation only to a page), and so is a large Alloc of the whole of it.
@@ -175,7 +175,7 @@ func TestReserveOneChunk(t *testing.T) {
 				require.NoError(t, err)
 				fillers = append(fillers, filler{p, n})
 
-				a, err := mmalloc.New(mmalloc.Options{Shared: shared, Reserve: int64(chunk), ChunkSize: chunk})
+				a, err := mmalloc.New(mmalloc.Options{Shared: shared, Reserve: int64(chunk), ChunkBytes: chunk})
 				require.NoError(t, err, name)
 				base, bytes := a.ReservationForTest()
 				require.Equal(t, uintptr(chunk), bytes, name)
@@ -206,7 +206,7 @@ func TestReserveOneChunk(t *testing.T) {
 // returns ErrOutOfMemory, changes nothing, and serves again after frees.
 func TestSharedReservationFull(t *testing.T) {
 	const reserve = 8 * mib
-	a := newAlloc(t, mmalloc.Options{Shared: true, Reserve: reserve, ChunkSize: mib, RetainBytes: mmalloc.NoRetain})
+	a := newAlloc(t, mmalloc.Options{Shared: true, Reserve: reserve, ChunkBytes: mib, RetainBytes: mmalloc.NoRetain})
 	var held [][]byte
 	var err error
 	for range reserve/(256*kib) + 8 { // bounded: a reservation that never fills fails below
@@ -245,7 +245,7 @@ func TestMappingOptions(t *testing.T) {
 		{"negative", mmalloc.Options{Reserve: -1}, mmalloc.ErrInvalidOption},
 		{"past the maximum", mmalloc.Options{Reserve: mmalloc.MaxReserveBytes + 1}, mmalloc.ErrInvalidOption},
 		{"less than a chunk", mmalloc.Options{Reserve: mmalloc.DefaultChunkBytes - 1}, mmalloc.ErrInvalidOption},
-		{"shared, less than a chunk", mmalloc.Options{Shared: true, Reserve: mib, ChunkSize: 2 * mib}, mmalloc.ErrInvalidOption},
+		{"shared, less than a chunk", mmalloc.Options{Shared: true, Reserve: mib, ChunkBytes: 2 * mib}, mmalloc.ErrInvalidOption},
 		{"one chunk", mmalloc.Options{Reserve: mmalloc.DefaultChunkBytes}, nil},
 		{"one chunk and a byte (rounded up)", mmalloc.Options{Reserve: mmalloc.DefaultChunkBytes + 1}, nil},
 		{"shared with guard", mmalloc.Options{Shared: true, Guard: true}, nil},
@@ -303,11 +303,11 @@ var mappingKinds = []struct {
 }{
 	{"shared", mmalloc.Options{Shared: true}},
 	{"shared guard", mmalloc.Options{Shared: true, Guard: true}},
-	{"shared limit noretain", mmalloc.Options{Shared: true, Limit: 24 * mib, RetainBytes: mmalloc.NoRetain, ChunkSize: mib}},
+	{"shared limit noretain", mmalloc.Options{Shared: true, Limit: 24 * mib, RetainBytes: mmalloc.NoRetain, ChunkBytes: mib}},
 	{"shared huge pages", mmalloc.Options{Shared: true, HugePages: true}},
 	{"reserve", mmalloc.Options{Reserve: 1 << 30}},
 	{"reserve guard", mmalloc.Options{Reserve: 1 << 30, Guard: true}},
-	{"reserve small (falls back)", mmalloc.Options{Reserve: 4 * mib, ChunkSize: mib, Limit: 24 * mib}},
+	{"reserve small (falls back)", mmalloc.Options{Reserve: 4 * mib, ChunkBytes: mib, Limit: 24 * mib}},
 }
 
 // TestMappingKindsWorkload runs a random mix of Alloc, AllocUninit, Free,
@@ -332,7 +332,7 @@ func TestMappingKindsWorkload(t *testing.T) {
 				verifyNoOverlap(t, objs)
 				require.NoError(t, a.Validate())
 				if k.o.Limit > 0 {
-					require.LessOrEqual(t, a.Stats().PeakMapped, k.o.Limit)
+					require.LessOrEqual(t, a.Stats().PeakHeld, k.o.Limit)
 				}
 				if f := a.File(); f != nil {
 					for _, o := range objs[:min(len(objs), 50)] {
@@ -474,7 +474,7 @@ func BenchmarkFreeAcrossChunks(b *testing.B) {
 	for _, k := range []struct {
 		name string
 		o    mmalloc.Options
-	}{{"private", mmalloc.Options{ChunkSize: mib}}, {"reserve", mmalloc.Options{ChunkSize: mib, Reserve: 1 << 30}}} {
+	}{{"private", mmalloc.Options{ChunkBytes: mib}}, {"reserve", mmalloc.Options{ChunkBytes: mib, Reserve: 1 << 30}}} {
 		b.Run(k.name, func(b *testing.B) {
 			a := newAlloc(b, k.o)
 			const chunks = 16

@@ -48,8 +48,8 @@ func (a *Allocator) setReservation(opts Options) error {
 	switch {
 	case n < 0 || n > MaxReserveBytes:
 		return fmt.Errorf("%w: Reserve %d is outside 0..%d", ErrInvalidOption, n, int64(MaxReserveBytes))
-	case n > 0 && n < int64(opts.ChunkSize):
-		return fmt.Errorf("%w: Reserve %d is less than one chunk (%d)", ErrInvalidOption, n, opts.ChunkSize)
+	case n > 0 && n < int64(opts.ChunkBytes):
+		return fmt.Errorf("%w: Reserve %d is less than one chunk (%d)", ErrInvalidOption, n, opts.ChunkBytes)
 	case n == 0 && !opts.Shared:
 		return nil
 	case n == 0:
@@ -58,9 +58,9 @@ func (a *Allocator) setReservation(opts Options) error {
 	// Aligned to a chunk: a reservation of k chunks holds k of them.
 	var err error
 	if opts.Shared {
-		a.space, err = osmem.NewSharedReservation(uintptr(n), uintptr(opts.ChunkSize))
+		a.space, err = osmem.NewSharedReservation(uintptr(n), uintptr(opts.ChunkBytes))
 	} else {
-		a.space, err = osmem.NewReservation(uintptr(n), uintptr(opts.ChunkSize))
+		a.space, err = osmem.NewReservation(uintptr(n), uintptr(opts.ChunkBytes))
 	}
 	if err != nil {
 		return err

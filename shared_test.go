@@ -525,7 +525,7 @@ func TestSharedPeerWritesKeptMemory(t *testing.T) {
 			require.NoError(t, a.Trim())
 			return [][]byte{live}
 		}, sizes},
-		{"a kept empty chunk", mmalloc.Options{ChunkSize: mib, RetainBytes: mib, DecayTime: -1}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
+		{"a kept empty chunk", mmalloc.Options{ChunkBytes: mib, RetainBytes: mib, DecayTime: -1}, func(t *testing.T, a *mmalloc.Allocator) [][]byte {
 			live := mustAlloc(t, a, 4096)
 			var bs [][]byte
 			for range 8 * mib / 4096 { // past guard mode's quarantine too

@@ -156,7 +156,7 @@ func TestSoak(t *testing.T) {
 			}
 			live := make([]buf, 0, soakLiveBuffers)
 			fail := func(err error) { errc <- err; stop.Store(true) }
-			release := func(o buf) bool { // Free, or drop it when a leak is asked for
+			giveBack := func(o buf) bool { // Free, or drop it when a leak is asked for
 				if leakEvery > 0 && r.IntN(leakEvery) == 0 {
 					leaked.Add(1)
 					return true
@@ -177,7 +177,7 @@ func TestSoak(t *testing.T) {
 							fail(errChanged)
 							return false
 						}
-						if !release(o) {
+						if !giveBack(o) {
 							return false
 						}
 					default:
@@ -241,7 +241,7 @@ func TestSoak(t *testing.T) {
 						default:
 						}
 					}
-					if !release(o) {
+					if !giveBack(o) {
 						return
 					}
 					continue

@@ -192,3 +192,40 @@ func TestOneUsableSize(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsTotalsAreRowSums: InUse, Live, Allocs and Frees of a Snapshot
+// are the sums of its rows, the class rows and the large one, with small
+// and large allocations live and freed, in guard mode too.
+func TestStatsTotalsAreRowSums(t *testing.T) {
+	for _, o := range []mmalloc.Options{{}, {Guard: true}} {
+		t.Run(fmt.Sprintf("guard=%v", o.Guard), func(t *testing.T) {
+			a := newAlloc(t, o)
+			var live [][]byte
+			for i, n := range []int{8, 100, 100, 5000, threshold + 1, 3 * mib} {
+				b, err := a.Alloc(n)
+				require.NoError(t, err)
+				if i%2 == 0 {
+					require.NoError(t, a.Free(b))
+				} else {
+					live = append(live, b)
+				}
+			}
+			s := a.Stats()
+			var sum stats.Class
+			for _, c := range append(s.Classes, s.Large) {
+				sum.InUse += c.InUse
+				sum.Live += c.Live
+				sum.Allocs += c.Allocs
+				sum.Frees += c.Frees
+			}
+			require.Positive(t, s.Large.Live, "the large row has a live allocation")
+			assert.Equal(t, sum.InUse, s.InUse, "InUse")
+			assert.Equal(t, int64(len(live)), s.Live, "Live")
+			assert.Equal(t, sum.Live, s.Live, "Live")
+			assert.Equal(t, uint64(6), s.Allocs, "Allocs")
+			assert.Equal(t, sum.Allocs, s.Allocs, "Allocs")
+			assert.Equal(t, sum.Frees, s.Frees, "Frees")
+			freeAll(t, a.Free, live)
+		})
+	}
+}

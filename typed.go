@@ -54,7 +54,7 @@ func valueLayout[T any]() (uintptr, error) {
 // NewValue returns a pointer to a new zero value of type T allocated from a,
 // as new(T) would. T must hold no Go pointers (else ErrPointerType); a T
 // above MaxAllocBytes returns ErrInvalidSize and a refused mapping
-// ErrOutOfMemory. The value MUST be released with FreeValue. A T of size
+// ErrOutOfMemory. The value MUST be freed with FreeValue. A T of size
 // zero takes no memory: its pointer is not from a, and FreeValue of it
 // does nothing. NewValue makes no value of T on the Go heap, whatever T's
 // size: the zero value is the memory Alloc clears.
@@ -76,9 +76,9 @@ func NewValue[T any](a *Allocator) (*T, error) {
 	return (*T)(unsafe.Pointer(unsafe.SliceData(b))), nil
 }
 
-// FreeValue releases a value made by NewValue on a. A nil p, or a T of
+// FreeValue frees a value made by NewValue on a. A nil p, or a T of
 // size zero, does nothing. It returns the errors Free does (a p not from a
-// is ErrForeignPointer, a second release ErrDoubleFree), and the error
+// is ErrForeignPointer, a second free ErrDoubleFree), and the error
 // NewValue returns for a T it refuses (ErrPointerType, ErrInvalidSize).
 func FreeValue[T any](a *Allocator, p *T) error {
 	if err := a.usable(); err != nil {
@@ -101,7 +101,7 @@ func FreeValue[T any](a *Allocator, p *T) error {
 // capacity. T must hold no Go pointers (else ErrPointerType). A negative
 // length, a capacity below the length, or one whose bytes pass
 // MaxAllocBytes returns ErrInvalidSize; a refused mapping ErrOutOfMemory.
-// The slice MUST be released with FreeSlice; a capacity of 0 (or a T of
+// The slice MUST be freed with FreeSlice; a capacity of 0 (or a T of
 // size zero) takes no memory from a.
 func MakeSlice[T any](a *Allocator, length, capacity int) ([]T, error) {
 	if err := a.usable(); err != nil {
@@ -126,7 +126,7 @@ func MakeSlice[T any](a *Allocator, length, capacity int) ([]T, error) {
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), capacity)[:length], nil
 }
 
-// FreeSlice releases a slice made by MakeSlice on a. s may be resliced as
+// FreeSlice frees a slice made by MakeSlice on a. s may be resliced as
 // long as its first element is the slice's first; a slice with capacity 0
 // (or of a T of size zero) is ignored. It returns the errors Free does, and
 // ErrPointerType for a T that MakeSlice refuses.

@@ -236,7 +236,7 @@ func TestTypedHugeTypes(t *testing.T) {
 		a := newAlloc(t, mmalloc.Options{})
 		ar, err := arena.NewRegion(arena.RegionOptions{})
 		require.NoError(t, err)
-		defer ar.Release()
+		defer ar.Close()
 		before, arBefore := a.Stats(), ar.Stats()
 		calls := map[string]func() error{
 			"NewValue [1<<47]byte":        func() error { return first(mmalloc.NewValue[[1 << 47]byte](a)) },
@@ -275,7 +275,7 @@ func TestTypedHelpersDoNotAllocate(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
 	ar, err := arena.NewRegion(arena.RegionOptions{})
 	require.NoError(t, err)
-	defer ar.Release()
+	defer ar.Close()
 	for name, round := range map[string]func(){
 		"NewValue+FreeValue int64": func() {
 			p, _ := mmalloc.NewValue[int64](a)

@@ -1,7 +1,7 @@
 // Package arena is mmalloc's region allocator: a Region is what Go's
 // experimental arena package calls an arena. Alloc, NewValue and MakeSlice
 // bump a pointer through chunks the Region maps for itself, Reset forgets
-// every allocation at once, Release unmaps every byte. See the mmalloc
+// every allocation at once, Close unmaps every byte. See the mmalloc
 // package for the overview.
 //
 // In this module "arena" means the Region allocator and nothing else. The
@@ -11,8 +11,8 @@
 // an engine that changes with the allocator as public API.
 //
 // A Region's errors are package mmalloc's sentinels (mmalloc.ErrInvalidSize,
-// mmalloc.ErrOutOfMemory, ...), plus ErrReleased, which wraps
-// mmalloc.ErrClosed.
+// mmalloc.ErrOutOfMemory, mmalloc.ErrClosed, ...): it defines none of its
+// own.
 //
 // # Structures
 //
@@ -48,14 +48,14 @@
 //
 // Reset unmaps the big mappings and the chunks beyond
 // RegionOptions.RetainBytes (16 MiB by default) and rewinds to the first
-// chunk. Release unmaps the rest; later calls fail with ErrReleased.
+// chunk. Close unmaps the rest; later calls fail with mmalloc.ErrClosed.
 //
 // Sampled heap profiles (profile.go): with RegionOptions.ProfileRate set,
 // the fast path's bound is the end of the chunk or the point where the
 // next sample falls, whichever comes first, so sampling adds nothing to
 // step 1; the allocation that passes the point takes the slow path and is
 // recorded.
-// Reset and Release count every live sample as freed. Off by default.
+// Reset and Close count every live sample as freed. Off by default.
 //
 // # Invariants (validate, after every call in builds with the invariants tag)
 //
@@ -65,7 +65,7 @@
 //	the fast path's limit and the sample mark lie between the bump
 //	  pointer and the end
 //	bytes mapped == chunks × ChunkBytes + the big mappings' bytes, 0 once
-//	  released
+//	  closed
 //
 // # Locking
 //

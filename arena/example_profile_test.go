@@ -17,7 +17,7 @@ func ExampleRegion_WriteHeapProfile() {
 	if err != nil {
 		panic(err)
 	}
-	defer ar.Release()
+	defer ar.Close()
 	for range 10 {
 		_, _ = ar.Alloc(1024)
 	}

@@ -30,16 +30,16 @@ func ExampleRegion() {
 	_, err = arena.NewValue[struct{ Name string }](ar)
 	fmt.Println(errors.Is(err, mmalloc.ErrPointerType))
 
-	fmt.Println(ar.Release())
+	fmt.Println(ar.Close())
 	_, err = ar.Alloc(8)
-	fmt.Println(err)
+	fmt.Println(errors.Is(err, mmalloc.ErrClosed))
 	// Output:
 	// 0 2 4 0 off the Go heap
 	// 1 2 4 1 off the Go heap
 	// chunks mapped: 1
 	// true
 	// <nil>
-	// arena: region is released
+	// true
 }
 
 // A Region with a byte limit: an allocation past it fails with
@@ -49,7 +49,7 @@ func ExampleNewRegion() {
 	if err != nil {
 		panic(err)
 	}
-	defer ar.Release()
+	defer ar.Close()
 	_, err = ar.Alloc(2 << 20)
 	fmt.Println(errors.Is(err, mmalloc.ErrOutOfMemory))
 	b, err := ar.Alloc(100)
@@ -63,7 +63,7 @@ func ExampleNewRegion() {
 // capacity stays in the Region.
 func ExampleMakeSlice() {
 	var ar arena.Region // the zero Region is ready to use
-	defer ar.Release()
+	defer ar.Close()
 	xs, err := arena.MakeSlice[int64](&ar, 3, 8)
 	if err != nil {
 		panic(err)
@@ -80,7 +80,7 @@ func ExampleMakeSlice() {
 // NewValue gives a pointer to a zeroed T in the Region.
 func ExampleNewValue() {
 	var ar arena.Region
-	defer ar.Release()
+	defer ar.Close()
 	type header struct {
 		Seq  uint64
 		Size uint32

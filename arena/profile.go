@@ -26,7 +26,7 @@ import (
 // see which call sites fill a Region.
 
 // WriteHeapProfile writes a's sampled allocations as a pprof heap profile,
-// as mmalloc.Allocator.WriteHeapProfile does: Reset and Release count
+// as mmalloc.Allocator.WriteHeapProfile does: Reset and Close count
 // every live sample as freed. With sampling off the profile has no
 // samples. Unlike every other method it may be called from any goroutine
 // while the Region is in use (for an HTTP handler, say).
@@ -48,14 +48,15 @@ func (a *Region) PublishProfile(name string) error {
 	return heapprof.Publish(name, &a.prof)
 }
 
-// profileUsable returns mmalloc.ErrUninitialized for a nil Region and ErrReleased
-// after Release; a zero Region is ready with the default RegionOptions.
+// profileUsable returns mmalloc.ErrUninitialized for a nil Region and
+// mmalloc.ErrClosed after Close; a zero Region is ready with the default
+// RegionOptions.
 func (a *Region) profileUsable() error {
 	switch {
 	case a == nil:
 		return errs.ErrUninitialized
-	case a.released:
-		return ErrReleased
+	case a.closed:
+		return errs.ErrClosed
 	}
 	a.ready()
 	return nil

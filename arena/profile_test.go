@@ -20,7 +20,7 @@ func newArena(t *testing.T, o arena.RegionOptions) *arena.Region {
 	t.Helper()
 	a, err := arena.NewRegion(o)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = a.Release() })
+	t.Cleanup(func() { _ = a.Close() })
 	return a
 }
 
@@ -69,7 +69,7 @@ const (
 )
 
 // TestRegionProfile samples every allocation of a region — small ones
-// across chunks, big ones, typed ones — and checks that Reset and Release
+// across chunks, big ones, typed ones — and checks that Reset and Close
 // count them all as freed.
 func TestRegionProfile(t *testing.T) {
 	a := newArena(t, arena.RegionOptions{ChunkBytes: 64 << 10, ProfileRate: 1})
@@ -86,10 +86,10 @@ func TestRegionProfile(t *testing.T) {
 
 	regionSite(t, a, 10, 64)
 	assert.Equal(t, int64(10), inuse(t, a)[regionSiteName][2])
-	require.NoError(t, a.Release())
+	require.NoError(t, a.Close())
 	_, live := arena.ProfileCounts(a)
-	assert.Zero(t, live, "Release frees every sample")
-	assert.ErrorIs(t, a.WriteHeapProfile(io.Discard), arena.ErrReleased, "a call after Release")
+	assert.Zero(t, live, "Close frees every sample")
+	assert.ErrorIs(t, a.WriteHeapProfile(io.Discard), mmalloc.ErrClosed, "a call after Close")
 }
 
 // TestRegionProfileOff: the default samples nothing, and so does a
@@ -160,9 +160,9 @@ func TestRegionPublishedProfile(t *testing.T) {
 	assert.Equal(t, int64(5*64), p.Sample[0].Value[3])
 }
 
-// TestRegionResetDropsItsOwnSamples: Reset and Release take every live
+// TestRegionResetDropsItsOwnSamples: Reset and Close take every live
 // sample of their Region out of its live set, and none of another
-// Region's or of an Allocator's; a refused Reset or Release takes none.
+// Region's or of an Allocator's; a refused Reset or Close takes none.
 func TestRegionResetDropsItsOwnSamples(t *testing.T) {
 	a := newArena(t, arena.RegionOptions{ChunkBytes: 64 << 10, ProfileRate: 1})
 	b := newArena(t, arena.RegionOptions{ChunkBytes: 64 << 10, ProfileRate: 1})
@@ -198,14 +198,14 @@ func TestRegionResetDropsItsOwnSamples(t *testing.T) {
 	regionSite(t, a, 3, 64)
 	liveA := arena.ProfileLiveSet(a)
 	require.Len(t, liveA, 3)
-	require.NoError(t, b.Release())
-	assert.Empty(t, arena.ProfileLiveSet(b), "Release drops every sample of its Region")
+	require.NoError(t, b.Close())
+	assert.Empty(t, arena.ProfileLiveSet(b), "Close drops every sample of its Region")
 	assert.Equal(t, liveA, arena.ProfileLiveSet(a), "and none of another")
 	assert.Equal(t, int64(1), inuseObjects(), "nor of an Allocator")
 
-	require.ErrorIs(t, b.Reset(), arena.ErrReleased)
-	require.ErrorIs(t, b.Release(), arena.ErrReleased)
-	assert.Equal(t, liveA, arena.ProfileLiveSet(a), "a refused Reset or Release drops nothing")
+	require.ErrorIs(t, b.Reset(), mmalloc.ErrClosed)
+	require.ErrorIs(t, b.Close(), mmalloc.ErrClosed)
+	assert.Equal(t, liveA, arena.ProfileLiveSet(a), "a refused Reset or Close drops nothing")
 	assert.Equal(t, int64(1), inuseObjects())
 	require.NoError(t, al.Free(kept))
 }

@@ -13,14 +13,6 @@ import (
 	"github.com/mmalloc/mmalloc/internal/ptrfree"
 )
 
-// ErrReleased is returned by every call on a Region after Release.
-// errors.Is(err, mmalloc.ErrClosed) holds for it, as for every
-// closed-state error of the module. A Region's other errors are package
-// mmalloc's sentinels: test them with errors.Is against
-// mmalloc.ErrInvalidSize, ErrOutOfMemory, ErrPointerType,
-// ErrInvalidOption, ErrUninitialized and ErrProfileName.
-var ErrReleased error = releasedError{}
-
 // Defaults and bounds of a Region.
 const (
 	// DefaultRegionChunkBytes is what a Region maps at a time: one mmap
@@ -66,7 +58,7 @@ type RegionOptions struct {
 
 // Region is a region allocator: Alloc bumps a pointer through chunks mapped
 // from the OS, Reset forgets every allocation at once and keeps the chunks
-// for the next round, Release gives everything back. Its memory is outside
+// for the next round, Close unmaps everything. Its memory is outside
 // the Go heap, invisible to the garbage collector, and MUST NOT hold Go
 // pointers (NewValue and MakeSlice refuse types that can).
 //
@@ -75,8 +67,13 @@ type RegionOptions struct {
 // no atomic, so that Alloc stays a few nanoseconds; concurrent use is a data
 // race that the race detector reports. It must not be copied (go vet
 // reports copies). After Reset, memory handed out before MUST NOT
-// be used (it is handed out again); after Release it is unmapped and
-// touching it faults. Every call after Release returns ErrReleased.
+// be used (it is handed out again); after Close it is unmapped and
+// touching it faults. Every call after Close returns mmalloc.ErrClosed.
+//
+// A Region's errors are package mmalloc's sentinels, as for an Allocator:
+// test them with errors.Is against mmalloc.ErrInvalidSize,
+// ErrOutOfMemory, ErrPointerType, ErrInvalidOption, ErrUninitialized,
+// ErrClosed and ErrProfileName.
 //
 // The zero Region is an empty Region with the default RegionOptions, ready to use:
 // it maps nothing until its first allocation. A nil *Region returns
@@ -90,7 +87,7 @@ type Region struct {
 	//	next == end == 0, or chunks[cur].base <= next <= end == chunks[cur].base + chunkBytes
 	//	chunks[cur].base <= cleared <= end, and dirtyEnd <= end
 	//	Mapped == len(chunks)*chunkBytes + sum of big mappings' bytes
-	//	released implies no chunk and no big mapping
+	//	closed implies no chunk and no big mapping
 
 	src        *osmem.Source
 	chunkBytes uintptr
@@ -103,10 +100,10 @@ type Region struct {
 	cleared   uintptr // bytes of the current chunk in [next, cleared) read as zero
 	dirtyEnd  uintptr // bytes of the current chunk at or past it read as zero
 
-	chunks   []mapping // every chunk mapped; [0, cur] used this round
-	cur      int       // index of the current chunk, -1 before the first
-	big      []mapping // mappings of big requests, unmapped at Reset
-	released bool
+	chunks []mapping // every chunk mapped; [0, cur] used this round
+	cur    int       // index of the current chunk, -1 before the first
+	big    []mapping // mappings of big requests, unmapped at Reset
+	closed bool
 
 	allocs uint64 // allocations since New
 	used   int64  // bytes handed out since Reset
@@ -166,9 +163,9 @@ func (a *Region) ready() {
 }
 
 // Alloc returns n zeroed bytes, 16-byte aligned, with len and cap n. The
-// memory lives until the next Reset or Release. Alloc(0) returns an empty
+// memory lives until the next Reset or Close. Alloc(0) returns an empty
 // slice. A negative n or one above mmalloc.MaxAllocBytes returns mmalloc.ErrInvalidSize, a
-// refused mapping mmalloc.ErrOutOfMemory, and a call after Release ErrReleased;
+// refused mapping mmalloc.ErrOutOfMemory, and a call after Close mmalloc.ErrClosed;
 // none of them changes anything.
 func (a *Region) Alloc(n int) ([]byte, error) {
 	if a == nil {
@@ -178,8 +175,8 @@ func (a *Region) Alloc(n int) ([]byte, error) {
 		defer a.checkAfter("Alloc")
 	}
 	if n <= 0 || n > osmem.MaxAllocBytes {
-		if a.released {
-			return nil, ErrReleased
+		if a.closed {
+			return nil, errs.ErrClosed
 		}
 		if n == 0 {
 			return []byte{}, nil
@@ -200,7 +197,7 @@ func (a *Region) Alloc(n int) ([]byte, error) {
 // power of two up to the page size).
 func (a *Region) alloc(n, align uintptr) (unsafe.Pointer, error) {
 	p := (a.next + align - 1) &^ (align - 1)
-	if p+n <= a.limit { // never true after Release, nor without a chunk
+	if p+n <= a.limit { // never true after Close, nor without a chunk
 		a.next = p + n
 		a.used += int64(n)
 		a.allocs++
@@ -230,8 +227,8 @@ func (a *Region) clearTo(upto uintptr) {
 // the next chunk (kept from an earlier round, or mapped now).
 func (a *Region) allocSlow(n, align uintptr) (unsafe.Pointer, error) {
 	a.ready()
-	if a.released {
-		return nil, ErrReleased
+	if a.closed {
+		return nil, errs.ErrClosed
 	}
 	if p := (a.next + align - 1) &^ (align - 1); p+n <= a.end {
 		return a.allocSampled(n, align)
@@ -278,8 +275,8 @@ func (a *Region) leaveChunk() {
 // Reset forgets every allocation at once: the memory handed out so far
 // MUST NOT be used any more, and will be handed out again, zeroed. Chunks
 // are kept mapped for reuse up to RegionOptions.RetainBytes and the rest are
-// unmapped, as are the mappings of big requests. After Release it returns
-// ErrReleased.
+// unmapped, as are the mappings of big requests. After Close it returns
+// mmalloc.ErrClosed.
 func (a *Region) Reset() error {
 	if a == nil {
 		return errs.ErrUninitialized
@@ -287,8 +284,8 @@ func (a *Region) Reset() error {
 	if invariants {
 		defer a.checkAfter("Reset")
 	}
-	if a.released {
-		return ErrReleased
+	if a.closed {
+		return errs.ErrClosed
 	}
 	a.ready()
 	a.forgetSamples()
@@ -315,15 +312,15 @@ func (a *Region) Reset() error {
 	return nil
 }
 
-// Release unmaps every byte of the Region. The memory handed out MUST NOT be
+// Close unmaps every byte of the Region. The memory handed out MUST NOT be
 // used any more (touching it faults), and every later call returns
-// ErrReleased, a second Release included.
-func (a *Region) Release() error {
+// mmalloc.ErrClosed, a second Close included.
+func (a *Region) Close() error {
 	if a == nil {
 		return errs.ErrUninitialized
 	}
 	if invariants {
-		defer a.checkAfter("Release")
+		defer a.checkAfter("Close")
 	}
 	if err := a.Reset(); err != nil {
 		return err
@@ -333,7 +330,7 @@ func (a *Region) Release() error {
 	}
 	a.chunks = nil
 	a.big = nil
-	a.released = true
+	a.closed = true
 	return nil
 }
 
@@ -344,15 +341,15 @@ type RegionStats struct {
 	Big        int    // mappings of big requests, this round
 	Used       int64  // bytes handed out since the last Reset
 	Allocs     uint64 // allocations since New
-	Resets     uint64 // calls of Reset (Release included)
+	Resets     uint64 // calls of Reset (Close included)
 	Mmaps      uint64 // mmap calls since New
 	Munmaps    uint64 // munmap calls since New
 	ChunkBytes int64  // size of one chunk
 	PeakMapped int64  // most bytes mapped at once
-	Released   bool   // Release was called
+	Closed     bool   // Close was called
 }
 
-// Stats returns a's figures. It may be called at any time, after Release
+// Stats returns a's figures. It may be called at any time, after Close
 // too; a nil Region has the zero RegionStats.
 func (a *Region) Stats() RegionStats {
 	if a == nil {
@@ -362,7 +359,7 @@ func (a *Region) Stats() RegionStats {
 	return RegionStats{
 		Mapped: a.src.Mapped(), Chunks: len(a.chunks), Big: len(a.big), Used: a.used,
 		Allocs: a.allocs, Resets: a.resets, Mmaps: a.src.Mmaps(), Munmaps: a.src.Munmaps(),
-		ChunkBytes: int64(a.chunkBytes), PeakMapped: a.src.Peak(), Released: a.released,
+		ChunkBytes: int64(a.chunkBytes), PeakMapped: a.src.Peak(), Closed: a.closed,
 	}
 }
 
@@ -370,7 +367,7 @@ func (a *Region) Stats() RegionStats {
 // for T, as new(T) would. T must hold no Go pointers (else mmalloc.ErrPointerType,
 // naming the field path); a T above mmalloc.MaxAllocBytes returns mmalloc.ErrInvalidSize,
 // and a refused mapping mmalloc.ErrOutOfMemory. The value lives until ar's next
-// Reset or Release; there is no individual free. No value of T is made on
+// Reset or Close; there is no individual free. No value of T is made on
 // the Go heap, whatever T's size: the zero value is the cleared memory.
 func NewValue[T any](ar *Region) (*T, error) {
 	if ar == nil {
@@ -379,15 +376,15 @@ func NewValue[T any](ar *Region) (*T, error) {
 	if invariants {
 		defer ar.checkAfter("NewValue")
 	}
-	if ar.released {
-		return nil, ErrReleased
+	if ar.closed {
+		return nil, errs.ErrClosed
 	}
 	l := ptrfree.Of[T]()
 	if l.Err != nil {
 		return nil, l.Err
 	}
 	if l.Size > osmem.MaxAllocBytes {
-		return nil, fmt.Errorf("%w: a %d-byte value, above osmem.MaxAllocBytes", errs.ErrInvalidSize, l.Size)
+		return nil, fmt.Errorf("%w: a %d-byte value, above mmalloc.MaxAllocBytes (%d)", errs.ErrInvalidSize, l.Size, osmem.MaxAllocBytes)
 	}
 	if l.Size == 0 {
 		return new(T), nil
@@ -403,7 +400,7 @@ func NewValue[T any](ar *Region) (*T, error) {
 // capacity, as make([]T, length, capacity) would. T must hold no Go
 // pointers (else mmalloc.ErrPointerType). A negative length, a capacity below the
 // length or one whose bytes pass mmalloc.MaxAllocBytes returns mmalloc.ErrInvalidSize. The
-// slice lives until ar's next Reset or Release.
+// slice lives until ar's next Reset or Close.
 func MakeSlice[T any](ar *Region, length, capacity int) ([]T, error) {
 	if ar == nil {
 		return nil, errs.ErrUninitialized
@@ -411,14 +408,14 @@ func MakeSlice[T any](ar *Region, length, capacity int) ([]T, error) {
 	if invariants {
 		defer ar.checkAfter("MakeSlice")
 	}
-	if ar.released {
-		return nil, ErrReleased
+	if ar.closed {
+		return nil, errs.ErrClosed
 	}
 	l := ptrfree.Of[T]()
 	if l.Err != nil {
 		return nil, l.Err
 	}
-	size := int(min(l.Size, osmem.MaxAllocBytes+1)) // above osmem.MaxAllocBytes, one element is too many
+	size := int(min(l.Size, osmem.MaxAllocBytes+1)) // above mmalloc.MaxAllocBytes, one element is too many
 	if length < 0 || capacity < length || (size > 0 && capacity > osmem.MaxAllocBytes/size) {
 		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements", errs.ErrInvalidSize, length, capacity, l.Size)
 	}
@@ -435,7 +432,7 @@ func MakeSlice[T any](ar *Region, length, capacity int) ([]T, error) {
 // validate checks a's invariants; tests call it.
 func (a *Region) validate() error {
 	if a.src == nil { // a zero Region, never used
-		if a.next != 0 || a.end != 0 || len(a.chunks)+len(a.big) > 0 || a.released {
+		if a.next != 0 || a.end != 0 || len(a.chunks)+len(a.big) > 0 || a.closed {
 			return fmt.Errorf("arena: a Region without a Source has state (bump %#x..%#x, %d chunks)", a.next, a.end, len(a.chunks))
 		}
 		return nil
@@ -463,17 +460,11 @@ func (a *Region) validate() error {
 	if mapped != a.src.Mapped() {
 		return fmt.Errorf("arena: %d bytes mapped, chunks and big mappings hold %d", a.src.Mapped(), mapped)
 	}
-	if a.released && mapped != 0 {
-		return fmt.Errorf("arena: released with %d bytes mapped", mapped)
+	if a.closed && mapped != 0 {
+		return fmt.Errorf("arena: closed with %d bytes mapped", mapped)
 	}
 	return nil
 }
-
-// releasedError is ErrReleased: its own message, and mmalloc.ErrClosed beneath.
-type releasedError struct{}
-
-func (releasedError) Error() string { return "arena: region is released" }
-func (releasedError) Unwrap() error { return errs.ErrClosed }
 
 // noCopy makes go vet's copylocks check flag copies of a Region.
 type noCopy struct{}

@@ -23,7 +23,7 @@ var goArenaRound func(sink [][]byte, size int)
 //     (a reused chunk is cleared all at once when it is first used);
 //   - region-clear-each: the same, clearing each allocation alone;
 //   - region-clear-8k: the same, clearing 8 KiB ahead at a time;
-//   - region-new: New, Alloc each, Release (nothing kept across rounds);
+//   - region-new: New, Alloc each, Close (nothing kept across rounds);
 //   - goheap: make([]byte, size) each, dropped for the GC;
 //   - goarena: NewArena, MakeSlice each and Free of Go's arena package
 //     (only with GOEXPERIMENT=arenas).
@@ -66,7 +66,7 @@ func BenchmarkRegionRound(b *testing.B) {
 					b.Fatal(err)
 				}
 			})
-			_ = a.Release()
+			_ = a.Close()
 		}
 		run("region-new", func() {
 			a, err := NewRegion(RegionOptions{})
@@ -82,7 +82,7 @@ func BenchmarkRegionRound(b *testing.B) {
 				sink[i] = s
 			}
 			clear(sink)
-			_ = a.Release()
+			_ = a.Close()
 		})
 		run("goheap", func() {
 			for i := range sink {

@@ -18,7 +18,7 @@ func newRegion(t testing.TB, o RegionOptions) *Region {
 	t.Helper()
 	a, err := NewRegion(o)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = a.Release() })
+	t.Cleanup(func() { _ = a.Close() })
 	return a
 }
 
@@ -164,9 +164,9 @@ func inMaps(ranges [][2]uintptr, addr uintptr) bool {
 	return false
 }
 
-// TestRegionReleaseUnmaps checks in /proc/self/maps that every chunk and
-// big mapping is there before Release and gone after it.
-func TestRegionReleaseUnmaps(t *testing.T) {
+// TestRegionCloseUnmaps checks in /proc/self/maps that every chunk and
+// big mapping is there before Close and gone after it.
+func TestRegionCloseUnmaps(t *testing.T) {
 	a, err := NewRegion(RegionOptions{ChunkBytes: 64 << 10})
 	require.NoError(t, err)
 	var addrs []uintptr
@@ -185,32 +185,32 @@ func TestRegionReleaseUnmaps(t *testing.T) {
 	}
 	before := mappedRanges(t)
 	for _, p := range addrs {
-		require.True(t, inMaps(before, p), "%#x mapped before Release", p)
+		require.True(t, inMaps(before, p), "%#x mapped before Close", p)
 	}
 	require.NoError(t, a.validate())
-	require.NoError(t, a.Release())
+	require.NoError(t, a.Close())
 	require.NoError(t, a.validate())
 	after := mappedRanges(t)
 	for _, p := range addrs {
-		assert.False(t, inMaps(after, p), "%#x still mapped after Release", p)
+		assert.False(t, inMaps(after, p), "%#x still mapped after Close", p)
 	}
 	assert.Zero(t, a.Stats().Mapped)
 }
 
-func TestRegionAfterRelease(t *testing.T) {
+func TestRegionAfterClose(t *testing.T) {
 	a := newRegion(t, RegionOptions{})
 	_, err := a.Alloc(100)
 	require.NoError(t, err)
-	require.NoError(t, a.Release())
+	require.NoError(t, a.Close())
 	st := a.Stats()
-	assert.True(t, st.Released)
+	assert.True(t, st.Closed)
 	calls := map[string]func() error{
 		"Alloc":         func() error { _, err := a.Alloc(10); return err },
 		"Alloc 0":       func() error { _, err := a.Alloc(0); return err },
 		"Alloc big":     func() error { _, err := a.Alloc(10 << 20); return err },
 		"Alloc -1":      func() error { _, err := a.Alloc(-1); return err },
 		"Reset":         a.Reset,
-		"Release":       a.Release,
+		"Close":         a.Close,
 		"NewValue":      func() error { _, err := NewValue[int64](a); return err },
 		"NewValue zero": func() error { _, err := NewValue[struct{}](a); return err },
 		"MakeSlice":     func() error { _, err := MakeSlice[int32](a, 5, 10); return err },
@@ -218,8 +218,7 @@ func TestRegionAfterRelease(t *testing.T) {
 	}
 	for name, call := range calls {
 		err := call()
-		assert.ErrorIs(t, err, ErrReleased, name)
-		assert.ErrorIs(t, err, errs.ErrClosed, "%s: a released arena is closed, as an Allocator after Close", name)
+		assert.Equal(t, errs.ErrClosed, err, "%s: a closed Region returns ErrClosed, as an Allocator after Close", name)
 		assert.Equal(t, st, a.Stats(), name)
 	}
 }
@@ -351,9 +350,9 @@ func TestRegionValidateReportsEachBrokenInvariant(t *testing.T) {
 			a.big = append(a.big, mapping{base: 1 << 40, bytes: 1 << 20})
 			return func() { a.big = a.big[:len(a.big)-1] }
 		}},
-		{"released with memory", "released with", a, func(a *Region) func() {
-			a.released = true
-			return func() { a.released = false }
+		{"closed with memory", "closed with", a, func(a *Region) func() {
+			a.closed = true
+			return func() { a.closed = false }
 		}},
 		{"a zero Region with state", "without a Source", &zero, func(a *Region) func() {
 			a.next = 64
@@ -378,7 +377,7 @@ func TestRegionNilAndZero(t *testing.T) {
 	_, err := nilArena.Alloc(8)
 	assert.ErrorIs(t, err, errs.ErrUninitialized)
 	assert.ErrorIs(t, nilArena.Reset(), errs.ErrUninitialized)
-	assert.ErrorIs(t, nilArena.Release(), errs.ErrUninitialized)
+	assert.ErrorIs(t, nilArena.Close(), errs.ErrUninitialized)
 	_, err = NewValue[int64](nilArena)
 	assert.ErrorIs(t, err, errs.ErrUninitialized)
 	_, err = MakeSlice[int64](nilArena, 1, 1)
@@ -394,6 +393,6 @@ func TestRegionNilAndZero(t *testing.T) {
 	assert.ErrorIs(t, err, errs.ErrInvalidSize)
 	assert.Equal(t, int64(DefaultRegionChunkBytes), zero.Stats().ChunkBytes)
 	require.NoError(t, zero.validate())
-	require.NoError(t, zero.Release())
+	require.NoError(t, zero.Close())
 	assert.Zero(t, zero.Stats().Mapped)
 }

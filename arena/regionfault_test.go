@@ -1,6 +1,6 @@
 // This file sorts after region_test.go so that the sweep, which grows the
 // Go heap, runs after the tests that read /proc/self/maps: a mapping the
-// runtime makes meanwhile can land where a released chunk was.
+// runtime makes meanwhile can land where an unmapped chunk was.
 
 package arena
 
@@ -112,7 +112,7 @@ var regionFaultModes = []struct {
 // allocation has nothing to fall back on) and changes nothing: not
 // Mapped, not the count of allocations. The arena's invariants hold and
 // every live allocation keeps its bytes; the rest runs with injection
-// disarmed and succeeds (for regionTailSteps steps); and Release unmaps
+// disarmed and succeeds (for regionTailSteps steps); and Close unmaps
 // everything.
 func TestRegionFailMapEverywhere(t *testing.T) {
 	steps := 400
@@ -175,11 +175,11 @@ func runRegionFaults(t *testing.T, o RegionOptions, steps int, arm func(*Region)
 
 // runRegionSteps runs the workload on a fresh Region armed by arm, calling
 // after with each step's result (false ends the workload), then checks the
-// live allocations and that Release unmaps everything.
+// live allocations and that Close unmaps everything.
 func runRegionSteps(t *testing.T, o RegionOptions, steps int, arm func(*Region), after func(a *Region, step string, err error) bool) {
 	a, err := NewRegion(o)
 	require.NoError(t, err)
-	defer func() { _ = a.Release() }()
+	defer func() { _ = a.Close() }()
 	r := rand.New(rand.NewPCG(21, 23))
 	var live []regionBuf
 	weights := 0
@@ -206,6 +206,6 @@ func runRegionSteps(t *testing.T, o RegionOptions, steps int, arm func(*Region),
 	a.src.FailAfter(0)
 	require.NoError(t, a.validate())
 	regionIntact(t, live)
-	require.NoError(t, a.Release())
+	require.NoError(t, a.Close())
 	require.Zero(t, a.Stats().Mapped)
 }

@@ -303,8 +303,8 @@ func (m *Allocator) freeMoved(b []byte) {
 	}
 }
 
-// Free releases b, which Allocate or Reallocate returned. A b with cap 0
-// is ignored. A Free that mmalloc refuses is counted and handed to the
+// Free gives b, which Allocate or Reallocate returned, back to mmalloc. A
+// b with cap 0 is ignored. A Free that mmalloc refuses is counted and handed to the
 // OnBadFree function, if any; it changes nothing.
 func (m *Allocator) Free(b []byte) {
 	if m == nil || cap(b) == 0 {

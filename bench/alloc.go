@@ -23,7 +23,7 @@ type Allocator interface {
 	Alloc(n int) ([]byte, error)
 	// Free gives back a slice that Alloc returned.
 	Free(b []byte) error
-	// Close releases everything the allocator holds.
+	// Close gives back everything the allocator holds.
 	Close() error
 }
 
@@ -63,7 +63,7 @@ type Kind struct {
 	// (an mmalloc Cache), used by one goroutine at a time, with frees that
 	// may cross handles: not a lock, and not safe to share.
 	Handle bool
-	// FreesEach reports whether Free releases a single object. Go arenas
+	// FreesEach reports whether Free frees a single object. Go arenas
 	// free only all at once; workloads that need single frees with objects
 	// still live (churn) skip such kinds.
 	FreesEach bool

@@ -34,7 +34,7 @@ func runBuffer(env *Env, rep *WorkloadReport) error {
 		rep.Notes = append(rep.Notes, "buffer compares mmalloc's Buffer with bytes.Buffer: choose -alloc mmalloc and/or go-heap")
 		return nil
 	}
-	rep.Notes = append(rep.Notes, "mmalloc = mmalloc.Buffer on an Allocator with default Options, Release()d after each payload; "+
+	rep.Notes = append(rep.Notes, "mmalloc = mmalloc.Buffer on an Allocator with default Options, emptied with Free after each payload; "+
 		"go-heap = bytes.Buffer, dropped after each payload (the GC reclaims it)")
 	for _, size := range bufferSizes {
 		runInterleaved(env, rep, sizeCase(size), ks, env.Time, func(k Kind, a Allocator) (Body, func() error, error) {
@@ -48,7 +48,7 @@ func runBuffer(env *Env, rep *WorkloadReport) error {
 						if b.Len() != size {
 							return 0, fmt.Errorf("buffer holds %d bytes, want %d", b.Len(), size)
 						}
-						if err := b.Release(); err != nil {
+						if err := b.Free(); err != nil {
 							return 0, err
 						}
 					}

@@ -78,7 +78,7 @@ var workloads = []Workload{
 	{
 		Name:    "buffer",
 		Models:  "building a payload of 1 KiB–64 MiB in 4 KiB writes: mmalloc's Buffer against bytes.Buffer",
-		Measure: "one payload built from a fresh buffer, then released",
+		Measure: "one payload built from a fresh buffer, then freed",
 		Run:     runBuffer,
 	},
 	{

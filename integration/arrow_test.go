@@ -14,7 +14,7 @@ import (
 
 // TestArrowIPCRoundTrip: a record built with arrowmem, written to IPC and
 // read back through it, holds the same values; under Arrow's
-// CheckedAllocator nothing leaks, and mmalloc's Live is 0 after Release.
+// CheckedAllocator nothing leaks, and mmalloc's Live is 0 after Arrow's Release.
 func TestArrowIPCRoundTrip(t *testing.T) {
 	a, m := newArrowmem(t)
 	mem := memory.NewCheckedAllocator(m)

@@ -27,7 +27,7 @@
 //
 // A Buffer is for one goroutine at a time; the BufferPool is safe for
 // concurrent use, as parquet-go requires. A Buffer used after PutBuffer
-// returns ErrReleased from every call instead of touching freed memory,
+// returns ErrPutBack from every call instead of touching freed memory,
 // and a second PutBuffer of it does nothing.
 package parquetmem
 
@@ -57,8 +57,8 @@ const (
 	doubledBytes = MinChunkBytes * (1<<doublings - 1)
 )
 
-// ErrReleased: a Buffer was used after PutBuffer. It wraps mmalloc.ErrClosed.
-var ErrReleased = fmt.Errorf("parquetmem: buffer was put back to its pool (%w)", mmalloc.ErrClosed)
+// ErrPutBack: a Buffer was used after PutBuffer. It wraps mmalloc.ErrClosed.
+var ErrPutBack = fmt.Errorf("parquetmem: buffer was put back to its pool (%w)", mmalloc.ErrClosed)
 
 // BufferPool hands out Buffers whose chunks come from one mmalloc
 // Allocator. It keeps nothing itself: mmalloc keeps freed memory warm
@@ -92,7 +92,7 @@ func (p *BufferPool) PutBuffer(buf io.ReadWriteSeeker) {
 		p.foreign.Add(1)
 		return
 	}
-	b.release()
+	b.putBack()
 }
 
 // Foreign returns how many PutBuffer calls passed a buffer this pool did
@@ -111,7 +111,7 @@ type Buffer struct {
 	chunks [][]byte // chunk i has len chunkBytes(i)
 	size   int64    // bytes written: the end
 	off    int64    // position of the next Read or Write, <= size
-	put    bool     // released by PutBuffer
+	put    bool     // put back by PutBuffer: its chunks are freed
 }
 
 // chunkBytes returns the size of chunk i.
@@ -140,10 +140,10 @@ func (b *Buffer) Len() int64 { return b.size }
 // needed, and moves the position past it. It fails only when mmalloc
 // cannot give a chunk (mmalloc.ErrOutOfMemory, or the Allocator's
 // ErrClosed), having written what fitted, or after PutBuffer
-// (ErrReleased).
+// (ErrPutBack).
 func (b *Buffer) Write(p []byte) (int, error) {
 	if b.put {
-		return 0, ErrReleased
+		return 0, ErrPutBack
 	}
 	n := 0
 	for n < len(p) {
@@ -186,7 +186,7 @@ func (b *Buffer) advance(k int) {
 // error.
 func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
 	if b.put {
-		return 0, ErrReleased
+		return 0, ErrPutBack
 	}
 	var total int64
 	for {
@@ -213,7 +213,7 @@ func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
 // per call, and moves the position on; at the end it returns io.EOF.
 func (b *Buffer) Read(p []byte) (int, error) {
 	if b.put {
-		return 0, ErrReleased
+		return 0, ErrPutBack
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -241,7 +241,7 @@ func (b *Buffer) readable() []byte {
 // a time, and moves the position on.
 func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
 	if b.put {
-		return 0, ErrReleased
+		return 0, ErrPutBack
 	}
 	var total int64
 	for b.off < b.size {
@@ -266,7 +266,7 @@ func (b *Buffer) WriteTo(w io.Writer) (int64, error) {
 // whence, is an error and changes nothing.
 func (b *Buffer) Seek(offset int64, whence int) (int64, error) {
 	if b.put {
-		return 0, ErrReleased
+		return 0, ErrPutBack
 	}
 	var pos int64
 	switch whence {
@@ -286,8 +286,8 @@ func (b *Buffer) Seek(offset int64, whence int) (int64, error) {
 	return b.off, nil
 }
 
-// release frees every chunk and ends the Buffer.
-func (b *Buffer) release() {
+// putBack frees every chunk and ends the Buffer.
+func (b *Buffer) putBack() {
 	if b.put {
 		return
 	}

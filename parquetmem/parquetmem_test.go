@@ -178,7 +178,7 @@ func TestSeek(t *testing.T) {
 	}
 }
 
-// TestAfterPut: a Buffer used after PutBuffer returns ErrReleased and
+// TestAfterPut: a Buffer used after PutBuffer returns ErrPutBack and
 // touches nothing; a second PutBuffer and a foreign one change nothing.
 func TestAfterPut(t *testing.T) {
 	a, pool := newPool(t, mmalloc.Options{})
@@ -189,14 +189,14 @@ func TestAfterPut(t *testing.T) {
 	pool.PutBuffer(buf)
 	assert.Zero(t, a.Stats().Live)
 	_, err = buf.Write([]byte("x"))
-	assert.ErrorIs(t, err, parquetmem.ErrReleased)
+	assert.ErrorIs(t, err, parquetmem.ErrPutBack)
 	assert.ErrorIs(t, err, mmalloc.ErrClosed)
 	_, err = buf.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, parquetmem.ErrReleased)
+	assert.ErrorIs(t, err, parquetmem.ErrPutBack)
 	_, err = buf.Seek(0, io.SeekStart)
-	assert.ErrorIs(t, err, parquetmem.ErrReleased)
+	assert.ErrorIs(t, err, parquetmem.ErrPutBack)
 	_, err = buf.(io.ReaderFrom).ReadFrom(bytes.NewReader([]byte("x")))
-	assert.ErrorIs(t, err, parquetmem.ErrReleased)
+	assert.ErrorIs(t, err, parquetmem.ErrPutBack)
 	assert.Zero(t, a.Stats().Live)
 
 	other := parquetmem.NewBufferPool(a)
@@ -208,7 +208,7 @@ func TestAfterPut(t *testing.T) {
 // TestOutOfMemory: a Write that mmalloc cannot give a chunk for writes
 // what fits and returns ErrOutOfMemory; PutBuffer frees what it got.
 func TestOutOfMemory(t *testing.T) {
-	a, pool := newPool(t, mmalloc.Options{Limit: 8 << 20, ChunkSize: 1 << 20})
+	a, pool := newPool(t, mmalloc.Options{Limit: 8 << 20, ChunkBytes: 1 << 20})
 	buf := pool.GetBuffer()
 	n, err := buf.Write(make([]byte, 64<<20))
 	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory)

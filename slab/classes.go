@@ -4,9 +4,10 @@ import "github.com/mmalloc/mmalloc/internal/slabs"
 
 // The size classes' bounds.
 const (
-	// NumClasses counts the size classes, plus class 0, which no request
-	// gets: classes are numbered 1 to NumClasses-1.
-	NumClasses = 90
+	// NumClasses counts the size classes. They are numbered 1 to
+	// NumClasses; there is no class 0 (ClassOf returns 0 for a size no
+	// class serves).
+	NumClasses = 89
 	// MaxSmallBytes is the largest request the slabs serve (128 KiB);
 	// an Allocator's LargeThreshold may lower it, never raise it.
 	MaxSmallBytes = 128 << 10
@@ -18,18 +19,18 @@ func ClassOf(n int) int { return slabs.ClassOf(n) }
 
 // ClassBytes returns the object size of class c: the usable size of every
 // allocation that class serves. It returns 0 for c outside
-// [1, NumClasses).
+// [1, NumClasses].
 func ClassBytes(c int) int {
-	if c < 1 || c >= NumClasses {
+	if c < 1 || c > NumClasses {
 		return 0
 	}
 	return slabs.ClassBytes(c)
 }
 
 // ClassSlabBytes returns the bytes of one slab of class c (a multiple of
-// 64 KiB), or 0 for c outside [1, NumClasses).
+// 64 KiB), or 0 for c outside [1, NumClasses].
 func ClassSlabBytes(c int) int {
-	if c < 1 || c >= NumClasses {
+	if c < 1 || c > NumClasses {
 		return 0
 	}
 	return slabs.ClassSlabBytes(c)

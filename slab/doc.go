@@ -8,7 +8,7 @@
 // and ClassSlabBytes say what a request really gets (the usable size that
 // mmalloc's Allocator.UsableSize reports), so that buffers can be sized to
 // fill their class; OwnedBytesBound is what one cache can hold beyond its
-// live objects. The classes are numbered 1 to NumClasses-1 (89 of them):
+// live objects. The classes are numbered 1 to NumClasses (89 of them):
 // 8 B, then 16 B steps to 128 B, then eight per power of two, so that from
 // 128 B up a request wastes less than 12.5% of its object, and every class
 // of 16 B or more keeps objects 16-byte aligned.

@@ -19,6 +19,6 @@ func ExampleClassOf() {
 
 // OwnedBytesBound is the most a cache keeps beyond its live objects.
 func ExampleOwnedBytesBound() {
-	fmt.Println(slab.OwnedBytesBound() > slab.ClassSlabBytes(slab.NumClasses-1))
+	fmt.Println(slab.OwnedBytesBound() > slab.ClassSlabBytes(slab.NumClasses))
 	// Output: true
 }

@@ -9,7 +9,8 @@
 //
 // A Snapshot separates counters, which only grow (Allocs, Frees, Mmaps,
 // Munmaps, Corrupted), from gauges, which go up and down (Mapped, Released,
-// Retained, InUse, Live, ...), and keeps one high-water mark (PeakMapped).
+// Held, Retained, InUse, Live, ...), and keeps one high-water mark
+// (PeakHeld).
 //
 // # What the figures mean
 //
@@ -18,10 +19,11 @@
 //     kept for reuse).
 //   - Released is the part of Mapped given back to the OS while still
 //     mapped: free pages that hold no memory (never touched, or given back
-//     with MADV_DONTNEED). Mapped - Released is what the process holds: the
-//     figure Options.Limit bounds, PeakMapped records the most of, and
-//     mmalloc.ProcessMapped sums over the process, the one to add to the
-//     Go heap when budgeting the memory of the whole process.
+//     with MADV_DONTNEED).
+//   - Held is Mapped - Released, what the process holds: the figure
+//     Options.Limit bounds, PeakHeld records the most of, and
+//     mmalloc.ProcessHeld sums over the process, the one to add to the Go
+//     heap when budgeting the memory of the whole process.
 //   - Resident is the part of Mapped resident in RAM: pages written and
 //     not given back, which count in the process's RSS. Measuring it reads
 //     the page table of every mapping (mincore), a cost that grows with
@@ -29,11 +31,11 @@
 //     it on every call. A Snapshot built without measuring it holds -1.
 //   - Retained is the freed memory kept mapped for reuse (free pages of
 //     chunks still resident, empty slabs, freed large mappings): at most
-//     RetainLimit indefinitely, and Decaying beyond it for a while.
+//     RetainBytes indefinitely, and Decaying beyond it for a while.
 //   - InUse is the bytes of live allocations at their usable size (the size
-//     class, or the page-rounded mapping), so Mapped - Released - InUse is
-//     what the allocator holds beyond its live objects: the rounding to
-//     size classes, partly used slabs, retained memory.
+//     class, or the page-rounded mapping), so Held - InUse is what the
+//     allocator holds beyond its live objects: the rounding to size
+//     classes, partly used slabs, retained memory.
 //   - Mmaps and Munmaps count system calls. A chunk can cost one mmap and
 //     two munmaps (trimming to its alignment), so they need not be equal
 //     when nothing is mapped.
@@ -46,16 +48,13 @@
 // one cache at a time, without stopping them: no Live is ever negative,
 // and a Snapshot is off from the truth by at most the calls it overlapped
 // (mmalloc's Allocator.Stats gives the bound). The large row is read under
-// one lock and is exact at that instant. Totals are the sums of rows
-// (Snapshot.Add).
+// one lock and is exact at that instant. The totals InUse, Live, Allocs
+// and Frees are the sums of the rows, the class rows and the large one.
 //
-// # Publishing
+// # Printing and publishing
 //
-// Publish (expvar.go) registers a func returning Snapshots with expvar, so
-// that /debug/vars shows them as JSON beside the runtime's memstats;
-// Allocator.Publish in package mmalloc uses it.
-//
-// Its String method prints a summary and one row per size class that was
+// mmalloc's Allocator.Publish shows Snapshots as JSON at /debug/vars
+// (expvar). A Snapshot's String method prints a summary and one row per size class that was
 // ever used, and the large row; after Alloc(1000) and Alloc(1 << 20) on a
 // fresh Allocator (ExampleSnapshot_String):
 //

@@ -14,13 +14,14 @@ import (
 // point it is exact (see mmalloc's Allocator.Stats for the bound).
 type Snapshot struct {
 	Mapped      int64 // bytes mapped from the OS now: chunks + large mappings
-	Released    int64 // bytes of Mapped given back to the OS (free pages holding no memory); Mapped - Released is what the process holds
+	Released    int64 // bytes of Mapped given back to the OS (free pages holding no memory)
+	Held        int64 // Mapped - Released: what the process holds, and what Limit bounds
 	Resident    int64 // bytes of Mapped resident in RAM (mincore); -1 when not measured (see doc.go)
-	PeakMapped  int64 // most bytes ever held at once (Mapped - Released)
-	Limit       int64 // the allocator's byte limit on Mapped - Released, 0 if none
+	PeakHeld    int64 // most bytes ever held at once
+	Limit       int64 // the allocator's byte limit on Held, 0 if none
 	Retained    int64 // bytes of freed memory kept mapped for reuse (within Mapped), Decaying included
-	RetainLimit int64 // the most bytes that may be retained indefinitely
-	Decaying    int64 // bytes of Retained beyond RetainLimit: they go back once unused for the decay time
+	RetainBytes int64 // the most bytes that may be retained indefinitely (Options.RetainBytes)
+	Decaying    int64 // bytes of Retained beyond RetainBytes: they go back once unused for the decay time
 	InUse       int64 // bytes in live allocations, at their usable size
 	Live        int64 // live allocations
 	Quarantined int64 // guard mode: bytes of freed small objects held poisoned before reuse
@@ -35,7 +36,7 @@ type Snapshot struct {
 	EmptyChunks int   // empty chunks kept mapped for reuse
 	ChunkBytes  int64 // size of one chunk
 
-	Classes []Class // one row per size class, smallest first
+	Classes []Class // one row per size class, smallest first: class c (slab.ClassOf) is Classes[c-1]
 	Large   Class   // the large allocations, each its own mapping; Size is 0
 }
 
@@ -55,23 +56,23 @@ type Class struct {
 // ever been used.
 func (s Snapshot) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "mapped %s, %s of it released (peak held %s", Bytes(s.Mapped), Bytes(s.Released), Bytes(s.PeakMapped))
+	fmt.Fprintf(&b, "mapped %s, %s of it released (peak held %s", formatBytes(s.Mapped), formatBytes(s.Released), formatBytes(s.PeakHeld))
 	if s.Limit > 0 {
-		fmt.Fprintf(&b, ", limit %s", Bytes(s.Limit))
+		fmt.Fprintf(&b, ", limit %s", formatBytes(s.Limit))
 	}
 	fmt.Fprintf(&b, "), in use %s in %d live allocations, retained %s of %s",
-		Bytes(s.InUse), s.Live, Bytes(s.Retained), Bytes(s.RetainLimit))
+		formatBytes(s.InUse), s.Live, formatBytes(s.Retained), formatBytes(s.RetainBytes))
 	if s.Decaying > 0 {
-		fmt.Fprintf(&b, " (+%s decaying)", Bytes(s.Decaying))
+		fmt.Fprintf(&b, " (+%s decaying)", formatBytes(s.Decaying))
 	}
 	if s.Resident > 0 {
-		fmt.Fprintf(&b, ", resident %s", Bytes(s.Resident))
+		fmt.Fprintf(&b, ", resident %s", formatBytes(s.Resident))
 	}
 	b.WriteByte('\n')
 	fmt.Fprintf(&b, "allocs %d, frees %d, mmaps %d, munmaps %d, chunks %d in use + %d empty of %s\n",
-		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, Bytes(s.ChunkBytes))
+		s.Allocs, s.Frees, s.Mmaps, s.Munmaps, s.Chunks, s.EmptyChunks, formatBytes(s.ChunkBytes))
 	if s.Quarantined > 0 || s.Corrupted > 0 {
-		fmt.Fprintf(&b, "guard mode: %s quarantined, %d corruptions found\n", Bytes(s.Quarantined), s.Corrupted)
+		fmt.Fprintf(&b, "guard mode: %s quarantined, %d corruptions found\n", formatBytes(s.Quarantined), s.Corrupted)
 	}
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "class\tsize\tslabs\tlive\tin use\tallocs\tfrees\t")
@@ -79,17 +80,17 @@ func (s Snapshot) String() string {
 		if c.Allocs == 0 && c.Slabs == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%d\t%d\t\n", i+1, c.Size, c.Slabs, c.Live, Bytes(c.InUse), c.Allocs, c.Frees)
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%s\t%d\t%d\t\n", i+1, c.Size, c.Slabs, c.Live, formatBytes(c.InUse), c.Allocs, c.Frees)
 	}
 	if c := s.Large; c.Allocs > 0 {
-		fmt.Fprintf(w, "large\t-\t-\t%d\t%s\t%d\t%d\t\n", c.Live, Bytes(c.InUse), c.Allocs, c.Frees)
+		fmt.Fprintf(w, "large\t-\t-\t%d\t%s\t%d\t%d\t\n", c.Live, formatBytes(c.InUse), c.Allocs, c.Frees)
 	}
 	w.Flush()
 	return b.String()
 }
 
-// Bytes formats n bytes with a binary unit: 512 B, 1.5 KiB, 12.0 MiB.
-func Bytes(n int64) string {
+// formatBytes formats n bytes with a binary unit: 512 B, 1.5 KiB, 12.0 MiB.
+func formatBytes(n int64) string {
 	const unit = 1024
 	if n < unit && n > -unit {
 		return fmt.Sprintf("%d B", n)
@@ -102,12 +103,4 @@ func Bytes(n int64) string {
 		}
 	}
 	return ""
-}
-
-// Add counts a row into the totals InUse, Live, Allocs and Frees.
-func (s *Snapshot) Add(c Class) {
-	s.InUse += c.InUse
-	s.Live += c.Live
-	s.Allocs += c.Allocs
-	s.Frees += c.Frees
 }

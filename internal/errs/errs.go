@@ -3,8 +3,8 @@
 // internal/mappings) or in package arena is the very value package mmalloc
 // exports, and errors.Is works across them without translation. Each
 // meaning has one value: a closed Allocator, a closed chunk heap and a
-// released Region all report ErrClosed (package arena's ErrReleased wraps
-// it), whichever package the error comes from.
+// closed Region all report ErrClosed, whichever package the error comes
+// from.
 package errs
 
 import (
@@ -13,14 +13,14 @@ import (
 )
 
 // The sentinels. Package mmalloc re-exports each under the same name;
-// package arena re-exports those its Region returns.
+// package arena's Region returns them as they are.
 var (
 	ErrInvalidSize    = errors.New("mmalloc: invalid size")
 	ErrForeignPointer = errors.New("mmalloc: pointer was not allocated by this allocator")
 	ErrInvalidPointer = errors.New("mmalloc: pointer is not the start of an allocation")
 	ErrDoubleFree     = errors.New("mmalloc: object is not allocated (double free)")
 	ErrOutOfMemory    = errors.New("mmalloc: out of memory")
-	ErrClosed         = errors.New("mmalloc: allocator is closed")
+	ErrClosed         = errors.New("mmalloc: used after Close")
 	ErrInvalidOption  = errors.New("mmalloc: invalid option")
 	ErrPointerType    = errors.New("mmalloc: type holds Go pointers")
 	ErrUninitialized  = errors.New("mmalloc: nil or zero value, not made by its constructor")

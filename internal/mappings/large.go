@@ -227,7 +227,7 @@ func (r *Registry) Owns(addr uintptr) (uintptr, bool) {
 	return n, ok
 }
 
-// Free releases the mapping that starts at addr: it is kept for reuse if
+// Free frees the mapping that starts at addr: it is kept for reuse if
 // the retention budget allows, else unmapped. Otherwise Free changes
 // nothing and returns errs.ErrInvalidPointer for an address inside a live
 // mapping, errs.ErrDoubleFree for one freed lately, and errs.ErrForeignPointer

@@ -8,24 +8,24 @@ import (
 	"sync/atomic"
 )
 
-// processMapped is the sum of Held (Mapped - Released) over every Source
+// processHeld is the sum of Held (Mapped - Released) over every Source
 // of the process. It moves wherever held does: when a mapping is
 // accounted before it is made (so it may run ahead of the kernel by the
 // mappings in flight), when pages are released or recommitted, and when a
 // mapping is unmapped.
-var processMapped atomic.Int64
+var processHeld atomic.Int64
 
-// ProcessMapped returns the bytes held now (mapped and not released) by
+// ProcessHeld returns the bytes held now (mapped and not released) by
 // every Source of the process: every Allocator and every Region.
-func ProcessMapped() int64 { return processMapped.Load() }
+func ProcessHeld() int64 { return processHeld.Load() }
 
-// watch is an installed watcher: fn runs whenever ProcessMapped has moved
+// watch is an installed watcher: fn runs whenever ProcessHeld has moved
 // by at least step bytes since it last ran.
 type watch struct {
 	step int64
-	fn   func(mapped int64)
+	fn   func(held int64)
 
-	last atomic.Int64 // ProcessMapped when fn last ran; written under mu
+	last atomic.Int64 // ProcessHeld when fn last ran; written under mu
 	mu   sync.Mutex   // serialises calls of fn; protects dead
 	dead bool         // replaced: fn must not run again
 }
@@ -33,15 +33,15 @@ type watch struct {
 // watcher is the installed watch, or nil. At most one exists per process.
 var watcher atomic.Pointer[watch]
 
-// Watch installs fn as the process's watcher of ProcessMapped (replacing
+// Watch installs fn as the process's watcher of ProcessHeld (replacing
 // any other) and calls it once at once. Afterwards fn runs, on the
 // goroutine whose mapping, unmapping or release moved it, each time
-// ProcessMapped has moved by at least stepBytes (at least 1) since its
+// ProcessHeld has moved by at least stepBytes (at least 1) since its
 // last call; the calls are serialised. fn runs while the allocator may
 // hold its own locks: it must be quick and must not allocate from mmalloc.
 // Watch(0, nil) removes the watcher. When Watch returns, the replaced fn
 // has finished and will not run again.
-func Watch(stepBytes int64, fn func(mapped int64)) {
+func Watch(stepBytes int64, fn func(held int64)) {
 	var w *watch
 	if fn != nil {
 		w = &watch{step: max(stepBytes, 1), fn: fn}
@@ -54,7 +54,7 @@ func Watch(stepBytes int64, fn func(mapped int64)) {
 		old.mu.Unlock()
 	}
 	if w != nil {
-		t := processMapped.Load()
+		t := processHeld.Load()
 		w.last.Store(t)
 		w.fn(t)
 	}
@@ -63,7 +63,7 @@ func Watch(stepBytes int64, fn func(mapped int64)) {
 // processAdd moves the process count by d bytes and calls the watcher when
 // it has moved far enough. The common case is one atomic add and two loads.
 func processAdd(d int64) {
-	t := processMapped.Add(d)
+	t := processHeld.Add(d)
 	w := watcher.Load()
 	if w == nil {
 		return
@@ -74,7 +74,7 @@ func processAdd(d int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// Another goroutine may have called fn since the check: look again.
-	t = processMapped.Load()
+	t = processHeld.Load()
 	if diff := t - w.last.Load(); !w.dead && (diff >= w.step || diff <= -w.step) {
 		w.last.Store(t)
 		w.fn(t)

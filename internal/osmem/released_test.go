@@ -15,13 +15,13 @@ import (
 func TestReleasedAccounting(t *testing.T) {
 	page := int64(PageBytes)
 	s := NewSource(8 * page)
-	proc := ProcessMapped()
+	proc := ProcessHeld()
 	check := func(mapped, released int64, msg string) {
 		t.Helper()
 		assert.Equal(t, mapped, s.Mapped(), "Mapped: %s", msg)
 		assert.Equal(t, released, s.Released(), "Released: %s", msg)
 		assert.Equal(t, mapped-released, s.held.Load(), "held: %s", msg)
-		assert.Equal(t, proc+mapped-released, ProcessMapped(), "ProcessMapped: %s", msg)
+		assert.Equal(t, proc+mapped-released, ProcessHeld(), "ProcessHeld: %s", msg)
 	}
 
 	p, err := s.Map(uintptr(6 * page))
