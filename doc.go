@@ -86,11 +86,12 @@
 //     memclr), else map n rounded up to pages (fresh pages read as zero).
 //  3. Otherwise find n's size class, pin the goroutine to its P (as
 //     sync.Pool does: no lock) and take the lowest object reserved in the
-//     slab the P's cache owns for the class; with none reserved, reserve
-//     the free objects of the slab's next owner word (one atomic add).
-//     (A Cache does the same with its own slabs, unpinned.) Objects come
-//     out in address order, so consecutive allocations share cache lines
-//     and pages.
+//     slab the P's cache owns for the class, reading only the class's
+//     line of the cache; with none reserved, reserve the free objects of
+//     the slab's next owner word (one atomic add). (A Cache does the same
+//     with its own slabs, unpinned.) Objects come out in address order,
+//     so consecutive allocations share cache lines and pages, and an
+//     object just freed into the reserved word comes out first.
 //  4. The slab has nothing free left: give it back to the class's Central
 //     and take another, in one visit under its mutex: a partial slab (at
 //     least an eighth free), else a kept empty slab, else a new slab carved
@@ -99,24 +100,30 @@
 //  5. Set the object's owner bit (one atomic OR); clear the object unless
 //     it is known to read as zero (never used since its pages were mapped
 //     or released, and not in a Shared Allocator's file, which another
-//     process may write) or the caller chose AllocUninit.
+//     process may write: the reservation notes which) or the caller chose
+//     AllocUninit.
 //
 // The path of Free(b):
 //
 //  1. cap(b) == 0: nothing to do. Otherwise take b's first address.
-//  2. The fast path: if the address lies in the chunk the cache remembers,
-//     read the slab owning its page from that chunk's page table, find the
-//     object index with one multiply and a rotate (which also tells whether
-//     the address starts an object), and clear its owner bit with one
-//     atomic AND, which tells whether it was set.
+//  2. The fast path: if the address is an object of the owner word the
+//     cache reserves from for the class of cap(b) (a guess, which the
+//     index confirms), or else lies in the chunk the cache remembers
+//     (whose unit table names the slab owning its page), find the object
+//     index with one multiply and a rotate (which also tells whether the
+//     address starts an object), and clear its owner bit with one atomic
+//     AND, which tells whether it was set. An object of the reserved word
+//     is reserved again, to be handed out next, as a free list would.
 //     No lock is taken. On success go to step 4; on any refusal, take the
 //     slow path: steps 3 to 5, every check in its documented order.
 //  3. Find the chunk in the registry (not a chunk of this Allocator: go to
 //     step 5) and remember it; find the slab owning the page, check that
 //     the address starts an object (else ErrInvalidPointer) whose owner
 //     bit is set (else ErrDoubleFree), and clear the bit.
-//  4. Count the object out of its slab (one atomic add). The object is
-//     free where it lies: no cache holds freed objects. If no cache owns
+//  4. Count the object out of its slab (one atomic add; for a slab the
+//     cache owns, at its next reservation, one add for many frees; for an
+//     object reserved again, none). The object is free where it lies: no
+//     cache keeps a list of freed objects. If no cache owns
 //     the slab and this Free made an eighth of it free, or all of it, the
 //     Central moves it (one lock): to the partial list, or, empty, it is
 //     kept within the retention budget or goes back to its chunk, whose

@@ -35,36 +35,46 @@
 //     under a Limit gives back (TryTrim) — the list of owned slabs, and the
 //     counts that caches publish.
 //   - Local: a cache — per class the slab it owns, the mask of objects of
-//     one owner word it has reserved, and its counts; not safe for
-//     concurrent use, its owner serialises it. A cache owns at most one
-//     slab per class: OwnedBytesBound in all.
+//     one owner word it has reserved (with the word's address and its
+//     first object's, and which objects read as zero), and its counts,
+//     in one cache line per class; not safe for concurrent use, its
+//     owner serialises it. A cache owns at most one slab per class:
+//     OwnedBytesBound in all.
 //
 // # Paths
 //
-// Local.Alloc (no lock): take the lowest reserved object, set its owner
-// bit (atomic OR), advance the fresh mark; the object reads as zero if it
-// was above the mark in a slab carved from clean pages. With nothing
-// reserved, reserve the free objects (clear owner bits) of the next owner
-// word, adding them to the slab's count (atomic add); past the last word,
-// start again from the first if at least an eighth of the slab is free.
+// Local.Alloc (no lock): take the lowest reserved object and set its owner
+// bit (atomic OR), reading only the class's line of the cache; the object
+// reads as zero if its reservation said so. With nothing reserved,
+// AllocNext reserves the free objects (clear owner bits) of the next
+// owner word, adding them to the slab's count (atomic add), and moves the
+// fresh mark past them: those that were above it in a slab carved from
+// clean pages read as zero. Past the last word, it starts again from the
+// first if at least an eighth of the slab is free.
 //
 // Central.Exchange (a cache whose slab ran out; the Central's lock): give
 // the old slab back, with what it still had reserved, onto the list its
 // count calls for, then give the cache a slab: the first partial one
 // (which may be the old one), else a kept empty one, else a new one.
 //
-// Local.Free, Release (Free; no lock): read the slab that owns addr's page
-// from the unit table of the chunk the cache remembers, one entry per
-// 64 KiB (Release: from the page table of the chunk the registry found);
-// multiply addr's offset by the inverse of the
-// object size's odd part and rotate right by its power of two, which
-// gives the object index when addr starts an object and a number past the
-// slab's objects otherwise; clear the owner bit with one atomic AND, which
-// also tells whether it was set (so of two Frees racing on one object
-// exactly one wins); subtract one from the slab's count. The object is
-// free where it lies. If no cache owns the slab and the count fell to
-// reuseAt (an eighth free) or to 0, the caller then calls Settle, which
-// under the Central's lock moves the slab to the list its count calls for
+// A free through a cache (Local's steps; no lock): if addr is an object of
+// the owner word the cache reserves from for the class of the freed
+// slice's cap (a guess from its cap, confirmed by the index below, read
+// from the class's line), clear its owner bit and reserve it again: the
+// next allocation of the class hands it out, as a free list would, and
+// the slab's count stays. Otherwise (and in Release) read the slab that
+// owns addr's page from the unit table of the chunk the cache remembers,
+// one entry per 64 KiB (Release: from the page table of the chunk the
+// registry found). Either way, multiply addr's offset by the inverse of
+// the object size's odd part and rotate right by its power of two, which
+// gives the object index when addr starts an object and a number past
+// the slab's objects otherwise; clear the owner bit with one atomic AND,
+// which also tells whether it was set (so of two Frees racing on one
+// object exactly one wins); subtract one from the slab's count (for a
+// slab the cache owns, at its next reservation). The object is free where
+// it lies. If no cache owns the slab and the count fell to reuseAt (an
+// eighth free) or to 0, the caller then calls Settle, which under the
+// Central's lock moves the slab to the list its count calls for
 // (idempotent, so racing Frees may both call it): partial, or empty —
 // kept within the retention budget, else its pages go back to the chunk.
 // Refusals change nothing: not an object's start (errs.ErrInvalidPointer) or
@@ -79,6 +89,7 @@
 // # Invariants (Central.Validate)
 //
 //	count == popcount(owner bits) + objects reserved by the owner (0 if none)
+//	       + frees of the owner's slab it has not yet taken off
 //	no owner bit is set at or above fresh, or past the slab's objects
 //	owned flag set iff on the owned list; unowned: full iff count > reuseAt,
 //	  partial iff 0 < count <= reuseAt, kept empty iff count == 0
