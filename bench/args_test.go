@@ -132,7 +132,7 @@ func TestRunExitStatus(t *testing.T) {
 	assert.Empty(t, out.String())
 	errb.Reset()
 	assert.Equal(t, exitUsage, run([]string{"-alloc", "nope"}, &out, &errb))
-	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-guard, mmalloc-cache, mmalloc-cache-zeroed, go-heap, sync.Pool, modernc")
+	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-guard, mmalloc-cache, mmalloc-cache-zeroed, go-heap, sync.Pool, modernc, modernc-calloc")
 	assert.Equal(t, exitOK, run([]string{"-h"}, &out, &errb))
 }
 
