@@ -13,12 +13,12 @@ FUZZMINIMIZE ?= 30x
 SOAKTIME ?= 60s
 FUZZTARGETS ?= FuzzOps FuzzFree FuzzRealloc
 
-.PHONY: test bench results lint gofmt vet gotest rss fullsize invariants soak fuzz benchtest
+.PHONY: test bench results lint gofmt vet gotest rss fullsize invariants soak fuzz benchtest integration integration-more integration-guard
 
 # The steps of `make test`, in order. Each runs even when an earlier one
 # failed, so that one failure never hides another; the summary at the end
 # gives one line per step, and make test fails if any step did.
-STEPS ?= gofmt vet gotest rss fullsize invariants soak fuzz benchtest
+STEPS ?= gofmt vet gotest rss fullsize invariants soak fuzz benchtest integration
 
 test:
 	@failed=""; summary=""; \
@@ -82,6 +82,34 @@ fuzz:
 # The benchmark program is its own module; its checks live in .ci/bench.
 benchtest:
 	@if [ -x .ci/bench ]; then echo "== bench module"; .ci/bench; fi
+
+# The adapters (arrowmem, parquetmem, httpmem) under their users' own
+# test suites, from integration/, a module of its own: its tests (the
+# mallocator's cases on arrowmem, a parquet file through parquetmem, a
+# ReverseProxy through httpmem), then arrow-go's packages with Arrow's
+# memory on mmalloc and without, and parquet-go's buffer pool tests on
+# parquetmem (cmd/upstream; see integration/README.md), in every
+# configuration: base (Arrow as released), mmalloc (DefaultAllocator on
+# arrowmem) and goalloc (GoAllocator itself on it).
+INTEGRATION_ARROW ?= arrow/array,arrow/ipc,arrow/memory,arrow/scalar,arrow/csv,arrow/compute
+INTEGRATION_GOALLOC ?= $(INTEGRATION_ARROW)
+integration:
+	@echo "== integration: the adapters under their users' test suites"
+	cd integration && test -z "$$(gofmt -l .)" && go vet ./... && go test -count=1 ./...
+	cd integration && go run ./cmd/upstream -arrow $(INTEGRATION_ARROW) -goalloc-packages $(INTEGRATION_GOALLOC)
+
+# parquet/pqarrow, arrow/internal/arrjson and the JSON integration
+# test's command the same way, outside make test, to keep CI's time for
+# the packages above; its output is integration/results/more.txt.
+INTEGRATION_MORE ?= parquet/pqarrow,arrow/internal/arrjson,arrow/ipc/cmd/arrow-json-integration-test
+integration-more:
+	cd integration && go run ./cmd/upstream -arrow $(INTEGRATION_MORE) -parquet=false > results/more.txt.tmp; \
+		status=$$?; cat results/more.txt.tmp; mv results/more.txt.tmp results/more.txt; exit $$status
+
+# Every arrow package above under guard mode, one top-level test per
+# process: what it finds goes to integration/results/guard.txt.
+integration-guard:
+	cd integration && go run ./cmd/upstream -guard -arrow $(INTEGRATION_ARROW),$(INTEGRATION_MORE) -results results/guard.txt
 
 # Every file in bench/results (tables, chart, comparisons) made again;
 # see bench/Makefile and bench/README.md.

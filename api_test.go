@@ -354,6 +354,8 @@ func TestZeroValues(t *testing.T) {
 			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
 			_, err = a.AllocUninit(1 << 20)
 			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			_, err = a.AllocAligned(8, 64)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
 			assert.ErrorIs(t, a.Free(make([]byte, 8)), mmalloc.ErrUninitialized)
 			_, err = a.Realloc(nil, 8)
 			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
@@ -385,6 +387,8 @@ func TestZeroValues(t *testing.T) {
 			_, err := c.Alloc(8)
 			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
 			_, err = c.AllocUninit(8)
+			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+			_, err = c.AllocAligned(8, 64)
 			assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
 			assert.ErrorIs(t, c.Free(make([]byte, 8)), mmalloc.ErrUninitialized)
 			assert.NotPanics(t, c.Flush)
@@ -457,6 +461,8 @@ func TestZeroValues(t *testing.T) {
 // for n bytes — Alloc, AllocUninit, a Cache, Realloc (in place, moved and
 // remapped), a kept large mapping reused (up to an eighth bigger), guard
 // mode — and MakeSlice's cap is the capacity asked for, as make's.
+// AllocAligned(n, align) serves n rounded up to align: its cap is
+// UsableSize of that (n in guard mode).
 func TestOneCapRule(t *testing.T) {
 	sizes := []int{1, 8, 9, 100, 1000, 4096, 33 * kib, threshold, threshold + 1, 35 * pageBytes, 36 * pageBytes, mib - 1, 3*mib + 5}
 	for _, o := range []mmalloc.Options{{}, {Guard: true}, {LargeThreshold: 1000}, {RetainBytes: mmalloc.NoRetain}} {
@@ -478,6 +484,24 @@ func TestOneCapRule(t *testing.T) {
 				x, err := c.Alloc(n)
 				require.NoError(t, err)
 				capOK("Cache.Alloc", n, x)
+				for _, al := range []int{64, pageBytes} {
+					y, err := a.AllocAligned(n, al)
+					require.NoError(t, err)
+					z, err := c.AllocAligned(n, al)
+					require.NoError(t, err)
+					want := a.UsableSize((n + al - 1) &^ (al - 1))
+					if o.Guard {
+						want = n
+					}
+					for _, b := range [][]byte{y, z} {
+						require.Len(t, b, n)
+						require.Equal(t, want, cap(b), "AllocAligned(%d, %d): cap must be UsableSize of n rounded up to align", n, al)
+						whole, err := a.Bytes(mmalloc.RefOf(b))
+						require.NoError(t, err)
+						require.Len(t, whole, cap(b), "Bytes(RefOf(b)) agrees with cap(b)")
+						require.NoError(t, a.Free(b))
+					}
+				}
 				for _, m := range sizes { // every transition, then back
 					r, err := a.Realloc(b, m)
 					require.NoError(t, err)

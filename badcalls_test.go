@@ -1,6 +1,7 @@
 package mmalloc_test
 
 import (
+	"fmt"
 	"testing"
 	"unsafe"
 
@@ -229,3 +230,114 @@ func TestFreeOfAppendedSlice(t *testing.T) {
 		assert.Zero(t, a.Stats().Live)
 	}
 }
+
+// TestMessagesPointTheRightWay: each error says what most likely
+// happened, and not what did not. ErrForeignPointer blames append past cap
+// only among the possibilities for a slice, never for a Ref or for memory
+// known to be another Allocator's; ErrInvalidSize gives the maximum;
+// ErrDoubleFree names a Realloc that moved the memory; the zero
+// Allocator's error names New. Every mode, and nothing changes.
+func TestMessagesPointTheRightWay(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		o    mmalloc.Options
+	}{{"default", mmalloc.Options{}}, {"Guard", mmalloc.Options{Guard: true}}, {"Shared", mmalloc.Options{Shared: true}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			a := newAlloc(t, mode.o)
+			other := newAlloc(t, mode.o)
+			alloc := func(a *mmalloc.Allocator, n int) []byte {
+				b, err := a.Alloc(n)
+				require.NoError(t, err)
+				return b
+			}
+			small, large := alloc(a, 100), alloc(a, 3*mib)
+			otherSmall, otherLarge := alloc(other, 100), alloc(other, 3*mib)
+			movedSmall, movedLarge := alloc(a, 100), alloc(a, 3*mib)
+			nb, err := a.Realloc(movedSmall, 5000) // another class
+			require.NoError(t, err)
+			require.NotEqual(t, addr(movedSmall), addr(nb))
+			defer a.Free(nb)
+			nb, err = a.Realloc(movedLarge, 100) // large to small
+			require.NoError(t, err)
+			require.NotEqual(t, addr(movedLarge), addr(nb))
+			defer a.Free(nb)
+
+			for _, c := range []struct {
+				name string
+				call func() error
+				want error
+				says []string
+				not  []string
+			}{
+				{"Free of another Allocator's small object", func() error { return a.Free(otherSmall) },
+					mmalloc.ErrForeignPointer, []string{"another Allocator"}, []string{"append"}},
+				{"Realloc of another Allocator's small object", func() error { return err1(a.Realloc(otherSmall, 10)) },
+					mmalloc.ErrForeignPointer, []string{"another Allocator"}, []string{"append"}},
+				{"FreeRef of another Allocator's small object", func() error { return a.FreeRef(mmalloc.RefOf(otherSmall)) },
+					mmalloc.ErrForeignPointer, []string{"another Allocator"}, []string{"append"}},
+				{"Free of another Allocator's large object", func() error { return a.Free(otherLarge) },
+					mmalloc.ErrForeignPointer, []string{"another Allocator"}, nil},
+				{"FreeRef of another Allocator's large object", func() error { return a.FreeRef(mmalloc.RefOf(otherLarge)) },
+					mmalloc.ErrForeignPointer, []string{"another Allocator"}, []string{"append"}},
+				{"FreeRef of a forged Ref", func() error { return a.FreeRef(0x12345) },
+					mmalloc.ErrForeignPointer, []string{"Ref 0x12345", "another Allocator", "no AllocRef or RefOf"}, []string{"append"}},
+				{"Bytes of a forged Ref", func() error { return err1(a.Bytes(0x12345)) },
+					mmalloc.ErrForeignPointer, []string{"Ref 0x12345", "another Allocator"}, []string{"append"}},
+				{"Realloc of a slice from make", func() error { return err1(a.Realloc(make([]byte, 10), 20)) },
+					mmalloc.ErrForeignPointer, []string{"make", "another Allocator"}, nil},
+				{"Free of a slice grown by append", func() error { return a.Free(append(small[:cap(small)], 1)) },
+					mmalloc.ErrForeignPointer, []string{"grown by append past its cap", "free the slice that was allocated"}, nil},
+				{"Alloc(1<<62)", func() error { return err1(a.Alloc(1 << 62)) },
+					mmalloc.ErrInvalidSize, []string{"4611686018427387904", "MaxAllocBytes", fmt.Sprint(mmalloc.MaxAllocBytes)}, nil},
+				{"Realloc to 1<<62", func() error { return err1(a.Realloc(large, 1<<62)) },
+					mmalloc.ErrInvalidSize, []string{"MaxAllocBytes", fmt.Sprint(mmalloc.MaxAllocBytes)}, nil},
+				{"MakeSlice of 1<<62 words", func() error { return err1(mmalloc.MakeSlice[uint64](a, 1<<62, 1<<62)) },
+					mmalloc.ErrInvalidSize, []string{"MaxAllocBytes", fmt.Sprint(mmalloc.MaxAllocBytes)}, nil},
+				{"Alloc(-5)", func() error { return err1(a.Alloc(-5)) },
+					mmalloc.ErrInvalidSize, []string{"-5", "negative"}, []string{"MaxAllocBytes"}},
+				{"Free of the old slice of a small Realloc that moved", func() error { return a.Free(movedSmall) },
+					mmalloc.ErrDoubleFree, []string{"Realloc that moved it"}, nil},
+				{"Free of the old slice of a large Realloc that moved", func() error { return a.Free(movedLarge) },
+					mmalloc.ErrDoubleFree, []string{"Realloc that moved it"}, nil},
+				{"FreeRef of the old Ref of a Realloc that moved", func() error { return a.FreeRef(mmalloc.RefOf(movedSmall)) },
+					mmalloc.ErrDoubleFree, []string{"Realloc that moved it"}, nil},
+			} {
+				before, beforeOther := a.Stats(), other.Stats()
+				err := c.call()
+				require.ErrorIs(t, err, c.want, c.name)
+				for _, s := range c.says {
+					assert.Contains(t, err.Error(), s, c.name)
+				}
+				for _, s := range c.not {
+					assert.NotContains(t, err.Error(), s, c.name)
+				}
+				assert.Equal(t, before, a.Stats(), "%s: nothing changed", c.name)
+				assert.Equal(t, beforeOther, other.Stats(), "%s: nothing changed", c.name)
+			}
+			require.NoError(t, a.Validate())
+			require.NoError(t, other.Validate())
+		})
+	}
+
+	r, err := arena.NewRegion(arena.RegionOptions{})
+	require.NoError(t, err)
+	defer r.Release()
+	_, err = r.Alloc(1 << 62)
+	require.ErrorIs(t, err, mmalloc.ErrInvalidSize)
+	assert.Contains(t, err.Error(), fmt.Sprint(mmalloc.MaxAllocBytes))
+
+	for name, a := range map[string]*mmalloc.Allocator{"zero": {}, "nil": nil} {
+		for call, err := range map[string]error{
+			"Alloc":   err1(a.Alloc(1)),
+			"Free":    a.Free(make([]byte, 1)),
+			"Realloc": err1(a.Realloc(nil, 1)),
+			"FreeRef": a.FreeRef(1),
+			"Trim":    a.Trim(),
+		} {
+			require.ErrorIs(t, err, mmalloc.ErrUninitialized, "%s Allocator: %s", name, call)
+			assert.Contains(t, err.Error(), "New", "%s Allocator: %s", name, call)
+		}
+	}
+}
+
+func err1(_ any, err error) error { return err }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MinRead is the smallest free space Buffer.ReadFrom offers each Read, as
@@ -31,6 +32,14 @@ const minBufferBytes = 64
 // NewBuffer chooses another. A Buffer is not safe for concurrent use and
 // must not be copied. A slice returned by Bytes or Next is valid only until
 // the next call that writes, grows, truncates, resets or releases.
+//
+// As with bytes.Buffer, an argument may be the Buffer's own memory: Write
+// of a slice of Bytes or Next, WriteString of a string over them, Read
+// into them, ReadFrom of a reader over them, WriteTo the Buffer itself
+// (io.Copy(b, b)). Each does what it would do with a copy of those bytes
+// made at the call. When such a write must grow the buffer, its bytes go
+// to new memory and the old is freed once read: a copy where a Write from
+// elsewhere would mremap.
 //
 // Once its Allocator is closed, the Buffer's memory is gone and the Buffer
 // changes no more: every method that returns an error returns ErrClosed,
@@ -164,7 +173,7 @@ func (b *Buffer) grow(n int) error {
 	}
 	m := b.Len()
 	if n > MaxAllocBytes-m {
-		return fmt.Errorf("%w: %d bytes more than %d", ErrInvalidSize, n, m)
+		return fmt.Errorf("%w: %d bytes more than %d, above MaxAllocBytes (%d)", ErrInvalidSize, n, m, MaxAllocBytes)
 	}
 	if b.off > 0 {
 		copy(b.buf, b.buf[b.off:])
@@ -173,10 +182,7 @@ func (b *Buffer) grow(n int) error {
 			return nil
 		}
 	}
-	want := max(2*cap(b.buf), m+n, minBufferBytes)
-	if want > MaxAllocBytes {
-		want = m + n
-	}
+	want := b.grownBytes(m, n)
 	a := b.allocator()
 	var nb []byte
 	var err error
@@ -195,11 +201,77 @@ func (b *Buffer) grow(n int) error {
 	return nil
 }
 
+// grownBytes is the capacity a buffer of m unread bytes grows to for n
+// more, when sliding them to the front does not make room: at least
+// double, so that a buffer built by small writes copies or remaps each
+// byte O(1) times.
+func (b *Buffer) grownBytes(m, n int) int {
+	want := max(2*cap(b.buf), m+n, minBufferBytes)
+	if want > MaxAllocBytes {
+		want = m + n
+	}
+	return want
+}
+
+// moveOut makes room for n >= 0 more bytes in new memory: it allocates,
+// copies the unread bytes there, and returns the old allocation, still
+// allocated and unchanged, for the caller to free once nothing reads it
+// any more. The new memory is what grow would give: the same size if
+// sliding the unread bytes would make room, else grownBytes.
+func (b *Buffer) moveOut(n int) ([]byte, error) {
+	m := b.Len()
+	if n > MaxAllocBytes-m {
+		return nil, fmt.Errorf("%w: %d bytes more than %d, above MaxAllocBytes (%d)", ErrInvalidSize, n, m, MaxAllocBytes)
+	}
+	want := cap(b.buf)
+	if m+n > want {
+		want = b.grownBytes(m, n)
+	}
+	nb, err := b.allocator().alloc(want, false)
+	if err != nil {
+		return nil, err
+	}
+	copy(nb, b.buf[b.off:])
+	old := b.buf
+	b.buf, b.off = nb[:m], 0
+	return old, nil
+}
+
+// overlaps reports whether the n bytes at p share memory with the
+// buffer's allocation, up to its capacity.
+func (b *Buffer) overlaps(p *byte, n int) bool {
+	if n == 0 || cap(b.buf) == 0 {
+		return false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b.buf)))
+	q := uintptr(unsafe.Pointer(p))
+	return q < lo+uintptr(cap(b.buf)) && lo < q+uintptr(n)
+}
+
+// appendOwn appends p, which lies in the buffer's own memory and does not
+// fit after its bytes. grow would free or remap that memory, or slide
+// bytes over p, before p is read: so the bytes move to new memory first,
+// p is copied after them, and only then is the old memory freed. A Free
+// that fails (only memory freed behind the Buffer's back can) is
+// returned with p written.
+func (b *Buffer) appendOwn(p []byte) (int, error) {
+	old, err := b.moveOut(len(p))
+	if err != nil {
+		return 0, err
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), b.allocator().Free(old)
+}
+
 // Write appends p, growing the buffer as needed. It returns len(p) and nil,
-// or 0 and the allocation's error with nothing written.
+// or 0 and the allocation's error with nothing written. p may lie in the
+// buffer's own memory (see Buffer).
 func (b *Buffer) Write(p []byte) (int, error) {
 	if err := b.live(); err != nil {
 		return 0, err
+	}
+	if len(p) > cap(b.buf)-len(b.buf) && b.overlaps(unsafe.SliceData(p), len(p)) {
+		return b.appendOwn(p)
 	}
 	if err := b.grow(len(p)); err != nil {
 		return 0, err
@@ -208,10 +280,14 @@ func (b *Buffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// WriteString appends s, as Write.
+// WriteString appends s, as Write; s may lie in the buffer's own memory
+// (a string made with unsafe.String over Bytes, say).
 func (b *Buffer) WriteString(s string) (int, error) {
 	if err := b.live(); err != nil {
 		return 0, err
+	}
+	if len(s) > cap(b.buf)-len(b.buf) && b.overlaps(unsafe.StringData(s), len(s)) {
+		return b.appendOwn(unsafe.Slice(unsafe.StringData(s), len(s)))
 	}
 	if err := b.grow(len(s)); err != nil {
 		return 0, err
@@ -296,19 +372,48 @@ func (b *Buffer) Next(n int) []byte {
 // io.EOF is not an error; any other error of r, or of growing, is returned
 // with the bytes read so far kept. A Read that reports a count it cannot
 // have read (negative, or more than offered) returns ErrInvalidSize.
-func (b *Buffer) ReadFrom(r io.Reader) (int64, error) {
+//
+// r may read the buffer's own bytes as they are at the call (a
+// bytes.Reader over Bytes or Next, or the Buffer itself): until ReadFrom
+// returns, the memory they are in is neither freed, nor moved, nor written
+// below its length. The first growth moves the unread bytes to new memory
+// instead (moveOut), and the memory left behind is freed on return. r
+// must not write to the Buffer.
+func (b *Buffer) ReadFrom(r io.Reader) (total int64, err error) {
 	if err := b.live(); err != nil {
 		return 0, err
 	}
-	var total int64
+	shown := len(b.buf) > 0 // r may be reading b's memory as it is now
+	var left []byte         // that memory, once growth has left it
+	defer func() {
+		if left != nil {
+			if ferr := b.allocator().Free(left); err == nil {
+				err = ferr
+			}
+		}
+	}()
 	for {
-		if err := b.grow(MinRead); err != nil {
-			return total, err
+		if MinRead > cap(b.buf)-len(b.buf) {
+			var err error
+			if shown && left == nil {
+				left, err = b.moveOut(MinRead)
+			} else {
+				err = b.grow(MinRead)
+			}
+			if err != nil {
+				return total, err
+			}
 		}
 		l := len(b.buf)
 		n, err := r.Read(b.buf[l:cap(b.buf)])
 		if n < 0 || n > cap(b.buf)-l {
 			return total, fmt.Errorf("%w: the reader returned an impossible count %d", ErrInvalidSize, n)
+		}
+		if len(b.buf) < l {
+			// r read the Buffer itself to its end, and that Read
+			// emptied it (starting it over): only what r read now is
+			// unread.
+			b.off = l
 		}
 		b.buf = b.buf[:l+n]
 		total += int64(n)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -522,4 +523,173 @@ func TestBufferImpossibleCountsAndRefusedGrowth(t *testing.T) {
 	assert.Equal(t, before.Large, after.Large)
 	assert.LessOrEqual(t, after.Mapped-after.Released, before.Mapped-before.Released)
 	require.NoError(t, buf.Release())
+}
+
+// ownBuffer is what bytes.Buffer and Buffer share, for calls that hand a
+// buffer its own memory.
+type ownBuffer interface {
+	io.ReadWriter
+	io.StringWriter
+	io.ReaderFrom
+	io.WriterTo
+	Bytes() []byte
+	Next(n int) []byte
+	Len() int
+}
+
+// ownMemoryCalls each give a buffer an argument that lies in its own
+// memory, and return what the caller sees. Where a bytes.Buffer gets it
+// wrong, std is the call it is given instead: the same, with a copy of
+// the argument made at the call.
+var ownMemoryCalls = []struct {
+	name string
+	do   func(b ownBuffer) string
+	std  func(b ownBuffer) string
+}{
+	{name: "Write(Bytes())", do: func(b ownBuffer) string { return show(b.Write(b.Bytes())) }},
+	{name: "Write(Bytes()) twice", do: func(b ownBuffer) string {
+		n, err := b.Write(b.Bytes())
+		return show(n, err) + "; " + show(b.Write(b.Bytes()))
+	}},
+	{name: "Write of the unread bytes' second half", do: func(b ownBuffer) string {
+		p := b.Bytes()
+		return show(b.Write(p[len(p)/2:]))
+	}},
+	{name: "Write of bytes just read (Next)", do: func(b ownBuffer) string { return show(b.Write(b.Next(b.Len() / 3))) }},
+	{name: "Write of read and unread bytes together", do: func(b ownBuffer) string {
+		p := b.Next(b.Len() / 4)
+		return show(b.Write(p[:len(p)+b.Len()]))
+	}},
+	{name: "WriteString over Bytes()", do: func(b ownBuffer) string {
+		p := b.Bytes()
+		return show(b.WriteString(unsafe.String(unsafe.SliceData(p), len(p))))
+	}},
+	{name: "io.Copy(b, b)", do: func(b ownBuffer) string { n, err := io.Copy(b, b); return show(int(n), err) }},
+	{name: "ReadFrom a reader over Bytes()", do: func(b ownBuffer) string {
+		n, err := b.ReadFrom(bytes.NewReader(b.Bytes()))
+		return show(int(n), err)
+	}},
+	{name: "ReadFrom a slow reader over Bytes()", do: func(b ownBuffer) string {
+		r := iotest.HalfReader(bytes.NewReader(b.Bytes()))
+		if b.Len() <= 64*kib {
+			r = iotest.OneByteReader(bytes.NewReader(b.Bytes()))
+		}
+		n, err := b.ReadFrom(r)
+		return show(int(n), err)
+	}},
+	{name: "ReadFrom a reader over bytes just read (Next)", do: func(b ownBuffer) string {
+		n, err := b.ReadFrom(bytes.NewReader(b.Next(b.Len() / 2)))
+		return show(int(n), err)
+	}, std: func(b ownBuffer) string {
+		// bytes.Buffer may slide its unread bytes over the ones read
+		// before the reader has read them.
+		n, err := b.ReadFrom(bytes.NewReader(bytes.Clone(b.Next(b.Len() / 2))))
+		return show(int(n), err)
+	}},
+	{name: "ReadFrom the buffer itself, for 1.5 times its length", do: func(b ownBuffer) string {
+		n, err := b.ReadFrom(io.LimitReader(b, int64(b.Len()+b.Len()/2)))
+		return show(int(n), err)
+	}},
+	{name: "ReadFrom the buffer itself, read to its end", do: func(b ownBuffer) string {
+		b.Next(b.Len())
+		n, err := b.ReadFrom(io.LimitReader(b, 10))
+		return show(int(n), err)
+	}},
+	{name: "Read into the unread bytes' second half", do: func(b ownBuffer) string {
+		p := b.Bytes()
+		n, err := b.Read(p[len(p)/2:])
+		return show(n, err)
+	}},
+	{name: "Read into bytes just read (Next)", do: func(b ownBuffer) string {
+		n, err := b.Read(b.Next(b.Len() / 3))
+		return show(n, err)
+	}},
+}
+
+// TestBufferOwnMemoryArguments hands a Buffer its own memory in every call
+// that takes a slice, a string, a reader or a writer, and requires what a
+// bytes.Buffer does with the same calls: the same results and the same
+// bytes, at sizes from a slab's to past 1 MiB (where growth is an
+// mremap), with read bytes in front or not, in every mode. Growing while
+// reading the argument must not read memory already freed or unmapped: it
+// runs in a child process, since reading unmapped memory kills the process.
+func TestBufferOwnMemoryArguments(t *testing.T) {
+	modes := []struct {
+		name string
+		o    mmalloc.Options
+	}{
+		{"default", mmalloc.Options{}},
+		{"NoRetain", mmalloc.Options{RetainBytes: mmalloc.NoRetain}},
+		{"Guard", mmalloc.Options{Guard: true}},
+		{"Shared", mmalloc.Options{Shared: true}},
+	}
+	inChild(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, mode := range modes {
+			t.Run(mode.name, func(t *testing.T) {
+				a := newAlloc(t, mode.o)
+				for _, n := range []int{100, 5000, 100 * kib, mib + 5} {
+					data := randBytes(r, n+n/4)
+					for _, readFirst := range []int{0, n / 4} {
+						for _, call := range ownMemoryCalls {
+							what := fmt.Sprintf("%s, %d bytes, %d read first", call.name, n, readFirst)
+							var std bytes.Buffer
+							off := mmalloc.NewBuffer(a)
+							for _, b := range []ownBuffer{&std, off} {
+								_, err := b.Write(data[:n+readFirst])
+								require.NoError(t, err, what)
+								b.Next(readFirst)
+							}
+							stdCall := call.do
+							if call.std != nil {
+								stdCall = call.std
+							}
+							require.Equal(t, stdCall(&std), call.do(off), what)
+							require.Equal(t, std.Len(), off.Len(), what)
+							require.True(t, bytes.Equal(std.Bytes(), off.Bytes()), what)
+							// The buffer goes on working.
+							_, err := off.Write(data[:10])
+							require.NoError(t, err, what)
+							std.Write(data[:10])
+							require.True(t, bytes.Equal(std.Bytes(), off.Bytes()), what)
+							require.NoError(t, off.Release(), what)
+						}
+					}
+					require.NoError(t, a.Validate())
+				}
+				assert.Zero(t, a.Stats().Live)
+				assert.NoError(t, a.CheckGuards())
+			})
+		}
+	})
+}
+
+// TestBufferWriteReachingPastItsBytes: a Write of a slice that starts in
+// the unread bytes and reaches into the free capacity after them (which
+// only slicing past len can give) appends what that memory held at the
+// call, though growing frees it.
+func TestBufferWriteReachingPastItsBytes(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		for _, o := range []mmalloc.Options{{}, {Guard: true}} {
+			a := newAlloc(t, o)
+			for _, n := range []int{100, 100 * kib, 3 * mib} {
+				buf := mmalloc.NewBuffer(a)
+				require.NoError(t, buf.Grow(2*n))
+				_, err := buf.Write(bytes.Repeat([]byte{'a'}, n))
+				require.NoError(t, err)
+				p := buf.Bytes()
+				p = p[n/2 : cap(p)]
+				for i := n / 2; i < len(p); i++ {
+					p[i] = byte(i)
+				}
+				want := append(bytes.Clone(buf.Bytes()), p...)
+				_, err = buf.Write(p)
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(want, buf.Bytes()), "n=%d", n)
+				require.NoError(t, buf.Release())
+			}
+			require.NoError(t, a.Validate())
+			assert.Zero(t, a.Stats().Live)
+		}
+	})
 }

@@ -238,7 +238,7 @@ func (c *Cache) freeSlow(b []byte) error {
 	if st.ended.Load() {
 		return ErrClosed
 	}
-	if addr := sliceAddr(b); st.prof.MaybeLive(addr) { // see profile.go
+	if addr := sliceAddr(b); st.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
 		st.a.dropSample(addr)
 	}
 	if addr := sliceAddr(b); cap(b) != 0 {

@@ -16,7 +16,12 @@
 //	...
 //	err = a.Free(b)
 //
-// Alloc returns zeroed memory; AllocUninit skips the clearing. Free reports
+// Alloc returns zeroed memory; AllocUninit skips the clearing; AllocAligned
+// (aligned.go) places it at a multiple of a power of two up to the page
+// size, as Arrow's buffers (64 B) and O_DIRECT (the page) need. Without
+// it, Alloc(n) is aligned to the largest power of two dividing its usable
+// size: 8 B for n <= 8, at least 16 B above, the page for large
+// allocations (see Alloc). Free reports
 // every misuse it can detect with a sentinel error (ErrForeignPointer,
 // ErrInvalidPointer, ErrDoubleFree, ErrClosed) and changes nothing when it
 // does. Stats tells what is mapped, in use and live, per size class; Trim
@@ -51,6 +56,11 @@
 //     HTTP, and a leak check for tests.
 //   - Package arena's Region is a region allocator: bump allocation,
 //     everything forgotten at once by Reset, unmapped by Release.
+//   - Packages arrowmem, parquetmem and httpmem plug mmalloc into Apache
+//     Arrow's memory.Allocator, parquet-go's BufferPool and
+//     httputil.BufferPool, satisfying them structurally: the module
+//     imports neither Arrow nor parquet-go. Their users' own test suites
+//     prove them (integration/, a module of its own).
 //
 // # Design
 //
@@ -179,6 +189,10 @@
 // and quarantined, and a write after free breaks the poison, which is
 // checked when the slot leaves the quarantine and reported by
 // CheckGuards. Stats counts the quarantine and the corruptions found.
+// Each large object costs the kernel two mappings, which the process's
+// vm.max_map_count bounds: guard mode takes at most half of it, across
+// every guard Allocator, and past that refuses with ErrOutOfMemory
+// (Options.Guard).
 //
 // # Checking builds
 //

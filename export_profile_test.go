@@ -1,5 +1,7 @@
 package mmalloc
 
+import "github.com/mmalloc/mmalloc/internal/heapprof"
+
 // SeedProfile makes the sampling of a, and of the Caches made after it, a
 // function of seed: every P's sampler draws again from the seeded source.
 // No other call on a may be in progress.
@@ -23,3 +25,10 @@ func ProfileLiveBytes(a *Allocator) int64 {
 	_, bytes := a.prof.Live()
 	return bytes
 }
+
+// ProfileLiveSet returns the address and size of every live sample of a.
+func ProfileLiveSet(a *Allocator) map[uintptr]int64 { return a.prof.LiveSet() }
+
+// SetFramePointers makes samples take their call stacks by frame pointers
+// (on) or by runtime.Callers (off), and returns the setting it replaced.
+func SetFramePointers(on bool) bool { return heapprof.SetFramePointers(on) }

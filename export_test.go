@@ -23,3 +23,15 @@ func (a *Allocator) MiscountForTest() { a.centrals[1].Publish(1, 0) }
 // DecayArmed reports whether the decay's timer is armed: it is only while
 // retained memory passes the retention budget.
 func (a *Allocator) DecayArmed() bool { return a.decay != nil && a.decay.armed() }
+
+// GuardMappings returns the kernel mappings guard mode counts as held by
+// large mappings in the whole process.
+func GuardMappings() int64 { return guardMaps.Load() }
+
+// GuardMappingLimit returns the bound on guard mode's kernel mappings in
+// force: half of vm.max_map_count, unless SetGuardMappingLimit set another.
+func GuardMappingLimit() int64 { return guardMapLimit() }
+
+// SetGuardMappingLimit bounds guard mode's kernel mappings at n instead of
+// half of vm.max_map_count; 0 restores that.
+func SetGuardMappingLimit(n int64) { guardMapLimitForTest.Store(n) }

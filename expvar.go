@@ -14,7 +14,7 @@ import "github.com/mmalloc/mmalloc/stats"
 // A nil or zero Allocator returns ErrUninitialized.
 func (a *Allocator) Publish(name string) error {
 	if !a.made() {
-		return ErrUninitialized
+		return errNoAllocator
 	}
 	return stats.Publish(name, a.Stats)
 }

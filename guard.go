@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/chunk"
@@ -47,7 +48,37 @@ const (
 
 	// guardMaxReports bounds the corruption reports kept for CheckGuards.
 	guardMaxReports = 64
+
+	// guardMapsPerMapping is what one large mapping of guard mode costs
+	// in kernel mappings (VMAs): its body and its guard page, which the
+	// kernel cannot merge, while it is live. Retired, the whole mapping
+	// is PROT_NONE and may take one; it is counted two all the same.
+	guardMapsPerMapping = 2
 )
+
+// guardMaps counts the kernel mappings that guard mode's large mappings,
+// live or retired, hold in the whole process: every guard Allocator
+// shares the process's vm.max_map_count with the rest of the program.
+// guardMapLimit bounds it. It moves under the mu of the guardState whose
+// mapping it counts, and only by CompareAndSwap upward.
+var guardMaps atomic.Int64
+
+// guardMapLimitForTest, when positive, replaces guardMapLimit's bound
+// (export_test.go).
+var guardMapLimitForTest atomic.Int64
+
+// guardMapLimit returns the most kernel mappings guard mode may hold in
+// the process: half of vm.max_map_count (32765 of the default 65530, so
+// at most 16382 large guarded objects, live or retired). The other half
+// is left to the rest of the process: the Go runtime, whose heap growth
+// dies of a fatal error when the kernel refuses it a mapping, the
+// Allocators outside guard mode, and whatever else the program maps.
+func guardMapLimit() int64 {
+	if n := guardMapLimitForTest.Load(); n > 0 {
+		return n
+	}
+	return osmem.MaxMapCount() / 2
+}
 
 // The patterns written into memory no caller may touch: canary after an
 // object's end, poison over a freed slot. Each byte depends on its address,
@@ -130,7 +161,12 @@ func (a *Allocator) guardAlloc(n int, zero bool) ([]byte, error) {
 }
 
 func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) {
-	c := slabs.ClassOf(n + 1)
+	return g.allocSmallIn(a, n, slabs.ClassOf(n+1), zero)
+}
+
+// allocSmallIn serves n bytes from an object of class c, which holds at
+// least n+1 (room for a canary byte). g.mu is held.
+func (g *guardState) allocSmallIn(a *Allocator, n, c int, zero bool) ([]byte, error) {
 	p, z, err := a.centrals[c].AllocOne()
 	if err != nil {
 		return nil, err
@@ -144,17 +180,30 @@ func (g *guardState) allocSmall(a *Allocator, n int, zero bool) ([]byte, error) 
 }
 
 func (g *guardState) allocLarge(a *Allocator, n int) ([]byte, error) {
+	return g.allocLargeAt(a, n, GuardAlignBytes)
+}
+
+// allocLargeAt is allocLarge with the object's end at the guard page
+// rounded down to align (a power of two, GuardAlignBytes to the page
+// size): its start is a multiple of align, and the bytes from n to the
+// guard are canary.
+func (g *guardState) allocLargeAt(a *Allocator, n int, align uintptr) ([]byte, error) {
 	page := osmem.PageBytes
-	usable := (uintptr(n) + GuardAlignBytes - 1) &^ (GuardAlignBytes - 1)
+	usable := (uintptr(n) + align - 1) &^ (align - 1)
 	body := (usable + page - 1) &^ (page - 1)
 	mapped := body + page
+	if err := g.takeMaps(a); err != nil {
+		return nil, err
+	}
 	p, err := a.src.Map(mapped)
 	if err != nil {
+		guardMaps.Add(-guardMapsPerMapping)
 		return nil, err
 	}
 	guardPage := uintptr(p) + body
 	if err := a.src.Guard(osmem.AddrPointer(guardPage), page); err != nil {
 		a.src.Unmap(p, mapped)
+		guardMaps.Add(-guardMapsPerMapping)
 		return nil, err
 	}
 	start := guardPage - usable
@@ -165,6 +214,29 @@ func (g *guardState) allocLarge(a *Allocator, n int) ([]byte, error) {
 	g.largeMapped += int64(mapped)
 	g.largeAllocs++
 	return unsafe.Slice((*byte)(osmem.AddrPointer(start)), n), nil
+}
+
+// takeMaps counts one more large mapping in guardMaps, if the process's
+// bound leaves room for it. If not, it unmaps this Allocator's retired
+// mappings, oldest first, until there is room, and returns
+// ErrOutOfMemory if there is none even without them. g.mu is held.
+func (g *guardState) takeMaps(a *Allocator) error {
+	limit := guardMapLimit()
+	for {
+		used := guardMaps.Load()
+		if used+guardMapsPerMapping <= limit {
+			if guardMaps.CompareAndSwap(used, used+guardMapsPerMapping) {
+				return nil
+			}
+			continue
+		}
+		if len(g.retired) == 0 {
+			return fmt.Errorf("%w: guard mode's large mappings hold %d kernel mappings in this process, and may hold %d "+
+				"(half of vm.max_map_count, %d, so that the rest of the process can still map memory)",
+				ErrOutOfMemory, used, limit, osmem.MaxMapCount())
+		}
+		g.dropRetired(a, 1)
+	}
 }
 
 // guardFree serves every Free in guard mode; cap(b) > 0 and a is open.
@@ -224,6 +296,8 @@ func (g *guardState) freeLarge(a *Allocator, addr uintptr, o guardObj) error {
 		for len(g.retired) > guardRetiredMappings || g.rBytes > guardRetiredBytes {
 			g.dropRetired(a, 1)
 		}
+	} else {
+		guardMaps.Add(-guardMapsPerMapping) // unmapped at once
 	}
 	if off >= 0 {
 		return g.report(fmt.Errorf("%w: %d-byte object at %#x was written past its end (%d bytes after it)",
@@ -324,6 +398,7 @@ func (g *guardState) dropRetired(a *Allocator, k int) {
 	for _, sp := range g.retired[:k] {
 		a.src.Drop(osmem.AddrPointer(sp.Base), sp.Size)
 		g.rBytes -= sp.Size
+		guardMaps.Add(-guardMapsPerMapping)
 	}
 	g.retired = append(g.retired[:0], g.retired[k:]...)
 }
@@ -353,7 +428,7 @@ func (g *guardState) classify(a *Allocator, addr uintptr) error {
 	}
 	for _, sp := range g.retired {
 		if sp.Contains(addr) {
-			return fmt.Errorf("%w: %#x lies in a freed large mapping", ErrDoubleFree, addr)
+			return errs.DoubleFree(fmt.Sprintf("%#x lies in a large mapping", addr))
 		}
 	}
 	return errs.Foreign(addr)
@@ -379,6 +454,7 @@ func (g *guardState) close(a *Allocator) {
 	for start, o := range g.live {
 		if o.ch == nil {
 			a.src.Unmap(osmem.AddrPointer(o.base), o.mapped)
+			guardMaps.Add(-guardMapsPerMapping)
 			g.largeMapped -= int64(o.mapped)
 			delete(g.live, start)
 		}

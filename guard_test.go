@@ -1,9 +1,13 @@
 package mmalloc_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -448,4 +452,158 @@ func TestGuardLargeCanary(t *testing.T) {
 	assert.Equal(t, int64(1), a.Stats().Corrupted)
 	assert.Zero(t, a.Stats().Live, "freed all the same")
 	require.NoError(t, a.Validate())
+}
+
+// kernelMappings returns how many mappings (VMAs) the process has now,
+// the lines of /proc/self/maps.
+func kernelMappings(t *testing.T) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/maps")
+	require.NoError(t, err)
+	return int64(bytes.Count(data, []byte("\n")))
+}
+
+// TestGuardMappingBound: guard mode's large mappings are bounded in kernel
+// mappings for the whole process (here at room for 10 mappings): past the
+// bound a large Alloc or Realloc fails with ErrOutOfMemory, whose message
+// names the bound, and changes nothing; every guard Allocator shares the
+// bound; freed mappings, retired but still mapped, count until they are
+// unmapped, which an Allocator does to make room for its own new ones;
+// small objects are not bounded; Trim and Close give the mappings back.
+func TestGuardMappingBound(t *testing.T) {
+	base := mmalloc.GuardMappings()
+	mmalloc.SetGuardMappingLimit(base + 20)
+	t.Cleanup(func() { mmalloc.SetGuardMappingLimit(0) })
+	a := newAlloc(t, mmalloc.Options{Guard: true})
+	b := newAlloc(t, mmalloc.Options{Guard: true})
+
+	var live [][]byte
+	var err error
+	for len(live) < 100 {
+		var p []byte
+		if p, err = a.Alloc(threshold); err != nil {
+			break
+		}
+		live = append(live, p)
+	}
+	require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	assert.Contains(t, err.Error(), "guard mode")
+	assert.Contains(t, err.Error(), "vm.max_map_count")
+	assert.Contains(t, err.Error(), fmt.Sprint(base+20))
+	assert.Len(t, live, 10, "two kernel mappings each")
+	assert.Equal(t, base+20, mmalloc.GuardMappings())
+
+	before, beforeB := a.Stats(), b.Stats()
+	_, err = b.Alloc(threshold)
+	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory, "the bound is the process's")
+	_, err = a.Realloc(live[0], 2*threshold)
+	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory, "a Realloc that needs a mapping")
+	assert.Equal(t, before, a.Stats(), "a refusal changes nothing")
+	assert.Equal(t, beforeB, b.Stats(), "a refusal changes nothing")
+	small, err := b.Alloc(100)
+	require.NoError(t, err, "small objects live in chunks, not bounded")
+	require.NoError(t, b.Free(small))
+
+	// A freed mapping is retired, still mapped: it counts until a's next
+	// large Alloc unmaps it to make room, but b cannot take its place.
+	require.NoError(t, a.Free(live[0]))
+	assert.Equal(t, base+20, mmalloc.GuardMappings())
+	_, err = b.Alloc(threshold)
+	assert.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	live[0], err = a.Alloc(threshold)
+	require.NoError(t, err, "a unmaps its retired mapping for its own")
+	assert.Equal(t, base+20, mmalloc.GuardMappings())
+	_, err = a.Realloc(live[1], threshold+1)
+	require.ErrorIs(t, err, mmalloc.ErrOutOfMemory, "Realloc maps before it frees")
+
+	require.NoError(t, a.Free(live[1]))
+	require.NoError(t, a.Trim())
+	assert.Equal(t, base+18, mmalloc.GuardMappings(), "Trim unmaps retired mappings")
+	p, err := b.Alloc(threshold)
+	require.NoError(t, err, "room for b now")
+	require.NoError(t, b.Free(p))
+
+	require.NoError(t, a.Validate())
+	require.NoError(t, b.Validate())
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+	assert.Equal(t, base, mmalloc.GuardMappings(), "Close gives every mapping back")
+}
+
+// TestGuardLeavesMappingsToTheProcess, in a child process with the bound
+// the kernel sets (vm.max_map_count, read from /proc): two guard
+// Allocators allocate large objects until refused, with ErrOutOfMemory,
+// at half of vm.max_map_count between them (16382 objects with the
+// default 65530). The process then still has room to map: its kernel
+// mappings grew by no more than guard mode counted, and the Go heap grows
+// by 256 MiB and collects without dying of a fatal error. Close gives it
+// all back.
+func TestGuardLeavesMappingsToTheProcess(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		data, err := os.ReadFile("/proc/sys/vm/max_map_count")
+		require.NoError(t, err)
+		maxMaps, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		require.NoError(t, err)
+		if maxMaps > 1<<21 {
+			t.Skipf("vm.max_map_count is %d: guard mode's half of it is more objects than a test should map", maxMaps)
+		}
+		limit := mmalloc.GuardMappingLimit()
+		require.Equal(t, maxMaps/2, limit, "half of vm.max_map_count")
+		require.Zero(t, mmalloc.GuardMappings(), "a fresh process")
+		mapsBefore := kernelMappings(t)
+
+		a := newAlloc(t, mmalloc.Options{Guard: true})
+		b := newAlloc(t, mmalloc.Options{Guard: true})
+		var objects [][]byte
+		for i := int64(0); i <= maxMaps; i++ {
+			from := a
+			if i%2 == 1 {
+				from = b
+			}
+			p, err := from.Alloc(threshold)
+			if err != nil {
+				require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+				assert.Contains(t, err.Error(), "vm.max_map_count")
+				break
+			}
+			objects = append(objects, p)
+		}
+		assert.Equal(t, limit/2, int64(len(objects)), "two kernel mappings per object")
+		if maxMaps == 65530 {
+			assert.Len(t, objects, 16382, "the figure of Options.Guard's doc")
+		}
+		mapsNow := kernelMappings(t)
+		t.Logf("vm.max_map_count %d: %d guarded objects, the process holds %d mappings (%d before)",
+			maxMaps, len(objects), mapsNow, mapsBefore)
+		assert.LessOrEqual(t, mapsNow-mapsBefore, mmalloc.GuardMappings()+256,
+			"guard mode counts at least what it maps (the runtime may map a little meanwhile)")
+		assert.GreaterOrEqual(t, maxMaps-mapsNow, maxMaps/2-mapsBefore-256, "room left for the rest of the process")
+
+		// The Go heap grows by 256 MiB, in 64 KiB objects, and collects.
+		heap := make([][]byte, 0, 4096)
+		for range 4096 {
+			p := make([]byte, 64*kib)
+			p[0], p[len(p)-1] = 1, 2
+			heap = append(heap, p)
+		}
+		runtime.GC()
+		for _, p := range heap {
+			require.Equal(t, byte(2), p[len(p)-1])
+		}
+		heap = nil
+		runtime.GC()
+
+		for i, p := range objects {
+			from := a
+			if i%2 == 1 {
+				from = b
+			}
+			require.NoError(t, from.Free(p))
+		}
+		require.NoError(t, a.Validate())
+		require.NoError(t, b.Validate())
+		require.NoError(t, a.Close())
+		require.NoError(t, b.Close())
+		assert.Zero(t, mmalloc.GuardMappings())
+	})
 }

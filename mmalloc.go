@@ -3,6 +3,7 @@
 package mmalloc
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -128,13 +129,13 @@ type Options struct {
 	// runs only while retained memory passes RetainBytes, and Close stops
 	// it. The decaying bytes count in Stats (Retained, Decaying), in Limit
 	// and in the process budget, and go back before an allocation fails
-	// for Limit. 0 means DefaultDecayTime (1 s); a negative value keeps
+	// for Limit. 0 means DefaultDecayTime (`time.Second`); a negative value keeps
 	// nothing beyond RetainBytes: it goes back at Free.
 	DecayTime time.Duration
 
 	// DecayBytes: the most freed bytes kept beyond RetainBytes while they
 	// decay; past it, memory goes back at Free. 0 means
-	// DefaultDecayBytes (1 GiB); a negative value keeps none.
+	// DefaultDecayBytes (`1 << 30`); a negative value keeps none.
 	DecayBytes int64
 
 	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on
@@ -165,6 +166,15 @@ type Options struct {
 	//     the guard (rounded to GuardAlignBytes): an overflow faults at
 	//     once. Free makes the whole mapping PROT_NONE (a use after free
 	//     faults) and unmaps it later; no large mapping is kept for reuse.
+	//   - Each such mapping, live or freed and not yet unmapped, costs the
+	//     kernel two mappings (VMAs) where outside guard mode thousands
+	//     share one, and vm.max_map_count bounds them for the whole process
+	//     (65530 by default): past it, the Go runtime's next heap growth
+	//     dies of a fatal error. So guard mode takes at most half of
+	//     /proc/sys/vm/max_map_count, across every guard Allocator of the
+	//     process: at most 16382 large objects by default. Past that, a
+	//     large Alloc first unmaps the Allocator's freed mappings, then
+	//     fails with ErrOutOfMemory.
 	//
 	// With debug.SetPanicOnFault(true), such a fault is a panic whose
 	// error has an Addr method giving the faulting address.
@@ -232,8 +242,10 @@ type Options struct {
 	// 0 means DefaultProfileRate (512 KiB, the runtime's default); 1
 	// samples every allocation, which CheckLeaks makes exact; a negative
 	// value turns sampling off. An allocation not sampled costs one
-	// subtraction, a Free one or two loads; a sampled allocation pays for
-	// runtime.Callers and a lock (bench/results/profile.txt).
+	// subtraction, a Free one load (a hash and two more while samples are
+	// live); a sampled allocation pays for walking its call stack (by
+	// frame pointers on amd64 and arm64) and a lock
+	// (bench/results/profile-sample.txt).
 	ProfileRate int
 }
 
@@ -353,8 +365,16 @@ func New(opts Options) (*Allocator, error) {
 
 // Alloc returns n bytes of zeroed memory outside the Go heap, as make would:
 // len(b) == n, and cap(b) is the usable size (the size class, or n rounded up
-// to whole pages), all of which the caller may use. Objects of 16 bytes or
-// more are 16-byte aligned, large ones page aligned.
+// to whole pages), all of which the caller may use.
+//
+// Alignment: b starts at a multiple of the largest power of two that
+// divides cap(b), up to the page size. So an n of 8 bytes or less is 8-byte
+// aligned, any larger n at least 16-byte aligned (every size class above
+// 8 B is a multiple of 16), an n whose class is a multiple of 64 (64, 128,
+// 192, 256, 320, 384, 448 and every class from 512 B up) at least 64-byte
+// aligned, and a large allocation page aligned. In guard mode a small
+// object has the alignment of the class of n+1 and a large one
+// GuardAlignBytes. AllocAligned gives a stated alignment.
 //
 // The memory MUST be released with Free; the garbage collector never sees it
 // and it MUST NOT hold Go pointers. Alloc(0) returns an empty slice and nil.
@@ -385,7 +405,7 @@ func (a *Allocator) AllocUninit(n int) ([]byte, error) {
 // allocUninit is AllocUninit: the fast path, and alloc for the rest.
 func (a *Allocator) allocUninit(n int) ([]byte, error) {
 	if !a.made() {
-		return nil, ErrUninitialized
+		return nil, errNoAllocator
 	}
 	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
 		c := slabs.ClassOf(n)
@@ -410,7 +430,7 @@ func (a *Allocator) allocUninit(n int) ([]byte, error) {
 // unpin, unless it reads as zero.
 func (a *Allocator) allocZeroed(n int) ([]byte, error) {
 	if !a.made() {
-		return nil, ErrUninitialized
+		return nil, errNoAllocator
 	}
 	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
 		c := slabs.ClassOf(n)
@@ -543,6 +563,15 @@ func (a *Allocator) refill(c, n int, zero bool, own *cacheState, take func() *sl
 	return objectCleared(p, c, n, zero && !z), nil
 }
 
+// sizeError is ErrInvalidSize for a request of n bytes, negative or above
+// MaxAllocBytes, saying which.
+func sizeError(n int) error {
+	if n < 0 {
+		return fmt.Errorf("%w: %d bytes, a negative size", ErrInvalidSize, n)
+	}
+	return fmt.Errorf("%w: %d bytes, above MaxAllocBytes (%d)", ErrInvalidSize, n, MaxAllocBytes)
+}
+
 // allocOther serves n == 0, bad sizes and large requests.
 func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 	if a.closed.Load() {
@@ -552,7 +581,7 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 		return []byte{}, nil
 	}
 	if n < 0 || n > MaxAllocBytes {
-		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidSize, n)
+		return nil, sizeError(n)
 	}
 	if a.guard != nil {
 		return a.guardAlloc(n, zero)
@@ -598,7 +627,7 @@ func (a *Allocator) Free(b []byte) error {
 // refusal, takes the slow path, free.
 func (a *Allocator) freeFast(b []byte) error {
 	if !a.made() {
-		return ErrUninitialized
+		return errNoAllocator
 	}
 	addr := sliceAddr(b)
 	if cap(b) == 0 || a.prof.MaybeLive(addr) || a.closed.Load() { // see profile.go
@@ -650,7 +679,7 @@ func (a *Allocator) lookup(l *slabs.Local, addr uintptr) *slabs.Slab {
 // free is Free's slow path: every check, then the free is counted by the
 // P's cache.
 func (a *Allocator) free(b []byte) error {
-	if addr := sliceAddr(b); a.prof.MaybeLive(addr) { // see profile.go
+	if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
 		a.dropSample(addr)
 	}
 	s, settle, done, err := a.release(b)
@@ -683,13 +712,13 @@ func (a *Allocator) release(b []byte) (s *slabs.Slab, settle, done bool, err err
 	if cap(b) == 0 {
 		return nil, false, true, nil
 	}
-	if a.guard != nil {
-		return nil, false, true, a.guardFree(b)
-	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if a.guard != nil {
+		return nil, false, true, a.foreign(a.guardFree(b), addr, false)
+	}
 	ch := a.chunkOf(addr)
 	if ch == nil {
-		return nil, false, true, a.large.Free(addr)
+		return nil, false, true, a.foreign(a.large.Free(addr), addr, false)
 	}
 	if s, settle, err = slabs.Release(ch, addr); err != nil {
 		return nil, false, true, err
@@ -707,6 +736,25 @@ func (a *Allocator) chunkOf(addr uintptr) *chunk.Chunk {
 	return ch
 }
 
+// foreign returns err, or, if err is ErrForeignPointer for addr, the one
+// that says what addr may be: memory of another Allocator when it lies in
+// one of that one's chunks, else what a slice (errs.Foreign, the error
+// the registries make) or a Ref (ref true: errs.ForeignRef) may be. A
+// slice of the Go heap is most often one that append grew past its cap,
+// which a Ref seldom is: so only a slice's message names append.
+func (a *Allocator) foreign(err error, addr uintptr, ref bool) error {
+	if err == nil || !errors.Is(err, ErrForeignPointer) {
+		return err
+	}
+	if ch := chunk.Lookup(addr); ch != nil && ch.Heap() != a.heap {
+		return errs.OtherAllocator(addr)
+	}
+	if ref {
+		return errs.ForeignRef(uint64(addr))
+	}
+	return err
+}
+
 // Trim returns to the OS every byte that holds no live allocation and can be
 // given back: every P's cache gives its slabs back to the Centrals, empty
 // slabs go back to their chunks, empty chunks and kept large mappings are
@@ -716,7 +764,7 @@ func (a *Allocator) chunkOf(addr uintptr) *chunk.Chunk {
 // whatever GOMAXPROCS does meanwhile.
 func (a *Allocator) Trim() error {
 	if !a.made() {
-		return ErrUninitialized
+		return errNoAllocator
 	}
 	if invariants {
 		defer a.checkAfter("Trim")()
@@ -742,7 +790,7 @@ func (a *Allocator) Trim() error {
 // never freed: Live == Allocs − Frees, in every row), with Mapped 0.
 func (a *Allocator) Close() error {
 	if !a.made() {
-		return ErrUninitialized
+		return errNoAllocator
 	}
 	if invariants {
 		// Counted as a call, so that no check (one after a dropped

@@ -199,8 +199,14 @@ func CheckLeaks(t TestingT, a *Allocator) bool {
 //     new sample at the same address cannot be lost to it):
 //     a.profileFree(addr). Unless a sample may be live at addr it costs
 //     one or two loads; it is a no-op after Close. profileFree is too big
-//     to inline, so the fast paths (Free, Cache.Free) spell it out:
-//     if addr := sliceAddr(b); a.prof.MaybeLive(addr) { a.dropSample(addr) }.
+//     to inline, so the slow paths of Free and Cache.Free spell it out:
+//     if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 {
+//     a.dropSample(addr) }, and their fast paths leave an address where
+//     a sample may be live to them. A free that does not happen drops nothing:
+//     an empty slice is ignored, whatever its address (hence the cap
+//     test), and a refusal leaves the sample at addr alone because only
+//     the start of a live allocation has one, and that is refused only
+//     after Close, when dropSample drops nothing.
 //
 // Sizes are usable sizes (cap), on both sides. mmalloc's own frames are
 // trimmed from the stacks when the profile is written, so no hook needs to
@@ -208,7 +214,7 @@ func CheckLeaks(t TestingT, a *Allocator) bool {
 
 // sampled records b, which a fast path's sampler chose, and returns it.
 func (a *Allocator) sampled(b []byte) ([]byte, error) {
-	a.prof.Record(sliceAddr(b), cap(b), 1)
+	a.prof.Record(sliceAddr(b), cap(b))
 	return b, nil
 }
 
@@ -238,7 +244,7 @@ func (a *Allocator) profileAlloc(addr uintptr, size int) {
 		take = a.prof.TakeShared(size)
 	}
 	if take {
-		a.prof.Record(addr, size, 1)
+		a.prof.Record(addr, size)
 	}
 }
 
@@ -265,7 +271,7 @@ func (a *Allocator) initProfile(rate int) { a.prof.Init(rate) }
 // counted is Allocator.counted on the Cache's own sampler.
 func (c *Cache) counted(b []byte, err error) ([]byte, error) {
 	if err == nil && cap(b) > 0 && c.st.sample.Take(cap(b)) {
-		c.st.a.prof.Record(sliceAddr(b), cap(b), 1)
+		c.st.a.prof.Record(sliceAddr(b), cap(b))
 	}
 	return b, err
 }

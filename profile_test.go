@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -830,4 +831,139 @@ func TestProfileLeakDemo(t *testing.T) {
 	assert.Zero(t, sites["mmalloc_test.handleRequest"].inuseSpace)
 	assert.InEpsilon(t, 2000*64*kib, float64(sites["mmalloc_test.handleRequest"].allocSpace), 0.2)
 	freeAll(t, a.Free, leaked)
+}
+
+// goHeapObjectBytes returns the bytes of live objects on the Go heap after
+// a collection.
+func goHeapObjectBytes() int64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
+// TestProfileGivesBackItsPeak: an Allocator sampling every allocation
+// holds 256K live ones, which its profile tracks on the Go heap; once they
+// are freed, by Free or FreeRef, the Go heap comes back within 1 MiB of
+// where it started.
+func TestProfileGivesBackItsPeak(t *testing.T) {
+	const n = 256 << 10
+	for _, via := range []string{"Free", "FreeRef"} {
+		t.Run(via, func(t *testing.T) {
+			a := newAlloc(t, mmalloc.Options{ProfileRate: 1})
+			refs := make([]mmalloc.Ref, n)
+			r, err := a.AllocRef(16) // the call stack's bucket exists before the start
+			require.NoError(t, err)
+			require.NoError(t, a.FreeRef(r))
+			start := goHeapObjectBytes()
+			for i := range refs {
+				refs[i], err = a.AllocRef(16)
+				require.NoError(t, err)
+			}
+			peak := goHeapObjectBytes()
+			_, live := mmalloc.ProfileCounts(a)
+			require.Equal(t, int64(n), live)
+			require.Greater(t, peak-start, int64(8*mib), "the profile of %d live samples", n)
+			for _, r := range refs {
+				if via == "Free" {
+					err = a.Free(r.UnsafeBytes(16))
+				} else {
+					err = a.FreeRef(r)
+				}
+				require.NoError(t, err)
+			}
+			_, live = mmalloc.ProfileCounts(a)
+			require.Zero(t, live)
+			end := goHeapObjectBytes()
+			assert.LessOrEqual(t, end-start, int64(1*mib),
+				"Go heap: %d bytes at the start, %d with %d samples live, %d once all are freed", start, peak, n, end)
+			runtime.KeepAlive(a)
+			runtime.KeepAlive(refs)
+		})
+	}
+}
+
+// allocInlined is small enough to be inlined into its callers: a frame
+// of its own in the profile, none on the stack.
+func allocInlined(a *mmalloc.Allocator, n int) ([]byte, error) { return a.Alloc(n) }
+
+// unwindWorkload allocates, with every allocation sampled, through every
+// kind of call the profile must show the same way by either unwinder: a
+// direct call, an inlined helper, a method value (a compiler-made
+// wrapper), a Cache, Realloc, a typed generic helper, a Buffer, and a
+// goroutine started with arguments (another wrapper). It returns what it
+// allocated.
+//
+//go:noinline
+func unwindWorkload(t *testing.T, a *mmalloc.Allocator) (bufs [][]byte, v *row, s []row, buf *mmalloc.Buffer) {
+	b, err := a.Alloc(100)
+	require.NoError(t, err)
+	bufs = append(bufs, b)
+	b, err = allocInlined(a, 200)
+	require.NoError(t, err)
+	bufs = append(bufs, b)
+	bufs = append(bufs, siteA(t, a.Alloc, 2, 300)...)
+	bufs = append(bufs, siteB(t, a.NewCache().AllocUninit, 2, 400)...)
+	b, err = a.Alloc(500)
+	require.NoError(t, err)
+	bufs = append(bufs, resizeSite(t, a, b, 5000))
+	v, s = typedSite(t, a)
+	buf = mmalloc.NewBuffer(a)
+	writeSite(t, buf, make([]byte, 600))
+	done := make(chan [][]byte)
+	go func(alloc func(int) ([]byte, error)) { done <- siteA(t, alloc, 1, 700) }(a.Alloc)
+	bufs = append(bufs, <-done...)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var fromGo [][]byte
+	go goSite(t, &wg, a, &fromGo)
+	wg.Wait()
+	return append(bufs, fromGo...), v, s, buf
+}
+
+//go:noinline
+func goSite(t *testing.T, wg *sync.WaitGroup, a *mmalloc.Allocator, out *[][]byte) {
+	defer wg.Done()
+	*out = siteB(t, a.Alloc, 1, 800)
+}
+
+// TestProfileUnwindersAgree: the profile of one workload is the same,
+// stack for stack and value for value, whether samples take their call
+// stacks by frame pointers or by runtime.Callers.
+func TestProfileUnwindersAgree(t *testing.T) {
+	var got [2]map[string][]int64
+	for i, fp := range []bool{true, false} {
+		was := mmalloc.SetFramePointers(fp)
+		a := newAlloc(t, mmalloc.Options{ProfileRate: 1})
+		bufs, v, s, buf := unwindWorkload(t, a)
+		mmalloc.SetFramePointers(was)
+
+		got[i] = map[string][]int64{}
+		for _, smp := range parseProfile(t, a).Sample {
+			var stack strings.Builder
+			for _, loc := range smp.Location {
+				for _, l := range loc.Line {
+					fmt.Fprintf(&stack, "%s %s:%d\n", l.Function.Name, l.Function.Filename, l.Line)
+				}
+			}
+			key := fmt.Sprintf("%d bytes at\n%s", smp.NumLabel["bytes"][0], stack.String())
+			got[i][key] = append(got[i][key], smp.Value...)
+		}
+		freeAll(t, a.Free, bufs)
+		require.NoError(t, mmalloc.FreeValue(a, v))
+		require.NoError(t, mmalloc.FreeSlice(a, s))
+		require.NoError(t, buf.Release())
+	}
+	require.Len(t, got[1], 11, "a sample per call site and size")
+	assert.Equal(t, got[1], got[0])
+	for stack := range got[0] {
+		assert.NotContains(t, stack, "mmalloc.(*", "mmalloc's own frames are trimmed")
+		assert.NotContains(t, stack, "gowrap", "wrappers are left out")
+		assert.NotContains(t, stack, "-fm ", "wrappers are left out")
+	}
+	found := false
+	for stack := range got[0] {
+		found = found || strings.HasPrefix(stack[strings.IndexByte(stack, '\n')+1:], "github.com/mmalloc/mmalloc_test.allocInlined ")
+	}
+	assert.True(t, found, "the inlined helper is the leaf of its sample")
 }

@@ -4,7 +4,6 @@
 package mmalloc
 
 import (
-	"fmt"
 	"sync/atomic"
 	"unsafe"
 
@@ -51,12 +50,13 @@ var reallocCopiedBytes atomic.Int64
 // as it was, still allocated, and nothing changes.
 func (a *Allocator) Realloc(b []byte, n int) ([]byte, error) {
 	if !a.made() {
-		return nil, ErrUninitialized
+		return nil, errNoAllocator
 	}
 	if invariants {
 		defer a.checkAfter("Realloc")()
 	}
-	return a.realloc(b, n, true)
+	nb, err := a.realloc(b, n, true)
+	return nb, a.foreign(err, sliceAddr(b), false)
 }
 
 // realloc is Realloc; with zero false, the bytes of the result past len(b)
@@ -69,7 +69,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 		return a.alloc(n, zero)
 	}
 	if n < 0 || n > MaxAllocBytes {
-		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidSize, n)
+		return nil, sizeError(n)
 	}
 	if a.guard != nil {
 		return a.guardRealloc(b, n, zero)

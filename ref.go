@@ -4,9 +4,9 @@
 package mmalloc
 
 import (
-	"fmt"
 	"unsafe"
 
+	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 )
@@ -182,10 +182,11 @@ func (a *Allocator) freeable(r Ref) ([]byte, error) {
 func (a *Allocator) refBytes(r Ref) (int, error) {
 	addr := uintptr(r)
 	if uint64(addr) != uint64(r) {
-		return 0, fmt.Errorf("%w: %#x", ErrForeignPointer, uint64(r))
+		return 0, errs.ForeignRef(uint64(r))
 	}
 	if a.guard != nil {
-		return a.guard.liveBytes(a, addr)
+		n, err := a.guard.liveBytes(a, addr)
+		return n, a.foreign(err, addr, true)
 	}
 	if ch := a.chunkOf(addr); ch != nil {
 		c, err := slabs.Usable(ch, addr)
@@ -196,7 +197,7 @@ func (a *Allocator) refBytes(r Ref) (int, error) {
 	}
 	n, err := a.large.Usable(addr)
 	if err != nil {
-		return 0, err
+		return 0, a.foreign(err, addr, true)
 	}
 	return int(n), nil
 }

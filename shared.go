@@ -140,7 +140,7 @@ func (a *Allocator) File() *os.File {
 // after Close ErrClosed.
 func (a *Allocator) Offset(b []byte) (int64, error) {
 	if !a.made() {
-		return 0, ErrUninitialized
+		return 0, errNoAllocator
 	}
 	if a.closed.Load() {
 		return 0, ErrClosed
@@ -234,9 +234,12 @@ type window struct {
 // own duplicate of the descriptor: f may be closed once OpenShared returns.
 //
 // A nil or closed f, or a file that is not a memory file sealed against
-// shrinking, returns ErrNotSharedFile: a file another process could
-// truncate would fault under the mapping. A refused mapping returns
-// ErrOutOfMemory.
+// shrinking (a file another process could truncate would fault under the
+// mapping), or one that cannot be mapped for writing (sealed against
+// writing, or open read-only), returns ErrNotSharedFile, saying which. A
+// mapping refused for want of memory returns ErrOutOfMemory. A descriptor
+// the process cannot duplicate returns the error of fcntl, wrapping its
+// errno (EMFILE at the process's limit of open files).
 func OpenShared(f *os.File) (*SharedView, error) {
 	if f == nil || !madeByOS(f) {
 		return nil, fmt.Errorf("%w: nil file, or one not made by the os package", ErrNotSharedFile)
@@ -251,7 +254,7 @@ func OpenShared(f *os.File) (*SharedView, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotSharedFile, err)
 	}
 	if dupErr != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotSharedFile, dupErr)
+		return nil, fmt.Errorf("mmalloc: OpenShared: duplicating the file's descriptor: %w", os.NewSyscallError("fcntl", dupErr))
 	}
 	v, err := openView(fd)
 	if err != nil {
@@ -271,6 +274,9 @@ func openView(fd int) (*SharedView, error) {
 	}
 	n := max(pageRound(size), viewMinBytes)
 	p, err := osmem.MapFile(fd, n)
+	if err != nil && !errors.Is(err, ErrOutOfMemory) {
+		return nil, fmt.Errorf("%w: %w", ErrNotSharedFile, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -628,3 +628,76 @@ func peerScribble(t *testing.T, a *mmalloc.Allocator, v *mmalloc.SharedView, liv
 		}
 	}
 }
+
+// TestOpenSharedSaysWhatHappened: a memory file OpenShared cannot map for
+// writing — sealed against writing, or open read-only — is refused with
+// ErrNotSharedFile saying which, not with ErrOutOfMemory; a descriptor
+// the process cannot duplicate (at its limit of open files, in a child
+// process) returns the errno, not ErrNotSharedFile.
+func TestOpenSharedSaysWhatHappened(t *testing.T) {
+	sealed := func(seals int) *os.File {
+		fd, err := unix.MemfdCreate("sealed", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		require.NoError(t, err)
+		require.NoError(t, unix.Ftruncate(fd, 1<<20))
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals)
+		require.NoError(t, err)
+		f := os.NewFile(uintptr(fd), "sealed")
+		t.Cleanup(func() { _ = f.Close() })
+		return f
+	}
+	a := newAlloc(t, mmalloc.Options{Shared: true})
+	b, err := a.Alloc(100)
+	require.NoError(t, err)
+	defer a.Free(b)
+	readOnly, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", a.File().Fd()), os.O_RDONLY, 0)
+	require.NoError(t, err)
+	defer readOnly.Close()
+
+	for name, c := range map[string]struct {
+		f    *os.File
+		says string
+	}{
+		"sealed against writing":        {sealed(unix.F_SEAL_SHRINK | unix.F_SEAL_WRITE), "forbid writing"},
+		"sealed against future writing": {sealed(unix.F_SEAL_SHRINK | unix.F_SEAL_FUTURE_WRITE), "forbid writing"},
+		"open read-only":                {readOnly, "not open for reading and writing"},
+	} {
+		v, err := mmalloc.OpenShared(c.f)
+		assert.Nil(t, v, name)
+		assert.ErrorIs(t, err, mmalloc.ErrNotSharedFile, name)
+		assert.NotErrorIs(t, err, mmalloc.ErrOutOfMemory, name)
+		assert.ErrorContains(t, err, c.says, name)
+	}
+	v, err := mmalloc.OpenShared(sealed(unix.F_SEAL_SHRINK))
+	require.NoError(t, err, "a memory file sealed against shrinking only is mapped")
+	require.NoError(t, v.Close())
+
+	inChild(t, func(t *testing.T) {
+		a := newAlloc(t, mmalloc.Options{Shared: true})
+		var lim unix.Rlimit
+		require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &lim))
+		// The process's limit: 64 descriptors more than it has; then
+		// every number below it taken.
+		entries, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(len(entries) + 64), Max: lim.Max}))
+		var fill []*os.File
+		for {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				require.ErrorIs(t, err, unix.EMFILE)
+				break
+			}
+			fill = append(fill, f)
+		}
+		v, err := mmalloc.OpenShared(a.File())
+		for _, f := range fill {
+			require.NoError(t, f.Close())
+		}
+		require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lim))
+		assert.Nil(t, v)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, unix.EMFILE)
+		assert.NotErrorIs(t, err, mmalloc.ErrNotSharedFile)
+		assert.ErrorContains(t, err, "descriptor")
+	})
+}

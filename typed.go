@@ -46,7 +46,7 @@ func layoutOf[T any]() (uintptr, error) {
 func valueLayout[T any]() (uintptr, error) {
 	size, err := layoutOf[T]()
 	if err == nil && size > MaxAllocBytes {
-		err = fmt.Errorf("%w: %s is %d bytes, above MaxAllocBytes", ErrInvalidSize, reflect.TypeFor[T](), size)
+		err = fmt.Errorf("%w: %s is %d bytes, above MaxAllocBytes (%d)", ErrInvalidSize, reflect.TypeFor[T](), size, MaxAllocBytes)
 	}
 	return size, err
 }
@@ -113,7 +113,8 @@ func MakeSlice[T any](a *Allocator, length, capacity int) ([]T, error) {
 	}
 	size := int(min(usize, MaxAllocBytes+1)) // above MaxAllocBytes, one element is too many
 	if length < 0 || capacity < length || (size > 0 && capacity > MaxAllocBytes/size) {
-		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements", ErrInvalidSize, length, capacity, usize)
+		return nil, fmt.Errorf("%w: length %d, capacity %d of %d-byte elements (at most MaxAllocBytes, %d bytes)",
+			ErrInvalidSize, length, capacity, usize, MaxAllocBytes)
 	}
 	if capacity == 0 || size == 0 {
 		return make([]T, length, capacity), nil

@@ -2,7 +2,11 @@
 
 package mmalloc
 
-import "github.com/mmalloc/mmalloc/internal/errs"
+import (
+	"fmt"
+
+	"github.com/mmalloc/mmalloc/internal/errs"
+)
 
 // ErrUninitialized: a call on a nil or zero Allocator or Cache, or on a
 // nil Buffer: one not made by New, Allocator.NewCache or NewBuffer. Such a
@@ -11,6 +15,10 @@ import "github.com/mmalloc/mmalloc/internal/errs"
 // it allocates from the Default Allocator.)
 var ErrUninitialized = errs.ErrUninitialized
 
+// errNoAllocator is ErrUninitialized as the methods of a nil or zero
+// Allocator return it: it names the constructor.
+var errNoAllocator = fmt.Errorf("%w: make an Allocator with New (or use Default)", ErrUninitialized)
+
 // made reports whether a was made by New. Every public method of Allocator
 // asks it first, so that a nil or zero Allocator returns ErrUninitialized
 // instead of following a nil pointer; it is one comparison on the fast
@@ -18,11 +26,11 @@ var ErrUninitialized = errs.ErrUninitialized
 func (a *Allocator) made() bool { return a != nil && a.src != nil }
 
 // usable returns nil if a was made by New and is open, else
-// ErrUninitialized or ErrClosed.
+// ErrUninitialized (errNoAllocator) or ErrClosed.
 func (a *Allocator) usable() error {
 	switch {
 	case !a.made():
-		return ErrUninitialized
+		return errNoAllocator
 	case a.closed.Load():
 		return ErrClosed
 	}

@@ -13,3 +13,6 @@ func ProfileCounts(a *Region) (sampled, live int64) {
 	live, _ = a.prof.Live()
 	return a.prof.Sampled(), live
 }
+
+// ProfileLiveSet returns the address and size of every live sample of a.
+func ProfileLiveSet(a *Region) map[uintptr]int64 { return a.prof.LiveSet() }

@@ -20,10 +20,10 @@ import (
 // the alignment padding in front of an allocation.
 //
 // Why sampling is off by default here, and on for mmalloc's Allocator: a
-// region cannot leak one allocation (Reset forgets them all), and a
-// sample's call stack costs about a microsecond, so the default rate of
-// 512 KiB would cost a region of 64-byte objects (a few ns each) several
-// percent. Turn it on to see which call sites fill a Region.
+// region cannot leak one allocation (Reset forgets them all), and its
+// allocations are a bump of a pointer each, beside which even a cheap
+// sample (a walk of the call stack and a lock) is not free. Turn it on to
+// see which call sites fill a Region.
 
 // WriteHeapProfile writes a's sampled allocations as a pprof heap profile,
 // as mmalloc.Allocator.WriteHeapProfile does: Reset and Release count
@@ -95,7 +95,7 @@ func (a *Region) allocSampled(n, align uintptr) (unsafe.Pointer, error) {
 	a.limit = a.end
 	p, err := a.alloc(n, align)
 	if err == nil && a.syncSample() {
-		a.prof.Record(uintptr(p), int(a.next-before), 0)
+		a.prof.Record(uintptr(p), int(a.next-before))
 	}
 	return p, err
 }
@@ -105,7 +105,7 @@ func (a *Region) allocSampled(n, align uintptr) (unsafe.Pointer, error) {
 func (a *Region) sampleBig(p unsafe.Pointer, n uintptr) {
 	a.syncSample() // they stopped short of limit: never a sample
 	if a.sample.Take(int(n)) {
-		a.prof.Record(uintptr(p), int(n), 0)
+		a.prof.Record(uintptr(p), int(n))
 	}
 	a.restartSample()
 }

@@ -159,3 +159,53 @@ func TestRegionPublishedProfile(t *testing.T) {
 	assert.Equal(t, []string{name}, p.Sample[0].Label["allocator"])
 	assert.Equal(t, int64(5*64), p.Sample[0].Value[3])
 }
+
+// TestRegionResetDropsItsOwnSamples: Reset and Release take every live
+// sample of their Region out of its live set, and none of another
+// Region's or of an Allocator's; a refused Reset or Release takes none.
+func TestRegionResetDropsItsOwnSamples(t *testing.T) {
+	a := newArena(t, arena.RegionOptions{ChunkBytes: 64 << 10, ProfileRate: 1})
+	b := newArena(t, arena.RegionOptions{ChunkBytes: 64 << 10, ProfileRate: 1})
+	al, err := mmalloc.New(mmalloc.Options{ProfileRate: 1})
+	require.NoError(t, err)
+	defer al.Close()
+	for _, r := range []*arena.Region{a, b} {
+		regionSite(t, r, 100, 64)
+		regionSite(t, r, 2, 100<<10) // big
+	}
+	kept, err := al.Alloc(100)
+	require.NoError(t, err)
+	inuseObjects := func() int64 { // the Allocator's
+		var buf bytes.Buffer
+		require.NoError(t, al.WriteHeapProfile(&buf))
+		p, err := profile.Parse(&buf)
+		require.NoError(t, err)
+		var n int64
+		for _, s := range p.Sample {
+			n += s.Value[2]
+		}
+		return n
+	}
+	require.Len(t, arena.ProfileLiveSet(a), 102)
+	liveB := arena.ProfileLiveSet(b)
+	require.Len(t, liveB, 102)
+
+	require.NoError(t, a.Reset())
+	assert.Empty(t, arena.ProfileLiveSet(a), "Reset drops every sample of its Region")
+	assert.Equal(t, liveB, arena.ProfileLiveSet(b), "and none of another")
+	assert.Equal(t, int64(1), inuseObjects(), "nor of an Allocator")
+
+	regionSite(t, a, 3, 64)
+	liveA := arena.ProfileLiveSet(a)
+	require.Len(t, liveA, 3)
+	require.NoError(t, b.Release())
+	assert.Empty(t, arena.ProfileLiveSet(b), "Release drops every sample of its Region")
+	assert.Equal(t, liveA, arena.ProfileLiveSet(a), "and none of another")
+	assert.Equal(t, int64(1), inuseObjects(), "nor of an Allocator")
+
+	require.ErrorIs(t, b.Reset(), arena.ErrReleased)
+	require.ErrorIs(t, b.Release(), arena.ErrReleased)
+	assert.Equal(t, liveA, arena.ProfileLiveSet(a), "a refused Reset or Release drops nothing")
+	assert.Equal(t, int64(1), inuseObjects())
+	require.NoError(t, al.Free(kept))
+}

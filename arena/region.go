@@ -184,7 +184,10 @@ func (a *Region) Alloc(n int) ([]byte, error) {
 		if n == 0 {
 			return []byte{}, nil
 		}
-		return nil, fmt.Errorf("%w: %d bytes", errs.ErrInvalidSize, n)
+		if n < 0 {
+			return nil, fmt.Errorf("%w: %d bytes, a negative size", errs.ErrInvalidSize, n)
+		}
+		return nil, fmt.Errorf("%w: %d bytes, above mmalloc.MaxAllocBytes (%d)", errs.ErrInvalidSize, n, osmem.MaxAllocBytes)
 	}
 	p, err := a.alloc(uintptr(n), regionAlignBytes)
 	if err != nil {

@@ -167,8 +167,31 @@ func newMmalloc(uninit bool) (*mmallocAllocator, error) {
 	return newMmallocOpts(mmalloc.Options{}, uninit)
 }
 
+// profileRate is Options.ProfileRate of every mmalloc allocator the
+// program makes (-profile-rate): 0 is mmalloc's default.
+var profileRate int
+
+// profileNote says in the header how mmalloc samples its allocations,
+// unless it is the default.
+func profileNote(rate int) string {
+	switch {
+	case rate == 0:
+		return ""
+	case rate < 0:
+		return "mmalloc's heap profile is off (-profile-rate " + fmt.Sprint(rate) + ")"
+	}
+	return fmt.Sprintf("mmalloc samples one allocation per %d bytes on average (-profile-rate %d; default %d)",
+		rate, rate, mmalloc.DefaultProfileRate)
+}
+
+// newMmallocAt is mmalloc.New at the program's profile rate.
+func newMmallocAt(o mmalloc.Options) (*mmalloc.Allocator, error) {
+	o.ProfileRate = profileRate
+	return mmalloc.New(o)
+}
+
 func newMmallocOpts(o mmalloc.Options, uninit bool) (*mmallocAllocator, error) {
-	a, err := mmalloc.New(o)
+	a, err := newMmallocAt(o)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +233,7 @@ type mmallocCache struct {
 }
 
 func newMmallocCache(zeroed bool) (*mmallocCache, error) {
-	a, err := mmalloc.New(mmalloc.Options{})
+	a, err := newMmallocAt(mmalloc.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc"
 )
 
 func TestParseArgsDefaults(t *testing.T) {
@@ -37,6 +41,7 @@ func TestParseArgsDefaults(t *testing.T) {
 	assert.Empty(t, cfg.SVG)
 	assert.Empty(t, cfg.PNG)
 	assert.Equal(t, []int{1_000, 100_000, 1_000_000, 10_000_000}, cfg.Live)
+	assert.Zero(t, cfg.ProfileRate, "mmalloc's default rate")
 }
 
 func TestParseArgsLists(t *testing.T) {
@@ -213,4 +218,52 @@ func TestOptInKindsOnlyWhenNamed(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cfg.Kinds, 2)
 	assert.Equal(t, "mmalloc-guard", cfg.Kinds[1].Name)
+}
+
+// servedRate returns the ProfileRate mmalloc's handler reports for a,
+// published under name.
+func servedRate(t *testing.T, a *mmalloc.Allocator, name string) string {
+	t.Helper()
+	require.NoError(t, a.PublishProfile(name))
+	w := httptest.NewRecorder()
+	mmalloc.ServeHeapProfile(w, httptest.NewRequest("GET", "/?debug=1&name="+name, nil))
+	require.Equal(t, 200, w.Code)
+	return w.Body.String()
+}
+
+// TestProfileRateFlag: -profile-rate reaches every mmalloc allocator the
+// program makes, the zeroed and uninitialised ones and the Caches', and
+// the header says when it is not the default.
+func TestProfileRateFlag(t *testing.T) {
+	defer func(was int) { profileRate = was }(profileRate)
+	for _, rate := range []int{-1, 1, 4096} {
+		cfg, err := parseArgs([]string{"-profile-rate", fmt.Sprint(rate)}, &bytes.Buffer{})
+		require.NoError(t, err)
+		require.Equal(t, rate, cfg.ProfileRate)
+		profileRate = cfg.ProfileRate
+		m, err := newMmalloc(true)
+		require.NoError(t, err)
+		c, err := newMmallocCache(false)
+		require.NoError(t, err)
+		for i, a := range []*mmalloc.Allocator{m.a, c.a} {
+			assert.Contains(t, servedRate(t, a, fmt.Sprintf("bench-rate-%d-%d", rate, i)), fmt.Sprintf("(ProfileRate %d)", rate))
+		}
+		require.NoError(t, m.Close())
+		require.NoError(t, c.Close())
+	}
+	assert.Contains(t, profileNote(-1), "off")
+	assert.Contains(t, profileNote(4096), "4096")
+	assert.Empty(t, profileNote(0), "the default needs no note")
+
+	profileRate = 0
+	m, err := newMmalloc(false)
+	require.NoError(t, err)
+	defer m.Close()
+	assert.Contains(t, servedRate(t, m.a, "bench-rate-default"), fmt.Sprintf("(ProfileRate %d)", mmalloc.DefaultProfileRate))
+
+	var out, errb bytes.Buffer
+	require.Equal(t, exitOK, run([]string{"-q", "-workload", "pair", "-alloc", "mmalloc", "-runs", "1", "-time", "1ms",
+		"-format", "gobench", "-profile-rate", "-1"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "\nprofile-rate: -1\n")
+	assert.Zero(t, profileRate, "the run leaves the setting as it found it")
 }

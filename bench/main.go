@@ -49,8 +49,11 @@ type Config struct {
 	Live      []int // live-set sizes of the liveset workload
 	Quiet     bool
 	Format    string // "table" or "gobench"
-	SVG       string // chart file, "" for none
-	PNG       string // chart file, "" for none
+	// ProfileRate is mmalloc's Options.ProfileRate for every mmalloc
+	// allocator of the run: 0 its default, < 0 sampling off.
+	ProfileRate int
+	SVG         string // chart file, "" for none
+	PNG         string // chart file, "" for none
 }
 
 // usageError is a command-line mistake: exit status 2.
@@ -130,8 +133,10 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		live   = fs.String("live", defaultLive, "comma list of live-set sizes for the liveset workload (k = 1,000, M = 1,000,000)")
 		quiet  = fs.Bool("q", false, "no progress on stderr")
 		format = fs.String("format", "table", "output format: table or gobench (for benchstat)")
-		svg    = fs.String("svg", "", "also draw the results as an SVG chart into this file")
-		png    = fs.String("png", "", "also draw the results as a PNG chart into this file")
+		rate   = fs.Int("profile-rate", 0, "Options.ProfileRate of every mmalloc allocator: 0 is mmalloc's default "+
+			"(DefaultProfileRate, 512 KiB), -1 turns sampling off, 1 samples every allocation")
+		svg = fs.String("svg", "", "also draw the results as an SVG chart into this file")
+		png = fs.String("png", "", "also draw the results as a PNG chart into this file")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go -C bench run . [flags]\n\n"+
@@ -148,7 +153,8 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return Config{}, &usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
 	}
-	cfg := Config{Runs: *runs, Time: *dur, Procs: *procs, Quiet: *quiet, Format: *format, SVG: *svg, PNG: *png}
+	cfg := Config{Runs: *runs, Time: *dur, Procs: *procs, Quiet: *quiet, Format: *format, SVG: *svg, PNG: *png,
+		ProfileRate: *rate}
 	switch {
 	case cfg.Runs < 1:
 		return Config{}, &usageError{fmt.Sprintf("-runs must be at least 1, not %d", cfg.Runs)}
@@ -398,6 +404,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Procs))
+	defer func(was int) { profileRate = was }(profileRate)
+	profileRate = cfg.ProfileRate
 
 	start := time.Now()
 	h := Header{Date: start, GoVersion: runtime.Version(), Procs: cfg.Procs, CPU: cpuModel(), Commit: commit(),
@@ -405,10 +413,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			arenaUsage(),
 			"off-heap memory is invisible to GOGC's pacing: pair mmalloc with GOMEMLIMIT (and a higher GOGC, or GOGC=off); see the gc table",
 		}}
+	if note := profileNote(cfg.ProfileRate); note != "" {
+		h.Notes = append(h.Notes, note)
+	}
 	env := &Env{Runs: cfg.Runs, Time: cfg.Time, Procs: cfg.Procs, Kinds: cfg.Kinds, CRef: cfg.CRef, Live: cfg.Live,
 		Progress: newProgress(stderr, cfg.Quiet), Done: map[string]*WorkloadReport{}}
 	if cfg.Format == "gobench" {
 		writeGobenchHeader(stdout, h.CPU)
+		// A configuration line, which benchstat can compare by:
+		// benchstat -col profile-rate off.txt default.txt.
+		fmt.Fprintf(stdout, "profile-rate: %d\n", cfg.ProfileRate)
 	} else {
 		writeHeader(stdout, h)
 	}

@@ -95,9 +95,10 @@ func TestGobenchProgram(t *testing.T) {
 		"-format", "gobench"}, &out, &errb)
 	require.Equal(t, exitOK, status, "stderr: %s", errb.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Greater(t, len(lines), 4)
-	for _, l := range lines[4:] {
+	require.Greater(t, len(lines), 5)
+	assert.Equal(t, "profile-rate: 0", lines[4], "a configuration line benchstat can compare by")
+	for _, l := range lines[5:] {
 		assert.Regexp(t, gobenchLine, l)
 	}
-	assert.Len(t, lines[4:], 2*2*(len(pairSizes)+len(batchSizes)))
+	assert.Len(t, lines[5:], 2*2*(len(pairSizes)+len(batchSizes)))
 }

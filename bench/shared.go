@@ -118,7 +118,7 @@ func startTransport(mode string) (*transport, error) {
 	}
 	files := []*os.File{reqR, repW}
 	if mode == "shared" {
-		if t.shared, err = mmalloc.New(mmalloc.Options{Shared: true}); err != nil {
+		if t.shared, err = newMmallocAt(mmalloc.Options{Shared: true}); err != nil {
 			return nil, err
 		}
 		files = append(files, t.shared.File())

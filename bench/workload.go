@@ -104,6 +104,7 @@ var workloads = []Workload{
 		Run:     runLiveSet,
 	},
 	sharedWorkload, // shared.go
+	arrowWorkload,  // arrow.go
 }
 
 // workloadNames returns the names of every workload, in order.

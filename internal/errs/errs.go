@@ -29,11 +29,36 @@ var (
 	ErrCorrupted = errors.New("mmalloc: memory corrupted")
 )
 
-// Foreign returns ErrForeignPointer for addr, with what most often makes a
-// Free see memory it never handed out: a slice grown by append past its
-// cap, which append copied to the Go heap. The allocation it came from is
-// then still live, and leaks unless the slice that was allocated is freed.
+// Foreign returns ErrForeignPointer for a slice whose first byte, addr,
+// lies in no allocation of the Allocator, naming what such a slice may
+// be. The commonest is a slice grown by append past its cap, which append
+// copied to the Go heap: the allocation it came from is then still live,
+// and leaks unless the slice that was allocated is freed.
 func Foreign(addr uintptr) error {
-	return fmt.Errorf("%w: %#x (if this slice was grown by append past its cap, append moved it to the Go heap: free the slice that was allocated, which is still live)",
+	return fmt.Errorf("%w: %#x is in no allocation of this Allocator: it is memory of another Allocator, "+
+		"memory already unmapped, or Go heap memory (from make or a literal, or a slice grown by append past its cap, "+
+		"which append moved to the Go heap: free the slice that was allocated, which is still live)",
 		ErrForeignPointer, addr)
+}
+
+// ForeignRef returns ErrForeignPointer for a Ref, r, that names no
+// allocation of the Allocator.
+func ForeignRef(r uint64) error {
+	return fmt.Errorf("%w: Ref %#x names no allocation of this Allocator: it is a Ref of another Allocator, "+
+		"of memory already unmapped, or a number that no AllocRef or RefOf gave", ErrForeignPointer, r)
+}
+
+// OtherAllocator returns ErrForeignPointer for addr, which lies in a chunk
+// of another Allocator.
+func OtherAllocator(addr uintptr) error {
+	return fmt.Errorf("%w: %#x lies in memory of another Allocator: pass it to that one", ErrForeignPointer, addr)
+}
+
+// DoubleFree returns ErrDoubleFree for what (an address, an object),
+// saying what freed it: a Free, or a Realloc that moved the allocation,
+// after which the old slice is freed and only the one Realloc returned
+// may be used.
+func DoubleFree(what string) error {
+	return fmt.Errorf("%w: %s: freed already, by Free or by a Realloc that moved it (after a Realloc, use the slice it returned)",
+		ErrDoubleFree, what)
 }

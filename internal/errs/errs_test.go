@@ -8,15 +8,39 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// TestForeignSaysWhatProbablyHappened: the error of a Free of memory never
-// handed out is ErrForeignPointer, names the address, and says that a
-// slice grown by append past its cap is the likely cause and what to do.
+// TestForeignSaysWhatProbablyHappened: the errors for memory never handed
+// out are ErrForeignPointer and name the address. For a slice, the
+// possibilities are named, a slice grown by append past its cap (with
+// what to do) among them; for a Ref, or memory known to be another
+// Allocator's, append is not blamed.
 func TestForeignSaysWhatProbablyHappened(t *testing.T) {
 	err := Foreign(0xc000123450)
 	assert.ErrorIs(t, err, ErrForeignPointer)
 	assert.Contains(t, err.Error(), "0xc000123450")
-	assert.Contains(t, err.Error(), "grown by append past its cap")
-	assert.Contains(t, err.Error(), "free the slice that was allocated")
+	for _, hint := range []string{"another Allocator", "already unmapped", "make", "grown by append past its cap", "free the slice that was allocated"} {
+		assert.Contains(t, err.Error(), hint)
+	}
+
+	err = ForeignRef(12345)
+	assert.ErrorIs(t, err, ErrForeignPointer)
+	assert.Contains(t, err.Error(), "Ref 0x3039")
+	assert.Contains(t, err.Error(), "another Allocator")
+	assert.NotContains(t, err.Error(), "append")
+
+	err = OtherAllocator(0x7f0000001000)
+	assert.ErrorIs(t, err, ErrForeignPointer)
+	assert.Contains(t, err.Error(), "0x7f0000001000 lies in memory of another Allocator")
+	assert.NotContains(t, err.Error(), "append")
+}
+
+// TestDoubleFreeNamesRealloc: the error for memory no longer allocated is
+// ErrDoubleFree, names what it was given, and says that a Realloc that
+// moved the memory freed it, as well as a Free.
+func TestDoubleFreeNamesRealloc(t *testing.T) {
+	err := DoubleFree("the 16-byte object at 0x7f0000001000")
+	assert.ErrorIs(t, err, ErrDoubleFree)
+	assert.Contains(t, err.Error(), "the 16-byte object at 0x7f0000001000: freed already")
+	assert.Contains(t, err.Error(), "by a Realloc that moved it")
 }
 
 // TestOneValuePerMeaning: the sentinels are distinct values, each its own

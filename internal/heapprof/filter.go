@@ -5,6 +5,7 @@ package heapprof
 import (
 	"math/bits"
 	"sync/atomic"
+	"unsafe"
 )
 
 const (
@@ -40,15 +41,25 @@ func (f *filter) bits() int { return len(f.words) * 64 }
 
 // slot hashes addr's granule with a Fibonacci multiply, so that objects at
 // the same offset of different slabs or chunks land in different slots.
+// (The shifts are masked to 63, which they never pass, so that the
+// compiler need not handle larger ones.)
 func (f *filter) slot(addr uintptr) uint64 {
-	return (uint64(addr>>granuleShift) * 0x9E3779B97F4A7C15) >> f.shift
+	return (uint64(addr>>granuleShift) * 0x9E3779B97F4A7C15) >> (f.shift & 63)
 }
 
-// has reports whether addr's slot bit is set.
+// has reports whether addr's slot bit is set. It is on every Free's path
+// while samples are live, so it spares the bounds check: slot is below
+// 64 × len(words) by construction.
 func (f *filter) has(addr uintptr) bool {
 	i := f.slot(addr)
-	return f.words[i/64].Load()&(1<<(i%64)) != 0
+	w := (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(f.words)), i/64*8))
+	return w.Load()&(1<<(i&63)) != 0
 }
 
-func (f *filter) set(i uint64)   { f.words[i/64].Or(1 << (i % 64)) }
+// set sets bit i and reports whether it was clear.
+func (f *filter) set(i uint64) bool {
+	bit := uint64(1) << (i % 64)
+	return f.words[i/64].Or(bit)&bit == 0
+}
+
 func (f *filter) clear(i uint64) { f.words[i/64].And(^uint64(1 << (i % 64))) }

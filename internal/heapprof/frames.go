@@ -26,7 +26,8 @@ type site struct {
 
 // symbolizer expands PCs to frames, each PC once.
 type symbolizer struct {
-	byPC map[uintptr][]frame
+	byPC     map[uintptr][]frame
+	expanded map[uintptr][]uintptr // physical PC: its logical PCs (see logical)
 }
 
 // frames returns the logical frames at return PC pc, innermost first.
@@ -57,7 +58,10 @@ func (s *symbolizer) frames(pc uintptr) []frame {
 // every whole PC before it), and runtime.goexit, the root of every
 // goroutine, removed at the other end. A stack all of this module's
 // (a goroutine started inside it) is kept whole.
-func (s *symbolizer) trim(stk []uintptr) []site {
+func (s *symbolizer) trim(stk []uintptr, physical bool) []site {
+	if physical {
+		stk = s.logical(stk)
+	}
 	sites := make([]site, 0, len(stk))
 	trimming := true
 	for _, pc := range stk {

@@ -94,7 +94,7 @@ func TestFilter(t *testing.T) {
 	for range 5000 { // past minFilterBits/slotsPerSample: the filter grows
 		addr := uintptr(r.Uint64N(1<<40)) &^ 15
 		live[addr] = true
-		p.Record(addr, 16, 0)
+		p.Record(addr, 16)
 	}
 	assert.Greater(t, p.kept.bits(), minFilterBits)
 	assert.GreaterOrEqual(t, p.kept.bits(), len(live)*slotsPerSample)
@@ -124,7 +124,7 @@ func TestFilter(t *testing.T) {
 // both are gone.
 func TestFilterCollisions(t *testing.T) {
 	p := newProfile(t, 1, 1)
-	p.Record(0x1000, 16, 0)
+	p.Record(0x1000, 16)
 	f := p.kept
 	var other uintptr
 	for a := uintptr(0x2000); ; a += 16 {
@@ -133,7 +133,7 @@ func TestFilterCollisions(t *testing.T) {
 			break
 		}
 	}
-	p.Record(other, 16, 0)
+	p.Record(other, 16)
 	p.Drop(0x1000)
 	assert.True(t, p.MaybeLive(other), "the bit stays for the other sample")
 	objects, _ := p.Live()
@@ -146,8 +146,8 @@ func TestFilterCollisions(t *testing.T) {
 // and the drop of everything at once.
 func TestDetachReattachDropAll(t *testing.T) {
 	p := newProfile(t, 1, 1)
-	p.Record(0x1000, 32, 0)
-	p.Record(0x2000, 64, 0)
+	p.Record(0x1000, 32)
+	p.Record(0x2000, 64)
 	d := p.Detach(0x1000)
 	objects, bytes := p.Live()
 	assert.Equal(t, int64(1), objects)
@@ -191,7 +191,7 @@ func TestPackageOf(t *testing.T) {
 }
 
 //go:noinline
-func recordHere(p *Profile, addr uintptr, size int) { p.Record(addr, size, 0) }
+func recordHere(p *Profile, addr uintptr, size int) { p.Record(addr, size) }
 
 // TestWrite checks the encoding against the pprof package's parser:
 // values scaled as the runtime scales, labels, locations and trimmed

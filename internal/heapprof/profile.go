@@ -4,12 +4,11 @@
 package heapprof
 
 import (
-	"hash/maphash"
+	"math/bits"
 	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // maxStackDepth is the most frames a sample records, this module's own
@@ -28,28 +27,27 @@ type Profile struct {
 	rate int64 // mean bytes between samples; < 0: off. Read-only after Init.
 
 	mu      sync.Mutex
-	buckets map[uint64]*bucket  // by hash of stack and size; chained
-	live    map[uintptr]*bucket // sampled allocations not yet freed
-	slots   map[uint64]int32    // live samples per slot of kept
-	kept    *filter             // the filter, also while unpublished
-	seeds   rand.PCG            // seeds of the Samplers
-	shared  Sampler             // for callers without a Sampler of their own
-	ready   bool                // Init has run
+	buckets map[uint64]*bucket     // by stackKey; chained
+	live    liveSet                // sampled allocations not yet freed
+	kept    *filter                // the filter, also while unpublished
+	extra   map[uint64]int32       // slots of kept with n > 1 live samples: n - 1
+	peak    int                    // most live samples since live, extra and kept were built
+	stack   [maxStackDepth]uintptr // Record's walk of frame pointers
+	seeds   rand.PCG               // seeds of the Samplers
+	shared  Sampler                // for callers without a Sampler of their own
+	ready   bool                   // Init has run
 }
 
 // bucket counts the samples of one call stack and size. stk and size are
 // read-only; the counts are under Profile.mu.
 type bucket struct {
-	stk    []uintptr
-	size   int64
-	allocs int64 // sampled allocations
-	frees  int64 // of which freed
-	next   *bucket
+	stk      []uintptr
+	physical bool // stk is return PCs of frame pointers (see Record)
+	size     int64
+	allocs   int64 // sampled allocations
+	frees    int64 // of which freed
+	next     *bucket
 }
-
-// stackSeed hashes stacks; one for the process, so that no two buckets of
-// a Profile disagree.
-var stackSeed = maphash.MakeSeed()
 
 // Init turns sampling on at rate (mean bytes between samples): 0 means
 // DefaultRate, a negative rate keeps it off, 1 samples every allocation.
@@ -113,23 +111,41 @@ func (p *Profile) MaybeLive(addr uintptr) bool {
 }
 
 // Record samples the allocation of size bytes at addr, which the caller
-// holds: it takes the caller's stack, skipping skip frames above Record's
-// caller (this module's frames are trimmed at writing anyway), and enters
-// addr in the live set. A live sample already at addr (its Free was never
-// seen, which only a racing double free can cause) counts as freed.
-func (p *Profile) Record(addr uintptr, size int, skip int) {
-	var pcs [maxStackDepth]uintptr
-	n := runtime.Callers(skip+2, pcs[:])
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	b := p.bucketFor(pcs[:n], int64(size))
-	b.allocs++
-	if old, ok := p.live[addr]; ok {
-		old.frees++
-	} else {
-		p.addSlot(addr)
+// holds: it takes the caller's stack (this module's frames are trimmed at
+// writing) and enters addr in the live set. A live sample already at addr
+// (its Free was never seen, which only a racing double free can cause)
+// counts as freed.
+//
+// Where frame pointers are walked (see unwind.go), the stack is written
+// into p.stack under the lock: a buffer on Record's own stack would be
+// zeroed first, and after an allocation whose memory filled the cache
+// those were eight of a sample's twenty cache misses. runtime.Callers
+// fills a buffer of its own before the lock is taken.
+//
+// Record is not inlined: the first frame pointer is its own.
+//
+//go:noinline
+func (p *Profile) Record(addr uintptr, size int) {
+	if framePointers.Load() {
+		p.mu.Lock()
+		n := fpCallers(framePointer(), 0, p.stack[:], maxStackBytes)
+		p.recordLocked(addr, size, p.stack[:n], true)
+		p.mu.Unlock()
+		return
 	}
-	p.live[addr] = b
+	var pcs [maxStackDepth]uintptr
+	n := runtime.Callers(2, pcs[:]) // runtime.Callers, Record
+	p.mu.Lock()
+	p.recordLocked(addr, size, pcs[:n], false)
+	p.mu.Unlock()
+}
+
+// recordLocked is Record once the stack is taken: physical says whose
+// PCs stk holds (see logical). p.mu is held.
+func (p *Profile) recordLocked(addr uintptr, size int, stk []uintptr, physical bool) {
+	b := p.bucketFor(stackKey(stk, physical, int64(size)), stk, physical, int64(size))
+	b.allocs++
+	p.addLive(addr, b)
 }
 
 // Drop removes the live sample at addr, if there is one, counting it as
@@ -137,11 +153,10 @@ func (p *Profile) Record(addr uintptr, size int, skip int) {
 // at addr can be handed out again.
 func (p *Profile) Drop(addr uintptr) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if b, ok := p.live[addr]; ok {
+	if b := p.removeLive(addr); b != nil {
 		b.frees++
-		p.removeLive(addr)
 	}
+	p.mu.Unlock()
 }
 
 // A Detached is a live sample taken out of the live set by Detach, to be
@@ -155,12 +170,11 @@ func (p *Profile) Detach(addr uintptr) Detached {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b, ok := p.live[addr]
-	if !ok {
+	b := p.removeLive(addr)
+	if b == nil {
 		return Detached{}
 	}
 	b.frees++
-	p.removeLive(addr)
 	return Detached{b}
 }
 
@@ -173,12 +187,7 @@ func (p *Profile) Reattach(addr uintptr, d Detached) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d.b.frees--
-	if old, ok := p.live[addr]; ok {
-		old.frees++
-	} else {
-		p.addSlot(addr)
-	}
-	p.live[addr] = d.b
+	p.addLive(addr, d.b)
 }
 
 // DropAll counts every live sample as freed: the allocator forgot all its
@@ -186,9 +195,19 @@ func (p *Profile) Reattach(addr uintptr, d Detached) {
 func (p *Profile) DropAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for addr, b := range p.live {
-		b.frees++
-		p.removeLive(addr)
+	if p.live.n == 0 {
+		return
+	}
+	p.live.each(func(_ uintptr, b *bucket) { b.frees++ })
+	p.filter.Store(nil)
+	p.live.clear()
+	if p.peak >= minShrinkPeak {
+		p.shrink()
+		return
+	}
+	clear(p.extra)
+	for i := range p.kept.words {
+		p.kept.words[i].Store(0)
 	}
 }
 
@@ -197,11 +216,20 @@ func (p *Profile) DropAll() {
 func (p *Profile) Live() (objects, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, b := range p.live {
+	p.live.each(func(_ uintptr, b *bucket) {
 		objects++
 		bytes += b.size
-	}
+	})
 	return objects, bytes
+}
+
+// LiveSet returns the address and size of every live sample.
+func (p *Profile) LiveSet() map[uintptr]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	set := make(map[uintptr]int64, p.live.n)
+	p.live.each(func(addr uintptr, b *bucket) { set[addr] = b.size })
+	return set
 }
 
 // Sampled returns how many allocations were sampled since Init.
@@ -217,25 +245,31 @@ func (p *Profile) Sampled() int64 {
 	return n
 }
 
-// bucketFor returns the bucket of stk and size, making it if need be.
-// p.mu is held.
-func (p *Profile) bucketFor(stk []uintptr, size int64) *bucket {
-	var h maphash.Hash
-	h.SetSeed(stackSeed)
-	if len(stk) > 0 {
-		h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&stk[0])), len(stk)*int(unsafe.Sizeof(stk[0]))))
+// stackKey hashes a stack, its kind and a size, for bucketFor. A multiply and a rotation per PC is hash enough for a map key:
+// the map hashes the key again, and bucketFor compares the stacks.
+func stackKey(stk []uintptr, physical bool, size int64) uint64 {
+	h := uint64(size) * 0x9E3779B97F4A7C15
+	if physical {
+		h = ^h
 	}
-	key := h.Sum64() ^ uint64(size)*0x9E3779B97F4A7C15
+	for _, pc := range stk {
+		h = bits.RotateLeft64((h^uint64(pc))*0xBF58476D1CE4E5B9, 31)
+	}
+	return h
+}
+
+// bucketFor returns the bucket of stk, of its kind, and size, whose
+// stackKey is key, making it if need be. p.mu is held.
+func (p *Profile) bucketFor(key uint64, stk []uintptr, physical bool, size int64) *bucket {
 	for b := p.buckets[key]; b != nil; b = b.next {
-		if b.size == size && equalStacks(b.stk, stk) {
+		if b.size == size && b.physical == physical && equalStacks(b.stk, stk) {
 			return b
 		}
 	}
 	if p.buckets == nil {
 		p.buckets = make(map[uint64]*bucket)
-		p.live = make(map[uintptr]*bucket)
 	}
-	b := &bucket{stk: append([]uintptr(nil), stk...), size: size, next: p.buckets[key]}
+	b := &bucket{stk: append([]uintptr(nil), stk...), physical: physical, size: size, next: p.buckets[key]}
 	p.buckets[key] = b
 	return b
 }
@@ -252,41 +286,107 @@ func equalStacks(a, b []uintptr) bool {
 	return true
 }
 
-// addSlot sets addr's filter bit, publishing the filter if it was not,
-// and grows the filter to keep 256 slots per live sample. p.mu is held;
-// addr is about to enter the live set.
-func (p *Profile) addSlot(addr uintptr) {
+// addLive enters addr in the live set with bucket b, counting as freed a
+// live sample it replaces, and sets addr's filter bit, publishing the
+// filter if it was not, and growing it to keep 256 slots per live
+// sample. p.mu is held.
+func (p *Profile) addLive(addr uintptr, b *bucket) {
+	if old := p.live.put(addr, b); old != nil {
+		old.frees++
+		return // its bit is set already
+	}
 	if p.kept == nil {
 		p.kept = newFilter(minFilterBits)
-		p.slots = make(map[uint64]int32)
 	}
-	if (len(p.live)+1)*slotsPerSample > p.kept.bits() {
+	if p.live.n*slotsPerSample > p.kept.bits() {
 		p.regrow(p.kept.bits() * 4)
+	} else {
+		p.setBit(p.kept, addr)
 	}
-	f := p.kept
-	i := f.slot(addr)
-	if p.slots[i]++; p.slots[i] == 1 {
-		f.set(i)
-	}
+	p.peak = max(p.peak, p.live.n)
 	if p.filter.Load() == nil {
-		p.filter.Store(f)
+		p.filter.Store(p.kept)
 	}
 }
 
-// removeLive takes addr out of the live set and clears its filter bit if
-// no other live sample shares its slot; the last one unpublishes the
-// filter. p.mu is held.
-func (p *Profile) removeLive(addr uintptr) {
-	delete(p.live, addr)
-	f := p.kept
+// setBit sets addr's bit in f, or counts one more live sample in its slot
+// if the bit is set already. p.mu is held.
+func (p *Profile) setBit(f *filter, addr uintptr) {
 	i := f.slot(addr)
-	if p.slots[i]--; p.slots[i] == 0 {
-		delete(p.slots, i)
-		f.clear(i)
+	if !f.set(i) {
+		if p.extra == nil {
+			p.extra = make(map[uint64]int32)
+		}
+		p.extra[i]++
 	}
-	if len(p.live) == 0 {
+}
+
+// removeLive takes addr out of the live set and returns its bucket, or
+// nil if it holds no live sample. Its filter bit is cleared unless another
+// live sample shares the slot; the last one unpublishes the filter. p.mu
+// is held.
+func (p *Profile) removeLive(addr uintptr) *bucket {
+	b := p.live.remove(addr)
+	if b == nil {
+		return nil
+	}
+	i := p.kept.slot(addr)
+	if n := p.sharers(i); n == 0 {
+		p.kept.clear(i)
+	} else if n == 1 {
+		delete(p.extra, i)
+	} else {
+		p.extra[i] = n - 1
+	}
+	if p.live.n == 0 {
 		p.filter.Store(nil)
 	}
+	if p.peak >= minShrinkPeak && p.live.n <= p.peak/shrinkFactor {
+		p.shrink()
+	}
+	return b
+}
+
+// sharers returns how many live samples share slot i of the filter with
+// one more. p.mu is held.
+func (p *Profile) sharers(i uint64) int32 {
+	if len(p.extra) == 0 { // the common case: no map lookup
+		return 0
+	}
+	return p.extra[i]
+}
+
+const (
+	// shrinkFactor: the live set, the collision counts and the filter
+	// are built anew once the live samples have fallen to this fraction
+	// of their peak since the last build, so that a Profile gives back
+	// the Go heap its peak took. Building costs time in proportion to the
+	// samples left, at most a third of those freed since the peak: a
+	// constant per Drop.
+	shrinkFactor = 4
+
+	// minShrinkPeak: below this peak nothing is rebuilt. What a Profile
+	// can keep for it, a live set of 4096 slots and a filter of 256K
+	// bits, is about a hundred KiB.
+	minShrinkPeak = 1024
+)
+
+// shrink builds the live set, the collision counts and the filter anew,
+// sized for the live samples. p.mu is held. The filter is built, and
+// published if one was, as regrow does; with nothing live, none is kept
+// at all.
+func (p *Profile) shrink() {
+	p.live.fit()
+	p.peak = p.live.n
+	if p.live.n == 0 {
+		p.kept, p.extra = nil, nil
+		return
+	}
+	bits := minFilterBits
+	for p.live.n*slotsPerSample > bits {
+		bits *= 4
+	}
+	p.regrow(bits)
 }
 
 // regrow replaces the filter by one of the given bits holding every live
@@ -294,14 +394,9 @@ func (p *Profile) removeLive(addr uintptr) {
 // filter sees every bit it had set: at worst a false positive.
 func (p *Profile) regrow(bits int) {
 	f := newFilter(bits)
-	slots := make(map[uint64]int32, len(p.live))
-	for addr := range p.live {
-		i := f.slot(addr)
-		if slots[i]++; slots[i] == 1 {
-			f.set(i)
-		}
-	}
-	p.kept, p.slots = f, slots
+	p.extra = nil
+	p.live.each(func(addr uintptr, _ *bucket) { p.setBit(f, addr) })
+	p.kept = f
 	if p.filter.Load() != nil {
 		p.filter.Store(f)
 	}

@@ -36,7 +36,7 @@ func (p *Profile) WriteLive(w io.Writer, top int) (objects, bytes int64, err err
 		objects += o
 		bytes += b
 		var fs []frame
-		for _, s := range sym.trim(r.stk) {
+		for _, s := range sym.trim(r.stk, r.physical) {
 			fs = append(fs, s.frames...)
 		}
 		var key strings.Builder

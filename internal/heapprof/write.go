@@ -78,6 +78,7 @@ const (
 // record is one bucket's counts, copied under the lock.
 type record struct {
 	stk           []uintptr
+	physical      bool
 	size          int64
 	allocs, frees int64
 }
@@ -89,7 +90,7 @@ func (p *Profile) records() []record {
 	rs := make([]record, 0, len(p.buckets))
 	for _, b := range p.buckets {
 		for ; b != nil; b = b.next {
-			rs = append(rs, record{stk: b.stk, size: b.size, allocs: b.allocs, frees: b.frees})
+			rs = append(rs, record{stk: b.stk, physical: b.physical, size: b.size, allocs: b.allocs, frees: b.frees})
 		}
 	}
 	return rs
@@ -194,7 +195,7 @@ func (b *builder) str(s string) int64 {
 func (b *builder) add(name string, rate int64, r record) {
 	var ids []uint64
 	var key strings.Builder
-	for _, s := range b.sym.trim(r.stk) {
+	for _, s := range b.sym.trim(r.stk, r.physical) {
 		id := b.location(s)
 		ids = append(ids, id)
 		key.WriteString(strconv.FormatUint(id, 36))

@@ -264,15 +264,15 @@ func (r *Registry) classify(addr uintptr) error {
 	}
 	for _, sp := range r.kept {
 		if addr == sp.Base {
-			return fmt.Errorf("%w: the mapping at %#x was already freed", errs.ErrDoubleFree, addr)
+			return errs.DoubleFree(fmt.Sprintf("the mapping at %#x", addr))
 		}
 		if addr > sp.Base && addr < sp.Base+sp.Size {
-			return fmt.Errorf("%w: %#x lies in a freed mapping", errs.ErrDoubleFree, addr)
+			return errs.DoubleFree(fmt.Sprintf("%#x lies in a mapping", addr))
 		}
 	}
 	for _, a := range r.recent {
 		if a == addr && addr != 0 {
-			return fmt.Errorf("%w: the mapping at %#x was already freed", errs.ErrDoubleFree, addr)
+			return errs.DoubleFree(fmt.Sprintf("the mapping at %#x", addr))
 		}
 	}
 	return errs.Foreign(addr)
@@ -305,7 +305,7 @@ func (r *Registry) Close() {
 	r.kept = nil
 }
 
-// Stats are a Registry's figures: Live == Allocs - Frees, also after
+// Stats holds a Registry's counts, where Live == Allocs - Frees, also after
 // Close.
 type Stats struct {
 	Live, InUse   int64

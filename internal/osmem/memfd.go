@@ -14,8 +14,9 @@ import (
 )
 
 // ErrNotMemoryFile is returned by CheckMemoryFile for a file that is not an
-// anonymous memory file sealed against shrinking.
-var ErrNotMemoryFile = errors.New("not a memory file sealed against shrinking")
+// anonymous memory file sealed against shrinking, open for reading and
+// writing, and writable.
+var ErrNotMemoryFile = errors.New("not a writable memory file sealed against shrinking")
 
 // memfdName is the name the memory files carry in /proc/PID/maps and
 // /proc/PID/fd ("/memfd:mmalloc (deleted)").
@@ -148,17 +149,29 @@ func FileBlocks(fd int) (int64, error) {
 	return st.Blocks * 512, nil
 }
 
-// CheckMemoryFile returns nil if fd is a file sealed against shrinking, as
-// the memory files of shared reservations are; else an error wrapping
-// ErrNotMemoryFile. Only such a file can be mapped without the risk of a
-// SIGBUS when another process truncates it.
+// CheckMemoryFile returns nil if fd is a file sealed against shrinking and
+// not against writing, open for reading and writing, as the memory files
+// of shared reservations are; else an error wrapping ErrNotMemoryFile
+// that says which it is not. Only a file sealed against shrinking can be
+// mapped without the risk of a SIGBUS when another process truncates it,
+// and only a writable one can be mapped for writing.
 func CheckMemoryFile(fd int) error {
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotMemoryFile, err)
+		return fmt.Errorf("%w: reading its seals: %w", ErrNotMemoryFile, err)
 	}
 	if seals&unix.F_SEAL_SHRINK == 0 {
 		return fmt.Errorf("%w: seals %#x lack F_SEAL_SHRINK", ErrNotMemoryFile, seals)
+	}
+	if seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
+		return fmt.Errorf("%w: seals %#x forbid writing (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE)", ErrNotMemoryFile, seals)
+	}
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return fmt.Errorf("%w: reading its flags: %w", ErrNotMemoryFile, err)
+	}
+	if flags&unix.O_ACCMODE != unix.O_RDWR {
+		return fmt.Errorf("%w: the descriptor is not open for reading and writing (flags %#o)", ErrNotMemoryFile, flags)
 	}
 	return nil
 }
@@ -173,11 +186,17 @@ func CloseFile(fd int) error { return unix.Close(fd) }
 
 // MapFile maps n bytes of the file fd from offset 0, MAP_SHARED, readable
 // and writable. n may pass the file's end: the pages past it fault when
-// touched, so the caller bounds every access by the file's size.
+// touched, so the caller bounds every access by the file's size. A
+// refusal for want of memory or address space (ENOMEM) wraps ErrNoMemory;
+// any other (EACCES, EPERM: the file cannot be mapped so) wraps only the
+// errno.
 func MapFile(fd int, n uintptr) (unsafe.Pointer, error) {
 	p, err := unix.MmapPtr(fd, 0, nil, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
+	if errors.Is(err, unix.ENOMEM) {
 		return nil, fmt.Errorf("%w: mapping %d bytes of a memory file: %w", ErrNoMemory, n, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mapping %d bytes of a memory file: %w", n, err)
 	}
 	return p, nil
 }

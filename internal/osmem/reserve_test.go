@@ -229,13 +229,42 @@ func TestSharedReservation(t *testing.T) {
 	require.Error(t, unix.Ftruncate(fd, 0), "nobody can shrink it")
 }
 
-// TestCheckMemoryFile refuses a file that can shrink.
+// TestCheckMemoryFile refuses a file that can shrink, one sealed against
+// writing and a descriptor open read-only, saying which; it accepts a
+// memory file sealed against shrinking, open for reading and writing.
 func TestCheckMemoryFile(t *testing.T) {
 	fd, err := unix.MemfdCreate("plain", unix.MFD_CLOEXEC)
 	require.NoError(t, err)
 	defer unix.Close(fd)
 	require.ErrorIs(t, CheckMemoryFile(fd), ErrNotMemoryFile)
 	require.ErrorIs(t, CheckMemoryFile(-1), ErrNotMemoryFile)
+
+	memfd := func(seals int) int {
+		fd, err := unix.MemfdCreate("sealed", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = unix.Close(fd) })
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals)
+		require.NoError(t, err)
+		return fd
+	}
+	good := memfd(unix.F_SEAL_SHRINK)
+	require.NoError(t, CheckMemoryFile(good))
+	ro, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", good), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(ro)
+	for name, c := range map[string]struct {
+		fd   int
+		says string
+	}{
+		"can shrink":         {fd, "lack F_SEAL_SHRINK"},
+		"not a file":         {-1, "reading its seals"},
+		"sealed for writing": {memfd(unix.F_SEAL_SHRINK | unix.F_SEAL_WRITE), "forbid writing"},
+		"open read-only":     {ro, "not open for reading and writing"},
+	} {
+		err := CheckMemoryFile(c.fd)
+		assert.ErrorIs(t, err, ErrNotMemoryFile, name)
+		assert.ErrorContains(t, err, c.says, name)
+	}
 }
 
 // protOf returns the protection of the mapping holding addr, as

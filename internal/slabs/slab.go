@@ -305,12 +305,12 @@ func ReleaseError(ch *chunk.Chunk, addr uintptr) error {
 // releaseError explains why Release refused addr.
 func releaseError(s *Slab, addr uintptr) error {
 	if s == nil {
-		return fmt.Errorf("%w: %#x lies in free pages", errs.ErrDoubleFree, addr)
+		return errs.DoubleFree(fmt.Sprintf("%#x lies in free pages", addr))
 	}
 	if _, ok := s.index(addr); !ok {
 		return fmt.Errorf("%w: %#x is inside a %d-byte object of the slab at %#x", errs.ErrInvalidPointer, addr, s.size, s.base)
 	}
-	return fmt.Errorf("%w: %#x (%d-byte object)", errs.ErrDoubleFree, addr, s.size)
+	return errs.DoubleFree(fmt.Sprintf("the %d-byte object at %#x", s.size, addr))
 }
 
 // Settle puts the unowned slab s on the list its count calls for: full,
