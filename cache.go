@@ -116,10 +116,10 @@ func (c *Cache) allocUninit(n int) ([]byte, error) {
 		p, size, _ := st.l.Alloc(cls)
 		st.mu.unlock()
 		if size != 0 {
-			if st.sample.Take(int(size)) { // see profile.go
-				return st.a.sampled(object(p, n, int(size)))
+			if !st.sample.Take(int(size)) { // see profile.go
+				return object(p, n, int(size)), nil
 			}
-			return object(p, n, int(size)), nil
+			return st.a.sampled(object(p, n, int(size)))
 		}
 	}
 	return c.allocSlow(n, false)
@@ -206,14 +206,16 @@ func (c *Cache) free(b []byte) error {
 	}
 	// The steps of a free through a cache (internal/slabs, Local),
 	// inlined: the Cache's reserved word of b's class, read from its cap
-	// (if b was resliced the guess may be wrong, and FreeReserved says
-	// so), then the slab the chunk the Cache remembers names.
+	// (if b was resliced the guess may be wrong, and ReservedIndex says
+	// so), else the slab the chunk the Cache remembers names.
 	st.mu.lock()
-	if st.l.FreeReserved(slabs.ClassOf(cap(b)), addr) {
-		st.mu.unlock()
-		return nil
-	}
-	if s := st.l.Owner(addr); s != nil {
+	cls := slabs.ClassOf(cap(b))
+	if i, ok := st.l.ReservedIndex(cls, addr); ok {
+		if st.l.FreeReserved(cls, i) {
+			st.mu.unlock()
+			return nil
+		}
+	} else if s := st.l.Owner(addr); s != nil {
 		if i, ok := s.Index(addr); ok {
 			if word, bit, ok := s.ClaimIndex(i); ok {
 				settle := st.l.Freed(s, word, bit)

@@ -101,7 +101,8 @@
 //     the slab's next owner word (one atomic add). (A Cache does the same
 //     with its own slabs, unpinned.) Objects come out in address order,
 //     so consecutive allocations share cache lines and pages, and an
-//     object just freed into the reserved word comes out first.
+//     object freed into the reserved word comes out first, once one more
+//     object of its class has been freed through the cache.
 //  4. The slab has nothing free left: give it back to the class's Central
 //     and take another, in one visit under its mutex: a partial slab (at
 //     least an eighth free), else a kept empty slab, else a new slab carved
@@ -123,7 +124,10 @@
 //     index with one multiply and a rotate (which also tells whether the
 //     address starts an object), and clear its owner bit with one atomic
 //     AND, which tells whether it was set. An object of the reserved word
-//     is reserved again, to be handed out next, as a free list would.
+//     is kept by the cache, and reserved again at the class's next free
+//     through it: so a loop that allocates and frees reuses two objects'
+//     lines, as a free list would, while a second Free of an object is
+//     refused even after one more allocation of its class.
 //     No lock is taken. On success go to step 4; on any refusal, take the
 //     slow path: steps 3 to 5, every check in its documented order.
 //  3. Find the chunk in the registry (not a chunk of this Allocator: go to

@@ -636,22 +636,26 @@ func (a *Allocator) freeFast(b []byte) error {
 	l := a.pin()
 	if l != nil {
 		// The steps of a free through a cache (internal/slabs, Local).
-		if l.FreeReserved(slabs.ClassOf(cap(b)), addr) {
-			a.unpin(l)
-			return nil
-		}
-		s := l.Owner(addr)
-		if s == nil {
-			s = a.lookup(&l.Local, addr)
-		}
-		if i, ok := s.Index(addr); ok {
-			if word, bit, ok := s.ClaimIndex(i); ok {
-				settle := l.Freed(s, word, bit)
+		cls := slabs.ClassOf(cap(b))
+		if i, ok := l.ReservedIndex(cls, addr); ok {
+			if l.FreeReserved(cls, i) {
 				a.unpin(l)
-				if settle {
-					s.Settle()
-				}
 				return nil
+			}
+		} else {
+			s := l.Owner(addr)
+			if s == nil {
+				s = a.lookup(&l.Local, addr)
+			}
+			if i, ok := s.Index(addr); ok {
+				if word, bit, ok := s.ClaimIndex(i); ok {
+					settle := l.Freed(s, word, bit)
+					a.unpin(l)
+					if settle {
+						s.Settle()
+					}
+					return nil
+				}
 			}
 		}
 	}

@@ -60,9 +60,11 @@
 // A free through a cache (Local's steps; no lock): if addr is an object of
 // the owner word the cache reserves from for the class of the freed
 // slice's cap (a guess from its cap, confirmed by the index below, read
-// from the class's line), clear its owner bit and reserve it again: the
-// next allocation of the class hands it out, as a free list would, and
-// the slab's count stays. Otherwise (and in Release) read the slab that
+// from the class's line), clear its owner bit and keep it: it is reserved
+// again at the class's next free through the cache, so that a loop that
+// allocates and frees reuses two objects, as a free list would, while a
+// second Free of it is refused even after one more allocation of the
+// class; the slab's count stays. Otherwise (and in Release) read the slab that
 // owns addr's page from the unit table of the chunk the cache remembers,
 // one entry per 64 KiB (Release: from the page table of the chunk the
 // registry found). Either way, multiply addr's offset by the inverse of

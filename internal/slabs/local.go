@@ -37,11 +37,15 @@ type classCache struct {
 	wbase  uintptr // the address of object w*64
 	size   uint32  // the object size of the class
 	freed  uint16  // objects of s freed through this cache, not yet taken off its count
-	wobjs  uint8   // the objects of word w (0 if there is no word)
+	pend   uint8   // pendBit | the index in word w of the object freed last, reserved at the next free; 0 if none
+	rot    uint8   // the object size's trailing zero bits: Slab.rawIndex rotates right by them
 	allocs uint64  // allocations this cache served
 	frees  uint64  // frees this cache took
 	s      *Slab   // the slab the cache owns, or nil
 }
+
+// pendBit marks classCache.pend as naming an object.
+const pendBit = 0x80
 
 // classSlab is the rest of one class of a Local.
 type classSlab struct {
@@ -70,12 +74,15 @@ func (l *Local) Frees(c int) uint64 { return atomic.LoadUint64(&l.cls[c].frees) 
 
 // Reserved returns how many free objects of class c the cache has
 // reserved and not handed out.
-func (l *Local) Reserved(c int) int { return bits.OnesCount64(l.cls[c].mask) }
+func (l *Local) Reserved(c int) int {
+	cc := &l.cls[c]
+	return bits.OnesCount64(cc.mask) + int(cc.pend>>7)
+}
 
 // unused is what the count of the slab class c owns holds that callers
 // do not: the objects reserved, and the ones freed through this cache
 // whose count it has not yet taken off.
-func (l *Local) unused(c int) int { return bits.OnesCount64(l.cls[c].mask) + int(l.cls[c].freed) }
+func (l *Local) unused(c int) int { return l.Reserved(c) + int(l.cls[c].freed) }
 
 // Owns calls f with every slab the cache owns and what its count holds
 // beyond the objects callers hold (see unused), for validation.
@@ -132,6 +139,10 @@ func (l *Local) reserve(c int) bool {
 	if s == nil {
 		return false
 	}
+	if cc.pend != 0 { // the object freed last is not reserved again
+		cc.freed++
+		cc.pend = 0
+	}
 	if cc.freed > 0 { // settle what frees through this cache owe the count
 		s.state().Add(-uint64(cc.freed))
 		cc.freed = 0
@@ -146,8 +157,7 @@ func (l *Local) reserve(c int) bool {
 	cs.w = w
 	*cc = classCache{
 		mask: m, zero: s.takeFresh(w, m), word: s.ownerWord(w << 6),
-		wbase: s.base + uintptr(w<<6)*s.size, size: uint32(s.size),
-		wobjs:  uint8(min(64, int(s.objects)-w<<6)),
+		wbase: s.base + uintptr(w<<6)*s.size, size: uint32(s.size), rot: uint8(-s.rot),
 		allocs: cc.allocs, frees: cc.frees, s: s,
 	}
 	return true
@@ -196,41 +206,58 @@ func (l *Local) Forget() {
 // to be inlined into the callers' fast paths (mmalloc's Cache.free and
 // Allocator.freeFast), none taking a lock:
 //
-//  1. FreeReserved(ClassOf(cap), addr): the object is one of the owner
+//  1. ReservedIndex(ClassOf(cap), addr): the object is one of the owner
 //     word the cache reserves from for the class of the freed slice's
-//     cap (a guess, which FreeReserved confirms or refutes): its owner
-//     bit is cleared and it is reserved again, to be handed out next. A
-//     program that frees and allocates in turn reuses the lines it has
-//     just written, as with a free list, and the object's owner bit,
-//     clear, still refuses a second Free until it is handed out again.
-//     This step reads nothing but the class's line and the owner word.
+//     cap (a guess, which ReservedIndex confirms or refutes); then
+//     FreeReserved clears its owner bit, and it is reserved again at the
+//     next such free (see recycle). This step reads nothing but the
+//     class's line and the owner word.
 //  2. Else Owner(addr): the slab the chunk the cache remembers names for
 //     addr's page (else the registry's chunk, which the cache then
 //     remembers); Slab.Index checks that addr starts one of its objects.
 //  3. Slab.ClaimIndex clears the object's owner bit, if set.
-//  4. Freed counts the free.
+//  4. Freed counts the free (a call: the only step not inlined).
 //
 // Any refusal leaves the slow path to explain it.
 
-// FreeReserved frees the object whose first byte is addr if it is one of
-// the objects of the owner word the cache reserves from for class c, and
-// a caller held it; it reports whether it did. The object is then
-// reserved again. False changes nothing.
-func (l *Local) FreeReserved(c int, addr uintptr) bool {
+// ReservedIndex returns the index in the owner word the cache reserves
+// from for class c of the object whose first byte is addr, and whether
+// addr starts an object of that word, or lies past the slab's last object
+// in its last word (whose owner bits are never set: FreeReserved refuses
+// it). False for any other addr.
+func (l *Local) ReservedIndex(c int, addr uintptr) (i uint64, ok bool) {
 	cc := &l.cls[c]
-	i := bits.RotateLeft64(uint64(addr-cc.wbase)*classInv[c], -int(classShift[c]))
-	if i >= uint64(cc.wobjs) {
-		return false // not an object of the word
-	}
+	i = bits.RotateLeft64(uint64(addr-cc.wbase)*classInv[c], -int(cc.rot))
+	return i, i < 64 && cc.word != nil
+}
+
+// FreeReserved frees object i of the owner word the cache reserves from
+// for class c (ReservedIndex said so) if a caller held it, and reports
+// whether it did. False changes nothing.
+func (l *Local) FreeReserved(c int, i uint64) bool {
+	cc := &l.cls[c]
 	bit := uint64(1) << (i & 63)
 	if atomic.AndUint64(cc.word, ^bit)&bit == 0 {
-		return false // nobody held it
+		return false // nobody held it, or no object has the bit
 	}
-	// Held one fewer, reserved one more: the slab's count stays.
 	cc.frees++
-	cc.mask |= bit
-	cc.zero &^= bit // it has been used
+	cc.recycle(i, bit)
 	return true
+}
+
+// recycle takes object i of word w (bit is 1<<i), just freed, back into
+// the cache: held one fewer, kept one more, so the slab's count stays. It
+// is reserved again, to be handed out before the word's higher objects,
+// but only at the class's next free through the cache, the object freed
+// before it taking its place: so a program that frees and allocates in
+// turn reuses two objects' lines, as with a free list, and a second Free
+// of an object is refused even after one more allocation of its class
+// (its owner bit, clear until it is handed out again, refuses it).
+func (cc *classCache) recycle(i, bit uint64) {
+	p := cc.pend
+	cc.mask |= uint64(p>>7) << (p & 63)
+	cc.pend = pendBit | uint8(i)
+	cc.zero &^= bit // it has been used
 }
 
 // Owner returns the slab owning addr's page when addr lies in the chunk
@@ -248,9 +275,7 @@ func (l *Local) Freed(s *Slab, word *uint64, bit uint64) (settle bool) {
 	}
 	// The cache owns the slab, which never needs settling then.
 	if word == cc.word {
-		// Reserved again, as by FreeReserved.
-		cc.mask |= bit
-		cc.zero &^= bit
+		cc.recycle(uint64(bits.TrailingZeros64(bit)), bit)
 		return false
 	}
 	// The cache takes the object off the count when it next reserves

@@ -421,8 +421,8 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 	assert.Nil(t, s, "a second free is refused, for the slow path to explain")
 	assert.EqualValues(t, 5, l.cls[cls].freed)
 	assert.Equal(t, 58, l.Reserved(cls), "frees of another word are not reserved")
-	// Objects of word 1, the one reserved: reserved again, to be handed
-	// out next, lowest first.
+	// Objects of word 1, the one reserved: each reserved again at the
+	// next free (recycle), then handed out lowest first.
 	for _, p := range []uintptr{ps[67], ps[65]} {
 		s, settle := free(&l, p)
 		require.NotNil(t, s)
@@ -436,10 +436,11 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(70-7), held)
 	p, zero := take(t, cs, &l, cls)
-	assert.Equal(t, ps[65], p, "the lowest object freed back is handed out first")
+	assert.Equal(t, ps[67], p, "the object freed back first is handed out first")
 	assert.False(t, zero, "an object used before does not read as zero")
-	p, _ = take(t, cs, &l, cls)
-	assert.Equal(t, ps[67], p)
+	p, zero = take(t, cs, &l, cls)
+	assert.Equal(t, ps[69]+64, p, "the one freed last waits for the next free")
+	assert.True(t, zero)
 	for range 64 { // past the reserved word: the pending frees are taken off
 		take(t, cs, &l, cls)
 	}
@@ -455,16 +456,23 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 	assert.Equal(t, int64(70-5+64), held)
 }
 
+// freeReserved is the first step of a free through a cache.
+func freeReserved(l *Local, c int, addr uintptr) bool {
+	i, ok := l.ReservedIndex(c, addr)
+	return ok && l.FreeReserved(c, i)
+}
+
 // TestFreeReserved frees objects of the owner word a cache reserves from
 // by the quickest step: each is refused unless it is an object of that
 // word, of the class guessed, held by a caller; a freed one is reserved
-// again, handed out next (lowest first), and no longer reads as zero. The
+// again at the next free (lowest first), and no longer reads as zero. The
 // counts stay exact throughout (validate).
 func TestFreeReserved(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
 	cls := ClassOf(48) // 1365 objects: the last owner word is partly valid
 	size := uintptr(ClassBytes(cls))
 	var l Local
+	assert.False(t, freeReserved(&l, cls, 0x1000), "an empty cache reserves from no word")
 	p0, zero := take(t, cs, &l, cls)
 	require.True(t, zero, "a fresh slab's first object reads as zero")
 	p1, _ := take(t, cs, &l, cls)
@@ -484,45 +492,49 @@ func TestFreeReserved(t *testing.T) {
 		{"another class guessed", ClassOf(64), p1},
 		{"no class", 0, p1},
 	} {
-		assert.False(t, l.FreeReserved(tc.cls, tc.addr), tc.name)
+		assert.False(t, freeReserved(&l, tc.cls, tc.addr), tc.name)
 		held, err := validate(cs, &l)
 		require.NoError(t, err, tc.name)
 		assert.Equal(t, int64(3), held, "%s: nothing changed", tc.name)
 	}
 
-	require.True(t, l.FreeReserved(cls, p1))
-	assert.False(t, l.FreeReserved(cls, p1), "a second free is refused")
-	assert.Equal(t, 62, l.Reserved(cls), "reserved again")
+	require.True(t, freeReserved(&l, cls, p1))
+	assert.False(t, freeReserved(&l, cls, p1), "a second free is refused")
+	assert.Equal(t, 62, l.Reserved(cls), "kept by the cache")
 	assert.EqualValues(t, 1, l.Frees(cls))
 	held, err := validate(cs, &l)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), held)
+	p3, zero := take(t, cs, &l, cls)
+	assert.Equal(t, p2+size, p3, "the object freed last waits for the next free")
+	assert.True(t, zero, "the next fresh object reads as zero")
+	assert.False(t, freeReserved(&l, cls, p1), "and a second free of it is still refused")
+	require.True(t, freeReserved(&l, cls, p3))
 	p, zero := take(t, cs, &l, cls)
-	assert.Equal(t, p1, p, "handed out next, before the higher objects")
+	assert.Equal(t, p1, p, "reserved again at the next free, before the higher objects")
 	assert.False(t, zero, "an object used before does not read as zero")
-	p, zero = take(t, cs, &l, cls)
-	assert.Equal(t, p2+size, p)
-	assert.True(t, zero, "the next fresh object still does")
+	p, _ = take(t, cs, &l, cls)
+	assert.Equal(t, p3+size, p, "p3 waits")
 
 	// The last, partial word: 1365 = 21*64 + 21 objects. Its objects are
 	// found, and the address of the 22nd, which lies in the next slab's
 	// pages or past the chunk, is not.
-	for range 21*64 - 4 {
+	for range 21*64 - 5 { // objects 5 to 63 of word 0 (3 waits), and words 1 to 20
 		take(t, cs, &l, cls)
 	}
 	last, _ := take(t, cs, &l, cls)
 	s := l.cls[cls].s
 	require.Equal(t, 21, l.cold[cls].w, "reserving from the last word")
 	require.Equal(t, s.base+uintptr(21*64)*size, last)
-	assert.False(t, l.FreeReserved(cls, s.base+uintptr(s.objects)*size), "past the slab's last object")
-	require.True(t, l.FreeReserved(cls, last))
+	assert.False(t, freeReserved(&l, cls, s.base+uintptr(s.objects)*size), "past the slab's last object")
+	require.True(t, freeReserved(&l, cls, last))
 	held, err = validate(cs, &l)
 	require.NoError(t, err)
-	assert.Equal(t, int64(21*64), held)
+	assert.Equal(t, int64(21*64-1), held, "all of words 0 to 20 but object 3")
 
 	// After the cache gives the slab back, nothing of it is found.
 	drain(cs, &l)
-	assert.False(t, l.FreeReserved(cls, p0))
+	assert.False(t, freeReserved(&l, cls, p0))
 	require.NoError(t, giveBack(p0))
 }
 
@@ -586,4 +598,39 @@ func TestReservationBelowFreshMark(t *testing.T) {
 	assert.True(t, zero, "never handed out: at the fresh mark")
 	_, err := validate(cs, &l)
 	require.NoError(t, err)
+}
+
+// TestPendingObjectLeavesWithItsWord: the object freed last, not yet
+// reserved again, is counted once whatever happens next: the cache moves
+// to another word, or gives the slab back, or changes slabs.
+func TestPendingObjectLeavesWithItsWord(t *testing.T) {
+	cs, _ := newCentrals(t, 0)
+	cls := ClassOf(1024) // 64 objects: one owner word
+	var l Local
+	var ps []uintptr
+	for range 64 {
+		p, _ := take(t, cs, &l, cls)
+		ps = append(ps, p)
+	}
+	old := l.cls[cls].s
+	require.True(t, freeReserved(&l, cls, ps[10]))
+	held, err := validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(63), held)
+	assert.Equal(t, 1, l.Reserved(cls), "the pending object")
+	// The word has nothing reserved, one object free: not worth
+	// reserving again (reuseFree is 8), so the cache changes slabs.
+	p, _ := take(t, cs, &l, cls)
+	require.NotEqual(t, old, l.cls[cls].s)
+	assert.NotContains(t, ps, p)
+	assert.Equal(t, 63, old.count(), "the slab given back counts its 63 held objects, once")
+	held, err = validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(64), held)
+	// Pending, then the slab given back.
+	require.True(t, freeReserved(&l, cls, p))
+	drain(cs, &l)
+	held, err = validate(cs)
+	require.NoError(t, err)
+	assert.Equal(t, int64(63), held)
 }
