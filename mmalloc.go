@@ -407,9 +407,9 @@ func (a *Allocator) allocUninit(n int) ([]byte, error) {
 	if !a.made() {
 		return nil, errNoAllocator
 	}
-	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
+	if uint(n-1) < uint(a.threshold) { // a closed Allocator's Ps have no cache: see Close
 		c := slabs.ClassOf(n)
-		if l := a.pin(); l != nil {
+		if l := a.localOf(procPin()); l != nil {
 			if p, size, _ := l.Alloc(c); size != 0 {
 				sampled := l.sample.Take(int(size)) // see profile.go
 				a.unpin(l)
@@ -432,9 +432,9 @@ func (a *Allocator) allocZeroed(n int) ([]byte, error) {
 	if !a.made() {
 		return nil, errNoAllocator
 	}
-	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
+	if uint(n-1) < uint(a.threshold) { // a closed Allocator's Ps have no cache: see Close
 		c := slabs.ClassOf(n)
-		if l := a.pin(); l != nil {
+		if l := a.localOf(procPin()); l != nil {
 			if p, size, z := l.Alloc(c); size != 0 {
 				sampled := l.sample.Take(int(size)) // see profile.go
 				a.unpin(l)
@@ -630,10 +630,10 @@ func (a *Allocator) freeFast(b []byte) error {
 		return errNoAllocator
 	}
 	addr := sliceAddr(b)
-	if cap(b) == 0 || a.prof.MaybeLive(addr) || a.closed.Load() { // see profile.go
+	if cap(b) == 0 || a.prof.MaybeLive(addr) { // see profile.go
 		return a.free(b)
 	}
-	l := a.pin()
+	l := a.localOf(procPin()) // nil once the Allocator is closed: see Close
 	if l != nil {
 		// The steps of a free through a cache (internal/slabs, Local).
 		cls := slabs.ClassOf(cap(b))
@@ -805,8 +805,9 @@ func (a *Allocator) Close() error {
 	err := ErrClosed
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
-		// The Caches' fast paths look neither at a.closed nor at their
-		// own flag: they find nothing in an empty cache.
+		// The fast paths do not look at a.closed, nor a Cache's at its
+		// own flag: they find nothing in an empty cache, and no P finds
+		// a cache at all.
 		a.lmu.Lock()
 		for st := range a.caches {
 			st.ended.Store(true)
@@ -814,6 +815,7 @@ func (a *Allocator) Close() error {
 			st.l.Forget()
 			st.mu.unlock()
 		}
+		a.closeLocals()
 		a.lmu.Unlock()
 		if a.decay != nil {
 			a.decay.close()
