@@ -119,11 +119,11 @@
 //  1. cap(b) == 0: nothing to do. Otherwise take b's first address.
 //  2. The fast path: if the address is an object of the owner word the
 //     cache reserves from for the class of cap(b) (a guess, which the
-//     index confirms), or else lies in the chunk the cache remembers
-//     (whose unit table names the slab owning its page), find the object
-//     index with one multiply and a rotate (which also tells whether the
-//     address starts an object), and clear its owner bit with one atomic
-//     AND, which tells whether it was set. An object of the reserved word
+//     index confirms), or else lies in one of the few chunks the cache
+//     remembers (whose unit table names the slab owning its page), find
+//     the object index with one multiply and a rotate (which also tells
+//     whether the address starts an object), and clear its owner bit with
+//     one atomic AND, which tells whether it was set. An object of the reserved word
 //     is kept by the cache, and reserved again at the class's next free
 //     through it: so a loop that allocates and frees reuses two objects'
 //     lines, as a free list would, while a second Free of an object is

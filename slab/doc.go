@@ -64,10 +64,10 @@
 // again at the class's next free through the cache, so that a loop that
 // allocates and frees reuses two objects, as a free list would, while a
 // second Free of it is refused even after one more allocation of the
-// class; the slab's count stays. Otherwise (and in Release) read the slab that
-// owns addr's page from the unit table of the chunk the cache remembers,
-// one entry per 64 KiB (Release: from the page table of the chunk the
-// registry found). Either way, multiply addr's offset by the inverse of
+// class; the slab's count stays. Otherwise (and in Release) read the slab
+// that owns addr's page from the unit table of one of the chunks the cache
+// remembers (four; chunk.Memo), one entry per 64 KiB (Release: from the
+// page table of the chunk the registry found). Either way, multiply addr's offset by the inverse of
 // the object size's odd part and rotate right by its power of two, which
 // gives the object index when addr starts an object and a number past
 // the slab's objects otherwise; clear the owner bit with one atomic AND,

@@ -261,7 +261,7 @@ func (cc *classCache) recycle(i, bit uint64) {
 }
 
 // Owner returns the slab owning addr's page when addr lies in the chunk
-// the cache remembers, else nil.
+// the cache remembers (chunk.Memo: a few chunks), else nil.
 func (l *Local) Owner(addr uintptr) *Slab { return (*Slab)(l.memo.Owner(addr)) }
 
 // Freed counts the free of an object of s, whose owner bit (bit, of
