@@ -47,7 +47,7 @@ type cacheState struct {
 	mu        cacheLock         // race builds: serialises l with Stats and the cleanup
 	l         slabs.Local
 	closed    bool             // Close ran; protected by a.lmu
-	ended     atomic.Bool      // the Cache or its Allocator is closed, for the fast paths to read
+	ended     atomic.Bool      // the Cache or its Allocator is closed, for the slow paths to read
 	sample    heapprof.Sampler // see profile.go; the Cache's goroutine's
 
 	// handle points to the Cache without keeping it reachable: nil once
@@ -190,8 +190,9 @@ func (c *Cache) Free(b []byte) error {
 	return c.free(b)
 }
 
-// free is Free: the fast path, an object of the chunk the Cache
-// remembers that no heap profile sample holds, and freeSlow for the rest.
+// free is Free: the fast path, an object of the owner word the Cache
+// reserves from or of a chunk it remembers, which no heap profile sample
+// holds; and freeSlow for the rest.
 func (c *Cache) free(b []byte) error {
 	if !c.made() {
 		return ErrUninitialized
@@ -232,7 +233,7 @@ func (c *Cache) free(b []byte) error {
 }
 
 // freeSlow is free with every check in its documented order, for what
-// the fast path left: the registry finds an object outside the chunk the
+// the fast path left: the registry finds an object outside the chunks the
 // Cache remembers (and the Cache remembers its chunk from then on), and
 // refusals are explained.
 func (c *Cache) freeSlow(b []byte) error {
