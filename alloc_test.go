@@ -266,3 +266,36 @@ func TestErrorsWrapSentinels(t *testing.T) {
 	assert.True(t, errors.Is(err, mmalloc.ErrInvalidSize))
 	assert.Contains(t, err.Error(), "-5")
 }
+
+// TestAllocGrowsAKeptMapping: a large request that no kept mapping fits
+// grows the largest smaller one (mremap) instead of mapping afresh, and
+// still returns zeroed memory: the old bytes are cleared, the pages added
+// read as zero. Faulting fresh pages costs far more than clearing
+// resident ones: a buffer rebuilt a little bigger each round reuses the
+// last round's pages.
+func TestAllocGrowsAKeptMapping(t *testing.T) {
+	for _, uninit := range []bool{false, true} {
+		a := newAlloc(t, mmalloc.Options{})
+		old, err := a.Alloc(3 * mib)
+		require.NoError(t, err)
+		for i := range old {
+			old[i] = 0xFF
+		}
+		require.NoError(t, a.Free(old))
+		mmaps := a.Stats().Mmaps
+		alloc := a.Alloc
+		if uninit {
+			alloc = a.AllocUninit
+		}
+		b, err := alloc(8*mib + 100)
+		require.NoError(t, err)
+		assert.Equal(t, mmaps, a.Stats().Mmaps, "no fresh mapping")
+		assert.Equal(t, a.UsableSize(8*mib+100), cap(b))
+		assert.Zero(t, a.Stats().Retained, "the kept mapping was taken")
+		if !uninit {
+			assert.True(t, allZero(b), "zeroed, the old bytes too")
+		}
+		require.NoError(t, a.Validate())
+		require.NoError(t, a.Free(b))
+	}
+}

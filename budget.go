@@ -17,7 +17,7 @@ const (
 	// would run without pause and still not free what it cannot see.
 	MinGoLimitBytes = 16 << 20
 
-	// budgetStepDivisor: the limit is updated each time mapped memory has
+	// budgetStepDivisor: the limit is updated each time held memory has
 	// moved by budget/128 (at least minBudgetStepBytes, at most
 	// maxBudgetStepBytes). A 1 GiB budget updates every 8 MiB, i.e. at
 	// most once per two default chunks.
@@ -33,9 +33,10 @@ var budget struct {
 	previous int64      // the Go memory limit before the budget, restored after
 }
 
-// ProcessMapped returns the bytes mapped now by every Allocator and every
-// Region (package arena) of the process: the off-heap figure to add
-// to the Go runtime's own memory.
+// ProcessMapped returns the bytes held now by every Allocator and every
+// Region (package arena) of the process: mapped and not given back to the
+// OS (Mapped - Released, summed), the off-heap figure to add to the Go
+// runtime's own memory.
 func ProcessMapped() int64 { return osmem.ProcessMapped() }
 
 // SetProcessBudget makes bytes the memory budget of the whole process: Go
@@ -48,7 +49,7 @@ func ProcessMapped() int64 { return osmem.ProcessMapped() }
 // and moved each time ProcessMapped has changed by step = bytes/128 (1 MiB
 // to 64 MiB) since the last move. The update runs on the goroutine whose
 // mmap or munmap crossed the step, so Alloc and Free pay nothing for it
-// between steps. Subtracting one step keeps Go heap plus mapped memory
+// between steps. Subtracting one step keeps Go heap plus held memory
 // within bytes while the limit lags.
 //
 // Pair it with GOGC=off (debug.SetGCPercent(-1)) and the collector runs
@@ -56,7 +57,7 @@ func ProcessMapped() int64 { return osmem.ProcessMapped() }
 // the process's memory the Go heap holds. SetProcessBudget(0) removes the
 // budget and restores the limit in effect before the first call; a
 // negative bytes returns ErrInvalidOption. It is safe for concurrent use
-// and applies to every Allocator and arena, existing or future.
+// and applies to every Allocator and Region, existing or future.
 func SetProcessBudget(bytes int64) error {
 	if bytes < 0 {
 		return fmt.Errorf("%w: budget %d bytes is negative", ErrInvalidOption, bytes)
@@ -87,13 +88,13 @@ func ProcessBudget() int64 {
 	return budget.bytes
 }
 
-// budgetStep returns how far mapped memory moves between limit updates.
+// budgetStep returns how far held memory moves between limit updates.
 func budgetStep(bytes int64) int64 {
 	return min(max(bytes/budgetStepDivisor, minBudgetStepBytes), maxBudgetStepBytes)
 }
 
-// goLimit returns the Go memory limit for a budget when mapped bytes are
-// mapped.
+// goLimit returns the Go memory limit for a budget when mmalloc holds
+// mapped bytes (ProcessMapped).
 func goLimit(bytes, step, mapped int64) int64 {
 	return max(bytes-mapped-step, MinGoLimitBytes)
 }

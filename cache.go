@@ -21,7 +21,7 @@ import (
 // Cache, or the Allocator itself, may free; every Free goes straight back
 // to the object's slab.
 //
-// A Cache owns at most one slab per size class (slabs.OwnedBytesBound in
+// A Cache owns at most one slab per size class (slab.OwnedBytesBound in
 // all), whose free objects only it hands out. Close gives them back and
 // ends the Cache; Flush gives them back and keeps it usable. A Cache that
 // is dropped without Close is closed by the garbage collector (its

@@ -39,7 +39,7 @@ func TestDecayGivesBackUnusedMemory(t *testing.T) {
 		name string
 		size int
 		n    int
-	}{{"large mappings", 4 * mib, 16}, {"small objects", 2000, 32 << 10}} {
+	}{{"large mappings", 4 * mib, 16}, {"small objects", 64 << 10, 1024}} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAlloc(t, mmalloc.Options{RetainBytes: 4 * mib, DecayTime: decay})
 			bound := idleBound(a)

@@ -114,7 +114,7 @@ type guardSlot struct {
 // Invariants, checked by validate:
 //
 //	held[c] == quarantined objects of class c + retired (corrupted) slots of class c
-//	quarantinedBytes == sum of the quarantine's slot sizes <= GuardQuarantineBytes
+//	qBytes == sum of the quarantine's slot sizes <= GuardQuarantineBytes
 //	largeMapped == sum of the live large objects' mappings
 //	largeInUse == sum of the live large objects' n; smallUse[c] == sum of class c's
 type guardState struct {

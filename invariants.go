@@ -9,12 +9,16 @@ import (
 	"sync/atomic"
 )
 
-// With the invariants build tag (go test -tags invariants), every public
-// call that may change an Allocator — Alloc, AllocUninit, Free, Realloc,
-// Trim, CheckGuards and the Cache's calls (and so the typed helpers, which
-// call Alloc and Free) — runs validate when it returns, and
-// panics if an invariant is broken: that is a bug in the allocator, never
-// the caller's. The invariants relate figures that concurrent calls update
+// With the invariants build tag (go test -tags invariants), every call
+// that may change an Allocator runs validate when it returns, and panics
+// if an invariant is broken: that is a bug in the allocator, never the
+// caller's. The calls that run checkAfter: Alloc, AllocUninit,
+// AllocAligned, Free, Realloc, Trim, Close and CheckGuards; a Cache's
+// Alloc, AllocUninit, AllocAligned, Free, Flush and Close, and a dropped
+// Cache's cleanup; and each tick of the decay. The calls built on them are
+// checked through them: the typed helpers and the Ref calls call Alloc and
+// Free. (A Buffer's growth calls Realloc's and Alloc's unchecked paths;
+// its Free is checked.) The invariants relate figures that concurrent calls update
 // one after another, so the check runs only when its call was the only
 // one in flight, and new calls wait while it runs.
 //

@@ -71,11 +71,11 @@ func TestValidateReportsEachBrokenInvariant(t *testing.T) {
 			small, err := a.Alloc(100)
 			require.NoError(t, err)
 			require.NoError(t, a.Free(small)) // quarantined in guard mode
+			live, err := a.Alloc(3 * mib)
+			require.NoError(t, err)
 			kept, err := a.Alloc(2 * mib)
 			require.NoError(t, err)
 			require.NoError(t, a.Free(kept)) // kept for reuse (retired in guard mode)
-			live, err := a.Alloc(3 * mib)
-			require.NoError(t, err)
 			require.NoError(t, a.Validate())
 
 			mend := a.Breaks(tc.b)

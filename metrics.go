@@ -70,7 +70,7 @@ var metricDefs = []struct {
 }{
 	{"/mmalloc/mapped:bytes", "Bytes mapped from the OS now: chunks, in use or kept empty, and large mappings, live or kept.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Mapped }},
-	{"/mmalloc/mapped/peak:bytes", "The most bytes ever mapped at once.",
+	{"/mmalloc/mapped/peak:bytes", "The most bytes ever held at once: mapped and not given back to the OS.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.PeakMapped }},
 	{"/mmalloc/resident:bytes", "Bytes of the mappings resident in RAM (mincore): what they add to the process's RSS.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Resident }},
@@ -80,13 +80,13 @@ var metricDefs = []struct {
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.RetainLimit }},
 	{"/mmalloc/retained/decaying:bytes", "Bytes of freed memory kept beyond the retention limit, given back once unused for Options.DecayTime.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Decaying }},
-	{"/mmalloc/limit:bytes", "The most bytes that may be mapped at once (Options.Limit); 0 if no limit.",
+	{"/mmalloc/limit:bytes", "The most bytes that may be held at once, mapped and not given back to the OS (Options.Limit); 0 if no limit.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Limit }},
 	{"/mmalloc/in-use:bytes", "Bytes of live allocations, at their usable size.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.InUse }},
 	{"/mmalloc/live:objects", "Live allocations.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Live }},
-	{"/mmalloc/cached:objects", "Free objects held in per-P caches, ready for reuse.",
+	{"/mmalloc/cached:objects", "Free objects the caches (per P, and every Cache) have reserved to hand out.",
 		MetricGauge, func(s *stats.Snapshot) int64 {
 			var n int64
 			for _, c := range s.Classes {

@@ -283,7 +283,8 @@ func TestResidentTracksRSS(t *testing.T) {
 // ExampleAllocator_Metrics feeds a minimal collector: one that writes the
 // Prometheus text format, labelling each Allocator with its name. A
 // Prometheus collector's Collect does the same with
-// prometheus.MustNewConstMetric(desc, valueType, m.Value, name).
+// prometheus.MustNewConstMetric(desc, typ, m.Value, name), typ being the
+// value type m.Kind names.
 func ExampleAllocator_Metrics() {
 	a, err := mmalloc.New(mmalloc.Options{})
 	if err != nil {

@@ -90,14 +90,14 @@ type Options struct {
 	// 0 means DefaultLargeThreshold (128 KiB); it may be lowered, not raised.
 	LargeThreshold int
 
-	// ChunkSize: bytes the arena maps at a time for slabs, a power of two
-	// from 1 MiB to 1 GiB. 0 means DefaultChunkBytes (4 MiB).
+	// ChunkSize: bytes mapped at a time for slabs (one chunk), a power of
+	// two from 1 MiB to 1 GiB. 0 means DefaultChunkBytes (4 MiB).
 	ChunkSize int
 
 	// Limit: the most bytes held at once: mapped (chunks and large
-	// mappings) and not released (Stats.Mapped - Stats.Released), as the Go
-	// runtime's memory limit counts. An allocation that would pass it fails
-	// with ErrOutOfMemory, but only once the Allocator has taken back
+	// mappings) and not released (Snapshot.Mapped - Snapshot.Released), as
+	// the Go runtime's memory limit counts. An allocation that would pass
+	// it fails with ErrOutOfMemory, but only once the Allocator has taken back
 	// everything it holds beyond its live objects and the slabs of the
 	// Caches still in use: retained memory, every P's cache's slabs, and
 	// those of Caches dropped without Close (found by one garbage
@@ -140,13 +140,12 @@ type Options struct {
 
 	// HugePages asks for transparent huge pages (madvise MADV_HUGEPAGE) on
 	// every chunk and on large mappings of 2 MiB or more. Writing every
-	// page of a fresh 4 MiB chunk then takes one fault per 2 MiB instead of
-	// one per 4 KiB page, but a sparse use costs whole huge pages: touching
-	// one byte per 64 KiB of a chunk made 4.000 MiB resident instead of
-	// 0.2500 MiB (BenchmarkChunkFirstTouch in arena; figures:
-	// bench/results/gotest-hugepages.txt, Oxide Virtual Turin-like
-	// Processor, 2026-12-01). Worth it for large, densely used heaps; off by
-	// default, so that RSS follows use.
+	// page of a fresh chunk then takes one fault per 2 MiB instead of one
+	// per 4 KiB page, but a sparse use costs whole huge pages: a few bytes
+	// touched per 64 KiB can make a whole chunk resident
+	// (BenchmarkChunkFirstTouch in internal/chunk; see
+	// bench/results/gotest-hugepages.txt). Worth it for large, densely used
+	// heaps; off by default, so that RSS follows use.
 	HugePages bool
 
 	// Guard turns on guard mode, for tests and staging: it catches writes
@@ -182,10 +181,8 @@ type Options struct {
 	// Cost: no per-P cache, no Cache stack (each call locks), and passes
 	// over the canary and the freed slot; every large Alloc is an mmap,
 	// page faults and an mprotect, every large Free an madvise and an
-	// mprotect. Measured with the bench program against the default mode
-	// (figures: bench/results/guard.txt; AMD EPYC, 2026-11-26): Alloc+Free
-	// pairs 4.53× slower at 16 B, 8.62× at 1 KiB, 16× at 32 KiB, 29× at
-	// 1 MiB; the churn workload 12×.
+	// mprotect. The bench program measures it against the default mode,
+	// Alloc+Free pairs and the churn workload: see bench/results/guard.txt.
 	Guard bool
 
 	// Shared takes every chunk and every large mapping from one anonymous
@@ -594,8 +591,8 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 		return nil, err
 	}
 	b := unsafe.Slice((*byte)(p), size)
-	if zero && dirty {
-		clear(b)
+	if zero {
+		clear(b[:dirty]) // the rest reads as zero: fresh pages
 	}
 	return b[:n], nil
 }

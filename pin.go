@@ -51,11 +51,6 @@ func retire(old *localSet) {
 	_ = old
 }
 
-// lockLocal and unlockLocal serialise a reader with the owner of a cache;
-// without the race detector reads need no lock (see readLocals).
-func lockLocal(*local)   {}
-func unlockLocal(*local) {}
-
 // cacheLock guards a Cache's Local against Stats and the Cache's cleanup
 // in race builds; in other builds it is empty and its methods do nothing.
 type cacheLock struct{}

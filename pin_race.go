@@ -63,9 +63,6 @@ func retire(old *localSet) {
 	}
 }
 
-func lockLocal(l *local)   { l.mu.Lock() }
-func unlockLocal(l *local) { l.mu.Unlock() }
-
 // cacheLock guards a Cache's Local against Stats and the Cache's cleanup.
 type cacheLock struct{ mu sync.Mutex }
 

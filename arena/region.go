@@ -124,7 +124,7 @@ type mapping struct {
 	dirty       uintptr // bytes from base that may be non-zero
 }
 
-// New returns an empty Region configured by opts (nothing is mapped until
+// NewRegion returns an empty Region configured by opts (nothing is mapped until
 // the first Alloc), or an error wrapping mmalloc.ErrInvalidOption.
 func NewRegion(opts RegionOptions) (*Region, error) {
 	if opts.ChunkBytes == 0 {

@@ -25,8 +25,8 @@ var goArenaRound func(sink [][]byte, size int)
 //   - region-clear-8k: the same, clearing 8 KiB ahead at a time;
 //   - region-new: New, Alloc each, Release (nothing kept across rounds);
 //   - goheap: make([]byte, size) each, dropped for the GC;
-//   - goarena: arena.NewArena, arena.MakeSlice each, Free (only with
-//     GOEXPERIMENT=arenas).
+//   - goarena: NewArena, MakeSlice each and Free of Go's arena package
+//     (only with GOEXPERIMENT=arenas).
 //
 // Every variant stores each slice in the same sink, so the work besides
 // allocating is identical.

@@ -5,7 +5,7 @@ package arena
 import goarena "arena"
 
 // Go's experimental arenas, for BenchmarkRegionRound's goarena variant:
-// GOEXPERIMENT=arenas go test -run '^$' -bench RegionRound ./arena
+// GOEXPERIMENT=arenas go test -run '^$' -bench '^BenchmarkRegionRound$' ./arena
 func init() {
 	goArenaRound = func(sink [][]byte, size int) {
 		ar := goarena.NewArena()

@@ -43,7 +43,7 @@
 //   - Out of memory (mmalloc's Limit passed, or the kernel refused a
 //     mapping): by default Allocate and Reallocate panic with the error,
 //     which wraps mmalloc.ErrOutOfMemory. That is what Arrow users get
-//     from Arrow's own allocators — GoAllocator's make panics or dies
+//     from Arrow's own allocators — memory.GoAllocator's make panics or dies
 //     when the Go heap cannot grow, and mallocator panics ("mallocator:
 //     out of memory") — and it is the only answer that keeps Arrow's
 //     contract: Arrow indexes the buffer it asked for, so a nil or short
@@ -69,7 +69,7 @@
 // # Finding memory bugs
 //
 // With mmalloc's guard mode under it, an Allocator finds what Arrow's
-// CheckedAllocator cannot: a write past a buffer's end, and a read or
+// memory.CheckedAllocator cannot: a write past a buffer's end, and a read or
 // write after Free. NewFromEnv makes an Allocator in guard mode when the
 // environment says ARROWMEM_GUARD=1, so that a program's tests can run
 // either way without a change:

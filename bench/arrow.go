@@ -98,8 +98,10 @@ var arrowCases = []struct {
 }
 
 // runArrowWorkload runs every case on every allocator: the allocators one
-// after the other (each from a collected, scavenged Go heap and a reset
-// peak RSS), arrowRounds rounds each, one Run per round.
+// after the other, each from a collected, scavenged Go heap and a reset
+// peak RSS, arrowRounds rounds each back to back, as a program runs them
+// (nothing is collected, scavenged or trimmed between rounds: the Go heap
+// keeps its pages, as mmalloc keeps its own), one Run per round.
 func runArrowWorkload(env *Env, rep *WorkloadReport) error {
 	rounds := env.Runs
 	if rounds < 1 {
@@ -120,9 +122,14 @@ func runArrowWorkload(env *Env, rep *WorkloadReport) error {
 			if err != nil {
 				return err
 			}
+			start, err := arrowStart()
+			if err != nil {
+				_ = closeMem()
+				return err
+			}
 			for r := range rounds {
 				env.Progress.Set(rep.Name, c.name, k.name, fmt.Sprintf("round %d/%d", r+1, rounds))
-				run, heap, rss, err := arrowRun(func() error { return c.round(mem, &sink) })
+				run, heap, rss, err := arrowRun(start, func() error { return c.round(mem, &sink) })
 				if err != nil {
 					_ = closeMem()
 					return fmt.Errorf("arrow %s %s: %w", c.name, k.name, err)
@@ -146,8 +153,8 @@ func runArrowWorkload(env *Env, rep *WorkloadReport) error {
 	for _, k := range arrowKinds {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %s", k.name, k.doc))
 	}
-	rep.Notes = append(rep.Notes, fmt.Sprintf("peak Go heap: the most heap object bytes above the round's start, sampled every %v; "+
-		"peak RSS: VmHWM, reset before each round (/proc/self/clear_refs), minus the RSS at the round's start", arrowSamplePeriod))
+	rep.Notes = append(rep.Notes, fmt.Sprintf("peak Go heap: the most heap object bytes above where they stood before the allocator's first round, sampled every %v; "+
+		"peak RSS: VmHWM, reset before the allocator's first round (/proc/self/clear_refs), minus the RSS then: each round's figure is the peak of the rounds so far", arrowSamplePeriod))
 	return nil
 }
 
@@ -164,17 +171,24 @@ func fmtMiB(v float64) string { return fmt.Sprintf("%.0f MiB", v) }
 // arrowSamplePeriod is how often the Go heap is sampled for its peak.
 const arrowSamplePeriod = time.Millisecond
 
-// arrowRun times one round: wall time, GC cycles, Go-heap allocations,
-// and the peaks of the Go heap and of RSS above their level at its start,
-// in MiB.
-func arrowRun(round func() error) (Run, float64, float64, error) {
+// arrowBase is where the RSS and the Go heap stood before an allocator's
+// first round.
+type arrowBase struct{ rss, heap uint64 }
+
+// arrowStart collects and scavenges the Go heap, resets the peak RSS and
+// returns the baseline of an allocator's rounds.
+func arrowStart() (arrowBase, error) {
 	settle()
 	resetPeakRSS()
-	rss0, err := rssBytes()
-	if err != nil {
-		return Run{}, 0, 0, err
-	}
-	heap0 := heapObjectBytes()
+	rss, err := rssBytes()
+	return arrowBase{rss: uint64(rss), heap: heapObjectBytes()}, err
+}
+
+// arrowRun times one round: wall time, GC cycles, Go-heap allocations,
+// and the peaks of the Go heap and of RSS above base, in MiB (the RSS's
+// over every round since base).
+func arrowRun(base arrowBase, round func() error) (Run, float64, float64, error) {
+	heap0, rss0 := base.heap, int64(base.rss)
 	var peak atomic.Uint64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -196,7 +210,7 @@ func arrowRun(round func() error) (Run, float64, float64, error) {
 	}()
 	before := readCounters()
 	start := time.Now()
-	err = round()
+	err := round()
 	elapsed := time.Since(start)
 	after := readCounters()
 	close(stop)

@@ -112,7 +112,12 @@
 // means a program that moves its big buffers off the heap is left with a
 // small Go heap, and under the default GOGC=100 the collector then runs far
 // more often, for the same garbage: the gc table shows it. Off-heap users
-// should set GOMEMLIMIT to what the process may use, and raise GOGC or set
-// it off (GOGC=off GOMEMLIMIT=…), so that the collector paces against the
-// memory limit rather than a heap that no longer holds the data.
+// should give the process one budget with mmalloc.SetProcessBudget, which
+// keeps the Go memory limit at the budget minus what mmalloc holds, and set
+// GOGC=off, so that the collector paces against that share of the budget
+// rather than a heap that no longer holds the data: the gc table's budget
+// rows. A GOMEMLIMIT set by hand to the live set plus a margin, with
+// GOGC=off (the gogc=off rows), leaves the Go heap the room the off-heap
+// live set already takes: the heap grows into it between collections and
+// pays page faults instead.
 package main

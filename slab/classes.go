@@ -37,6 +37,6 @@ func ClassSlabBytes(c int) int {
 
 // OwnedBytesBound returns the most slab bytes one cache (each P's, or one
 // mmalloc.Cache) can hold beyond its live objects: one slab of every
-// class. Memory freed and not yet given back stays within RetainBytes plus
-// this bound per cache.
+// class. Memory freed and not yet given back stays within RetainBytes
+// (and, while it decays, DecayBytes more) plus this bound per cache.
 func OwnedBytesBound() int { return slabs.OwnedBytesBound() }

@@ -7,7 +7,7 @@ import (
 )
 
 // A request of 100 bytes is served by the 112-byte class: 12 bytes of the
-// object are spare, and mmalloc.UsableSize reports the 112.
+// object are spare, and Allocator.UsableSize reports the 112.
 func ExampleClassOf() {
 	c := slab.ClassOf(100)
 	fmt.Println(slab.ClassBytes(c), slab.ClassSlabBytes(c))

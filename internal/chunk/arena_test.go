@@ -24,7 +24,12 @@ var tag = unsafe.Pointer(new(int))
 func TestNewHeapRejectsBadChunks(t *testing.T) {
 	for _, n := range []int{0, -1, 1 << 19, 3 << 20, 1<<20 + 4096} {
 		_, err := NewHeap(osmem.NewSource(0), HeapOptions{ChunkBytes: n})
-		assert.Error(t, err, "chunk %d", n)
+		assert.ErrorContains(t, err, "chunk: chunk size", "chunk %d: the message names this layer", n)
+	}
+	h, _ := newHeap(t, 1<<20, -1)
+	for _, n := range []int{0, 257} {
+		_, _, _, err := h.AllocPages(n, tag)
+		assert.ErrorContains(t, err, "chunk: ", "a run of %d pages", n)
 	}
 }
 

@@ -35,7 +35,7 @@ var ErrClosed = errs.ErrClosed
 
 // ErrAddressSpace is returned (wrapped in osmem.ErrNoMemory) when the kernel
 // places a chunk where the registry cannot index it.
-var ErrAddressSpace = errors.New("arena: chunk mapped outside the indexed address space")
+var ErrAddressSpace = errors.New("chunk: mapped outside the indexed address space")
 
 // Chunk is one aligned mapping of Heap.ChunkBytes bytes, carved into runs of
 // pages. Its identity fields are read-only after creation; the page bitmaps
@@ -117,7 +117,7 @@ type HeapOptions struct {
 func NewHeap(src *osmem.Source, o HeapOptions) (*Heap, error) {
 	cb := uintptr(o.ChunkBytes)
 	if o.ChunkBytes <= 0 || cb%GranuleBytes != 0 || cb&(cb-1) != 0 {
-		return nil, fmt.Errorf("arena: chunk size %d is not a power-of-two multiple of %d", o.ChunkBytes, GranuleBytes)
+		return nil, fmt.Errorf("chunk: chunk size %d is not a power-of-two multiple of %d", o.ChunkBytes, GranuleBytes)
 	}
 	return &Heap{src: src, chunkBytes: cb, huge: o.HugePages, shared: o.Shared}, nil
 }
@@ -150,7 +150,7 @@ func (h *Heap) AllocPages(n int, owner unsafe.Pointer) (c *Chunk, page int, zero
 // Heap's lock and must not call the Heap.
 func (h *Heap) AllocPagesFor(n int, owner unsafe.Pointer, place func(c *Chunk, page int, zeroed bool)) (c *Chunk, page int, zeroed bool, err error) {
 	if n <= 0 || uintptr(n)*PageBytes > h.chunkBytes {
-		return nil, 0, false, fmt.Errorf("arena: %d pages do not fit a chunk", n)
+		return nil, 0, false, fmt.Errorf("chunk: %d pages do not fit a chunk", n)
 	}
 	c, page, zeroed, err = h.allocPages(n, owner, place)
 	if errors.Is(err, osmem.ErrNoMemory) && h.reclaim != nil && h.src.Retained() > 0 {
@@ -375,7 +375,7 @@ func (h *Heap) Validate() error {
 			return err
 		}
 		if c.nfree == c.pages {
-			return fmt.Errorf("arena: chunk %#x is empty but listed in use", c.base)
+			return fmt.Errorf("chunk: chunk %#x is empty but listed in use", c.base)
 		}
 	}
 	for _, c := range h.empty {
@@ -383,21 +383,21 @@ func (h *Heap) Validate() error {
 			return err
 		}
 		if c.nfree != c.pages {
-			return fmt.Errorf("arena: chunk %#x listed empty has %d pages in use", c.base, c.pages-c.nfree)
+			return fmt.Errorf("chunk: chunk %#x listed empty has %d pages in use", c.base, c.pages-c.nfree)
 		}
 	}
 	if limit := h.src.RetainCap(); len(h.empty) > 1 && int64(len(h.empty)-1)*int64(h.chunkBytes) > limit {
-		return fmt.Errorf("arena: %d empty chunks kept, more than the budget %d allows", len(h.empty), limit)
+		return fmt.Errorf("chunk: %d empty chunks kept, more than the budget %d allows", len(h.empty), limit)
 	}
 	return nil
 }
 
 func (c *Chunk) validate(want chunkState) error {
 	if c.state != want {
-		return fmt.Errorf("arena: chunk %#x in state %d, listed as %d", c.base, c.state, want)
+		return fmt.Errorf("chunk: chunk %#x in state %d, listed as %d", c.base, c.state, want)
 	}
 	if Lookup(c.base) != c || Lookup(c.base+c.bytes-1) != c {
-		return fmt.Errorf("arena: chunk %#x is not registered", c.base)
+		return fmt.Errorf("chunk: chunk %#x is not registered", c.base)
 	}
 	n := 0
 	for i := 0; i < c.pages; i++ {
@@ -406,11 +406,11 @@ func (c *Chunk) validate(want chunkState) error {
 			n++
 		}
 		if isFree != (c.Owner(i) == nil) {
-			return fmt.Errorf("arena: chunk %#x page %d: free=%v but owner=%p", c.base, i, isFree, c.Owner(i))
+			return fmt.Errorf("chunk: chunk %#x page %d: free=%v but owner=%p", c.base, i, isFree, c.Owner(i))
 		}
 	}
 	if n != c.nfree {
-		return fmt.Errorf("arena: chunk %#x counts %d free pages, bitmap has %d", c.base, c.nfree, n)
+		return fmt.Errorf("chunk: chunk %#x counts %d free pages, bitmap has %d", c.base, c.nfree, n)
 	}
 	for u := range c.units {
 		owner := atomic.LoadPointer(&c.units[u])
@@ -419,7 +419,7 @@ func (c *Chunk) validate(want chunkState) error {
 		}
 		for i := u * unitPages(); i < (u+1)*unitPages(); i++ {
 			if c.Owner(i) != owner {
-				return fmt.Errorf("arena: chunk %#x unit %d names %p, but page %d is %p's", c.base, u, owner, i, c.Owner(i))
+				return fmt.Errorf("chunk: chunk %#x unit %d names %p, but page %d is %p's", c.base, u, owner, i, c.Owner(i))
 			}
 		}
 	}

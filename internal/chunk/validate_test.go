@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"unsafe"
@@ -80,6 +81,7 @@ func TestHeapValidateCatches(t *testing.T) {
 			err := h.Validate()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+			assert.True(t, strings.HasPrefix(err.Error(), "chunk: "), "the report names this layer: %v", err)
 			mend()
 			require.NoError(t, h.Validate(), "mended")
 		})

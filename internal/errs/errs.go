@@ -1,9 +1,10 @@
 // Package errs holds the sentinel errors shared by every layer, so that an
-// error made deep in slab, large or arena is the very value package mmalloc
+// error made deep in an engine (internal/slabs, internal/chunk,
+// internal/mappings) or in package arena is the very value package mmalloc
 // exports, and errors.Is works across them without translation. Each
 // meaning has one value: a closed Allocator, a closed chunk heap and a
-// released Region all report ErrClosed (the arena's ErrReleased
-// wraps it), whichever package the error comes from.
+// released Region all report ErrClosed (package arena's ErrReleased wraps
+// it), whichever package the error comes from.
 package errs
 
 import (

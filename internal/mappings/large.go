@@ -3,6 +3,7 @@
 package mappings
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"unsafe"
@@ -55,19 +56,21 @@ const hugeBytes = 2 << 20
 func (r *Registry) SetHugePages(on bool) { r.huge = on }
 
 // RoundUp returns n rounded up to whole pages, the usable size of a large
-// allocation of n bytes. n must be positive and at most MaxBytes.
+// allocation of n bytes. n must be positive and at most
+// osmem.MaxAllocBytes.
 func RoundUp(n uintptr) uintptr {
 	return (n + osmem.PageBytes - 1) &^ (osmem.PageBytes - 1)
 }
 
-// Alloc returns a region for n bytes, its usable size, and whether it may
-// hold old bytes (a kept mapping reused) rather than read as zero (a fresh
-// one). The usable size is always RoundUp(n), the one cap rule: a kept
-// mapping is reused if it is at least that and at most an eighth bigger
-// (the smallest such one wins), and its spare pages are unmapped.
-// Errors wrap errs.ErrOutOfMemory (and the errno or the limit) or are
-// errs.ErrClosed.
-func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
+// Alloc returns a region for n bytes, its usable size, and how many of its
+// first bytes may hold old bytes (a kept mapping reused, or grown); the
+// rest reads as zero (fresh pages). The usable size is always RoundUp(n),
+// the one cap rule: a kept mapping is reused if it is at least that and at
+// most an eighth bigger (the smallest such one wins), and its spare pages
+// are unmapped; else the largest kept mapping smaller than it is grown
+// (smallerKept); else a fresh one is mapped. Errors wrap
+// errs.ErrOutOfMemory (and the errno or the limit) or are errs.ErrClosed.
+func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, uintptr, error) {
 	return r.alloc(n, true)
 }
 
@@ -75,19 +78,19 @@ func (r *Registry) Alloc(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
 // growing buffer): it takes the smallest kept mapping of at least n bytes
 // whatever it would waste, so that growth fills resident pages instead of
 // faulting fresh ones, and maps afresh only when none is kept.
-func (r *Registry) AllocAtLeast(n uintptr) (unsafe.Pointer, uintptr, bool, error) {
+func (r *Registry) AllocAtLeast(n uintptr) (unsafe.Pointer, uintptr, uintptr, error) {
 	return r.alloc(n, false)
 }
 
-func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool, error) {
+func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, uintptr, error) {
 	if r.src == nil {
-		return nil, 0, false, errs.ErrUninitialized
+		return nil, 0, 0, errs.ErrUninitialized
 	}
 	size := RoundUp(n)
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, 0, false, errs.ErrClosed
+		return nil, 0, 0, errs.ErrClosed
 	}
 	if best := r.bestKept(size, bounded); best >= 0 {
 		sp := r.kept[best]
@@ -104,13 +107,28 @@ func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool
 		if give < sp.Size { // the spare pages go back: no one may use them
 			r.src.Unmap(osmem.AddrPointer(sp.Base+give), sp.Size-give)
 		}
-		return osmem.AddrPointer(sp.Base), give, true, nil
+		return osmem.AddrPointer(sp.Base), give, give, nil
+	}
+	if g := r.smallerKept(size); g >= 0 {
+		sp := r.kept[g]
+		r.kept = append(r.kept[:g], r.kept[g+1:]...)
+		r.src.Unretain(sp.Size)
+		r.remember(sp.Base)
+		r.mu.Unlock()
+		p, err := r.grow(sp, size)
+		if err != nil {
+			if !errors.Is(err, errs.ErrClosed) {
+				r.keepAgain(sp) // a refusal changes nothing
+			}
+			return nil, 0, 0, err
+		}
+		return p, size, sp.Size, nil // the pages added read as zero
 	}
 	r.mu.Unlock()
 
 	p, err := r.src.Map(size)
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, 0, err
 	}
 	if r.huge && size >= hugeBytes {
 		osmem.AdviseHuge(p, size)
@@ -119,14 +137,14 @@ func (r *Registry) alloc(n uintptr, bounded bool) (unsafe.Pointer, uintptr, bool
 	if r.closed {
 		r.mu.Unlock()
 		r.src.Unmap(p, size)
-		return nil, 0, false, errs.ErrClosed
+		return nil, 0, 0, errs.ErrClosed
 	}
 	r.spans[uintptr(p)] = size
 	r.forget(uintptr(p))
 	r.inUse += int64(size)
 	r.allocs++
 	r.mu.Unlock()
-	return p, size, false, nil
+	return p, size, 0, nil
 }
 
 // bestKept returns the index of the smallest kept mapping of at least size
@@ -140,6 +158,65 @@ func (r *Registry) bestKept(size uintptr, bounded bool) int {
 		}
 	}
 	return best
+}
+
+// smallerKept returns the index of the largest kept mapping smaller than
+// size, or -1; always -1 where mappings cannot be remapped. Growing it
+// with mremap keeps its resident pages and adds fresh ones after them:
+// an allocation that writes its bytes in order then faults only past
+// them. A program that builds a buffer bigger than the one it freed the
+// round before (an Arrow builder reserving the next power of two) pays
+// no page fault for the bytes the old one held. r.mu is held.
+func (r *Registry) smallerKept(size uintptr) int {
+	if !r.src.Remappable() {
+		return -1
+	}
+	best := -1
+	for i, sp := range r.kept {
+		if sp.Size < size && (best < 0 || sp.Size > r.kept[best].Size) {
+			best = i
+		}
+	}
+	return best
+}
+
+// keepAgain puts back the kept mapping sp that grow could not resize, or
+// unmaps it if the Registry was closed or the budget has no room left.
+func (r *Registry) keepAgain(sp osmem.Span) {
+	r.mu.Lock()
+	if !r.closed && r.src.TryRetain(sp.Size) {
+		r.forget(sp.Base)
+		r.kept = append(r.kept, sp)
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	r.src.Unmap(osmem.AddrPointer(sp.Base), sp.Size)
+}
+
+// grow resizes the kept mapping sp, taken out of the kept list, to size
+// bytes with mremap and registers it as a live mapping. If the mremap
+// fails sp is left as it was; if the Registry was closed meanwhile the
+// grown mapping is unmapped and errs.ErrClosed returned.
+func (r *Registry) grow(sp osmem.Span, size uintptr) (unsafe.Pointer, error) {
+	q, err := r.src.Remap(osmem.AddrPointer(sp.Base), sp.Size, size)
+	if err != nil {
+		return nil, err
+	}
+	if r.huge && size >= hugeBytes {
+		osmem.AdviseHuge(q, size)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		r.src.Unmap(q, size)
+		return nil, errs.ErrClosed
+	}
+	r.spans[uintptr(q)] = size
+	r.forget(uintptr(q))
+	r.inUse += int64(size)
+	r.allocs++
+	return q, nil
 }
 
 // Owns reports whether addr is the first byte of a live mapping, and its size.

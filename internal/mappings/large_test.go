@@ -17,7 +17,7 @@ func TestAllocFreeClassify(t *testing.T) {
 	defer r.Close()
 	p, size, dirty, err := r.Alloc(200_000)
 	require.NoError(t, err)
-	assert.False(t, dirty, "a fresh mapping reads as zero")
+	assert.Zero(t, dirty, "a fresh mapping reads as zero")
 	assert.Equal(t, RoundUp(200_000), size)
 	assert.Zero(t, uintptr(p)%osmem.PageBytes)
 	b := unsafe.Slice((*byte)(p), size)
@@ -74,24 +74,27 @@ func TestCloseWhileMapping(t *testing.T) {
 			r := NewRegistry(src)
 			live, _, _, err := r.Alloc(2 * page)
 			require.NoError(t, err)
+			one, _, _, err := r.Alloc(page)
+			require.NoError(t, err)
 			kept, _, _, err := r.Alloc(3 * page)
 			require.NoError(t, err)
-			require.NoError(t, r.Free(uintptr(kept))) // retained: the limit will call reclaim
+			require.NoError(t, r.Free(uintptr(one)))  // retained: the limit will call reclaim
+			require.NoError(t, r.Free(uintptr(kept))) // the same, or grown by Alloc
 			closed := false
 			src.SetReclaim(func() {
 				r.Close() // unmaps the live and the kept mapping: room for the retry
 				closed = true
 			})
 			if call == "Alloc" {
-				_, _, _, err = r.Alloc(4 * page) // 2+3+4 pages pass the limit of 8
+				_, _, _, err = r.Alloc(6 * page) // grows the 3-page kept mapping: 2+1+3+3 pass the limit of 8
 			} else {
-				_, _, err = r.Remap(uintptr(live), 7*page) // 5 more pages: 2+3+5 pass it
+				_, _, err = r.Remap(uintptr(live), 7*page) // 5 more pages: 2+1+3+5 pass it
 			}
 			require.True(t, closed, "the mapping ran into the limit, and Close ran")
 			require.ErrorIs(t, err, errs.ErrClosed)
 			assert.Zero(t, src.Mapped(), "the mapping made while closing was undone")
 			assert.Equal(t, src.Mmaps(), src.Munmaps(), "every mapping made was unmapped")
-			assert.Equal(t, Stats{Live: 1, InUse: int64(2 * page), Allocs: 2, Frees: 1}, r.Stats(),
+			assert.Equal(t, Stats{Live: 1, InUse: int64(2 * page), Allocs: 3, Frees: 2}, r.Stats(),
 				"the figures stay as they were at Close: the live mapping was never freed")
 			assert.Zero(t, src.Retained())
 		})
@@ -127,12 +130,12 @@ func TestRetention(t *testing.T) {
 	p, size, dirty, err := r.Alloc(mib - 100)
 	require.NoError(t, err)
 	assert.Equal(t, uintptr(mib), size)
-	assert.True(t, dirty, "a reused mapping may hold old bytes")
+	assert.Equal(t, size, dirty, "a reused mapping may hold old bytes")
 	assert.Equal(t, mm, src.Mmaps(), "no new mapping")
 	_, size, dirty, err = r.Alloc(mib / 2)
 	require.NoError(t, err)
 	assert.Equal(t, uintptr(mib/2), size, "a kept 1 MiB mapping would waste half")
-	assert.False(t, dirty)
+	assert.Zero(t, dirty)
 	require.NoError(t, r.Free(uintptr(p)))
 
 	r.Trim()
@@ -171,7 +174,7 @@ func TestAllocAtLeastTakesAnyKeptFit(t *testing.T) {
 	_, size, dirty, err := r.AllocAtLeast(300 << 10)
 	require.NoError(t, err)
 	assert.Equal(t, uintptr(4*mib), size, "the smallest kept mapping that holds it")
-	assert.True(t, dirty)
+	assert.Equal(t, size, dirty)
 	assert.Equal(t, mm, src.Mmaps())
 	_, size, _, err = r.AllocAtLeast(5 * mib)
 	require.NoError(t, err)
@@ -179,7 +182,7 @@ func TestAllocAtLeastTakesAnyKeptFit(t *testing.T) {
 	_, size, dirty, err = r.AllocAtLeast(5 * mib)
 	require.NoError(t, err)
 	assert.Equal(t, RoundUp(5*mib), size, "none kept: a fresh mapping")
-	assert.False(t, dirty)
+	assert.Zero(t, dirty)
 	assert.Equal(t, mm+1, src.Mmaps())
 	require.NoError(t, r.Validate())
 }
@@ -251,7 +254,7 @@ func TestReuseHandsOutExactlyRoundUp(t *testing.T) {
 	q, size, dirty, err := r.Alloc(35*page - 10)
 	require.NoError(t, err)
 	assert.Equal(t, p, q, "the kept mapping is reused")
-	assert.True(t, dirty)
+	assert.Equal(t, size, dirty)
 	assert.Equal(t, 35*page, size, "as big as asked, rounded to pages")
 	assert.Equal(t, mm, src.Mmaps(), "no new mapping")
 	assert.Equal(t, mu+1, src.Munmaps(), "the spare page is unmapped")
@@ -336,4 +339,57 @@ func TestRemapRefusals(t *testing.T) {
 	assert.Equal(t, byte(7), *(*byte)(p))
 	assert.Equal(t, before, r.Stats())
 	require.NoError(t, r.Validate())
+}
+
+// TestAllocGrowsSmallerKept: with no kept mapping that fits a request, the
+// largest kept mapping smaller than it is grown with mremap rather than a
+// fresh one mapped: its pages, resident and written, stay where the new
+// allocation starts (so a buffer written in order faults only past them).
+// A refused mremap puts the kept mapping back and changes nothing.
+func TestAllocGrowsSmallerKept(t *testing.T) {
+	page := osmem.PageBytes
+	src := osmem.NewSource(0)
+	src.SetRetainLimit(int64(64 * page))
+	r := NewRegistry(src)
+	small, _, _, err := r.Alloc(2 * page)
+	require.NoError(t, err)
+	bigger, _, _, err := r.Alloc(3 * page)
+	require.NoError(t, err)
+	mem := unsafe.Slice((*byte)(bigger), 3*page)
+	for i := range mem {
+		mem[i] = byte(i % 251)
+	}
+	require.NoError(t, r.Free(uintptr(small)))
+	require.NoError(t, r.Free(uintptr(bigger)))
+	mmaps, remaps := src.Mmaps(), src.Remaps()
+
+	src.FailAfter(1) // the mremap is refused
+	_, _, _, err = r.Alloc(8 * page)
+	require.ErrorIs(t, err, errs.ErrOutOfMemory)
+	src.FailAfter(0)
+	n, bytes := r.Kept()
+	assert.Equal(t, 2, n, "the refusal put the kept mapping back")
+	assert.Equal(t, int64(5*page), bytes)
+	assert.Equal(t, int64(5*page), src.Retained())
+	require.NoError(t, r.Validate())
+
+	p, size, dirty, err := r.Alloc(8 * page)
+	require.NoError(t, err)
+	assert.Equal(t, 8*page, size)
+	assert.Equal(t, 3*page, dirty, "the grown mapping holds old bytes in its first 3 pages")
+	assert.Equal(t, mmaps, src.Mmaps(), "no fresh mapping")
+	assert.Equal(t, remaps+1, src.Remaps(), "one mremap")
+	grown := unsafe.Slice((*byte)(p), 8*page)
+	for i := range 3 * page {
+		require.Equal(t, byte(i%251), grown[i], "byte %d kept", i)
+	}
+	n, bytes = r.Kept()
+	assert.Equal(t, 1, n, "the smaller kept mapping stays")
+	assert.Equal(t, int64(2*page), bytes)
+	assert.Equal(t, int64(2*page), src.Retained())
+	assert.Equal(t, Stats{Live: 1, InUse: int64(8 * page), Allocs: 3, Frees: 2}, r.Stats())
+	require.NoError(t, r.Validate())
+	require.NoError(t, r.Free(uintptr(p)))
+	r.Close()
+	assert.Zero(t, src.Mapped())
 }

@@ -53,10 +53,10 @@ var ErrNoMemory = errs.ErrOutOfMemory
 //
 // A Source is safe for concurrent use: its counters are atomic and its limit
 // is enforced with a compare-and-swap loop on held, so Mapped - Released
-// never passes Limit. Memory counts as released from the moment its pages
-// are given back (Release) until it is used again (Recommit); a range
-// mapped and never touched counts as released when its user says so
-// (MarkReleased), as the chunks of the slabs do.
+// never passes Limit. Memory counts as released while its pages hold no
+// memory: from the moment its user reports it with MarkReleased (pages
+// given back with Release, or a range mapped and never touched, as a new
+// chunk's) until it is used again (Recommit) or unmapped (UnmapReleased).
 type Source struct {
 	limit    int64        // most bytes held at once; 0 means none. Read-only.
 	mapped   atomic.Int64 // bytes mapped now through this Source

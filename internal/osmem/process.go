@@ -1,4 +1,4 @@
-// The process-wide count of mapped bytes and the one watcher of it.
+// The process-wide count of held bytes and the one watcher of it.
 // See osmem.go for the overview.
 
 package osmem
@@ -8,13 +8,15 @@ import (
 	"sync/atomic"
 )
 
-// processMapped is the sum of Mapped over every Source of the process. It
-// moves with each reservation, so it may run ahead of the kernel by the
-// mappings in flight.
+// processMapped is the sum of Held (Mapped - Released) over every Source
+// of the process. It moves wherever held does: when a mapping is
+// accounted before it is made (so it may run ahead of the kernel by the
+// mappings in flight), when pages are released or recommitted, and when a
+// mapping is unmapped.
 var processMapped atomic.Int64
 
-// ProcessMapped returns the bytes mapped now by every Source of the process:
-// every Allocator and every Region.
+// ProcessMapped returns the bytes held now (mapped and not released) by
+// every Source of the process: every Allocator and every Region.
 func ProcessMapped() int64 { return processMapped.Load() }
 
 // watch is an installed watcher: fn runs whenever ProcessMapped has moved
@@ -31,13 +33,14 @@ type watch struct {
 // watcher is the installed watch, or nil. At most one exists per process.
 var watcher atomic.Pointer[watch]
 
-// Watch installs fn as the process's watcher of ProcessMapped (replacing any
-// other) and calls it once at once. Afterwards fn runs, on the goroutine
-// that mapped or unmapped, each time ProcessMapped has moved by at least
-// stepBytes (at least 1) since its last call; the calls are serialised.
-// fn runs while the allocator may hold its own locks: it must be quick and
-// must not allocate from mmalloc. Watch(0, nil) removes the watcher. When
-// Watch returns, the replaced fn has finished and will not run again.
+// Watch installs fn as the process's watcher of ProcessMapped (replacing
+// any other) and calls it once at once. Afterwards fn runs, on the
+// goroutine whose mapping, unmapping or release moved it, each time
+// ProcessMapped has moved by at least stepBytes (at least 1) since its
+// last call; the calls are serialised. fn runs while the allocator may
+// hold its own locks: it must be quick and must not allocate from mmalloc.
+// Watch(0, nil) removes the watcher. When Watch returns, the replaced fn
+// has finished and will not run again.
 func Watch(stepBytes int64, fn func(mapped int64)) {
 	var w *watch
 	if fn != nil {

@@ -47,7 +47,7 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 // flag on top. The owner adds what it reserves; each Free subtracts one.
 // A Free that brings an unowned slab's count to reuseAt (an eighth of it
 // is free: worth a cache's visit) or to 0 (it is empty) tells the Central
-// to move it (Central.Settle).
+// to move it (Slab.Settle).
 //
 // The identity fields are set before the slab is recorded in its chunk's
 // page table and read-only afterwards. fresh belongs to the owner while
@@ -87,7 +87,7 @@ type Slab struct {
 	ownedBase unsafe.Pointer // &owned[0]
 	size      uintptr
 	objects   int32  // objects in the slab
-	reuseAt   int32  // count at which an unowned slab becomes partial again: objects - reuseFreeObjects
+	reuseAt   int32  // count at which an unowned slab becomes partial again: objects - reuseFree(objects)
 	fresh     int32  // objects [fresh, objects) were never handed out
 	rot       int8   // -classShift of the class: index rotates right by it
 	class     uint8  // the size class
@@ -210,7 +210,7 @@ func (s *Slab) ClaimIndex(i uint64) (word *uint64, bit uint64, ok bool) {
 
 // claim clears the owner bit of object i, whose first byte is addr, if a
 // caller holds it, and counts the object out; settle says the Central must
-// look at the slab (Central.Settle) once the caller may block. ok false:
+// look at the slab (Slab.Settle) once the caller may block. ok false:
 // nobody held the object, and nothing changed. It takes no lock.
 func (s *Slab) claim(i int) (settle, ok bool) {
 	if _, _, ok := s.ClaimIndex(uint64(i)); !ok {
@@ -448,7 +448,7 @@ func (c *Central) place(s *Slab) {
 // nil, with unused: what the cache's count of it holds that callers do
 // not (Local.Install says); and gives the caller ownership of a slab with free
 // objects: a partial one (old itself, if it is the best there is), else a
-// kept empty one, else a new one carved from the arena. One lock for
+// kept empty one, else a new one carved from the chunk heap. One lock for
 // both. An error wraps errs.ErrOutOfMemory or errs.ErrClosed; old is given
 // back even then.
 func (c *Central) Exchange(old *Slab, unused int) (*Slab, error) {

@@ -8,7 +8,7 @@
 //
 //   - arrow-go: arrow/memory gets a file that, under the build tag
 //     mmalloc, sets memory.DefaultAllocator to an arrowmem.Allocator, and
-//     under the tag mmalloc_goalloc makes GoAllocator (NewGoAllocator)
+//     under the tag mmalloc_goalloc makes memory.GoAllocator (NewGoAllocator)
 //     allocate from one (its own go_allocator.go is left out under that
 //     tag); every package tested gets a TestMain that prints, after the
 //     tests, what mmalloc still holds and where it was allocated. go.mod
@@ -406,7 +406,7 @@ func parseEvents(r io.Reader) map[string]*counts {
 	return res
 }
 
-// readReports attaches the reports the TestMains wrote to dir.
+// readReports attaches the reports the TestMain functions wrote to dir.
 func readReports(dir string, res map[string]*counts) {
 	for pkg, c := range res {
 		data, err := os.ReadFile(filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(pkg, arrowModule+"/"), "/", "_")+".json"))
