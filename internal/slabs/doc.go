@@ -40,12 +40,13 @@
 //     retention budget takes — plus the list of the slabs caches own (so
 //     that Validate sees every slab), the count of slabs, and the
 //     allocations and frees that caches publish.
-//   - Local: a cache. Per class, in one cache line (classCache): the slab
-//     it owns, the mask of free objects of one owner word it has reserved
-//     to hand out (with the word's address, its first object's and which
-//     of them read as zero), the object freed into that word last, which
-//     it keeps, the frees through it into its own slab not yet taken off
-//     the slab's count, and its counts of allocations and frees. And a
+//   - Local: a cache. Per class, in one cache line (classCache): the mask
+//     of free objects of one owner word it has reserved to hand out (with
+//     the word's address, its first object's and which of them read as
+//     zero), the object freed into that word last, which it keeps, the
+//     frees through it into its own slab not yet taken off the slab's
+//     count, and its counts of allocations and frees; and apart
+//     (classSlab), the slab it owns and the word's index. And a
 //     chunk.Memo: the chunks of the last addresses it looked up in the
 //     registry, four of them. A cache owns at most one slab per class:
 //     OwnedBytesBound bytes of slabs in all. A Local is not safe for

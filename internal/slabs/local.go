@@ -25,31 +25,28 @@ type Local struct {
 }
 
 // classCache is what the fast paths use of one class of a Local: one
-// cache line, read and written by Alloc, FreeReserved and Freed, which
-// read nothing else but the owner word (the word's address and the
-// address of its first object are copies, so that they read nothing of
-// the Slab record). It holds the owner word w of the slab the cache
-// owns, the word it reserves objects from.
+// cache line, read and written by Alloc and FreeReserved, which read
+// nothing else but the owner word (the word's address and the address of
+// its first object are copies, so that they read nothing of the Slab
+// record). It holds the owner word w of the slab the cache owns
+// (classSlab.s), the word it reserves objects from.
 type classCache struct {
 	mask   uint64  // reserved objects of word w: bit b is object w*64+b
 	zero   uint64  // of mask's objects, those that read as zero (meaningless where mask is clear)
+	pend   uint64  // the object of word w freed last, reserved at the next free (see recycle); 0 if none
 	word   *uint64 // owner word w, or nil
 	wbase  uintptr // the address of object w*64
 	size   uint32  // the object size of the class
-	freed  uint16  // objects of s freed through this cache, not yet taken off its count
-	pend   uint8   // pendBit | the index in word w of the object freed last, reserved at the next free; 0 if none
+	freed  uint16  // objects of the slab freed through this cache, not yet taken off its count
 	rot    uint8   // the object size's trailing zero bits: Slab.rawIndex rotates right by them
 	allocs uint64  // allocations this cache served
 	frees  uint64  // frees this cache took
-	s      *Slab   // the slab the cache owns, or nil
 }
-
-// pendBit marks classCache.pend as naming an object.
-const pendBit = 0x80
 
 // classSlab is the rest of one class of a Local.
 type classSlab struct {
-	w int // the owner word mask came from
+	s *Slab // the slab the cache owns, or nil
+	w int   // the owner word mask came from
 }
 
 // OwnedBytesBound returns the most bytes of slabs one cache can own: one
@@ -76,7 +73,7 @@ func (l *Local) Frees(c int) uint64 { return atomic.LoadUint64(&l.cls[c].frees) 
 // reserved and not handed out.
 func (l *Local) Reserved(c int) int {
 	cc := &l.cls[c]
-	return bits.OnesCount64(cc.mask) + int(cc.pend>>7)
+	return bits.OnesCount64(cc.mask | cc.pend)
 }
 
 // unused is what the count of the slab class c owns holds that callers
@@ -88,7 +85,7 @@ func (l *Local) unused(c int) int { return l.Reserved(c) + int(l.cls[c].freed) }
 // beyond the objects callers hold (see unused), for validation.
 func (l *Local) Owns(f func(s *Slab, unused int)) {
 	for c := 1; c < NumClasses; c++ {
-		if s := l.cls[c].s; s != nil {
+		if s := l.cold[c].s; s != nil {
 			f(s, l.unused(c))
 		}
 	}
@@ -135,7 +132,7 @@ func (l *Local) AllocNext(c int) (addr uintptr, zero, ok bool) {
 // false when the cache must change slabs.
 func (l *Local) reserve(c int) bool {
 	cc, cs := &l.cls[c], &l.cold[c]
-	s := cc.s
+	s := cs.s
 	if s == nil {
 		return false
 	}
@@ -158,7 +155,7 @@ func (l *Local) reserve(c int) bool {
 	*cc = classCache{
 		mask: m, zero: s.takeFresh(w, m), word: s.ownerWord(w << 6),
 		wbase: s.base + uintptr(w<<6)*s.size, size: uint32(s.size), rot: uint8(-s.rot),
-		allocs: cc.allocs, frees: cc.frees, s: s,
+		allocs: cc.allocs, frees: cc.frees,
 	}
 	return true
 }
@@ -169,9 +166,9 @@ func (l *Local) reserve(c int) bool {
 // give back (Central.Exchange or Abandon) once it may block.
 func (l *Local) Install(c int, s *Slab) (old *Slab, unused int) {
 	cc := &l.cls[c]
-	old, unused = cc.s, l.unused(c)
-	l.cold[c] = classSlab{w: -1}
-	*cc = classCache{allocs: cc.allocs, frees: cc.frees, s: s}
+	old, unused = l.cold[c].s, l.unused(c)
+	l.cold[c] = classSlab{s: s, w: -1}
+	*cc = classCache{allocs: cc.allocs, frees: cc.frees}
 	return old, unused
 }
 
@@ -241,22 +238,22 @@ func (l *Local) FreeReserved(c int, i uint64) bool {
 		return false // nobody held it, or no object has the bit
 	}
 	cc.frees++
-	cc.recycle(i, bit)
+	cc.recycle(bit)
 	return true
 }
 
-// recycle takes object i of word w (bit is 1<<i), just freed, back into
-// the cache: held one fewer, kept one more, so the slab's count stays. It
+// recycle takes the object of word w whose owner bit is bit, just freed,
+// back into the cache: held one fewer, kept one more, so the slab's count
+// stays. It
 // is reserved again, to be handed out before the word's higher objects,
 // but only at the class's next free through the cache, the object freed
 // before it taking its place: so a program that frees and allocates in
 // turn reuses two objects' lines, as with a free list, and a second Free
 // of an object is refused even after one more allocation of its class
 // (its owner bit, clear until it is handed out again, refuses it).
-func (cc *classCache) recycle(i, bit uint64) {
-	p := cc.pend
-	cc.mask |= uint64(p>>7) << (p & 63)
-	cc.pend = pendBit | uint8(i)
+func (cc *classCache) recycle(bit uint64) {
+	cc.mask |= cc.pend
+	cc.pend = bit
 	cc.zero &^= bit // it has been used
 }
 
@@ -270,12 +267,12 @@ func (l *Local) Owner(addr uintptr) *Slab { return (*Slab)(l.memo.Owner(addr)) }
 func (l *Local) Freed(s *Slab, word *uint64, bit uint64) (settle bool) {
 	cc := &l.cls[s.class]
 	cc.frees++
-	if cc.s != s {
+	if l.cold[s.class].s != s {
 		return s.uncount()
 	}
 	// The cache owns the slab, which never needs settling then.
 	if word == cc.word {
-		cc.recycle(uint64(bits.TrailingZeros64(bit)), bit)
+		cc.recycle(bit)
 		return false
 	}
 	// The cache takes the object off the count when it next reserves

@@ -523,7 +523,7 @@ func TestFreeReserved(t *testing.T) {
 		take(t, cs, &l, cls)
 	}
 	last, _ := take(t, cs, &l, cls)
-	s := l.cls[cls].s
+	s := l.cold[cls].s
 	require.Equal(t, 21, l.cold[cls].w, "reserving from the last word")
 	require.Equal(t, s.base+uintptr(21*64)*size, last)
 	assert.False(t, freeReserved(&l, cls, s.base+uintptr(s.objects)*size), "past the slab's last object")
@@ -553,7 +553,7 @@ func TestReservationReadsAsZero(t *testing.T) {
 		require.True(t, zero)
 		ps = append(ps, p)
 	}
-	s := l.cls[cls].s
+	s := l.cold[cls].s
 	assert.EqualValues(t, 64, s.fresh, "the whole word reserved is past the mark")
 	assert.Equal(t, ^uint64(0)&^7, l.cls[cls].zero&l.cls[cls].mask, "the rest of the word reads as zero")
 	drain(cs, &l) // the 61 reserved objects go back unused
@@ -612,7 +612,7 @@ func TestPendingObjectLeavesWithItsWord(t *testing.T) {
 		p, _ := take(t, cs, &l, cls)
 		ps = append(ps, p)
 	}
-	old := l.cls[cls].s
+	old := l.cold[cls].s
 	require.True(t, freeReserved(&l, cls, ps[10]))
 	held, err := validate(cs, &l)
 	require.NoError(t, err)
@@ -621,7 +621,7 @@ func TestPendingObjectLeavesWithItsWord(t *testing.T) {
 	// The word has nothing reserved, one object free: not worth
 	// reserving again (reuseFree is 8), so the cache changes slabs.
 	p, _ := take(t, cs, &l, cls)
-	require.NotEqual(t, old, l.cls[cls].s)
+	require.NotEqual(t, old, l.cold[cls].s)
 	assert.NotContains(t, ps, p)
 	assert.Equal(t, 63, old.count(), "the slab given back counts its 63 held objects, once")
 	held, err = validate(cs, &l)
