@@ -46,7 +46,7 @@ func (a *Allocator) AllocAligned(n, align int) ([]byte, error) {
 	if a.guard != nil {
 		return a.counted(a.guardAllocAligned(n, align))
 	}
-	b, err := a.alloc(m, true)
+	b, err := a.allocZeroed(m)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (c *Cache) AllocAligned(n, align int) ([]byte, error) {
 	if a.guard != nil {
 		return a.counted(a.guardAllocAligned(n, align))
 	}
-	b, err := c.alloc(m, true)
+	b, err := c.allocZeroed(m)
 	if err != nil {
 		return nil, err
 	}

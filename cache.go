@@ -5,7 +5,6 @@ package mmalloc
 import (
 	"runtime"
 	"sync/atomic"
-	"unsafe"
 	"weak"
 
 	"github.com/mmalloc/mmalloc/internal/heapprof"
@@ -42,12 +41,14 @@ type Cache struct {
 // cleanup can reach it once the Cache is unreachable. The Allocator's
 // registry (Allocator.caches) holds it while the Cache is open.
 type cacheState struct {
-	a      *Allocator
-	mu     cacheLock // race builds: serialises l with Stats and the cleanup
-	l      slabs.Local
-	closed bool             // Close ran; protected by a.lmu
-	ended  atomic.Bool      // closed, for the fast paths to read
-	sample heapprof.Sampler // see profile.go; the Cache's goroutine's
+	a         *Allocator
+	prof      *heapprof.Profile // &a.prof; read-only
+	threshold int               // a.threshold; read-only
+	mu        cacheLock         // race builds: serialises l with Stats and the cleanup
+	l         slabs.Local
+	closed    bool             // Close ran; protected by a.lmu
+	ended     atomic.Bool      // the Cache or its Allocator is closed, for the slow paths to read
+	sample    heapprof.Sampler // see profile.go; the Cache's goroutine's
 
 	// handle points to the Cache without keeping it reachable: nil once
 	// a garbage collection found the Cache dropped, possibly before its
@@ -62,7 +63,7 @@ func (a *Allocator) NewCache() *Cache {
 	if !a.made() {
 		return &Cache{}
 	}
-	st := &cacheState{a: a}
+	st := &cacheState{a: a, prof: &a.prof, threshold: a.threshold}
 	st.sample.Init(&a.prof)
 	a.lmu.Lock()
 	if a.closed.Load() {
@@ -80,48 +81,95 @@ func (a *Allocator) NewCache() *Cache {
 
 // Alloc is Allocator.Alloc through the Cache: n zeroed bytes.
 func (c *Cache) Alloc(n int) ([]byte, error) {
-	if !c.made() {
-		return nil, ErrUninitialized
-	}
-	if invariants {
+	if invariants && c.made() {
 		defer c.st.a.checkAfter("Cache.Alloc")()
 	}
-	return c.alloc(n, true)
+	return c.allocZeroed(n)
 }
 
 // AllocUninit is Allocator.AllocUninit through the Cache: n bytes whose
 // contents are unspecified.
 func (c *Cache) AllocUninit(n int) ([]byte, error) {
+	if invariants && c.made() {
+		defer c.st.a.checkAfter("Cache.AllocUninit")()
+	}
+	return c.allocUninit(n)
+}
+
+// The fast paths of the Cache are each one function, the smaller pieces
+// they call inlined (Alloc, AllocUninit and Free into their callers,
+// Local's and Slab's steps into them), so that an allocation or a free
+// that the Cache serves alone is one call. A closed Cache reserves
+// nothing, owns no slab and remembers no chunk (drainLocked,
+// Allocator.Close): the fast paths fail on it without a look at
+// st.ended, and the slow paths check it.
+
+// allocUninit is AllocUninit: the fast path, and allocSlow for the rest.
+func (c *Cache) allocUninit(n int) ([]byte, error) {
 	if !c.made() {
 		return nil, ErrUninitialized
 	}
-	if invariants {
-		defer c.st.a.checkAfter("Cache.AllocUninit")()
-	}
-	return c.alloc(n, false)
-}
-
-func (c *Cache) alloc(n int, zero bool) ([]byte, error) {
 	st := c.st
-	a := st.a
-	if st.ended.Load() {
-		return nil, ErrClosed
-	}
-	if uint(n-1) < uint(a.threshold) && !a.closed.Load() {
+	if uint(n-1) < uint(st.threshold) {
 		cls := slabs.ClassOf(n)
 		st.mu.lock()
-		p, z, ok := st.l.Alloc(cls)
+		p, size, _ := st.l.Alloc(cls)
 		st.mu.unlock()
-		if ok {
-			b := object(p, cls, n, zero && !z)
-			if st.sample.Take(slabs.ClassBytes(cls)) { // see profile.go
-				return a.sampled(b)
+		if size != 0 {
+			if !st.sample.Take(int(size)) { // see profile.go
+				return object(p, n, int(size)), nil
+			}
+			return st.a.sampled(object(p, n, int(size)))
+		}
+	}
+	return c.allocSlow(n, false)
+}
+
+// allocZeroed is Alloc: allocUninit, and the object cleared unless it
+// reads as zero.
+func (c *Cache) allocZeroed(n int) ([]byte, error) {
+	if !c.made() {
+		return nil, ErrUninitialized
+	}
+	st := c.st
+	if uint(n-1) < uint(st.threshold) {
+		cls := slabs.ClassOf(n)
+		st.mu.lock()
+		p, size, z := st.l.Alloc(cls)
+		st.mu.unlock()
+		if size != 0 {
+			b := object(p, n, int(size))
+			if !z {
+				clear(b[:size])
+			}
+			if st.sample.Take(int(size)) { // see profile.go
+				return st.a.sampled(b)
 			}
 			return b, nil
 		}
+	}
+	return c.allocSlow(n, true)
+}
+
+// allocSlow is the rest of allocUninit and allocZeroed: the Cache has no
+// object of n's class reserved, n is large or invalid, or the Cache is
+// closed.
+func (c *Cache) allocSlow(n int, zero bool) ([]byte, error) {
+	st := c.st
+	if st.ended.Load() {
+		return nil, ErrClosed
+	}
+	if uint(n-1) >= uint(st.threshold) {
+		return st.a.alloc(n, zero)
+	}
+	cls := slabs.ClassOf(n)
+	st.mu.lock()
+	p, z, ok := st.l.AllocNext(cls)
+	st.mu.unlock()
+	if !ok {
 		return c.counted(c.refill(cls, n, zero))
 	}
-	return a.alloc(n, zero)
+	return c.counted(objectCleared(p, cls, n, zero && !z), nil)
 }
 
 // refill gives the Cache a new slab of class cls and hands out one object.
@@ -136,34 +184,80 @@ func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
 // Free is Allocator.Free through the Cache, with the same checks and
 // errors: the object goes straight back to its slab.
 func (c *Cache) Free(b []byte) error {
+	if invariants && c.made() && !c.st.ended.Load() {
+		defer c.st.a.checkAfter("Cache.Free")()
+	}
+	return c.free(b)
+}
+
+// free is Free: the fast path, an object of the owner word the Cache
+// reserves from or of a chunk it remembers, which no heap profile sample
+// holds; and freeSlow for the rest.
+func (c *Cache) free(b []byte) error {
 	if !c.made() {
 		return ErrUninitialized
 	}
 	st := c.st
+	addr := sliceAddr(b)
+	if cap(b) == 0 {
+		return c.freeSlow(b)
+	}
+	if st.prof.MaybeLive(addr) { // see profile.go
+		return c.freeSlow(b)
+	}
+	// The steps of a free through a cache (internal/slabs, Local),
+	// inlined: the Cache's reserved word of b's class, read from its cap
+	// (if b was resliced the guess may be wrong, and ReservedIndex says
+	// so), else the slab the chunk the Cache remembers names.
+	st.mu.lock()
+	cls := slabs.ClassOf(cap(b))
+	if i, ok := st.l.ReservedIndex(cls, addr); ok {
+		if st.l.FreeReserved(cls, i) {
+			st.mu.unlock()
+			return nil
+		}
+	} else if s := st.l.Owner(addr); s != nil {
+		if i, ok := s.Index(addr); ok {
+			if word, bit, ok := s.ClaimIndex(i); ok {
+				settle := st.l.Freed(s, word, bit)
+				st.mu.unlock()
+				if settle {
+					s.Settle()
+				}
+				return nil
+			}
+		}
+	}
+	st.mu.unlock()
+	return c.freeSlow(b)
+}
+
+// freeSlow is free with every check in its documented order, for what
+// the fast path left: the registry finds an object outside the chunks the
+// Cache remembers (and the Cache remembers its chunk from then on), and
+// refusals are explained.
+func (c *Cache) freeSlow(b []byte) error {
+	st := c.st
 	if st.ended.Load() {
 		return ErrClosed
 	}
-	if invariants {
-		defer st.a.checkAfter("Cache.Free")()
-	}
-	if addr := sliceAddr(b); st.a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
+	if addr := sliceAddr(b); st.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
 		st.a.dropSample(addr)
 	}
-	// The fast path: an object of the chunk the Cache remembers.
-	if cap(b) != 0 && !st.a.closed.Load() {
-		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if addr := sliceAddr(b); cap(b) != 0 {
 		st.mu.lock()
-		s, settle := st.l.Free(addr)
-		if s == nil {
-			s, settle = st.a.freeLookup(&st.l, addr)
+		s := st.a.lookup(&st.l, addr)
+		if i, ok := s.Index(addr); ok {
+			if word, bit, ok := s.ClaimIndex(i); ok {
+				settle := st.l.Freed(s, word, bit)
+				st.mu.unlock()
+				if settle {
+					s.Settle()
+				}
+				return nil
+			}
 		}
 		st.mu.unlock()
-		if s != nil {
-			if settle {
-				s.Settle()
-			}
-			return nil
-		}
 	}
 	s, settle, done, err := st.a.checkFree(b)
 	if done {

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -138,6 +139,126 @@ func TestCachesAcrossGoroutines(t *testing.T) {
 	}
 	require.NoError(t, a.Validate())
 	assert.Zero(t, a.Stats().Live)
+}
+
+// TestCacheFreeFastPaths frees through a Cache by each of its fast
+// paths — the object just handed out, reserved again and handed out next;
+// an object of the chunk the Cache remembers; one from the registry —
+// and with slices whose cap misleads the first guess (resliced, or
+// pointing into an object): every refusal is the one Free documents, and
+// the zeroing contract holds for an object handed out again.
+func TestCacheFreeFastPaths(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	c := a.NewCache()
+
+	// Freed and handed out again: the same memory, cleared for Alloc,
+	// but only after one more Free of the class, so that a second Free
+	// is refused even after one more allocation.
+	b, err := c.AllocUninit(64)
+	require.NoError(t, err)
+	fill(b, 1)
+	require.NoError(t, c.Free(b))
+	require.ErrorIs(t, c.Free(b), mmalloc.ErrDoubleFree, "the freed object waits in the Cache, and is still refused")
+	x, err := c.Alloc(64)
+	require.NoError(t, err)
+	require.NotEqual(t, &b[0], &x[0], "the object freed last waits for the next free")
+	require.ErrorIs(t, c.Free(b), mmalloc.ErrDoubleFree, "and a second Free of it is refused")
+	require.NoError(t, c.Free(x))
+	z, err := c.Alloc(64)
+	require.NoError(t, err)
+	require.Equal(t, &b[0], &z[0], "then it is handed out first")
+	assert.True(t, allZero(z[:cap(z)]), "and Alloc clears it")
+	fill(z, 2)
+	y, err := c.Alloc(64)
+	require.NoError(t, err)
+	require.NoError(t, c.Free(z))
+	require.NoError(t, c.Free(y))
+	u, err := c.AllocUninit(64)
+	require.NoError(t, err)
+	require.Equal(t, &b[0], &u[0])
+
+	// Slices whose cap is not their class's.
+	for _, tc := range []struct {
+		name string
+		cut  func(b []byte) []byte
+	}{
+		{"cap cut to 1", func(b []byte) []byte { return b[:0:1] }},
+		{"cap cut to another class", func(b []byte) []byte { return b[:10:16] }},
+		{"len 0", func(b []byte) []byte { return b[:0] }},
+	} {
+		b, err := c.AllocUninit(100)
+		require.NoError(t, err, tc.name)
+		require.NoError(t, c.Free(tc.cut(b)), tc.name)
+		require.ErrorIs(t, c.Free(b), mmalloc.ErrDoubleFree, tc.name)
+	}
+	// A slice into the middle of an object of the class its cap names.
+	v, err := c.AllocUninit(64)
+	require.NoError(t, err)
+	w, err := c.AllocUninit(64)
+	require.NoError(t, err)
+	inside := unsafe.Slice(&v[32], 64)
+	require.ErrorIs(t, c.Free(inside), mmalloc.ErrInvalidPointer)
+	require.ErrorIs(t, a.Free(inside), mmalloc.ErrInvalidPointer)
+
+	// A Cache's objects freed elsewhere, and others' freed here.
+	require.NoError(t, a.Free(v), "through the Allocator")
+	o := a.NewCache()
+	require.NoError(t, o.Free(w), "through another Cache")
+	x, err = o.AllocUninit(64)
+	require.NoError(t, err)
+	require.NoError(t, c.Free(x), "an object of another Cache's slab")
+	require.ErrorIs(t, o.Free(x), mmalloc.ErrDoubleFree)
+	require.NoError(t, c.Free(u))
+
+	// Objects of many chunks: the registry, then the chunk remembered.
+	var held [][]byte
+	for range 2 * (4 << 20) / 4096 {
+		b, err := a.AllocUninit(4096)
+		require.NoError(t, err)
+		held = append(held, b)
+	}
+	for _, b := range held {
+		require.NoError(t, c.Free(b))
+	}
+	require.ErrorIs(t, c.Free(held[0]), mmalloc.ErrDoubleFree)
+	o.Flush()
+	c.Flush()
+	require.NoError(t, a.Validate())
+	assert.Zero(t, a.Stats().Live)
+}
+
+// TestCacheAfterClose: a Cache holding reserved objects, one freed into
+// its reserve, refuses every call once it or its Allocator is closed,
+// changing nothing.
+func TestCacheAfterClose(t *testing.T) {
+	for _, closing := range []string{"Cache", "Allocator"} {
+		t.Run(closing, func(t *testing.T) {
+			a := newAlloc(t, mmalloc.Options{})
+			c := a.NewCache()
+			b, err := c.AllocUninit(32)
+			require.NoError(t, err)
+			h, err := c.AllocUninit(32)
+			require.NoError(t, err)
+			require.NoError(t, c.Free(b))
+			if closing == "Cache" {
+				require.NoError(t, c.Close())
+			} else {
+				require.NoError(t, a.Close())
+			}
+			_, err = c.AllocUninit(32)
+			require.ErrorIs(t, err, mmalloc.ErrClosed)
+			_, err = c.Alloc(32)
+			require.ErrorIs(t, err, mmalloc.ErrClosed)
+			require.ErrorIs(t, c.Free(h), mmalloc.ErrClosed)
+			require.ErrorIs(t, c.Free(b), mmalloc.ErrClosed)
+			if closing == "Cache" {
+				require.NoError(t, a.Validate())
+				assert.EqualValues(t, 1, a.Stats().Live, "h is still held")
+				require.NoError(t, a.Free(h))
+				require.ErrorIs(t, a.Free(b), mmalloc.ErrDoubleFree)
+			}
+		})
+	}
 }
 
 func TestCacheFastPathDoesNotAllocate(t *testing.T) {

@@ -123,11 +123,13 @@
 //     read as zero).
 //  3. Otherwise find n's size class, pin the goroutine to its P (as
 //     sync.Pool does: no lock) and take the lowest object reserved in the
-//     slab the P's cache owns for the class; with none reserved, reserve
-//     the free objects of the slab's next owner word (one atomic add).
-//     (A Cache does the same with its own slabs, unpinned.) Objects come
-//     out in address order, so consecutive allocations share cache lines
-//     and pages.
+//     slab the P's cache owns for the class, reading only the class's
+//     line of the cache; with none reserved, reserve the free objects of
+//     the slab's next owner word (one atomic add). (A Cache does the same
+//     with its own slabs, unpinned.) Objects come out in address order,
+//     so consecutive allocations share cache lines and pages, and an
+//     object freed into the reserved word comes out first, once one more
+//     object of its class has been freed through the cache.
 //  4. The slab has nothing free left: give it back to the class's Central
 //     and take another, in one visit under its mutex: a partial slab (at
 //     least an eighth free), else a kept empty slab, else a new slab carved
@@ -136,29 +138,36 @@
 //  5. Set the object's owner bit (one atomic OR); clear the object unless
 //     it is known to read as zero (never used since its pages were mapped
 //     or released, and not in a Shared Allocator's file, which another
-//     process may write) or the caller chose AllocUninit.
+//     process may write: the reservation notes which) or the caller chose
+//     AllocUninit.
 //
 // The path of Free(b):
 //
 //  1. cap(b) == 0: nothing to do. Otherwise take b's first address.
-//  2. The fast path, pinned, with no lock: if the address lies in the
-//     chunk the P's cache remembers — else in the chunk of this Allocator
-//     the registry finds, which the cache then remembers — read the slab
-//     owning it from that chunk's unit table (one entry per 64 KiB) or page
-//     table, find the object index with one multiply and a rotate (which
-//     also tells whether the address starts an object), and clear its
-//     owner bit with one atomic AND, which tells whether it was set. On
-//     success go to step 4; on any refusal, and for an address in no chunk
-//     of this Allocator, take the slow path: steps 3 to 5, every check in
-//     its documented order.
+//  2. The fast path, pinned (or through a Cache), with no lock: if the
+//     address is an object of the owner word the cache reserves from for
+//     the class of cap(b) (a guess, which the index confirms), or else lies
+//     in one of the few chunks the cache remembers — else in the chunk of
+//     this Allocator the registry finds, which the cache then remembers —
+//     read the slab owning it from that chunk's unit table (one entry per
+//     64 KiB) or page table, find the object index with one multiply and a
+//     rotate (which also tells whether the address starts an object), and
+//     clear its owner bit with one atomic AND, which tells whether it was
+//     set. An object of the reserved word is kept by the cache, and
+//     reserved again at the class's next free through it: so a loop that
+//     allocates and frees reuses two objects' lines, as a free list would,
+//     while a second Free of an object is refused even after one more
+//     allocation of its class. On success go to step 4; on any refusal,
+//     and for an address in no chunk of this Allocator, take the slow
+//     path: steps 3 to 5, every check in its documented order.
 //  3. After Close: ErrClosed. Find the chunk in the registry (not a chunk
 //     of this Allocator: go to step 5); find the slab owning the page,
 //     check that the address starts an object (else ErrInvalidPointer)
 //     whose owner bit is set (else ErrDoubleFree), and clear the bit.
 //  4. Count the object out of its slab (one atomic add; a cache counts the
 //     frees into the slab it owns itself, and takes them off in one add
-//     later). The object is free where it lies: no list of freed objects
-//     exists. If no cache owns
+//     later; an object it keeps stays counted). The object is free where
+//     it lies: no list of freed objects exists. If no cache owns
 //     the slab and this Free made an eighth of it free, or all of it, the
 //     Central moves it (one lock): to the partial list, or, empty, it is
 //     kept within the retention budget or goes back to its chunk, whose

@@ -172,7 +172,7 @@ func (g *guardState) allocSmallIn(a *Allocator, n, c int, zero bool) ([]byte, er
 		return nil, err
 	}
 	a.centrals[c].Publish(1, 0)
-	b := object(p, c, slabs.ClassBytes(c), zero && !z)
+	b := objectCleared(p, c, slabs.ClassBytes(c), zero && !z)
 	fillPattern(p+uintptr(n), uintptr(len(b)-n), canaryKey)
 	g.live[p] = guardObj{n: uintptr(n), ch: chunk.Lookup(p), cls: c}
 	g.smallUse[c] += int64(n)

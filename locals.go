@@ -49,11 +49,27 @@ func (a *Allocator) drainLocal(l *slabs.Local) {
 	)
 }
 
+// closeLocals installs an empty set of caches, so that every P finds
+// none and the fast paths take the slow ones, which see the Allocator
+// closed; the old caches' counts are published, their slabs forgotten
+// (their memory is about to be unmapped). a.lmu is held; a.closed is set.
+func (a *Allocator) closeLocals() {
+	old := a.locals.Load()
+	a.locals.Store(&localSet{})
+	retire(old)
+	for i := range old.l {
+		old.l[i].Local.Drain(func(*slabs.Slab, int) {},
+			func(c int, allocs, frees uint64) { a.centrals[c].Publish(allocs, frees) })
+	}
+}
+
 // drainLocals empties every P's cache (Trim).
 func (a *Allocator) drainLocals() {
 	a.lmu.Lock()
 	defer a.lmu.Unlock()
-	a.swapLocals(runtime.GOMAXPROCS(0))
+	if !a.closed.Load() { // closed: no P has a cache (closeLocals)
+		a.swapLocals(runtime.GOMAXPROCS(0))
+	}
 }
 
 // growLocals gives every P a cache after GOMAXPROCS was raised: the P the
@@ -62,7 +78,7 @@ func (a *Allocator) drainLocals() {
 func (a *Allocator) growLocals() {
 	a.lmu.Lock()
 	defer a.lmu.Unlock()
-	if n := runtime.GOMAXPROCS(0); n > len(a.locals.Load().l) {
+	if n := runtime.GOMAXPROCS(0); n > len(a.locals.Load().l) && !a.closed.Load() {
 		a.swapLocals(n)
 	}
 }

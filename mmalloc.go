@@ -381,28 +381,83 @@ func New(opts Options) (*Allocator, error) {
 // A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
 // mapping or a passed Limit returns ErrOutOfMemory.
 func (a *Allocator) Alloc(n int) ([]byte, error) {
-	if !a.made() {
-		return nil, errNoAllocator
-	}
-	if invariants {
+	if invariants && a.made() {
 		defer a.checkAfter("Alloc")()
 	}
-	return a.alloc(n, true)
+	return a.allocZeroed(n)
 }
 
 // AllocUninit is Alloc without the clearing: the contents of the returned
 // memory are unspecified and may hold bytes of earlier allocations. Use it
 // when the caller overwrites the whole buffer anyway.
 func (a *Allocator) AllocUninit(n int) ([]byte, error) {
+	if invariants && a.made() {
+		defer a.checkAfter("AllocUninit")()
+	}
+	return a.allocUninit(n)
+}
+
+// The fast paths of the Allocator, like the Cache's, are each one
+// function with the steps of Local inlined (Alloc, AllocUninit and Free
+// are inlined into their callers): pin the P, take an object its cache
+// has reserved (or give one back), unpin.
+
+// allocUninit is AllocUninit: the fast path, and alloc for the rest.
+func (a *Allocator) allocUninit(n int) ([]byte, error) {
 	if !a.made() {
 		return nil, errNoAllocator
 	}
-	if invariants {
-		defer a.checkAfter("AllocUninit")()
+	if uint(n-1) < uint(a.threshold) { // a closed Allocator's Ps have no cache: see Close
+		c := slabs.ClassOf(n)
+		if l := a.localOf(procPin()); l != nil {
+			if p, size, _ := l.Alloc(c); size != 0 {
+				sampled := l.sample.Take(int(size)) // see profile.go
+				a.unpin(l)
+				if sampled {
+					return a.sampled(object(p, n, int(size)))
+				}
+				return object(p, n, int(size)), nil
+			}
+			a.unpin(l)
+		} else {
+			a.unpin(l)
+		}
 	}
 	return a.alloc(n, false)
 }
 
+// allocZeroed is Alloc: allocUninit, and the object cleared, after the
+// unpin, unless it reads as zero.
+func (a *Allocator) allocZeroed(n int) ([]byte, error) {
+	if !a.made() {
+		return nil, errNoAllocator
+	}
+	if uint(n-1) < uint(a.threshold) { // a closed Allocator's Ps have no cache: see Close
+		c := slabs.ClassOf(n)
+		if l := a.localOf(procPin()); l != nil {
+			if p, size, z := l.Alloc(c); size != 0 {
+				sampled := l.sample.Take(int(size)) // see profile.go
+				a.unpin(l)
+				b := object(p, n, int(size))
+				if !z {
+					clear(b[:size])
+				}
+				if sampled {
+					return a.sampled(b)
+				}
+				return b, nil
+			}
+			a.unpin(l)
+		} else {
+			a.unpin(l)
+		}
+	}
+	return a.alloc(n, true)
+}
+
+// alloc is the rest of allocUninit and allocZeroed: the P's cache has no
+// object of n's class reserved (or the P has no cache), n is large or
+// invalid, or the Allocator is closed.
 func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 	if uint(n-1) < uint(a.threshold) { // 1 <= n <= threshold
 		if a.closed.Load() {
@@ -411,10 +466,10 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 		c := slabs.ClassOf(n)
 		l := a.pin()
 		if l != nil {
-			if p, z, ok := l.Alloc(c); ok {
+			if p, z, ok := l.AllocNext(c); ok {
 				sampled := l.sample.Take(slabs.ClassBytes(c)) // see profile.go
 				a.unpin(l)
-				b := object(p, c, n, zero && !z) // clears after the unpin
+				b := objectCleared(p, c, n, zero && !z) // clears after the unpin
 				if sampled {
 					return a.sampled(b)
 				}
@@ -427,14 +482,21 @@ func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
 	return a.counted(a.allocOther(n, zero))
 }
 
-// object returns the object of class c at p as a slice of n bytes with
-// the class's capacity, cleared first if clearIt.
-func object(p uintptr, c, n int, clearIt bool) []byte {
-	b := unsafe.Slice((*byte)(osmem.AddrPointer(p)), slabs.ClassBytes(c))
+// object returns the object of size bytes at p as a slice of n bytes
+// (n <= size) with capacity size. It reads nothing at p: an object of
+// pages never touched stays out of RSS.
+func object(p uintptr, n, size int) []byte {
+	return unsafe.Slice((*byte)(osmem.AddrPointer(p)), size)[:n]
+}
+
+// objectCleared returns the object of class c at p as a slice of n bytes
+// with the class's capacity, cleared first if clearIt.
+func objectCleared(p uintptr, c, n int, clearIt bool) []byte {
+	b := object(p, n, slabs.ClassBytes(c))
 	if clearIt {
-		clear(b)
+		clear(b[:cap(b)])
 	}
-	return b[:n]
+	return b
 }
 
 // allocSlow gives the P's cache a new slab of class c (its slab had no
@@ -488,17 +550,17 @@ func (a *Allocator) refill(c, n int, zero bool, own *cacheState, take func() *sl
 			return nil, err
 		}
 		a.centrals[c].Publish(1, 0)
-		return object(p, c, n, zero && !z), nil
+		return objectCleared(p, c, n, zero && !z), nil
 	}
 	// Another goroutine may have given the cache a slab meanwhile (a
 	// P's cache is shared by whatever runs there): it goes back.
 	old, unused = l.Install(c, s)
-	p, z, _ := l.Alloc(c) // s has a free object: Exchange chose it so
+	p, z, _ := l.AllocNext(c) // s has a free object: Exchange chose it so
 	give()
 	if old != nil {
 		a.centrals[c].Abandon(old, unused)
 	}
-	return object(p, c, n, zero && !z), nil
+	return objectCleared(p, c, n, zero && !z), nil
 }
 
 // sizeError is ErrInvalidSize for a request of n bytes, negative or above
@@ -552,60 +614,78 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 // message says so) while the allocation it came from stays live and leaks.
 // Free the slice Alloc returned, and never append past cap(b).
 func (a *Allocator) Free(b []byte) error {
+	if invariants && a.made() {
+		defer a.checkAfter("Free")()
+	}
+	return a.freeFast(b)
+}
+
+// freeFast is Free's fast path, pinned: an object of the slab the P's
+// cache owns for its class, or of the chunk the cache remembers, or else
+// of the chunk the registry finds (which the cache then remembers), goes
+// straight back to its slab. Anything else, a sampled object or a
+// refusal, takes the slow path, free.
+func (a *Allocator) freeFast(b []byte) error {
 	if !a.made() {
 		return errNoAllocator
 	}
-	if invariants {
-		defer a.checkAfter("Free")()
+	addr := sliceAddr(b)
+	if cap(b) == 0 || a.prof.MaybeLive(addr) { // see profile.go
+		return a.free(b)
 	}
-	if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
-		a.dropSample(addr)
-	}
-	// The fast path, pinned: an object of the chunk the P's cache
-	// remembers, or else of the chunk the registry finds (which the cache
-	// then remembers), goes straight back to its slab. Anything else,
-	// refusals included, takes the slow path.
-	if cap(b) != 0 && !a.closed.Load() {
-		addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-		l := a.pin()
-		if l != nil {
-			s, settle := l.Free(addr)
-			if s == nil {
-				s, settle = a.freeLookup(&l.Local, addr)
-			}
-			if s != nil {
+	l := a.localOf(procPin()) // nil once the Allocator is closed: see Close
+	if l != nil {
+		// The steps of a free through a cache (internal/slabs, Local).
+		cls := slabs.ClassOf(cap(b))
+		if i, ok := l.ReservedIndex(cls, addr); ok {
+			if l.FreeReserved(cls, i) {
 				a.unpin(l)
-				if settle {
-					s.Settle()
-				}
 				return nil
 			}
+		} else {
+			s := l.Owner(addr)
+			if s == nil {
+				s = a.lookup(&l.Local, addr)
+			}
+			if i, ok := s.Index(addr); ok {
+				if word, bit, ok := s.ClaimIndex(i); ok {
+					settle := l.Freed(s, word, bit)
+					a.unpin(l)
+					if settle {
+						s.Settle()
+					}
+					return nil
+				}
+			}
 		}
-		a.unpin(l)
 	}
+	a.unpin(l)
 	return a.free(b)
 }
 
-// freeLookup is Local.Free through the registry, for an address outside
-// the chunk l remembers: it finds addr's chunk, makes l remember it, and
-// frees the object there if addr starts one that a caller holds. It
-// neither blocks nor allocates, so the P may stay pinned. In guard mode it
-// finds nothing: every Free goes to guard mode's checks.
-func (a *Allocator) freeLookup(l *slabs.Local, addr uintptr) (*slabs.Slab, bool) {
+// lookup returns the slab owning addr's page in the chunk of this
+// Allocator that the registry finds, and makes l remember the chunk; nil
+// if there is none (a large mapping, a foreign address, guard mode, where
+// every Free goes to guard mode's checks). It neither blocks nor
+// allocates, so the P may stay pinned.
+func (a *Allocator) lookup(l *slabs.Local, addr uintptr) *slabs.Slab {
 	if a.guard != nil {
-		return nil, false
+		return nil
 	}
 	ch := a.chunkOf(addr)
 	if ch == nil {
-		return nil, false
+		return nil
 	}
 	l.Remember(ch)
-	return l.Free(addr)
+	return l.Owner(addr)
 }
 
 // free is Free's slow path: every check, then the free is counted by the
 // P's cache.
 func (a *Allocator) free(b []byte) error {
+	if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
+		a.dropSample(addr)
+	}
 	s, settle, done, err := a.checkFree(b)
 	if done {
 		return err
@@ -725,6 +805,18 @@ func (a *Allocator) Close() error {
 	err := ErrClosed
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
+		// The fast paths do not look at a.closed, nor a Cache's at its
+		// own flag: they find nothing in an empty cache, and no P finds
+		// a cache at all.
+		a.lmu.Lock()
+		for st := range a.caches {
+			st.ended.Store(true)
+			st.mu.lock()
+			st.l.Forget()
+			st.mu.unlock()
+		}
+		a.closeLocals()
+		a.lmu.Unlock()
 		if a.decay != nil {
 			a.decay.close()
 		}

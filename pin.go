@@ -21,11 +21,14 @@ type local struct {
 }
 
 // pin pins the goroutine and returns its P's cache, or nil when the P has
-// none (GOMAXPROCS was raised since the caches were made); unpin must
-// follow either way. The cache is the current set's: a set retired by
-// swapLocals is never handed out again.
-func (a *Allocator) pin() *local {
-	pid := procPin()
+// none (GOMAXPROCS was raised since the caches were made, or the
+// Allocator is closed); unpin must follow either way. The cache is the
+// current set's: a set retired by swapLocals is never handed out again.
+func (a *Allocator) pin() *local { return a.localOf(procPin()) }
+
+// localOf is pin after procPin returned pid: the fast paths write
+// a.localOf(procPin()), which inlines, where pin is a call.
+func (a *Allocator) localOf(pid int) *local {
 	if ls := a.locals.Load(); pid < len(ls.l) {
 		return &ls.l[pid]
 	}

@@ -25,10 +25,11 @@ type local struct {
 	retired bool // drained by swapLocals: never used again; protected by mu
 }
 
-func (a *Allocator) pin() *local {
+func (a *Allocator) pin() *local { return a.localOf(procPin()) }
+
+func (a *Allocator) localOf(pid int) *local {
+	procUnpin()
 	for {
-		pid := procPin()
-		procUnpin()
 		ls := a.locals.Load()
 		if pid >= len(ls.l) {
 			return nil
@@ -39,6 +40,8 @@ func (a *Allocator) pin() *local {
 			return l
 		}
 		l.mu.Unlock()
+		pid = procPin()
+		procUnpin()
 	}
 }
 

@@ -204,9 +204,10 @@ func CheckLeaks(t TestingT, a *Allocator) bool {
 //     new sample at the same address cannot be lost to it):
 //     a.profileFree(addr). Unless a sample may be live at addr it costs
 //     one or two loads; it is a no-op after Close. profileFree is too big
-//     to inline, so the fast paths (Free, Cache.Free) spell it out:
+//     to inline, so the slow paths of Free and Cache.Free spell it out:
 //     if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 {
-//     a.dropSample(addr) }. A free that does not happen drops nothing:
+//     a.dropSample(addr) }, and their fast paths leave an address where
+//     a sample may be live to them. A free that does not happen drops nothing:
 //     an empty slice is ignored, whatever its address (hence the cap
 //     test), and a refusal leaves the sample at addr alone because only
 //     the start of a live allocation has one, and that is refused only

@@ -16,18 +16,22 @@ import (
 // Caches: exactly one Free may succeed and the other must be refused as
 // a double free. Were both to succeed, the object would be handed out
 // twice and the slab's counts would no longer agree with its bitmap
-// (validate says so, and a refill from that slab could loop).
+// (validate says so, and a refill from that slab could loop). In "cache
+// owned" the object comes from the first Cache, whose Free takes its
+// quickest step (the object goes back into its reserve) while the other
+// Cache's takes the chunk's.
 func TestRacingDoubleFree(t *testing.T) {
 	rounds := 20000
 	if testing.Short() || raceEnabled {
 		rounds = 3000
 	}
-	for _, via := range []string{"allocator", "caches"} {
+	for _, via := range []string{"allocator", "caches", "cache owned"} {
 		t.Run(via, func(t *testing.T) {
 			a := newAlloc(t, mmalloc.Options{})
 			free := [2]func([]byte) error{a.Free, a.Free}
+			alloc := a.Alloc
 			var caches []*mmalloc.Cache
-			if via == "caches" {
+			if via != "allocator" {
 				c0, c1 := a.NewCache(), a.NewCache()
 				caches = []*mmalloc.Cache{c0, c1}
 				free = [2]func([]byte) error{c0.Free, c1.Free}
@@ -37,9 +41,12 @@ func TestRacingDoubleFree(t *testing.T) {
 					require.NoError(t, err)
 					require.NoError(t, c.Free(b))
 				}
+				if via == "cache owned" {
+					alloc = c0.Alloc
+				}
 			}
 			for range rounds {
-				b, err := a.Alloc(16)
+				b, err := alloc(16)
 				require.NoError(t, err)
 				var ready atomic.Int32
 				var errs [2]error

@@ -121,6 +121,11 @@ var kinds = []Kind{
 		Zeroed: false, Concurrent: false, FreesEach: true,
 		New: func() (Allocator, error) { return &moderncAllocator{}, nil },
 	},
+	{
+		Name: "modernc-calloc", Doc: "modernc.org/memory Allocator.Calloc (zeroed) + Free; not goroutine-safe",
+		Zeroed: true, Concurrent: false, FreesEach: true,
+		New: func() (Allocator, error) { return &moderncAllocator{zeroed: true}, nil },
+	},
 }
 
 // kindNames returns the names of every built-in kind, in order.
@@ -350,13 +355,17 @@ func (p *poolAllocator) Close() error { return nil }
 // moderncAllocator drives a modernc.org/memory Allocator, which manages
 // mmap'd memory with no locking at all. Not safe for concurrent use.
 type moderncAllocator struct {
-	a memory.Allocator
+	a      memory.Allocator
+	zeroed bool // Calloc rather than Malloc
 }
 
-// Alloc calls Malloc.
+// Alloc calls Malloc, or Calloc, as the kind says.
 func (m *moderncAllocator) Alloc(n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("modernc: invalid size %d", n)
+	}
+	if m.zeroed {
+		return m.a.Calloc(n)
 	}
 	return m.a.Malloc(n)
 }

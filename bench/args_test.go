@@ -103,6 +103,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"bad live size", []string{"-live", "1G"}, []string{"-live", `"1G"`}},
 		{"zero live size", []string{"-live", "0"}, []string{"-live"}},
 		{"same chart file", []string{"-svg", "a", "-png", "a"}, []string{"same file"}},
+		{"profile over a chart", []string{"-png", "a", "-cpuprofile", "a"}, []string{"-cpuprofile", "same file"}},
 		{"zero runs", []string{"-runs", "0"}, []string{"-runs"}},
 		{"negative time", []string{"-time", "-1s"}, []string{"-time"}},
 		{"zero cpu", []string{"-cpu", "0"}, []string{"-cpu"}},
@@ -137,7 +138,7 @@ func TestRunExitStatus(t *testing.T) {
 	assert.Empty(t, out.String())
 	errb.Reset()
 	assert.Equal(t, exitUsage, run([]string{"-alloc", "nope"}, &out, &errb))
-	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-guard, mmalloc-cache, mmalloc-cache-zeroed, go-heap, sync.Pool, modernc")
+	assert.Contains(t, errb.String(), "valid allocators: mmalloc, mmalloc-uninit, mmalloc-guard, mmalloc-cache, mmalloc-cache-zeroed, go-heap, sync.Pool, modernc, modernc-calloc")
 	assert.Equal(t, exitOK, run([]string{"-h"}, &out, &errb))
 }
 
@@ -193,6 +194,28 @@ func TestRunChecksOutputsFirst(t *testing.T) {
 			assert.Equal(t, "old chart", string(b), "an existing file is not truncated by a run that does not start")
 		})
 	}
+}
+
+// TestRunCPUProfile: -cpuprofile writes a CPU profile of the run (gzipped,
+// as pprof writes them), and a file that cannot be written fails before
+// anything is measured, with exit status 2.
+func TestRunCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"-workload", "pair", "-alloc", "mmalloc", "-runs", "1", "-time", "1ms", "-q"}
+	var out, errb bytes.Buffer
+	assert.Equal(t, exitUsage, run(append(args, "-cpuprofile", dir), &out, &errb))
+	assert.Contains(t, errb.String(), "bench: -cpuprofile: ")
+	assert.Empty(t, out.String(), "nothing measured")
+
+	out.Reset()
+	errb.Reset()
+	prof := filepath.Join(dir, "cpu.pprof")
+	require.Equal(t, exitOK, run(append(args, "-cpuprofile", prof), &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "== pair")
+	b, err := os.ReadFile(prof)
+	require.NoError(t, err)
+	require.Greater(t, len(b), 2)
+	assert.Equal(t, []byte{0x1f, 0x8b}, b[:2], "a gzipped profile")
 }
 
 func TestParseCount(t *testing.T) {

@@ -67,13 +67,14 @@ var allocStyles = map[string]allocStyle{
 	"mmalloc":              {fill: color.RGBA{R: 0xc6, G: 0x28, B: 0x28, A: 0xff}},                         // red, solid
 	"mmalloc-uninit":       {fill: color.RGBA{R: 0xef, G: 0x6c, B: 0x00, A: 0xff}, hatch: "/", ink: white}, // orange
 	"mmalloc-cache":        {fill: color.RGBA{R: 0xf9, G: 0xc8, B: 0x2b, A: 0xff}, hatch: "x", ink: color.Black},
-	"mmalloc-cache-zeroed": {fill: color.RGBA{R: 0xad, G: 0x14, B: 0x57, A: 0xff}, hatch: "\\", ink: white}, // magenta
-	"mmalloc-guard":        {fill: color.RGBA{R: 0x4e, G: 0x34, B: 0x2e, A: 0xff}, hatch: "-", ink: white},  // dark brown
-	"go-heap":              {fill: color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}},                          // blue
-	"sync.Pool":            {fill: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}},                          // green
-	"modernc":              {fill: color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}},                          // purple
-	"go-arena":             {fill: color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff}},                          // cyan
-	cRefName:               {fill: color.RGBA{R: 0x9e, G: 0x9e, B: 0x9e, A: 0xff}},                          // grey
+	"mmalloc-cache-zeroed": {fill: color.RGBA{R: 0xad, G: 0x14, B: 0x57, A: 0xff}, hatch: "\\", ink: white},      // magenta
+	"mmalloc-guard":        {fill: color.RGBA{R: 0x4e, G: 0x34, B: 0x2e, A: 0xff}, hatch: "-", ink: white},       // dark brown
+	"go-heap":              {fill: color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}},                               // blue
+	"sync.Pool":            {fill: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}},                               // green
+	"modernc":              {fill: color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}},                               // purple
+	"modernc-calloc":       {fill: color.RGBA{R: 0xc5, G: 0xb0, B: 0xd5, A: 0xff}, hatch: "/", ink: color.Black}, // light purple
+	"go-arena":             {fill: color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff}},                               // cyan
+	cRefName:               {fill: color.RGBA{R: 0x9e, G: 0x9e, B: 0x9e, A: 0xff}},                               // grey
 }
 
 // fallbackStyles serve names outside allocStyles, by their place in the

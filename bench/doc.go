@@ -30,6 +30,8 @@
 //   - modernc: modernc.org/memory's Malloc (uninitialised) and Free. It is not
 //     goroutine-safe: parallel, churn, prodcons, larson and liveset drive it
 //     through one shared mutex, and their tables say so.
+//   - modernc-calloc: the same with Calloc, which zeroes: the zeroed rows'
+//     unchecked peer.
 //   - go-arena: Go arenas, built only with GOEXPERIMENT=arenas (the program
 //     prints how to include it). Arenas free everything at once: Free only
 //     counts down, and the arena is replaced when nothing in it is live.

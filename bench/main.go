@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ type Config struct {
 	ProfileRate int
 	SVG         string // chart file, "" for none
 	PNG         string // chart file, "" for none
+	CPUProfile  string // CPU profile of the whole run, "" for none
 }
 
 // usageError is a command-line mistake: exit status 2.
@@ -135,8 +137,9 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		format = fs.String("format", "table", "output format: table or gobench (for benchstat)")
 		rate   = fs.Int("profile-rate", 0, "Options.ProfileRate of every mmalloc allocator: 0 is mmalloc's default "+
 			"(DefaultProfileRate, 512 KiB), -1 turns sampling off, 1 samples every allocation")
-		svg = fs.String("svg", "", "also draw the results as an SVG chart into this file")
-		png = fs.String("png", "", "also draw the results as a PNG chart into this file")
+		svg  = fs.String("svg", "", "also draw the results as an SVG chart into this file")
+		png  = fs.String("png", "", "also draw the results as a PNG chart into this file")
+		cpup = fs.String("cpuprofile", "", "write a CPU profile of the whole run into this file (go tool pprof reads it)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go -C bench run . [flags]\n\n"+
@@ -154,7 +157,7 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		return Config{}, &usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
 	}
 	cfg := Config{Runs: *runs, Time: *dur, Procs: *procs, Quiet: *quiet, Format: *format, SVG: *svg, PNG: *png,
-		ProfileRate: *rate}
+		ProfileRate: *rate, CPUProfile: *cpup}
 	switch {
 	case cfg.Runs < 1:
 		return Config{}, &usageError{fmt.Sprintf("-runs must be at least 1, not %d", cfg.Runs)}
@@ -166,6 +169,8 @@ func parseArgs(args []string, stderr io.Writer) (Config, error) {
 		return Config{}, &usageError{fmt.Sprintf("unknown -format %q; valid: table, gobench", cfg.Format)}
 	case cfg.SVG != "" && cfg.SVG == cfg.PNG:
 		return Config{}, &usageError{fmt.Sprintf("-svg and -png name the same file %q", cfg.SVG)}
+	case cfg.CPUProfile != "" && (cfg.CPUProfile == cfg.SVG || cfg.CPUProfile == cfg.PNG):
+		return Config{}, &usageError{fmt.Sprintf("-cpuprofile and a chart name the same file %q", cfg.CPUProfile)}
 	}
 
 	lives, err := splitList("live", *live)
@@ -406,6 +411,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Procs))
 	defer func(was int) { profileRate = was }(profileRate)
 	profileRate = cfg.ProfileRate
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: -cpuprofile: %v\n", err)
+			abandonOutputs(outs)
+			return exitUsage
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 
 	start := time.Now()
 	h := Header{Date: start, GoVersion: runtime.Version(), Procs: cfg.Procs, CPU: cpuModel(), Commit: commit(),

@@ -83,7 +83,7 @@ func TestNewWorkloadsProgram(t *testing.T) {
 	assert.Regexp(t, `(?m)^\s+go-heap\s.*\s×1\.00$`, s)
 	assert.Regexp(t, `(?m)^\s+mmalloc-cache-zeroed\s.*[0-9.]+[kM]?\s+×[0-9.]+$`, s)
 	assert.Regexp(t, `(?m)^\s+mmalloc-uninit\s.*\s[0-9.]+[kM]?\s*$`, s)
-	assert.Contains(t, s, "modernc: not goroutine-safe")
+	assert.Contains(t, s, "modernc, modernc-calloc: not goroutine-safe")
 	assert.Regexp(t, `(?m)^liveset\s+(leads most|closest)\s`, s)
 }
 

@@ -190,3 +190,42 @@ func TestLimitStopsChunks(t *testing.T) {
 	require.ErrorIs(t, err, osmem.ErrNoMemory)
 	require.NoError(t, h.Validate())
 }
+
+// TestMemoRemembersChunks: a Memo finds the owners in each of the chunks
+// it remembers, one per place, and a chunk set in a place forgets the
+// one there before.
+func TestMemoRemembersChunks(t *testing.T) {
+	h, _ := newHeap(t, 1<<20, 0)
+	pages := int((1 << 20) / PageBytes)
+	var cs []*Chunk
+	for range 2 * memoChunks {
+		c, p, _, err := h.AllocPages(pages, tag) // one whole chunk each
+		require.NoError(t, err)
+		require.Zero(t, p)
+		cs = append(cs, c)
+	}
+	var m Memo
+	place := func(c *Chunk) uintptr { return c.Base() >> 20 % memoChunks }
+	for _, c := range cs {
+		m.Set(c)
+		assert.Equal(t, tag, m.Owner(c.Base()+12345), "the chunk just set")
+	}
+	for _, c := range cs {
+		last := c
+		for _, d := range cs { // the last chunk set in c's place
+			if place(d) == place(c) {
+				last = d
+			}
+		}
+		if last == c {
+			assert.Equal(t, tag, m.Owner(c.Base()), "remembered")
+		} else {
+			assert.Nil(t, m.Owner(c.Base()), "forgotten: another chunk took its place")
+		}
+	}
+	places := map[uintptr]bool{}
+	for _, c := range cs {
+		places[place(c)] = true
+	}
+	assert.Len(t, places, memoChunks, "neighbouring chunks take every place")
+}

@@ -636,39 +636,56 @@ func (c *Chunk) releaseFreeDirtyBytes(n int64) int64 {
 	return done
 }
 
-// Memo remembers one chunk's page table so that the owner of an address in
-// it can be read without the registry: a comparison and two loads. The
-// zero Memo remembers nothing. A Memo is not safe for concurrent use; it
-// belongs to one cache.
+// Memo remembers the page tables of a few chunks (memoChunks), so that
+// the owner of an address in one of them can be read without the
+// registry: an index, a comparison and two loads. Chunks are aligned to
+// their size, so a chunk's place in the Memo is read from an address's
+// bits above the chunk size: chunks that are neighbours in the address
+// space, as a heap's chunks mostly are, take different places. The zero
+// Memo remembers nothing. A Memo is not safe for concurrent use; it
+// belongs to one cache, of one Heap (whose chunks share their size).
 //
-// A Memo may outlive its chunk's mapping. Every page of a chunk is free
+// A Memo may outlive its chunks' mappings. Every page of a chunk is free
 // before the chunk is unmapped, so a Memo of an unmapped chunk reads every
 // address as free (nil), and the caller falls back to the registry.
 type Memo struct {
+	e     [memoChunks]memoEntry
+	shift uint // log2 of the chunks' size
+}
+
+// memoChunks is how many chunks a Memo remembers: a cache whose frees
+// wander over a live set of a few chunks (16 MiB of 4 MiB chunks) finds
+// them all without the registry.
+const memoChunks = 4
+
+// memoEntry is one chunk a Memo remembers.
+type memoEntry struct {
 	base   uintptr
 	bytes  uintptr // 0: nothing remembered
 	units  unsafe.Pointer
 	owners unsafe.Pointer
 }
 
-// Set makes m remember c.
+// Set makes m remember c, in the place of the chunk it remembered there.
 func (m *Memo) Set(c *Chunk) {
-	*m = Memo{base: c.base, bytes: c.bytes, units: unsafe.Pointer(unsafe.SliceData(c.units)),
-		owners: unsafe.Pointer(unsafe.SliceData(c.owners))}
+	m.shift = uint(bits.TrailingZeros64(uint64(c.bytes)))
+	m.e[(c.base>>(m.shift&63))%memoChunks] = memoEntry{base: c.base, bytes: c.bytes,
+		units: unsafe.Pointer(unsafe.SliceData(c.units)), owners: unsafe.Pointer(unsafe.SliceData(c.owners))}
 }
 
-// Owner returns what was recorded for addr's page when addr lies in the
+// Owner returns what was recorded for addr's page when addr lies in a
 // remembered chunk, else nil. It takes no lock.
 func (m *Memo) Owner(addr uintptr) unsafe.Pointer {
-	off := addr - m.base
-	if off >= m.bytes {
+	e := &m.e[(addr>>(m.shift&63))%memoChunks]
+	off := addr - e.base
+	if off >= e.bytes {
 		return nil
 	}
 	// off < bytes, so the indexes are within units and owners. The unit
 	// table answers for every page of a run of whole units (every slab's),
 	// from one small table; the page table for the rest.
-	if p := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(m.units, (off>>(unitShift&63))*unsafe.Sizeof(m.units)))); p != nil {
+	if p := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e.units, (off>>(unitShift&63))*unsafe.Sizeof(e.units)))); p != nil {
 		return p
 	}
-	return atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(m.owners, (off>>(pageShift&63))*unsafe.Sizeof(m.owners))))
+	return atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(e.owners, (off>>(pageShift&63))*unsafe.Sizeof(e.owners))))
 }

@@ -40,25 +40,31 @@
 //     retention budget takes — plus the list of the slabs caches own (so
 //     that Validate sees every slab), the count of slabs, and the
 //     allocations and frees that caches publish.
-//   - Local: a cache. Per class: the slab it owns, the mask of free objects
-//     of one owner word it has reserved to hand out, the frees through it
-//     into its own slab not yet taken off the slab's count, and its counts
-//     of allocations and frees. And a chunk.Memo: the chunk of the last
-//     address it looked up in the registry. A cache owns at most one slab
-//     per class: OwnedBytesBound bytes of slabs in all. A Local is not safe
-//     for concurrent use; its owner (a P while pinned, the goroutine
-//     holding a Cache, or whoever drains it) serialises every use.
+//   - Local: a cache. Per class, in one cache line (classCache): the mask
+//     of free objects of one owner word it has reserved to hand out (with
+//     the word's address, its first object's and which of them read as
+//     zero), the object freed into that word last, which it keeps, the
+//     frees through it into its own slab not yet taken off the slab's
+//     count, and its counts of allocations and frees; and apart
+//     (classSlab), the slab it owns and the word's index. And a
+//     chunk.Memo: the chunks of the last addresses it looked up in the
+//     registry, four of them. A cache owns at most one slab per class:
+//     OwnedBytesBound bytes of slabs in all. A Local is not safe for
+//     concurrent use; its owner (a P while pinned, the goroutine holding a
+//     Cache, or whoever drains it) serialises every use.
 //
 // # Paths
 //
-// Local.Alloc(c), no lock: take the lowest reserved object and hand it out
-// (set its owner bit with an atomic OR, advance the fresh mark); it reads
-// as zero if it was at or above the mark in a slab carved from clean
-// pages. With nothing reserved, first take the frees through this cache
-// off the slab's count, then reserve the free objects (clear owner bits)
-// of the next owner word, adding them to the count (one atomic add); past
-// the last word, start again from the first if at least an eighth of the
-// slab is free. With nothing to reserve, the caller refills.
+// Local.Alloc(c), no lock, reading only the class's line of the cache:
+// take the lowest reserved object and hand it out (set its owner bit with
+// an atomic OR); it reads as zero if its reservation said so. With nothing
+// reserved, Local.AllocNext first takes the frees through this cache off
+// the slab's count, then reserves the free objects (clear owner bits) of
+// the next owner word, adding them to the count (one atomic add), and
+// moves the fresh mark past them: those that were at or above it, in a
+// slab carved from clean pages, read as zero. Past the last word it starts
+// again from the first if at least an eighth of the slab is free. With
+// nothing to reserve, the caller refills.
 //
 // Refill (package mmalloc's refill; Local.Install, Central.Exchange): take
 // the cache's slab out of it, then in one visit under the Central's lock
@@ -71,25 +77,34 @@
 // The slab's owned flag is set and it joins the owned list; Install makes
 // it the cache's.
 //
-// Local.Free(addr), no lock: read the slab owning addr from the chunk the
-// cache remembers (chunk.Memo.Owner: the unit table, one entry per 64 KiB,
-// else the page table); multiply addr's offset in the slab by the class's
-// inverse and rotate right by its power of two, which gives the object
-// index when addr starts an object and a number past the slab's objects
-// otherwise; clear the owner bit with one atomic AND, whose old value
-// tells whether it was set, so that of two Frees racing on one object
-// exactly one wins. If the cache owns the slab, count the free in the
-// cache (taken off the slab's count at its next reserve or drain: one
-// atomic add for many frees); else subtract one from the count now, and if
-// that brought it to reuseAt or to 0, the caller calls Slab.Settle once it
-// may block. An address outside the remembered chunk, or refused, returns
-// nil: package mmalloc then finds the chunk in the registry
-// (chunk.Lookup), remembers it and tries again, and failing that takes
-// Release, the slow path, which reads the page table of the chunk found and
-// explains every refusal: not an object's start (errs.ErrInvalidPointer),
-// no owner bit set or free pages (errs.ErrDoubleFree). Refusals change
-// nothing. The object is free where it lies: no list of freed objects
-// exists anywhere.
+// A free through a cache, no lock (the steps listed before
+// Local.FreeReserved, each inlined into package mmalloc's fast paths):
+// guess the object's class from the freed slice's cap and see whether addr
+// is an object of the owner word the cache reserves from for that class
+// (Local.ReservedIndex, from the class's line); if not, read the slab
+// owning addr from a chunk the cache remembers (Local.Owner,
+// chunk.Memo.Owner: the unit table, one entry per 64 KiB, else the page
+// table) and check that addr starts one of its objects (Slab.Index).
+// Either way the object index comes from one multiply of addr's offset by
+// the class's inverse and a rotate right by its power of two, which gives
+// a number past the objects when addr starts none. Then clear the owner
+// bit with one atomic AND (Local.FreeReserved, Slab.ClaimIndex), whose
+// old value tells whether it was set, so that of two Frees racing on one
+// object exactly one wins. An object of the reserved word stays with the
+// cache, counted, and is reserved again at the class's next free through
+// it (so that a second Free of it is refused even after one more
+// allocation of the class). Otherwise Local.Freed counts the free: if the
+// cache owns the slab, in the cache (taken off the slab's count at its
+// next reserve or drain: one atomic add for many frees); else it
+// subtracts one from the count now, and if that brought it to reuseAt or
+// to 0, the caller calls Slab.Settle once it may block. An address in no
+// remembered chunk, or refused, is left to package mmalloc: it finds the
+// chunk in the registry (chunk.Lookup), remembers it and tries again, and
+// failing that takes Release, the slow path, which reads the page table of
+// the chunk found and explains every refusal: not an object's start
+// (errs.ErrInvalidPointer), no owner bit set or free pages
+// (errs.ErrDoubleFree). Refusals change nothing. The object is free where
+// it lies: no list of freed objects exists anywhere.
 //
 // Slab.Settle, under the Central's lock: put the unowned slab on the list
 // its count calls for: full, partial, or empty — kept within the retention
@@ -123,7 +138,7 @@
 // # Invariants (Central.Validate)
 //
 //	count == popcount(owner bits) + what its owner's count holds beyond them
-//	         (reserved objects, frees not yet taken off; 0 if unowned)
+//	         (reserved and kept objects, frees not yet taken off; 0 if unowned)
 //	no owner bit is set at or above fresh, or past the slab's objects
 //	owned flag set iff on the owned list; unowned: full iff count > reuseAt,
 //	  partial iff 0 < count <= reuseAt, kept empty iff count == 0

@@ -20,17 +20,33 @@ type Local struct {
 	// finds the slabs of addresses in it without the registry.
 	memo chunk.Memo
 
-	cls [NumClasses]classCache
+	cls  [NumClasses]classCache // what the fast paths read and write
+	cold [NumClasses]classSlab  // the rest
 }
 
-// classCache is one class of a Local.
+// classCache is what the fast paths use of one class of a Local: one
+// cache line, read and written by Alloc and FreeReserved, which read
+// nothing else but the owner word (the word's address and the address of
+// its first object are copies, so that they read nothing of the Slab
+// record). It holds the owner word w of the slab the cache owns
+// (classSlab.s), the word it reserves objects from.
 type classCache struct {
-	s      *Slab  // the slab the cache owns, or nil
-	mask   uint64 // reserved objects of s: bit b is object w*64+b
-	w      int    // the owner word mask came from
-	freed  int    // objects of s freed through this cache, not yet taken off s's count
-	allocs uint64 // allocations this cache served
-	frees  uint64 // frees this cache took
+	mask   uint64  // reserved objects of word w: bit b is object w*64+b
+	zero   uint64  // of mask's objects, those that read as zero (meaningless where mask is clear)
+	pend   uint64  // the object of word w freed last, reserved at the next free (see recycle); 0 if none
+	word   *uint64 // owner word w, or nil
+	wbase  uintptr // the address of object w*64
+	size   uint32  // the object size of the class
+	freed  uint16  // objects of the slab freed through this cache, not yet taken off its count
+	rot    uint8   // the object size's trailing zero bits: Slab.rawIndex rotates right by them
+	allocs uint64  // allocations this cache served
+	frees  uint64  // frees this cache took
+}
+
+// classSlab is the rest of one class of a Local.
+type classSlab struct {
+	s *Slab // the slab the cache owns, or nil
+	w int   // the owner word mask came from
 }
 
 // OwnedBytesBound returns the most bytes of slabs one cache can own: one
@@ -55,19 +71,22 @@ func (l *Local) Frees(c int) uint64 { return atomic.LoadUint64(&l.cls[c].frees) 
 
 // Reserved returns how many free objects of class c the cache has
 // reserved and not handed out.
-func (l *Local) Reserved(c int) int { return bits.OnesCount64(l.cls[c].mask) }
+func (l *Local) Reserved(c int) int {
+	cc := &l.cls[c]
+	return bits.OnesCount64(cc.mask | cc.pend)
+}
 
-// unused is what the count of the slab cc owns holds that callers do not:
-// the objects reserved, and the ones freed through this cache whose
-// count it has not yet taken off.
-func (cc *classCache) unused() int { return bits.OnesCount64(cc.mask) + cc.freed }
+// unused is what the count of the slab class c owns holds that callers
+// do not: the objects reserved, and the ones freed through this cache
+// whose count it has not yet taken off.
+func (l *Local) unused(c int) int { return l.Reserved(c) + int(l.cls[c].freed) }
 
 // Owns calls f with every slab the cache owns and what its count holds
-// beyond the objects callers hold (see classCache.unused), for validation.
+// beyond the objects callers hold (see unused), for validation.
 func (l *Local) Owns(f func(s *Slab, unused int)) {
 	for c := 1; c < NumClasses; c++ {
-		if cc := &l.cls[c]; cc.s != nil {
-			f(cc.s, cc.unused())
+		if s := l.cold[c].s; s != nil {
+			f(s, l.unused(c))
 		}
 	}
 }
@@ -75,44 +94,70 @@ func (l *Local) Owns(f func(s *Slab, unused int)) {
 // Remember makes Free look addresses in ch up without the registry.
 func (l *Local) Remember(ch *chunk.Chunk) { l.memo.Set(ch) }
 
-// Alloc hands out an object of class c from the slab the cache owns: its
-// address and whether it reads as zero. ok false: the slab has no free
-// object left (or there is none), and the caller goes to Refill. It takes
-// no lock.
-func (l *Local) Alloc(c int) (addr uintptr, zero, ok bool) {
+// Alloc hands out the lowest object of class c the cache has reserved:
+// its address, its size (the class's) and whether it reads as zero. Size
+// 0: nothing is reserved, and the caller goes to AllocNext. It takes no
+// lock, and it is small enough to be inlined into the callers' fast
+// paths: one atomic OR and a few loads and stores of the class's line.
+func (l *Local) Alloc(c int) (addr, size uintptr, zero bool) {
 	cc := &l.cls[c]
 	m := cc.mask
 	if m == 0 {
-		if !l.reserve(cc) {
-			return 0, false, false
-		}
-		m = cc.mask
+		return 0, 0, false
 	}
 	cc.mask = m & (m - 1)
 	cc.allocs++
-	addr, zero = cc.s.handOut(cc.w<<6 | bits.TrailingZeros64(m))
+	b := bits.TrailingZeros64(m)
+	size = uintptr(cc.size)
+	addr, zero = cc.wbase+uintptr(b)*size, cc.zero>>b&1 != 0
+	atomic.OrUint64(cc.word, m&-m) // Slab.handOut's step, from the cache's copy
+	return addr, size, zero
+}
+
+// AllocNext is Alloc, reserving first the next word of free objects of
+// the slab the cache owns if nothing is reserved. ok false: the slab has
+// no free object left (or the cache owns none), and the caller goes to
+// the Central (Install).
+func (l *Local) AllocNext(c int) (addr uintptr, zero, ok bool) {
+	if l.cls[c].mask == 0 && !l.reserve(c) {
+		return 0, false, false
+	}
+	addr, _, zero = l.Alloc(c)
 	return addr, zero, true
 }
 
-// reserve reserves the next word of free objects of the owned slab: after
-// the last word reserved, then once more from the start if at least
-// reuseFree objects are free (what frees gave back). It reports false when
-// the cache must change slabs.
-func (l *Local) reserve(cc *classCache) bool {
-	s := cc.s
+// reserve reserves the next word of free objects of the slab class c
+// owns: after the last word reserved, then once more from the start if
+// at least reuseFree objects are free (what frees gave back). It reports
+// false when the cache must change slabs.
+func (l *Local) reserve(c int) bool {
+	cc, cs := &l.cls[c], &l.cold[c]
+	s := cs.s
 	if s == nil {
 		return false
+	}
+	if cc.pend != 0 { // the object freed last is not reserved again
+		cc.freed++
+		cc.pend = 0
 	}
 	if cc.freed > 0 { // settle what frees through this cache owe the count
 		s.state().Add(-uint64(cc.freed))
 		cc.freed = 0
 	}
-	w, m := s.reserveFrom(cc.w + 1)
+	w, m := s.reserveFrom(cs.w + 1)
 	if m == 0 && s.count() <= int(s.reuseAt) {
 		w, m = s.reserveFrom(0)
 	}
-	cc.w, cc.mask = w, m
-	return m != 0
+	if m == 0 {
+		return false
+	}
+	cs.w = w
+	*cc = classCache{
+		mask: m, zero: s.takeFresh(w, m), word: s.ownerWord(w << 6),
+		wbase: s.base + uintptr(w<<6)*s.size, size: uint32(s.size), rot: uint8(-s.rot),
+		allocs: cc.allocs, frees: cc.frees,
+	}
+	return true
 }
 
 // Install makes s (just acquired from its Central, or nil) the slab the
@@ -121,8 +166,9 @@ func (l *Local) reserve(cc *classCache) bool {
 // give back (Central.Exchange or Abandon) once it may block.
 func (l *Local) Install(c int, s *Slab) (old *Slab, unused int) {
 	cc := &l.cls[c]
-	old, unused = cc.s, cc.unused()
-	cc.s, cc.w, cc.mask, cc.freed = s, -1, 0, 0
+	old, unused = l.cold[c].s, l.unused(c)
+	l.cold[c] = classSlab{s: s, w: -1}
+	*cc = classCache{allocs: cc.allocs, frees: cc.frees}
 	return old, unused
 }
 
@@ -143,34 +189,96 @@ func (l *Local) Drain(abandon func(s *Slab, unused int), publish func(c int, all
 	l.memo = chunk.Memo{}
 }
 
-// Free marks the object whose first byte is addr free, when addr lies in
-// the chunk the cache remembers and a caller holds the object, and counts
-// the free. It returns the object's slab, with settle when the caller
-// must call s.Settle once it may block; s nil means the caller must take
-// the slow path (another chunk, or a refusal to explain). It takes no lock.
-func (l *Local) Free(addr uintptr) (s *Slab, settle bool) {
-	s = (*Slab)(l.memo.Owner(addr))
-	if s == nil {
-		return nil, false
+// Forget empties the cache without giving anything back, keeping its
+// counts: its Allocator has closed, and its memory is unmapped. Alloc
+// and Free find nothing in it afterwards.
+func (l *Local) Forget() {
+	for c := range l.cls {
+		l.Install(c, nil)
 	}
-	i := s.rawIndex(addr)
-	if i >= uint64(s.objects) {
-		return nil, false
+	l.memo = chunk.Memo{}
+}
+
+// Freeing an object through a cache takes these steps, each small enough
+// to be inlined into the callers' fast paths (mmalloc's Cache.free and
+// Allocator.freeFast), none taking a lock:
+//
+//  1. ReservedIndex(ClassOf(cap), addr): the object is one of the owner
+//     word the cache reserves from for the class of the freed slice's
+//     cap (a guess, which ReservedIndex confirms or refutes); then
+//     FreeReserved clears its owner bit, and it is reserved again at the
+//     next such free (see recycle). This step reads nothing but the
+//     class's line and the owner word.
+//  2. Else Owner(addr): the slab the chunk the cache remembers names for
+//     addr's page (else the registry's chunk, which the cache then
+//     remembers); Slab.Index checks that addr starts one of its objects.
+//  3. Slab.ClaimIndex clears the object's owner bit, if set.
+//  4. Freed counts the free (a call: the only step not inlined).
+//
+// Any refusal leaves the slow path to explain it.
+
+// ReservedIndex returns the index in the owner word the cache reserves
+// from for class c of the object whose first byte is addr, and whether
+// addr starts an object of that word, or lies past the slab's last object
+// in its last word (whose owner bits are never set: FreeReserved refuses
+// it). False for any other addr.
+func (l *Local) ReservedIndex(c int, addr uintptr) (i uint64, ok bool) {
+	cc := &l.cls[c]
+	i = bits.RotateLeft64(uint64(addr-cc.wbase)*classInv[c], -int(cc.rot))
+	return i, i < 64 && cc.word != nil
+}
+
+// FreeReserved frees object i of the owner word the cache reserves from
+// for class c (ReservedIndex said so) if a caller held it, and reports
+// whether it did. False changes nothing.
+func (l *Local) FreeReserved(c int, i uint64) bool {
+	cc := &l.cls[c]
+	bit := uint64(1) << (i & 63)
+	if atomic.AndUint64(cc.word, ^bit)&bit == 0 {
+		return false // nobody held it, or no object has the bit
 	}
-	m := uint64(1) << (i & 63)
-	if atomic.AndUint64(s.ownerWord(int(i)), ^m)&m == 0 {
-		return nil, false // nobody held it: the slow path explains
-	}
+	cc.frees++
+	cc.recycle(bit)
+	return true
+}
+
+// recycle takes the object of word w whose owner bit is bit, just freed,
+// back into the cache: held one fewer, kept one more, so the slab's count
+// stays. It
+// is reserved again, to be handed out before the word's higher objects,
+// but only at the class's next free through the cache, the object freed
+// before it taking its place: so a program that frees and allocates in
+// turn reuses two objects' lines, as with a free list, and a second Free
+// of an object is refused even after one more allocation of its class
+// (its owner bit, clear until it is handed out again, refuses it).
+func (cc *classCache) recycle(bit uint64) {
+	cc.mask |= cc.pend
+	cc.pend = bit
+	cc.zero &^= bit // it has been used
+}
+
+// Owner returns the slab owning addr's page when addr lies in the chunk
+// the cache remembers (chunk.Memo: a few chunks), else nil.
+func (l *Local) Owner(addr uintptr) *Slab { return (*Slab)(l.memo.Owner(addr)) }
+
+// Freed counts the free of an object of s, whose owner bit (bit, of
+// word) ClaimIndex has just cleared, and reports whether the caller must
+// call s.Settle once it may block.
+func (l *Local) Freed(s *Slab, word *uint64, bit uint64) (settle bool) {
 	cc := &l.cls[s.class]
 	cc.frees++
-	if cc.s == s {
-		// The cache owns the slab: it takes the object off the count
-		// when it next reserves or gives the slab back, one atomic add
-		// for many frees. An owned slab never needs settling.
-		cc.freed++
-		return s, false
+	if l.cold[s.class].s != s {
+		return s.uncount()
 	}
-	return s, s.uncount()
+	// The cache owns the slab, which never needs settling then.
+	if word == cc.word {
+		cc.recycle(bit)
+		return false
+	}
+	// The cache takes the object off the count when it next reserves
+	// or gives the slab back, one atomic add for many frees.
+	cc.freed++
+	return false
 }
 
 // CountFree counts a free of class c made outside Free (the slow path).

@@ -16,14 +16,13 @@ import (
 // ClassOf returns the size class serving a request of n bytes,
 // 0 < n <= MaxSmallBytes. Other n return 0.
 func ClassOf(n int) int {
-	switch {
-	case n <= 0 || n > MaxSmallBytes:
-		return 0
-	case n <= smallMaxBytes:
-		return int(size8ToClass[(n+smallStepBytes-1)/smallStepBytes])
-	default:
-		return int(size128ToClass[(n-smallMaxBytes+largeStepBytes-1)/largeStepBytes])
+	if uint(n-1) < smallMaxBytes { // 1 <= n <= smallMaxBytes
+		return int(size8ToClass[uint(n+smallStepBytes-1)/smallStepBytes])
 	}
+	if uint(n-1) < MaxSmallBytes {
+		return int(size128ToClass[uint(n-smallMaxBytes+largeStepBytes-1)/largeStepBytes])
+	}
+	return 0
 }
 
 // ClassBytes returns the object size of class c (1 <= c < NumClasses).
@@ -59,9 +58,9 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 // cache-line boundaries, and it keeps what is only read apart from what
 // every Free writes. Its first line holds the identity that finds an
 // object (base, the class's divisor, where the owner bits are), written
-// when the slab is carved, and after that only by the first hand-out of
-// each object (fresh) and by the Central (list): in steady use every core
-// that frees into the slab keeps a shared copy of it. The second line
+// when the slab is carved, and after that only by the first reservation
+// of each owner word (fresh) and by the Central (list): in steady use
+// every core that frees into the slab keeps a shared copy of it. The second line
 // holds the state word and owner words 0 to 6, the third owner word 7
 // and the list links. Slabs of up to inlineOwnerWords*64 objects keep
 // their owner bits in the record (owned points into inl); bigger ones
@@ -75,14 +74,14 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 //
 // Invariants, checked by validate:
 //
-//	count == popcount(owned) + reserved by the owner (0 when unowned)
+//	count == popcount(owned) + reserved by the owner + frees the owner has not taken off (0 when unowned)
 //	no owner bit is set at or above fresh
 //	unowned: on the full list iff count > reuseAt, partial iff 0 < count <= reuseAt,
 //	         empty (kept) iff count == 0
 //	every page of the slab records the slab as its owner
 type Slab struct {
-	// Line 0: read by every Free and hand-out; written when the slab is
-	// carved, by first hand-outs (fresh) and by the Central (list).
+	// Line 0: read by every Free and reservation; written when the slab
+	// is carved, by first reservations (fresh) and by the Central (list).
 	base      uintptr
 	inv       uint64         // classInv of the class
 	ownedBase unsafe.Pointer // &owned[0]
@@ -186,13 +185,35 @@ func (s *Slab) validMask(w int) uint64 {
 	return ^uint64(0)
 }
 
+// Index returns the object index of addr in s, and whether addr is the
+// first byte of one of s's objects: one multiply and a rotate. s may be
+// nil (ok false).
+func (s *Slab) Index(addr uintptr) (i uint64, ok bool) {
+	if s == nil {
+		return 0, false
+	}
+	i = s.rawIndex(addr)
+	return i, i < uint64(s.objects)
+}
+
+// ClaimIndex clears the owner bit of object i of s (Index said ok), if a
+// caller holds the object, with one atomic AND whose old value tells (so
+// that of two ClaimIndex racing on one object exactly one succeeds), and
+// returns the bit and the owner word it is in. ok false: nobody held it;
+// nothing changed. The caller counts the object out (Local.Freed). It
+// takes no lock.
+func (s *Slab) ClaimIndex(i uint64) (word *uint64, bit uint64, ok bool) {
+	bit = 1 << (i & 63)
+	word = s.ownerWord(int(i))
+	return word, bit, atomic.AndUint64(word, ^bit)&bit != 0
+}
+
 // claim clears the owner bit of object i, whose first byte is addr, if a
 // caller holds it, and counts the object out; settle says the Central must
 // look at the slab (Slab.Settle) once the caller may block. ok false:
 // nobody held the object, and nothing changed. It takes no lock.
 func (s *Slab) claim(i int) (settle, ok bool) {
-	m := uint64(1) << (uint(i) & 63)
-	if atomic.AndUint64(s.ownerWord(i), ^m)&m == 0 {
+	if _, _, ok := s.ClaimIndex(uint64(i)); !ok {
 		return false, false
 	}
 	return s.uncount(), true
@@ -213,15 +234,35 @@ func (s *Slab) uncount() (settle bool) {
 // a slab may sit free and unused, the same bound as a size class's waste.
 func reuseFree(objects int) int { return max(1, objects/8) }
 
-// handOut sets the owner bit of object i (reserved by the slab's owner)
-// and returns its address and whether it reads as zero. The caller owns s.
-func (s *Slab) handOut(i int) (addr uintptr, zero bool) {
-	atomic.OrUint64(s.ownerWord(i), 1<<(uint(i)&63))
-	zero = s.zeroed && i >= int(s.fresh)
-	if i >= int(s.fresh) {
-		s.fresh = int32(i + 1)
+// handOut sets the owner bit of object i, reserved by the slab's owner
+// (bit is 1<<(i%64)), and returns its address. The caller owns s.
+func (s *Slab) handOut(i int, bit uint64) uintptr {
+	atomic.OrUint64(s.ownerWord(i), bit)
+	return s.base + uintptr(i)*s.size
+}
+
+// takeFresh returns which objects of m, reserved from owner word w to be
+// handed out, read as zero: never handed out, in a slab carved from clean
+// pages. It moves the fresh mark past them, before any is handed out, so
+// that no owner bit is ever set at or above the mark. The caller owns s.
+func (s *Slab) takeFresh(w int, m uint64) (zero uint64) {
+	if m == 0 {
+		return 0
 	}
-	return s.base + uintptr(i)*s.size, zero
+	lo := w << 6
+	top := lo + 64 - bits.LeadingZeros64(m) // one past m's last object
+	f := int(s.fresh)
+	if top <= f {
+		return 0
+	}
+	if s.zeroed {
+		zero = m
+		if f > lo {
+			zero &^= 1<<uint(f-lo) - 1
+		}
+	}
+	s.fresh = int32(top)
+	return zero
 }
 
 // reserveFrom reserves the free objects of the first owner word at or
@@ -472,8 +513,9 @@ func (c *Central) AllocOne() (uintptr, bool, error) {
 		return 0, false, err
 	}
 	w, mask := s.reserveFrom(0)
-	b := bits.TrailingZeros64(mask)
-	addr, zero := s.handOut(w<<6 | b)
+	low := mask & -mask
+	zero := s.takeFresh(w, low) != 0
+	addr := s.handOut(w<<6|bits.TrailingZeros64(mask), low)
 	c.Abandon(s, bits.OnesCount64(mask)-1)
 	return addr, zero, nil
 }

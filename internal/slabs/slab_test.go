@@ -88,16 +88,37 @@ func newCentrals(t *testing.T, retain int64) ([]Central, *chunk.Heap) {
 // front-ends do: from the slab l owns, else from a new one.
 func take(t *testing.T, cs []Central, l *Local, cls int) (uintptr, bool) {
 	t.Helper()
-	if p, zero, ok := l.Alloc(cls); ok {
+	if p, size, zero := l.Alloc(cls); size != 0 {
+		return p, zero
+	}
+	if p, zero, ok := l.AllocNext(cls); ok {
 		return p, zero
 	}
 	old, unused := l.Install(cls, nil)
 	s, err := cs[cls].Exchange(old, unused)
 	require.NoError(t, err)
 	l.Install(cls, s)
-	p, zero, ok := l.Alloc(cls)
+	p, zero, ok := l.AllocNext(cls)
 	require.True(t, ok, "a slab fresh from Acquire has a free object")
 	return p, zero
+}
+
+// free frees p through l's chunk memo, by the steps of a cache's fast
+// path (Local, "Freeing an object through a cache"): the slab, nil if
+// refused.
+func free(l *Local, p uintptr) (s *Slab, settle bool) {
+	if s = l.Owner(p); s == nil {
+		return nil, false
+	}
+	i, ok := s.Index(p)
+	if !ok {
+		return nil, false
+	}
+	word, bit, ok := s.ClaimIndex(i)
+	if !ok {
+		return nil, false
+	}
+	return s, l.Freed(s, word, bit)
 }
 
 // giveBack releases a held object, as Free's slow path does.
@@ -257,8 +278,8 @@ func TestLocalOwnsOneSlab(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
 	cls := ClassOf(16)
 	var l Local
-	_, _, ok := l.Alloc(cls)
-	require.False(t, ok, "an empty cache owns no slab")
+	_, size, _ := l.Alloc(cls)
+	require.Zero(t, size, "an empty cache owns no slab")
 	p, _ := take(t, cs, &l, cls)
 	assert.Equal(t, 63, l.Reserved(cls), "a word of objects reserved, one handed out")
 	n := 0
@@ -384,33 +405,232 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 	cls := ClassOf(64)
 	var l Local
 	var ps []uintptr
-	for range 10 {
+	for range 70 { // word 0 handed out whole, word 1 reserved
 		p, _ := take(t, cs, &l, cls)
 		ps = append(ps, p)
 	}
 	l.Remember(chunk.Lookup(ps[0]))
+	require.Equal(t, 58, l.Reserved(cls))
+	// Objects of word 0: pending, taken off the count at the next reserve.
 	for _, p := range ps[:5] {
-		s, settle := l.Free(p)
+		s, settle := free(&l, p)
 		require.NotNil(t, s)
 		assert.False(t, settle, "an owned slab never settles")
 	}
-	s, _ := l.Free(ps[0])
+	s, _ := free(&l, ps[0])
 	assert.Nil(t, s, "a second free is refused, for the slow path to explain")
-	assert.Equal(t, 5, l.cls[cls].freed)
+	assert.EqualValues(t, 5, l.cls[cls].freed)
+	assert.Equal(t, 58, l.Reserved(cls), "frees of another word are not reserved")
+	// Objects of word 1, the one reserved: each reserved again at the
+	// next free (recycle), then handed out lowest first.
+	for _, p := range []uintptr{ps[67], ps[65]} {
+		s, settle := free(&l, p)
+		require.NotNil(t, s)
+		assert.False(t, settle)
+	}
+	s, _ = free(&l, ps[65])
+	assert.Nil(t, s, "a second free of a reserved object is refused")
+	assert.Equal(t, 60, l.Reserved(cls))
+	assert.EqualValues(t, 5, l.cls[cls].freed, "a free of the reserved word is not pending")
 	held, err := validate(cs, &l)
 	require.NoError(t, err)
-	assert.Equal(t, int64(5), held)
+	assert.Equal(t, int64(70-7), held)
+	p, zero := take(t, cs, &l, cls)
+	assert.Equal(t, ps[67], p, "the object freed back first is handed out first")
+	assert.False(t, zero, "an object used before does not read as zero")
+	p, zero = take(t, cs, &l, cls)
+	assert.Equal(t, ps[69]+64, p, "the one freed last waits for the next free")
+	assert.True(t, zero)
 	for range 64 { // past the reserved word: the pending frees are taken off
 		take(t, cs, &l, cls)
 	}
 	assert.Zero(t, l.cls[cls].freed)
 	held, err = validate(cs, &l)
 	require.NoError(t, err)
-	assert.Equal(t, int64(69), held)
+	assert.Equal(t, int64(70-5+64), held)
 	drain(cs, &l)
 	_, frees := cs[cls].Stats().Allocs, cs[cls].Stats().Frees
-	assert.Equal(t, uint64(5), frees)
+	assert.Equal(t, uint64(7), frees)
 	held, err = validate(cs)
 	require.NoError(t, err)
-	assert.Equal(t, int64(69), held)
+	assert.Equal(t, int64(70-5+64), held)
+}
+
+// freeReserved is the first step of a free through a cache.
+func freeReserved(l *Local, c int, addr uintptr) bool {
+	i, ok := l.ReservedIndex(c, addr)
+	return ok && l.FreeReserved(c, i)
+}
+
+// TestFreeReserved frees objects of the owner word a cache reserves from
+// by the quickest step: each is refused unless it is an object of that
+// word, of the class guessed, held by a caller; a freed one is reserved
+// again at the next free (lowest first), and no longer reads as zero. The
+// counts stay exact throughout (validate).
+func TestFreeReserved(t *testing.T) {
+	cs, _ := newCentrals(t, 0)
+	cls := ClassOf(48) // 1365 objects: the last owner word is partly valid
+	size := uintptr(ClassBytes(cls))
+	var l Local
+	assert.False(t, freeReserved(&l, cls, 0x1000), "an empty cache reserves from no word")
+	p0, zero := take(t, cs, &l, cls)
+	require.True(t, zero, "a fresh slab's first object reads as zero")
+	p1, _ := take(t, cs, &l, cls)
+	p2, _ := take(t, cs, &l, cls)
+	require.Equal(t, []uintptr{p0 + size, p0 + 2*size}, []uintptr{p1, p2})
+	require.Equal(t, 61, l.Reserved(cls))
+
+	for _, tc := range []struct {
+		name string
+		cls  int
+		addr uintptr
+	}{
+		{"inside an object", cls, p1 + 1},
+		{"a reserved object, not handed out", cls, p2 + size},
+		{"below the word", cls, p0 - size},
+		{"past the word", cls, p0 + 64*size},
+		{"another class guessed", ClassOf(64), p1},
+		{"no class", 0, p1},
+	} {
+		assert.False(t, freeReserved(&l, tc.cls, tc.addr), tc.name)
+		held, err := validate(cs, &l)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, int64(3), held, "%s: nothing changed", tc.name)
+	}
+
+	require.True(t, freeReserved(&l, cls, p1))
+	assert.False(t, freeReserved(&l, cls, p1), "a second free is refused")
+	assert.Equal(t, 62, l.Reserved(cls), "kept by the cache")
+	assert.EqualValues(t, 1, l.Frees(cls))
+	held, err := validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), held)
+	p3, zero := take(t, cs, &l, cls)
+	assert.Equal(t, p2+size, p3, "the object freed last waits for the next free")
+	assert.True(t, zero, "the next fresh object reads as zero")
+	assert.False(t, freeReserved(&l, cls, p1), "and a second free of it is still refused")
+	require.True(t, freeReserved(&l, cls, p3))
+	p, zero := take(t, cs, &l, cls)
+	assert.Equal(t, p1, p, "reserved again at the next free, before the higher objects")
+	assert.False(t, zero, "an object used before does not read as zero")
+	p, _ = take(t, cs, &l, cls)
+	assert.Equal(t, p3+size, p, "p3 waits")
+
+	// The last, partial word: 1365 = 21*64 + 21 objects. Its objects are
+	// found, and the address of the 22nd, which lies in the next slab's
+	// pages or past the chunk, is not.
+	for range 21*64 - 5 { // objects 5 to 63 of word 0 (3 waits), and words 1 to 20
+		take(t, cs, &l, cls)
+	}
+	last, _ := take(t, cs, &l, cls)
+	s := l.cold[cls].s
+	require.Equal(t, 21, l.cold[cls].w, "reserving from the last word")
+	require.Equal(t, s.base+uintptr(21*64)*size, last)
+	assert.False(t, freeReserved(&l, cls, s.base+uintptr(s.objects)*size), "past the slab's last object")
+	require.True(t, freeReserved(&l, cls, last))
+	held, err = validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(21*64-1), held, "all of words 0 to 20 but object 3")
+
+	// After the cache gives the slab back, nothing of it is found.
+	drain(cs, &l)
+	assert.False(t, freeReserved(&l, cls, p0))
+	require.NoError(t, giveBack(p0))
+}
+
+// TestReservationReadsAsZero: a reservation notes which of its objects
+// read as zero (never handed out, in a slab carved from clean pages) and
+// moves the fresh mark past them, so that no owner bit is ever set at or
+// above it; objects reserved and given back unused lose the note, which
+// only costs a clearing later.
+func TestReservationReadsAsZero(t *testing.T) {
+	cs, _ := newCentrals(t, 0)
+	cls := ClassOf(64)
+	var l Local
+	var ps []uintptr
+	for range 3 {
+		p, zero := take(t, cs, &l, cls)
+		require.True(t, zero)
+		ps = append(ps, p)
+	}
+	s := l.cold[cls].s
+	assert.EqualValues(t, 64, s.fresh, "the whole word reserved is past the mark")
+	assert.Equal(t, ^uint64(0)&^7, l.cls[cls].zero&l.cls[cls].mask, "the rest of the word reads as zero")
+	drain(cs, &l) // the 61 reserved objects go back unused
+	_, err := validate(cs)
+	require.NoError(t, err)
+	var l2 Local
+	for i := range 64 + 3 {
+		p, zero := take(t, cs, &l2, cls)
+		switch {
+		case i < 61:
+			assert.False(t, zero, "object %d was reserved before: not known to be zero", i+3)
+			assert.Equal(t, ps[0]+uintptr(i+3)*64, p)
+		default:
+			assert.True(t, zero, "object %d was never reserved", i+3)
+		}
+	}
+	_, err = validate(cs, &l2)
+	require.NoError(t, err)
+}
+
+// TestReservationBelowFreshMark: objects handed out one at a time
+// (Central.AllocOne, for guard mode) move the fresh mark inside an owner
+// word; a cache that reserves the word later knows which of its free
+// objects were used before (below the mark) and which read as zero.
+func TestReservationBelowFreshMark(t *testing.T) {
+	cs, _ := newCentrals(t, 0)
+	cls := ClassOf(64)
+	var ps []uintptr
+	for range 5 {
+		p, zero, err := cs[cls].AllocOne()
+		require.NoError(t, err)
+		require.True(t, zero)
+		ps = append(ps, p)
+	}
+	require.NoError(t, giveBack(ps[2]))
+	var l Local
+	p, zero := take(t, cs, &l, cls)
+	require.Equal(t, ps[2], p, "the lowest free object first")
+	assert.False(t, zero, "it was used: below the fresh mark")
+	p, zero = take(t, cs, &l, cls)
+	require.Equal(t, ps[4]+64, p)
+	assert.True(t, zero, "never handed out: at the fresh mark")
+	_, err := validate(cs, &l)
+	require.NoError(t, err)
+}
+
+// TestPendingObjectLeavesWithItsWord: the object freed last, not yet
+// reserved again, is counted once whatever happens next: the cache moves
+// to another word, or gives the slab back, or changes slabs.
+func TestPendingObjectLeavesWithItsWord(t *testing.T) {
+	cs, _ := newCentrals(t, 0)
+	cls := ClassOf(1024) // 64 objects: one owner word
+	var l Local
+	var ps []uintptr
+	for range 64 {
+		p, _ := take(t, cs, &l, cls)
+		ps = append(ps, p)
+	}
+	old := l.cold[cls].s
+	require.True(t, freeReserved(&l, cls, ps[10]))
+	held, err := validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(63), held)
+	assert.Equal(t, 1, l.Reserved(cls), "the pending object")
+	// The word has nothing reserved, one object free: not worth
+	// reserving again (reuseFree is 8), so the cache changes slabs.
+	p, _ := take(t, cs, &l, cls)
+	require.NotEqual(t, old, l.cold[cls].s)
+	assert.NotContains(t, ps, p)
+	assert.Equal(t, 63, old.count(), "the slab given back counts its 63 held objects, once")
+	held, err = validate(cs, &l)
+	require.NoError(t, err)
+	assert.Equal(t, int64(64), held)
+	// Pending, then the slab given back.
+	require.True(t, freeReserved(&l, cls, p))
+	drain(cs, &l)
+	held, err = validate(cs)
+	require.NoError(t, err)
+	assert.Equal(t, int64(63), held)
 }
