@@ -51,8 +51,8 @@ rss:
 	@echo "== RSS bounds, without -race"
 	go test -count=1 -run '^(TestMemoryReturnsToOS|TestRetentionIsBounded|TestFreeGivesMemoryBack)$$' -v .
 
-# The tests that -race runs smaller, at full size without it: the README's
-# 1 GiB claims (Realloc and Buffer growth without copying), whose RSS the
+# The tests that -race runs smaller, at full size without it: the 1 GiB
+# claims of docs/features.md (Realloc and Buffer growth without copying), whose RSS the
 # race detector's shadow memory would double, and the million-operation
 # property run. The tests fail if this step would shrink them.
 fullsize:
@@ -118,7 +118,8 @@ results:
 
 # The benchmark program's default run: its tables on the terminal, and its
 # chart in bench/out/chart.png and bench/out/chart.svg (not committed; the
-# committed chart of the README is bench/results/default.png).
+# committed chart, which docs/performance.md links, is
+# bench/results/default.png). How long it takes: bench/results/make-bench.txt.
 bench:
 	@mkdir -p bench/out
 	go -C bench run . -png out/chart.png -svg out/chart.svg

@@ -378,10 +378,31 @@ func staleNames(top string, markdown []string) ([]staleName, error) {
 	return stale, nil
 }
 
+// markdownDocs lists the Markdown files under top whose `code` spans are
+// checked: the READMEs and every file of docs/, relative to top.
+func markdownDocs(top string) ([]string, error) {
+	files := []string{"README.md", "bench/README.md", "integration/README.md"}
+	docs, err := filepath.Glob(filepath.Join(top, "docs", "*.md"))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		rel, err := filepath.Rel(top, d)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, filepath.ToSlash(rel))
+	}
+	return files, nil
+}
+
 // TestDocNamesExist fails for every comment that names an identifier the
 // repository does not declare, with the file, the line and the name.
 func TestDocNamesExist(t *testing.T) {
-	stale, err := staleNames(".", []string{"README.md", "bench/README.md", "integration/README.md"})
+	markdown, err := markdownDocs(".")
+	require.NoError(t, err)
+	require.Contains(t, markdown, "docs/features.md", "docs/ is checked")
+	stale, err := staleNames(".", markdown)
 	require.NoError(t, err)
 	for _, s := range stale {
 		t.Errorf("%s: no such identifier", s)
@@ -421,7 +442,13 @@ type Central struct{ Local }
 package face
 `)
 	write("README.md", "Call `slabs.Slab` and `Slab.Drop`, not `go test -run X ./slabs`.\n")
-	stale, err := staleNames(top, []string{"README.md"})
+	for _, name := range []string{"bench/README.md", "integration/README.md"} {
+		write(name, "Nothing here.\n")
+	}
+	write("docs/engine.md", "# Engine\n\n`Slab.Settle` and `Central.Local`; then `slabs.Central.Drain`.\n")
+	markdown, err := markdownDocs(top)
+	require.NoError(t, err)
+	stale, err := staleNames(top, markdown)
 	require.NoError(t, err)
 	var got []string
 	for _, s := range stale {
@@ -429,6 +456,7 @@ package face
 	}
 	assert.ElementsMatch(t, []string{
 		"README.md:1: Slab.Drop",
+		"docs/engine.md:3: slabs.Central.Drain",
 		"face/face.go:1: slabs.Gone",
 		"face/face.go:2: slabs.Slab.Gone",
 		"slabs/slab.go:6: Central.Settle",

@@ -3,8 +3,9 @@ package main
 // Figures in the docs must come from a committed results file, and stay
 // equal to what that file says. The convention:
 //
-//   - Markdown (README.md, bench/README.md): figures stand between the
-//     lines <!-- figures: bench/results/FILE --> and <!-- /figures -->.
+//   - Markdown (README.md, bench/README.md, docs/*.md): figures stand
+//     between the lines <!-- figures: bench/results/FILE --> and
+//     <!-- /figures -->.
 //   - Go comments: a comment paragraph (lines up to a blank comment line)
 //     that contains "figures: bench/results/FILE".
 //
@@ -260,11 +261,22 @@ var (
 	dateLine = regexp.MustCompile(`(?m)^(?:mmalloc bench — |date: )(\d{4}-\d{2}-\d{2})`)
 )
 
+// machineNames gives the one name the docs use for a machine that a
+// results file names otherwise: go test's "cpu:" line is the processor's
+// brand string, where the bench program and /proc/cpuinfo say "AMD EPYC"
+// for the same machine.
+var machineNames = map[string]string{
+	"Oxide Virtual Turin-like Processor": "AMD EPYC",
+}
+
 // stamp returns the machine and the date a results file states, "" where
-// it states none.
+// it states none; the machine by the name the docs give it.
 func stamp(results string) (cpu, date string) {
 	if m := cpuLine.FindStringSubmatch(results); m != nil {
 		cpu = m[1]
+		if name, ok := machineNames[cpu]; ok {
+			cpu = name
+		}
 	}
 	if m := dateLine.FindStringSubmatch(results); m != nil {
 		date = m[1]
@@ -322,11 +334,18 @@ func checkLoose(lines []docLine) []error {
 	return errs
 }
 
-// docFiles lists the files whose prose is checked: both READMEs and every
-// Go source file but tests, from the top.
+// docFiles lists the files whose prose is checked: both READMEs, every
+// Markdown file of docs/ and every Go source file but tests, from the top.
 func docFiles(top string) ([]string, error) {
 	files := []string{"README.md", "bench/README.md"}
-	err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+	docs, err := filepath.Glob(filepath.Join(top, "docs", "*.md"))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		files = append(files, "docs/"+filepath.Base(d))
+	}
+	err = filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -377,14 +396,17 @@ func checkDocs(top string) (errs []error, blocks int) {
 	return errs, blocks
 }
 
-// TestDocFiguresComeFromResults checks every figure quoted in the READMEs
-// and in Go comments against the results file it cites.
+// TestDocFiguresComeFromResults checks every figure quoted in the READMEs,
+// in docs/ and in Go comments against the results file it cites.
 func TestDocFiguresComeFromResults(t *testing.T) {
+	files, err := docFiles(repoTop)
+	require.NoError(t, err)
+	require.Contains(t, files, "docs/performance.md", "docs/ is checked")
 	errs, blocks := checkDocs(repoTop)
 	for _, err := range errs {
 		t.Error(err)
 	}
-	assert.Greater(t, blocks, 5, "the READMEs and Options cite their figures")
+	assert.Greater(t, blocks, 5, "the READMEs and docs cite their figures")
 }
 
 func TestFiguresIn(t *testing.T) {
@@ -437,18 +459,21 @@ func TestCheckDocsFailsOnAStaleFigure(t *testing.T) {
 		"Uncited: about 5 µs. In code it is fine: `-time 2ms`.\n\n"+
 		"<!-- figures: bench/results/default.txt -->\nbench/results/default.txt, 2026-11-26: 25.3 ns\n<!-- /figures -->\n")
 	write("bench/README.md", "```sh\ngo run . -time 60ms\n```\n")
+	write("docs/speed.md", "# Speed\n\n<!-- figures: bench/results/default.txt -->\n"+
+		"bench/results/default.txt, Test CPU, 2026-11-26: 25.3 ns, once 26.3 ns.\n<!-- /figures -->\n")
 	write("x.go", "// Package x.\n//\n// Measured (figures: bench/results/default.txt, Test CPU, 2026-11-26): 25.3 ns.\n//\n//\tcode: 3 ms\npackage x\n\n"+
 		"// Y is measured: 25.3 ns (figures:\n// bench/results/default.txt, Test CPU, 2026-11-26).\nconst Y = 1\n")
 	errs, blocks := checkDocs(top)
-	assert.Equal(t, 4, blocks, "a marker broken across lines counts")
+	assert.Equal(t, 5, blocks, "a marker broken across lines counts")
 	var msgs []string
 	for _, err := range errs {
 		msgs = append(msgs, err.Error())
 	}
-	require.Len(t, msgs, 3, "%s", strings.Join(msgs, "\n"))
+	require.Len(t, msgs, 4, "%s", strings.Join(msgs, "\n"))
 	assert.Contains(t, msgs[0], `README.md:4: figure "0.94 ms" is not in bench/results/default.txt`)
 	assert.Contains(t, msgs[1], `README.md:9: figures from bench/results/default.txt without its machine "Test CPU"`)
 	assert.Contains(t, msgs[2], `README.md:7: figure "5 µs" cites no results file`)
+	assert.Contains(t, msgs[3], `docs/speed.md:4: figure "26.3 ns" is not in bench/results/default.txt`)
 
 	errs = checkLoose([]docLine{{file: "z.md", n: 3, text: "a figures: marker without a path"}})
 	require.Len(t, errs, 1)
