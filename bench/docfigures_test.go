@@ -334,6 +334,37 @@ func checkLoose(lines []docLine) []error {
 	return errs
 }
 
+// machineName is how the docs name the project's machine, the one way.
+const machineName = "2-core AMD EPYC"
+
+// otherMachineName matches a name of the project's machine: the processor's
+// name with what stands before it, or its brand string.
+var otherMachineName = regexp.MustCompile(`([\w-]+\s+)?AMD\s+EPYC|Oxide\s+Virtual\s+Turin-like\s+Processor`)
+
+// checkMachineName returns an error for every place in one file's prose
+// (blocks and loose lines, in order) that names the project's machine
+// otherwise than machineName.
+func checkMachineName(lines []docLine) []error {
+	var errs []error
+	for i, l := range lines {
+		// A name broken across lines is read with the line before it.
+		text, from := l.text, 0
+		if i > 0 && lines[i-1].n == l.n-1 {
+			text = lines[i-1].text + " " + l.text
+			from = len(lines[i-1].text) + 1
+		}
+		for _, at := range otherMachineName.FindAllStringIndex(text, -1) {
+			if at[1] <= from {
+				continue // the line before's own: reported there
+			}
+			if m := text[at[0]:at[1]]; strings.Join(strings.Fields(m), " ") != machineName {
+				errs = append(errs, fmt.Errorf("%s:%d: %q: the docs name the machine %q", l.file, l.n, m, machineName))
+			}
+		}
+	}
+	return errs
+}
+
 // docFiles lists the files whose prose is checked: both READMEs, every
 // Markdown file of docs/ and every Go source file but tests, from the top.
 func docFiles(top string) ([]string, error) {
@@ -387,10 +418,14 @@ func checkDocs(top string) (errs []error, blocks int) {
 			errs = append(errs, err)
 			continue
 		}
+		all := slices.Clone(loose)
 		for _, b := range bs {
 			errs = append(errs, checkBlock(top, b)...)
+			all = append(all, b.lines...)
 		}
 		errs = append(errs, checkLoose(loose)...)
+		slices.SortFunc(all, func(a, b docLine) int { return a.n - b.n })
+		errs = append(errs, checkMachineName(all)...)
 		blocks += len(bs)
 	}
 	return errs, blocks
@@ -483,4 +518,33 @@ func TestCheckDocsFailsOnAStaleFigure(t *testing.T) {
 	assert.ErrorContains(t, err, "never closed")
 	_, _, err = markdownProse("y.md", "<!-- /figures -->\n")
 	assert.ErrorContains(t, err, "closes no block")
+}
+
+// TestMachineNamedOneWay: a results file of go test names the machine by
+// its brand string, which the docs give as "AMD EPYC"; and every name of
+// the machine in the docs but "2-core AMD EPYC" is reported, also one
+// broken across lines, once.
+func TestMachineNamedOneWay(t *testing.T) {
+	cpu, date := stamp("date: 2026-12-01 10:00 UTC\ncpu: Oxide Virtual Turin-like Processor             \nBenchmarkX 1 2 ns/op\n")
+	assert.Equal(t, "AMD EPYC", cpu)
+	assert.Equal(t, "2026-12-01", date)
+	cpu, _ = stamp("go1.26.8 linux/amd64, GOMAXPROCS=2, cpu: Test CPU\n")
+	assert.Equal(t, "Test CPU", cpu)
+
+	errs := checkMachineName([]docLine{
+		{file: "a.md", n: 1, text: "on the project's 2-core AMD EPYC, and on the (2-core AMD"},
+		{file: "a.md", n: 2, text: "EPYC) again; then AMD EPYC (Oxide Virtual Turin-like Processor), 2 cores,"},
+		{file: "a.md", n: 4, text: "on a 2-core machine (AMD EPYC), and (Oxide Virtual"},
+		{file: "a.md", n: 5, text: "Turin-like Processor)."},
+	})
+	var msgs []string
+	for _, err := range errs {
+		msgs = append(msgs, err.Error())
+	}
+	assert.Equal(t, []string{
+		`a.md:2: "then AMD EPYC": the docs name the machine "2-core AMD EPYC"`,
+		`a.md:2: "Oxide Virtual Turin-like Processor": the docs name the machine "2-core AMD EPYC"`,
+		`a.md:4: "AMD EPYC": the docs name the machine "2-core AMD EPYC"`,
+		`a.md:5: "Oxide Virtual Turin-like Processor": the docs name the machine "2-core AMD EPYC"`,
+	}, msgs)
 }
