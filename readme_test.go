@@ -2,12 +2,12 @@ package mmalloc_test
 
 // The README's promises a test can keep: its first screen gives the
 // install line, the platform as the build itself states it, the two
-// commands and how long each takes as the results files say; it stays
-// short; its usage program builds against the API and prints what it
-// says; the Makefile has both targets; every relative link of the
-// README, of docs/ and of the other READMEs reaches a file, and a heading
-// of it where the link names one; every file of docs/ is linked from the
-// README.
+// commands, how long each takes as the results files say and where the
+// chart goes as the Makefile says; it stays short; its usage program
+// builds against the API and prints what it says; the Makefile has both
+// targets; every relative link of the README, of docs/ and of the other
+// READMEs reaches a file, and a heading of it where the link names one;
+// every file of docs/ is linked from the README.
 
 import (
 	"fmt"
@@ -68,8 +68,9 @@ var (
 // firstScreenLacks returns what the first screen of readme lacks, or
 // states otherwise than its sources: the install line, the platform as
 // the build's own message gives it, the two commands, and how long each
-// takes as the results files say; and the targets of its commands that
-// the Makefile does not define.
+// takes as the results files say, and where make bench writes its chart
+// as the Makefile says; and the targets of its commands that the Makefile
+// does not define.
 func firstScreenLacks(readme string, src readmeSources) []string {
 	lines := strings.Split(readme, "\n")
 	screen := strings.Join(lines[:min(len(lines), firstScreenLines)], "\n")
@@ -118,8 +119,20 @@ func firstScreenLacks(readme string, src readmeSources) []string {
 			lacks = append(lacks, "the Makefile has no target "+target)
 		}
 	}
+	if m := chartFlags.FindStringSubmatch(src.makefile); m == nil {
+		lacks = append(lacks, "the Makefile's bench target draws no chart (go -C bench run . -png … -svg …)")
+	} else {
+		png, svg := path.Join("bench", m[1]), path.Join("bench", m[2])
+		if want := png + " and " + path.Base(svg); !strings.Contains(prose, want) {
+			lack(fmt.Sprintf("where make bench writes its chart, %q", want))
+		}
+	}
 	return lacks
 }
+
+// chartFlags finds where the Makefile's make bench writes its chart,
+// relative to bench/.
+var chartFlags = regexp.MustCompile(`(?m)^\tgo -C bench run \. -png (\S+) -svg (\S+)`)
 
 func TestReadmeFirstScreen(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
@@ -134,7 +147,9 @@ func TestReadmeFirstScreen(t *testing.T) {
 	// platform said otherwise.
 	wrong := strings.Replace(string(readme), "`make test` takes ", "`make test` takes 1m0s, not ", 1)
 	wrong = strings.Replace(wrong, "builds on arm64", "builds on riscv64", 1)
+	wrong = strings.Replace(wrong, "bench/out/chart.png", "bench/chart.png", 1)
 	assert.ElementsMatch(t, []string{
+		`the first 40 lines of the README lack where make bench writes its chart, "bench/out/chart.png and chart.svg"`,
 		`the first 40 lines of the README lack "` + "`make test` takes " + testDuration.FindStringSubmatch(src.makeTest)[1] + `" (bench/results/make-test.txt)`,
 		`the first 40 lines of the README lack the platform line "Linux only, 64-bit: ` + platformMessage.FindStringSubmatch(src.unsupported)[1] + `"`,
 	}, firstScreenLacks(wrong, src))
@@ -152,6 +167,7 @@ func TestReadmeFirstScreen(t *testing.T) {
 		"bench/results/make-bench.txt states no duration with empty and with filled caches",
 		"bench/results/make-test.txt states no duration",
 		"the Makefile has no target bench",
+		"the Makefile's bench target draws no chart (go -C bench run . -png … -svg …)",
 	}, firstScreenLacks(late, readmeSources{
 		makefile:  "test:\n\tgo test ./...\n# bench: not a target\n",
 		makeBench: "make bench with empty module and build caches: 190 s\n",
