@@ -429,7 +429,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	h := Header{Date: start, GoVersion: runtime.Version(), Procs: cfg.Procs, CPU: cpuModel(), Commit: commit(),
 		Runs: cfg.Runs, Time: cfg.Time, Kinds: cfg.Kinds, CRef: cfg.CRef, Notes: []string{
 			arenaUsage(),
-			"off-heap memory is invisible to GOGC's pacing: pair mmalloc with GOMEMLIMIT (and a higher GOGC, or GOGC=off); see the gc table",
+			"off-heap memory is invisible to GOGC's pacing: give the process one budget with mmalloc.SetProcessBudget, and GOGC=off (the gc table's budget rows)",
 		}}
 	if note := profileNote(cfg.ProfileRate); note != "" {
 		h.Notes = append(h.Notes, note)
