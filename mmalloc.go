@@ -423,7 +423,7 @@ func (a *Allocator) allocUninit(n int) ([]byte, error) {
 			a.unpin(l)
 		}
 	}
-	return a.alloc(n, false)
+	return a.alloc(nil, n, false)
 }
 
 // allocZeroed is Alloc: allocUninit, and the object cleared, after the
@@ -452,34 +452,67 @@ func (a *Allocator) allocZeroed(n int) ([]byte, error) {
 			a.unpin(l)
 		}
 	}
-	return a.alloc(n, true)
+	return a.alloc(nil, n, true)
 }
 
-// alloc is the rest of allocUninit and allocZeroed: the P's cache has no
-// object of n's class reserved (or the P has no cache), n is large or
-// invalid, or the Allocator is closed.
-func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
-	if uint(n-1) < uint(a.threshold) { // 1 <= n <= threshold
-		if a.closed.Load() {
-			return nil, ErrClosed
-		}
-		c := slabs.ClassOf(n)
-		l := a.pin()
-		if l != nil {
-			if p, z, ok := l.AllocNext(c); ok {
-				sampled := l.sample.Take(slabs.ClassBytes(c)) // see profile.go
-				a.unpin(l)
-				b := objectCleared(p, c, n, zero && !z) // clears after the unpin
-				if sampled {
-					return a.sampled(b)
-				}
-				return b, nil
-			}
-		}
-		a.unpin(l)
-		return a.counted(a.allocSlow(c, n, zero))
+// alloc is the rest of allocUninit and allocZeroed, of the Allocator's
+// (st nil) and of a Cache's (st its state): the cache has no object of
+// n's class reserved (or the P has no cache), n is large or invalid, or
+// the Allocator or the Cache is closed.
+func (a *Allocator) alloc(st *cacheState, n int, zero bool) ([]byte, error) {
+	if a.ended(st) {
+		return nil, ErrClosed
 	}
-	return a.counted(a.allocOther(n, zero))
+	if uint(n-1) >= uint(a.threshold) { // not 1 <= n <= threshold
+		return a.counted(a.allocOther(n, zero))
+	}
+	c := slabs.ClassOf(n)
+	l := a.hold(st)
+	if l != nil {
+		if p, z, ok := l.AllocNext(c); ok {
+			sampled := l.sample.Take(slabs.ClassBytes(c)) // see profile.go
+			a.release(st, l)
+			b := objectCleared(p, c, n, zero && !z) // clears after the release
+			if sampled {
+				return a.sampled(b)
+			}
+			return b, nil
+		}
+	}
+	a.release(st, l)
+	b, err := a.refill(c, n, zero, st)
+	return a.countedBy(st, b, err)
+}
+
+// ended reports whether the Allocator (st nil) or the Cache of st is
+// closed.
+func (a *Allocator) ended(st *cacheState) bool {
+	if st != nil {
+		return st.ended.Load()
+	}
+	return a.closed.Load()
+}
+
+// hold returns the cache a path of the Allocator (st nil) or of a Cache
+// (st its state) works on, held: the P's, pinned, or nil when the P has
+// none (GOMAXPROCS was raised, or the Allocator is closed); or the
+// Cache's, locked (in race builds). release(st, l) must follow either way.
+// While it is held, nothing may block.
+func (a *Allocator) hold(st *cacheState) *local {
+	if st != nil {
+		st.mu.lock()
+		return &st.l
+	}
+	return a.localOf(procPin())
+}
+
+// release ends what hold(st) began; l is what it returned.
+func (a *Allocator) release(st *cacheState, l *local) {
+	if st != nil {
+		st.mu.unlock()
+		return
+	}
+	a.unpin(l)
 }
 
 // object returns the object of size bytes at p as a slice of n bytes
@@ -499,50 +532,36 @@ func objectCleared(p uintptr, c, n int, clearIt bool) []byte {
 	return b
 }
 
-// allocSlow gives the P's cache a new slab of class c (its slab had no
-// free object left) and hands out one object of it. The slab it owned
-// before goes back to the Central in the same visit, so that it is a
-// candidate itself when frees have left it worth reusing.
-func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
-	var l *local
-	return a.refill(c, n, zero, nil, func() *slabs.Local {
-		if l = a.pin(); l == nil {
-			return nil
-		}
-		return &l.Local
-	}, func() { a.unpin(l) })
-}
-
-// refill is the one refill path of every cache, the per-P caches'
-// (allocSlow) and the Caches' (Cache.refill, own is its state): it gives
-// the cache's slab of class c back to the Central, takes one with free
-// objects in exchange, installs it and serves n bytes from it. take
-// returns the cache for the calling goroutine (pinning its P, or locking
-// the Cache), or nil when the P has none (GOMAXPROCS was raised); give
-// ends what take began. The Central's lock is never taken while the cache
-// is held. A refusal for Limit is tried once more after reclaimForLimit.
-func (a *Allocator) refill(c, n int, zero bool, own *cacheState, take func() *slabs.Local, give func()) ([]byte, error) {
+// refill is the one refill path of every cache, a P's (st nil) and a
+// Cache's (st its state): its slab of class c had no free object left.
+// It gives the cache's slab of class c back to the Central, takes one
+// with free objects in exchange, installs it and serves n bytes from it,
+// so that the slab given back is a candidate itself when frees have left
+// it worth reusing. The Central's lock is never taken while the cache is
+// held. A refusal for Limit is tried once more after reclaimForLimit.
+func (a *Allocator) refill(c, n int, zero bool, st *cacheState) ([]byte, error) {
 	if a.guard != nil { // guard mode never uses the caches
 		return a.guardAlloc(n, zero)
 	}
 	var old *slabs.Slab
 	var unused int
-	if l := take(); l != nil {
+	l := a.hold(st)
+	if l != nil {
 		old, unused = l.Install(c, nil)
 	}
-	give()
+	a.release(st, l)
 	s, err := a.centrals[c].Exchange(old, unused)
-	if err != nil && a.reclaimForLimit(err, uintptr(a.heap.ChunkBytes()), own) {
+	if err != nil && a.reclaimForLimit(err, uintptr(a.heap.ChunkBytes()), st) {
 		s, err = a.centrals[c].Acquire() // old was given back by the first try
 	}
 	if err != nil {
 		return nil, err
 	}
-	l := take()
+	l = a.hold(st)
 	if l == nil {
 		// The P has no cache: GOMAXPROCS was raised. Give every P one,
 		// and serve this request from the slab straight away.
-		give()
+		a.release(st, l)
 		a.centrals[c].Abandon(s, 0)
 		a.growLocals()
 		p, z, err := a.centrals[c].AllocOne()
@@ -556,7 +575,7 @@ func (a *Allocator) refill(c, n int, zero bool, own *cacheState, take func() *sl
 	// P's cache is shared by whatever runs there): it goes back.
 	old, unused = l.Install(c, s)
 	p, z, _ := l.AllocNext(c) // s has a free object: Exchange chose it so
-	give()
+	a.release(st, l)
 	if old != nil {
 		a.centrals[c].Abandon(old, unused)
 	}
@@ -614,43 +633,56 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 // message says so) while the allocation it came from stays live and leaks.
 // Free the slice Alloc returned, and never append past cap(b).
 func (a *Allocator) Free(b []byte) error {
-	if invariants && a.made() {
-		defer a.checkAfter("Free")()
-	}
-	return a.freeFast(b)
-}
-
-// freeFast is Free's fast path, pinned: an object of the slab the P's
-// cache owns for its class, or of the chunk the cache remembers, or else
-// of the chunk the registry finds (which the cache then remembers), goes
-// straight back to its slab. Anything else, a sampled object or a
-// refusal, takes the slow path, free.
-func (a *Allocator) freeFast(b []byte) error {
 	if !a.made() {
 		return errNoAllocator
 	}
+	if invariants {
+		defer a.checkAfter("Free")()
+	}
+	return a.free(nil, b)
+}
+
+// free is Free, of the Allocator (st nil) and of a Cache (st its state):
+// its fast path, in the cache hold(st) gives. An object of a slab the
+// cache owns, or of a chunk the cache remembers, or else of the chunk the
+// registry finds (which the cache then remembers), goes straight back to
+// its slab. Anything else, an empty slice, a sampled object or a refusal,
+// takes the slow path, freeSlow.
+//
+// It is one function with the steps of a free through a cache
+// (internal/slabs, Local) inlined into it; Free and Cache.Free inline
+// into their callers, so that a free the cache serves is one call.
+func (a *Allocator) free(st *cacheState, b []byte) error {
 	addr := sliceAddr(b)
 	if cap(b) == 0 || a.prof.MaybeLive(addr) { // see profile.go
-		return a.free(b)
+		return a.freeSlow(st, b, addr)
 	}
-	l := a.localOf(procPin()) // nil once the Allocator is closed: see Close
+	var l *local // l := a.hold(st), spelled out: hold does not inline
+	if st != nil {
+		st.mu.lock()
+		l = &st.l
+	} else {
+		l = a.localOf(procPin())
+	}
 	if l != nil {
-		// The steps of a free through a cache (internal/slabs, Local).
+		// The cache's reserved word of b's class, read from its cap (if
+		// b was resliced the guess may be wrong, and ReservedIndex says
+		// so), else the slab the chunk the cache remembers names.
 		cls := slabs.ClassOf(cap(b))
 		if i, ok := l.ReservedIndex(cls, addr); ok {
 			if l.FreeReserved(cls, i) {
-				a.unpin(l)
+				a.release(st, l)
 				return nil
 			}
 		} else {
 			s := l.Owner(addr)
 			if s == nil {
-				s = a.lookup(&l.Local, addr)
+				s = a.lookup(st, &l.Local, addr)
 			}
 			if i, ok := s.Index(addr); ok {
 				if word, bit, ok := s.ClaimIndex(i); ok {
 					settle := l.Freed(s, word, bit)
-					a.unpin(l)
+					a.release(st, l)
 					if settle {
 						s.Settle()
 					}
@@ -659,17 +691,18 @@ func (a *Allocator) freeFast(b []byte) error {
 			}
 		}
 	}
-	a.unpin(l)
-	return a.free(b)
+	a.release(st, l)
+	return a.freeSlow(st, b, addr)
 }
 
 // lookup returns the slab owning addr's page in the chunk of this
-// Allocator that the registry finds, and makes l remember the chunk; nil
-// if there is none (a large mapping, a foreign address, guard mode, where
-// every Free goes to guard mode's checks). It neither blocks nor
-// allocates, so the P may stay pinned.
-func (a *Allocator) lookup(l *slabs.Local, addr uintptr) *slabs.Slab {
-	if a.guard != nil {
+// Allocator that the registry finds, and makes l, the cache of st (nil:
+// the P's), remember the chunk; nil if there is none (a large mapping, a
+// foreign address, guard mode, where every Free goes to guard mode's
+// checks, or a closed Cache, which remembers no chunk). It neither
+// blocks nor allocates, so the cache may stay held.
+func (a *Allocator) lookup(st *cacheState, l *slabs.Local, addr uintptr) *slabs.Slab {
+	if a.guard != nil || (st != nil && st.ended.Load()) {
 		return nil
 	}
 	ch := a.chunkOf(addr)
@@ -680,21 +713,26 @@ func (a *Allocator) lookup(l *slabs.Local, addr uintptr) *slabs.Slab {
 	return l.Owner(addr)
 }
 
-// free is Free's slow path: every check, then the free is counted by the
-// P's cache.
-func (a *Allocator) free(b []byte) error {
-	if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
+// freeSlow is free's slow path, of the Allocator (st nil) and of a Cache
+// (st its state), addr being b's address: every check in its documented
+// order, then the free is counted by the cache (or, when the P has none,
+// by the Central).
+func (a *Allocator) freeSlow(st *cacheState, b []byte, addr uintptr) error {
+	if a.ended(st) {
+		return ErrClosed
+	}
+	if cap(b) != 0 && a.prof.MaybeLive(addr) { // see profile.go
 		a.dropSample(addr)
 	}
-	s, settle, done, err := a.checkFree(b)
+	s, settle, done, err := a.checkFree(b, addr)
 	if done {
 		return err
 	}
-	l := a.pin()
+	l := a.hold(st)
 	if l != nil {
 		l.CountFree(s.Class())
 	}
-	a.unpin(l)
+	a.release(st, l)
 	if l == nil {
 		a.centrals[s.Class()].Publish(0, 1)
 	}
@@ -704,19 +742,18 @@ func (a *Allocator) free(b []byte) error {
 	return nil
 }
 
-// checkFree is the slow path of Allocator.Free and Cache.Free: every check
-// in its documented order, then the registry. It returns the slab of the
-// object it freed (uncounted; settle as slabs.Release says), or done, with
-// Free's result, when nothing is left to do (an empty slice, guard mode, a
-// large mapping, a refusal).
-func (a *Allocator) checkFree(b []byte) (s *slabs.Slab, settle, done bool, err error) {
+// checkFree is the part of Free's slow path past the cache: every check
+// in its documented order, then the registry, for b at addr. It returns
+// the slab of the object it freed (uncounted; settle as slabs.Release
+// says), or done, with Free's result, when nothing is left to do (an
+// empty slice, guard mode, a large mapping, a refusal).
+func (a *Allocator) checkFree(b []byte, addr uintptr) (s *slabs.Slab, settle, done bool, err error) {
 	if a.closed.Load() {
 		return nil, false, true, ErrClosed
 	}
 	if cap(b) == 0 {
 		return nil, false, true, nil
 	}
-	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	if a.guard != nil {
 		return nil, false, true, a.foreign(a.guardFree(b), addr, false)
 	}
@@ -949,7 +986,7 @@ func (a *Allocator) readCaches(f func(l *slabs.Local)) {
 	a.readLocals(f)
 	for cs := range a.caches {
 		cs.mu.lock()
-		f(&cs.l)
+		f(&cs.l.Local)
 		cs.mu.unlock()
 	}
 }

@@ -273,10 +273,14 @@ func (a *Allocator) dropSample(addr uintptr) {
 // before making the P's caches, whose samplers newLocalSet starts.
 func (a *Allocator) initProfile(rate int) { a.prof.Init(rate) }
 
-// counted is Allocator.counted on the Cache's own sampler.
-func (c *Cache) counted(b []byte, err error) ([]byte, error) {
-	if err == nil && cap(b) > 0 && c.st.sample.Take(cap(b)) {
-		c.st.a.prof.Record(sliceAddr(b), cap(b))
+// countedBy is counted on the sampler of the cache that served the
+// allocation: the P's (st nil) or the Cache's of st.
+func (a *Allocator) countedBy(st *cacheState, b []byte, err error) ([]byte, error) {
+	if st == nil {
+		return a.counted(b, err)
+	}
+	if err == nil && cap(b) > 0 && st.l.sample.Take(cap(b)) {
+		a.prof.Record(sliceAddr(b), cap(b))
 	}
 	return b, err
 }

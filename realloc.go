@@ -66,7 +66,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	if cap(b) == 0 {
-		return a.alloc(n, zero)
+		return a.alloc(nil, n, zero)
 	}
 	if n < 0 || n > MaxAllocBytes {
 		return nil, sizeError(n)
@@ -168,7 +168,7 @@ func (a *Allocator) allocGrowable(b []byte, n int) ([]byte, error) {
 // move reallocates b by allocating n bytes, copying b[:keep] and freeing b.
 // n == 0 only frees.
 func (a *Allocator) move(b []byte, n, keep int, zero bool) ([]byte, error) {
-	nb, err := a.alloc(n, zero)
+	nb, err := a.alloc(nil, n, zero)
 	if err != nil {
 		return nil, err
 	}

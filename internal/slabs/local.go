@@ -200,8 +200,8 @@ func (l *Local) Forget() {
 }
 
 // Freeing an object through a cache takes these steps, each small enough
-// to be inlined into the callers' fast paths (mmalloc's Cache.free and
-// Allocator.freeFast), none taking a lock:
+// to be inlined into the callers' fast path (mmalloc's Allocator.free,
+// for the per-P caches and the Caches alike), none taking a lock:
 //
 //  1. ReservedIndex(ClassOf(cap), addr): the object is one of the owner
 //     word the cache reserves from for the class of the freed slice's
