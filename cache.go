@@ -8,6 +8,7 @@ import (
 	"weak"
 
 	"github.com/mmalloc/mmalloc/internal/heapprof"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
@@ -80,7 +81,7 @@ func (a *Allocator) NewCache() *Cache {
 
 // Alloc is Allocator.Alloc through the Cache: n zeroed bytes.
 func (c *Cache) Alloc(n int) ([]byte, error) {
-	if invariants && c.made() {
+	if invariants.Enabled && c.made() {
 		defer c.st.a.checkAfter("Cache.Alloc")()
 	}
 	return c.allocZeroed(n)
@@ -89,7 +90,7 @@ func (c *Cache) Alloc(n int) ([]byte, error) {
 // AllocUninit is Allocator.AllocUninit through the Cache: n bytes whose
 // contents are unspecified.
 func (c *Cache) AllocUninit(n int) ([]byte, error) {
-	if invariants && c.made() {
+	if invariants.Enabled && c.made() {
 		defer c.st.a.checkAfter("Cache.AllocUninit")()
 	}
 	return c.allocUninit(n)
@@ -167,7 +168,7 @@ func (c *Cache) Free(b []byte) error {
 	if !c.made() {
 		return ErrUninitialized
 	}
-	if invariants && !c.st.ended.Load() {
+	if invariants.Enabled && !c.st.ended.Load() {
 		defer c.st.a.checkAfter("Cache.Free")()
 	}
 	err := c.st.a.free(c.st, b)
@@ -182,7 +183,7 @@ func (c *Cache) Flush() {
 	if !c.made() {
 		return
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer c.st.a.checkAfter("Cache.Flush")()
 	}
 	c.st.drain(false)
@@ -195,7 +196,7 @@ func (c *Cache) Close() error {
 	if !c.made() {
 		return ErrUninitialized
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer c.st.a.checkAfter("Cache.Close")()
 	}
 	if !c.st.drain(true) || c.st.a.closed.Load() {
@@ -207,7 +208,7 @@ func (c *Cache) Close() error {
 // close is the cleanup of a dropped Cache. In invariants builds it counts
 // as a call, so that no check runs while it moves slabs.
 func (st *cacheState) close() {
-	if invariants {
+	if invariants.Enabled {
 		defer st.a.checkAfter("Cache cleanup")()
 	}
 	st.drain(true)

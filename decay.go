@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
@@ -62,7 +63,7 @@ func (d *decay) arm() {
 // run is one tick, on the timer's goroutine. In invariants builds it
 // counts as a call, so that no check reads the layers while it trims.
 func (d *decay) run() {
-	if invariants {
+	if invariants.Enabled {
 		defer d.a.checkAfter("decay tick")()
 	}
 	d.mu.Lock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 	"github.com/mmalloc/mmalloc/stats"
@@ -479,7 +480,7 @@ func (a *Allocator) CheckGuards() error {
 	if g == nil {
 		return nil
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("CheckGuards")()
 	}
 	g.mu.Lock()

@@ -14,6 +14,7 @@ import (
 	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/heapprof"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/mappings"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
@@ -351,7 +352,7 @@ func New(opts Options) (*Allocator, error) {
 	if opts.Guard {
 		a.guard = newGuard()
 	}
-	if invariants {
+	if invariants.Enabled {
 		a.inv = &invState{}
 	}
 	a.initProfile(opts.ProfileRate)
@@ -381,7 +382,7 @@ func New(opts Options) (*Allocator, error) {
 // A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
 // mapping or a passed Limit returns ErrOutOfMemory.
 func (a *Allocator) Alloc(n int) ([]byte, error) {
-	if invariants && a.made() {
+	if invariants.Enabled && a.made() {
 		defer a.checkAfter("Alloc")()
 	}
 	return a.allocZeroed(n)
@@ -391,7 +392,7 @@ func (a *Allocator) Alloc(n int) ([]byte, error) {
 // memory are unspecified and may hold bytes of earlier allocations. Use it
 // when the caller overwrites the whole buffer anyway.
 func (a *Allocator) AllocUninit(n int) ([]byte, error) {
-	if invariants && a.made() {
+	if invariants.Enabled && a.made() {
 		defer a.checkAfter("AllocUninit")()
 	}
 	return a.allocUninit(n)
@@ -636,7 +637,7 @@ func (a *Allocator) Free(b []byte) error {
 	if !a.made() {
 		return errNoAllocator
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Free")()
 	}
 	return a.free(nil, b)
@@ -807,7 +808,7 @@ func (a *Allocator) Trim() error {
 	if !a.made() {
 		return errNoAllocator
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Trim")()
 	}
 	if a.closed.Load() {
@@ -833,7 +834,7 @@ func (a *Allocator) Close() error {
 	if !a.made() {
 		return errNoAllocator
 	}
-	if invariants {
+	if invariants.Enabled {
 		// Counted as a call, so that no check (one after a dropped
 		// Cache's cleanup, say, which runs at any time) reads the
 		// Centrals while Close empties them.

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/chunk"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/mappings"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
@@ -52,7 +53,7 @@ func (a *Allocator) Realloc(b []byte, n int) ([]byte, error) {
 	if !a.made() {
 		return nil, errNoAllocator
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Realloc")()
 	}
 	nb, err := a.realloc(b, n, true)
