@@ -435,6 +435,18 @@ func (g *guardState) classify(a *Allocator, addr uintptr) error {
 	return errs.Foreign(addr)
 }
 
+// liveBytes is refBytes in guard mode: the length of the live object at
+// addr (guard mode hands out cap == len), or the error guardFree would
+// return.
+func (g *guardState) liveBytes(a *Allocator, addr uintptr) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if o, ok := g.live[addr]; ok {
+		return int(o.n), nil
+	}
+	return 0, g.classify(a, addr)
+}
+
 // trim empties the quarantine (checking every slot's poison) and unmaps
 // the retired large mappings.
 func (g *guardState) trim(a *Allocator) {
@@ -521,6 +533,19 @@ func (g *guardState) figures() guardFigures {
 		quarantined: int64(g.qBytes), corrupted: g.corrupted,
 		large:    stats.Class{Live: g.largeLive, InUse: g.largeInUse, Allocs: g.largeAllocs, Frees: g.largeFrees},
 		smallUse: g.smallUse,
+	}
+}
+
+// walk calls f with every large mapping guard mode holds (its objects'
+// mappings, guard pages included), under g.mu. Retired mappings hold no
+// memory and are not counted in Mapped.
+func (g *guardState) walk(f func(base, size uintptr)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, o := range g.live {
+		if o.ch == nil {
+			f(o.base, o.mapped)
+		}
 	}
 }
 

@@ -188,16 +188,3 @@ func (a *Allocator) Resident() int64 {
 	}
 	return total
 }
-
-// walk calls f with every large mapping guard mode holds (its objects'
-// mappings, guard pages included), under g.mu. Retired mappings hold no
-// memory and are not counted in Mapped.
-func (g *guardState) walk(f func(base, size uintptr)) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, o := range g.live {
-		if o.ch == nil {
-			f(o.base, o.mapped)
-		}
-	}
-}

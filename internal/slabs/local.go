@@ -283,6 +283,3 @@ func (l *Local) Freed(s *Slab, word *uint64, bit uint64) (settle bool) {
 
 // CountFree counts a free of class c made outside Free (the slow path).
 func (l *Local) CountFree(c int) { l.cls[c].frees++ }
-
-// Class returns the size class of s's objects.
-func (s *Slab) Class() int { return int(s.class) }

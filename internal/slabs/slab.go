@@ -196,6 +196,9 @@ func (s *Slab) Index(addr uintptr) (i uint64, ok bool) {
 	return i, i < uint64(s.objects)
 }
 
+// Class returns the size class of s's objects.
+func (s *Slab) Class() int { return int(s.class) }
+
 // ClaimIndex clears the owner bit of object i of s (Index said ok), if a
 // caller holds the object, with one atomic AND whose old value tells (so
 // that of two ClaimIndex racing on one object exactly one succeeds), and
