@@ -1023,13 +1023,20 @@ func (a *Allocator) validate() error {
 		}
 	}
 	// What every cache has reserved in the slabs it owns; a slab owned by
-	// two caches is a broken invariant.
+	// two caches is a broken invariant, and so is any slab a cache owns
+	// in guard mode, which serves every small object from the Centrals
+	// under its lock (refill and lookup send every path there) and counts
+	// on no cache holding an object of its own.
 	reserved := make(map[*slabs.Slab]int)
-	var twice error
+	var broken error
 	own := func(l *slabs.Local) {
 		l.Owns(func(s *slabs.Slab, r int) {
-			if _, dup := reserved[s]; dup && twice == nil {
-				twice = fmt.Errorf("mmalloc: a slab of class %d is owned by two caches", s.Class())
+			switch _, dup := reserved[s]; {
+			case broken != nil:
+			case a.guard != nil:
+				broken = fmt.Errorf("mmalloc: guard mode, but a cache owns a slab of class %d", s.Class())
+			case dup:
+				broken = fmt.Errorf("mmalloc: a slab of class %d is owned by two caches", s.Class())
 			}
 			reserved[s] = r
 		})
@@ -1039,8 +1046,8 @@ func (a *Allocator) validate() error {
 	a.lmu.Lock()
 	defer a.lmu.Unlock()
 	a.readCaches(own)
-	if twice != nil {
-		return twice
+	if broken != nil {
+		return broken
 	}
 	s := a.stats()
 	for c := 1; c < slabs.NumClasses; c++ {
