@@ -103,15 +103,18 @@ func (c *Cache) AllocUninit(n int) ([]byte, error) {
 // garbage collection during the call, such as the one a refusal for
 // Limit runs itself (reclaimForLimit), drain the Cache under it.
 
-// The fast paths of the Cache are each one function, the smaller pieces
-// they call inlined (Alloc, AllocUninit and Free into their callers,
-// Local's and Slab's steps into them), so that an allocation or a free
-// that the Cache serves alone is one call. A closed Cache reserves
-// nothing, owns no slab and remembers no chunk (drainLocked,
-// Allocator.Close): the fast paths fail on it without a look at
-// st.ended, and the slow paths check it.
+// The allocation fast paths of the Cache are each one function, the
+// smaller pieces they call inlined (Alloc and AllocUninit into their
+// callers, Local's and Slab's steps into them), so that an allocation the
+// Cache serves alone is one call; past them, and for every Free, the
+// Cache takes the Allocator's paths (alloc, free), given its state. A
+// closed Cache caches nothing, owns no slab and remembers no chunk
+// (drainLocked, Allocator.Close): the fast paths fail on it without a
+// look at st.ended, but for the registry lookup of a free, which must not
+// make it remember a chunk (lookup), and the slow paths check it.
 
-// allocUninit is AllocUninit: the fast path, and allocSlow for the rest.
+// allocUninit is AllocUninit: the fast path, and Allocator.alloc for the
+// rest.
 func (c *Cache) allocUninit(n int) ([]byte, error) {
 	if !c.made() {
 		return nil, ErrUninitialized
@@ -177,7 +180,7 @@ func (c *Cache) Free(b []byte) error {
 }
 
 // Flush gives the slabs the Cache owns back to the Allocator, with the
-// free objects it had reserved, and publishes its counts. The Cache stays
+// free objects it had cached, and publishes its counts. The Cache stays
 // usable.
 func (c *Cache) Flush() {
 	if !c.made() {

@@ -74,7 +74,7 @@ func (d *decay) run() {
 	src := d.a.src
 	d.lows[d.n%decaySteps] = src.TakeLow()
 	d.n++
-	budget := src.RetainLimit()
+	budget := src.RetainBytes()
 	if d.n >= decaySteps {
 		unused := d.lows[0]
 		for _, l := range d.lows[1:] {
@@ -124,7 +124,7 @@ func (a *Allocator) trimRetained(n int64) int64 {
 	if done >= n {
 		return done
 	}
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		a.centrals[c].Trim()
 	}
 	return done + a.heap.TrimBytes(n-done)

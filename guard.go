@@ -128,8 +128,8 @@ type guardState struct {
 	retired    []osmem.Span // freed large mappings kept PROT_NONE, oldest first
 	rBytes     uintptr
 
-	held      [slabs.NumClasses]int64 // per class: slots out of the slabs but not live
-	smallUse  [slabs.NumClasses]int64 // per class: bytes of the live objects (len and cap of each)
+	held      [slabs.ClassSlots]int64 // per class: slots out of the slabs but not live
+	smallUse  [slabs.ClassSlots]int64 // per class: bytes of the live objects (len and cap of each)
 	corrupted int64                   // corruptions found
 	reports   []error                 // the first guardMaxReports of them
 
@@ -377,7 +377,7 @@ func (g *guardState) evict(a *Allocator) {
 		return
 	}
 	g.held[s.cls]--
-	if sl, settle, err := slabs.Release(s.ch, s.addr); err == nil && settle {
+	if sl, settle, err := slabs.FreeObject(s.ch, s.addr); err == nil && settle {
 		sl.Settle()
 	}
 }
@@ -419,7 +419,7 @@ func (g *guardState) classify(a *Allocator, addr uintptr) error {
 	if ch := chunk.Lookup(addr); ch != nil && ch.Heap() == a.heap {
 		// No object here is held (live ones are in g.live): inside an
 		// object, or not allocated.
-		return slabs.ReleaseError(ch, addr)
+		return slabs.FreeError(ch, addr)
 	}
 	for start, o := range g.live {
 		if o.ch == nil && addr >= o.base && addr < o.base+o.mapped {
@@ -524,7 +524,7 @@ func (a *Allocator) CheckGuards() error {
 type guardFigures struct {
 	quarantined, corrupted int64
 	large                  stats.Class             // the large row: Live, InUse, Allocs, Frees
-	smallUse               [slabs.NumClasses]int64 // each class row's InUse
+	smallUse               [slabs.ClassSlots]int64 // each class row's InUse
 }
 
 // figures returns guard mode's figures. g.mu is held.
@@ -552,10 +552,10 @@ func (g *guardState) walk(f func(base, size uintptr)) {
 // validate checks guard mode's equations against the quarantine and the
 // live objects, and returns, per class, the slots it holds that are
 // neither live nor in a slab.
-func (g *guardState) validate() (held [slabs.NumClasses]int64, largeMapped int64, err error) {
+func (g *guardState) validate() (held [slabs.ClassSlots]int64, largeMapped int64, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var inQ [slabs.NumClasses]int64
+	var inQ [slabs.ClassSlots]int64
 	var qBytes uintptr
 	for _, s := range g.quarantine[g.qHead:] {
 		inQ[s.cls]++
@@ -570,7 +570,7 @@ func (g *guardState) validate() (held [slabs.NumClasses]int64, largeMapped int64
 		}
 	}
 	var mapped, live, inUse int64
-	var smallUse [slabs.NumClasses]int64
+	var smallUse [slabs.ClassSlots]int64
 	for _, o := range g.live {
 		if o.ch == nil {
 			mapped += int64(o.mapped)

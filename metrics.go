@@ -91,7 +91,7 @@ var metricDefs = []struct {
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.InUse }},
 	{"/mmalloc/live:objects", "Live allocations.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Live }},
-	{"/mmalloc/cached:objects", "Free objects the caches (per P, and every Cache) have reserved to hand out.",
+	{"/mmalloc/cached:objects", "Free objects the caches (per P, and every Cache) hold to hand out.",
 		MetricGauge, func(s *stats.Snapshot) int64 {
 			var n int64
 			for _, c := range s.Classes {

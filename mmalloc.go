@@ -272,7 +272,7 @@ type Allocator struct {
 	src      *osmem.Source
 	heap     *chunk.Heap
 	large    *mappings.Registry
-	centrals [slabs.NumClasses]slabs.Central
+	centrals [slabs.ClassSlots]slabs.Central
 	guard    *guardState // non-nil in guard mode; read-only
 	decay    *decay      // non-nil while freed memory may decay; read-only (decay.go)
 	inv      *invState   // non-nil in invariants builds; see invariants.go
@@ -318,7 +318,7 @@ func New(opts Options) (*Allocator, error) {
 		opts.DecayBytes = DefaultDecayBytes
 	}
 	a := &Allocator{threshold: opts.LargeThreshold, src: osmem.NewSource(opts.Limit)}
-	a.src.SetRetainLimit(max(opts.RetainBytes, 0))
+	a.src.SetRetainBytes(max(opts.RetainBytes, 0))
 	if opts.RetainBytes > 0 && opts.DecayTime > 0 && opts.DecayBytes > 0 {
 		a.decay = newDecay(a, opts.DecayTime)
 		a.src.SetDecay(opts.DecayBytes, a.decay.arm)
@@ -338,7 +338,7 @@ func New(opts Options) (*Allocator, error) {
 	// taken at that moment keeps its empty slabs: the reclaim is best
 	// effort, never a wait on another class.
 	reclaim := func(waitHeap bool) {
-		for c := 1; c < slabs.NumClasses; c++ {
+		for c := 1; c <= slabs.NumClasses; c++ {
 			a.centrals[c].TryTrim(waitHeap)
 		}
 		a.large.TryTrim()
@@ -346,7 +346,7 @@ func New(opts Options) (*Allocator, error) {
 	}
 	a.src.SetReclaim(func() { reclaim(false) }) // the Heap's lock may be held
 	heap.SetReclaim(func() { reclaim(true) })   // it is not: see Heap.SetReclaim
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		a.centrals[c].Init(c, heap)
 	}
 	if opts.Guard {
@@ -401,7 +401,7 @@ func (a *Allocator) AllocUninit(n int) ([]byte, error) {
 // The fast paths of the Allocator, like the Cache's, are each one
 // function with the steps of Local inlined (Alloc, AllocUninit and Free
 // are inlined into their callers): pin the P, take an object its cache
-// has reserved (or give one back), unpin.
+// has cached (or give one back), unpin.
 
 // allocUninit is AllocUninit: the fast path, and alloc for the rest.
 func (a *Allocator) allocUninit(n int) ([]byte, error) {
@@ -458,7 +458,7 @@ func (a *Allocator) allocZeroed(n int) ([]byte, error) {
 
 // alloc is the rest of allocUninit and allocZeroed, of the Allocator's
 // (st nil) and of a Cache's (st its state): the cache has no object of
-// n's class reserved (or the P has no cache), n is large or invalid, or
+// n's class cached (or the P has no cache), n is large or invalid, or
 // the Allocator or the Cache is closed.
 func (a *Allocator) alloc(st *cacheState, n int, zero bool) ([]byte, error) {
 	if a.ended(st) {
@@ -666,12 +666,12 @@ func (a *Allocator) free(st *cacheState, b []byte) error {
 		l = a.localOf(procPin())
 	}
 	if l != nil {
-		// The cache's reserved word of b's class, read from its cap (if
-		// b was resliced the guess may be wrong, and ReservedIndex says
+		// The cache's cached word of b's class, read from its cap (if
+		// b was resliced the guess may be wrong, and CachedIndex says
 		// so), else the slab the chunk the cache remembers names.
 		cls := slabs.ClassOf(cap(b))
-		if i, ok := l.ReservedIndex(cls, addr); ok {
-			if l.FreeReserved(cls, i) {
+		if i, ok := l.CachedIndex(cls, addr); ok {
+			if l.FreeCached(cls, i) {
 				a.release(st, l)
 				return nil
 			}
@@ -745,7 +745,7 @@ func (a *Allocator) freeSlow(st *cacheState, b []byte, addr uintptr) error {
 
 // checkFree is the part of Free's slow path past the cache: every check
 // in its documented order, then the registry, for b at addr. It returns
-// the slab of the object it freed (uncounted; settle as slabs.Release
+// the slab of the object it freed (uncounted; settle as slabs.FreeObject
 // says), or done, with Free's result, when nothing is left to do (an
 // empty slice, guard mode, a large mapping, a refusal).
 func (a *Allocator) checkFree(b []byte, addr uintptr) (s *slabs.Slab, settle, done bool, err error) {
@@ -762,7 +762,7 @@ func (a *Allocator) checkFree(b []byte, addr uintptr) (s *slabs.Slab, settle, do
 	if ch == nil {
 		return nil, false, true, a.foreign(a.large.Free(addr), addr, false)
 	}
-	if s, settle, err = slabs.Release(ch, addr); err != nil {
+	if s, settle, err = slabs.FreeObject(ch, addr); err != nil {
 		return nil, false, true, err
 	}
 	return s, settle, false, nil
@@ -818,7 +818,7 @@ func (a *Allocator) Trim() error {
 		a.guard.trim(a)
 	}
 	a.drainLocals()
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		a.centrals[c].Trim()
 	}
 	a.heap.Trim()
@@ -858,7 +858,7 @@ func (a *Allocator) Close() error {
 		if a.decay != nil {
 			a.decay.close()
 		}
-		for c := 1; c < slabs.NumClasses; c++ {
+		for c := 1; c <= slabs.NumClasses; c++ {
 			a.centrals[c].Close()
 		}
 		if a.guard != nil {
@@ -876,7 +876,7 @@ func (a *Allocator) Close() error {
 // any time, also after Close. Every cache is counted, the per-P ones and
 // every live Cache, so that at a quiescent point Live == Allocs − Frees
 // exactly, in every row and in the totals; Cached counts the free objects
-// caches have reserved. Resident is measured as Allocator.Resident does,
+// caches have cached. Resident is measured as Allocator.Resident does,
 // just after the rest, with one mincore call per mapping, a cost that
 // grows with Mapped and not with the number of allocations. A nil or zero
 // Allocator has the zero Snapshot.
@@ -906,11 +906,11 @@ func (a *Allocator) Stats() stats.Snapshot {
 func (a *Allocator) stats() stats.Snapshot {
 	s := stats.Snapshot{
 		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakHeld: a.src.Peak(), Limit: a.src.Limit(),
-		Retained: a.src.Retained(), RetainBytes: a.src.RetainLimit(),
-		Decaying: max(a.src.Retained()-a.src.RetainLimit(), 0),
+		Retained: a.src.Retained(), RetainBytes: a.src.RetainBytes(),
+		Decaying: max(a.src.Retained()-a.src.RetainBytes(), 0),
 		Mmaps:    a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),
-		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
+		Classes:    make([]stats.Class, 0, slabs.NumClasses),
 	}
 	s.Held = s.Mapped - s.Released
 	s.Chunks, s.EmptyChunks = a.heap.Counts()
@@ -930,25 +930,25 @@ func (a *Allocator) stats() stats.Snapshot {
 	// its counts to the Centrals, takes it). So every free read has its
 	// allocation read too: no row's Live is negative. See Stats for the
 	// bound.
-	var allocs, frees, cached [slabs.NumClasses]uint64
-	for c := 1; c < slabs.NumClasses; c++ {
+	var allocs, frees, cached [slabs.ClassSlots]uint64
+	for c := 1; c <= slabs.NumClasses; c++ {
 		frees[c] = a.centrals[c].Frees()
 	}
 	a.readCaches(func(l *slabs.Local) {
-		for c := 1; c < slabs.NumClasses; c++ {
+		for c := 1; c <= slabs.NumClasses; c++ {
 			frees[c] += l.Frees(c)
 		}
 	})
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		allocs[c] = a.centrals[c].Allocs()
 	}
 	a.readCaches(func(l *slabs.Local) {
-		for c := 1; c < slabs.NumClasses; c++ {
+		for c := 1; c <= slabs.NumClasses; c++ {
 			allocs[c] += l.Allocs(c)
-			cached[c] += uint64(l.Reserved(c))
+			cached[c] += uint64(l.Cached(c))
 		}
 	})
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		size := slabs.ClassBytes(c)
 		row := stats.Class{Size: size, SlabBytes: slabs.ClassSlabBytes(c), Slabs: a.centrals[c].Stats().Slabs,
 			Allocs: allocs[c], Frees: frees[c], Cached: int64(cached[c])}
@@ -1014,7 +1014,7 @@ func (a *Allocator) UsableSize(n int) int {
 // with them. Tests call it after every step that matters; it must not run
 // concurrently with other calls.
 func (a *Allocator) validate() error {
-	var guardHeld [slabs.NumClasses]int64
+	var guardHeld [slabs.ClassSlots]int64
 	var guardMapped int64
 	if a.guard != nil {
 		var err error
@@ -1022,23 +1022,23 @@ func (a *Allocator) validate() error {
 			return err
 		}
 	}
-	// What every cache has reserved in the slabs it owns; a slab owned by
+	// What every cache has cached in the slabs it owns; a slab owned by
 	// two caches is a broken invariant, and so is any slab a cache owns
 	// in guard mode, which serves every small object from the Centrals
 	// under its lock (refill and lookup send every path there) and counts
 	// on no cache holding an object of its own.
-	reserved := make(map[*slabs.Slab]int)
+	cached := make(map[*slabs.Slab]int)
 	var broken error
 	own := func(l *slabs.Local) {
 		l.Owns(func(s *slabs.Slab, r int) {
-			switch _, dup := reserved[s]; {
+			switch _, dup := cached[s]; {
 			case broken != nil:
 			case a.guard != nil:
 				broken = fmt.Errorf("mmalloc: guard mode, but a cache owns a slab of class %d", s.Class())
 			case dup:
 				broken = fmt.Errorf("mmalloc: a slab of class %d is owned by two caches", s.Class())
 			}
-			reserved[s] = r
+			cached[s] = r
 		})
 	}
 	// a.lmu is held to the end, so that no Cache is drained (a dropped
@@ -1050,8 +1050,8 @@ func (a *Allocator) validate() error {
 		return broken
 	}
 	s := a.stats()
-	for c := 1; c < slabs.NumClasses; c++ {
-		held, err := a.centrals[c].Validate(func(s *slabs.Slab) int { return reserved[s] })
+	for c := 1; c <= slabs.NumClasses; c++ {
+		held, err := a.centrals[c].Validate(func(s *slabs.Slab) int { return cached[s] })
 		if err != nil {
 			return err
 		}
@@ -1085,7 +1085,7 @@ func (a *Allocator) validate() error {
 		return fmt.Errorf("mmalloc: %d bytes retained, over the budget and decay allowance %d", s.Retained, cap)
 	}
 	var emptySlabs int64
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		emptySlabs += a.centrals[c].EmptyBytes()
 	}
 	if charged := a.heap.Charged() + kept + emptySlabs; charged != s.Retained {

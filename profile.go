@@ -204,10 +204,10 @@ func CheckLeaks(t TestingT, a *Allocator) bool {
 //     new sample at the same address cannot be lost to it):
 //     a.profileFree(addr). Unless a sample may be live at addr it costs
 //     one or two loads; it is a no-op after Close. profileFree is too big
-//     to inline, so the slow paths of Free and Cache.Free spell it out:
-//     if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 {
-//     a.dropSample(addr) }, and their fast paths leave an address where
-//     a sample may be live to them. A free that does not happen drops nothing:
+//     to inline, so the slow path of Free and Cache.Free (freeSlow)
+//     spells it out: if cap(b) != 0 && a.prof.MaybeLive(addr) {
+//     a.dropSample(addr) }, and the fast path (free) leaves an address
+//     where a sample may be live to it. A free that does not happen drops nothing:
 //     an empty slice is ignored, whatever its address (hence the cap
 //     test), and a refusal leaves the sample at addr alone because only
 //     the start of a live allocation has one, and that is refused only
