@@ -6,6 +6,7 @@ package mmalloc
 import (
 	"fmt"
 
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 )
@@ -36,7 +37,7 @@ func (a *Allocator) AllocAligned(n, align int) ([]byte, error) {
 	if !a.made() {
 		return nil, ErrUninitialized
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("AllocAligned")()
 	}
 	m, err := a.alignedSize(n, align)
@@ -60,7 +61,7 @@ func (c *Cache) AllocAligned(n, align int) ([]byte, error) {
 		return nil, ErrUninitialized
 	}
 	a := c.st.a
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Cache.AllocAligned")()
 	}
 	if c.st.ended.Load() {

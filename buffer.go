@@ -227,7 +227,7 @@ func (b *Buffer) moveOut(n int) ([]byte, error) {
 	if m+n > want {
 		want = b.grownBytes(m, n)
 	}
-	nb, err := b.allocator().alloc(want, false)
+	nb, err := b.allocator().alloc(nil, want, false)
 	if err != nil {
 		return nil, err
 	}

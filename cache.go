@@ -8,6 +8,7 @@ import (
 	"weak"
 
 	"github.com/mmalloc/mmalloc/internal/heapprof"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
@@ -45,10 +46,9 @@ type cacheState struct {
 	prof      *heapprof.Profile // &a.prof; read-only
 	threshold int               // a.threshold; read-only
 	mu        cacheLock         // race builds: serialises l with Stats and the cleanup
-	l         slabs.Local
-	closed    bool             // Close ran; protected by a.lmu
-	ended     atomic.Bool      // the Cache or its Allocator is closed, for the slow paths to read
-	sample    heapprof.Sampler // see profile.go; the Cache's goroutine's
+	l         local             // the cache and its sampler (see profile.go), as a P's
+	closed    bool              // Close ran; protected by a.lmu
+	ended     atomic.Bool       // the Cache or its Allocator is closed, for the slow paths to read
 
 	// handle points to the Cache without keeping it reachable: nil once
 	// a garbage collection found the Cache dropped, possibly before its
@@ -64,7 +64,7 @@ func (a *Allocator) NewCache() *Cache {
 		return &Cache{}
 	}
 	st := &cacheState{a: a, prof: &a.prof, threshold: a.threshold}
-	st.sample.Init(&a.prof)
+	st.l.sample.Init(&a.prof)
 	a.lmu.Lock()
 	if a.closed.Load() {
 		st.closed = true
@@ -81,7 +81,7 @@ func (a *Allocator) NewCache() *Cache {
 
 // Alloc is Allocator.Alloc through the Cache: n zeroed bytes.
 func (c *Cache) Alloc(n int) ([]byte, error) {
-	if invariants && c.made() {
+	if invariants.Enabled && c.made() {
 		defer c.st.a.checkAfter("Cache.Alloc")()
 	}
 	return c.allocZeroed(n)
@@ -90,21 +90,31 @@ func (c *Cache) Alloc(n int) ([]byte, error) {
 // AllocUninit is Allocator.AllocUninit through the Cache: n bytes whose
 // contents are unspecified.
 func (c *Cache) AllocUninit(n int) ([]byte, error) {
-	if invariants && c.made() {
+	if invariants.Enabled && c.made() {
 		defer c.st.a.checkAfter("Cache.AllocUninit")()
 	}
 	return c.allocUninit(n)
 }
 
-// The fast paths of the Cache are each one function, the smaller pieces
-// they call inlined (Alloc, AllocUninit and Free into their callers,
-// Local's and Slab's steps into them), so that an allocation or a free
-// that the Cache serves alone is one call. A closed Cache reserves
-// nothing, owns no slab and remembers no chunk (drainLocked,
-// Allocator.Close): the fast paths fail on it without a look at
-// st.ended, and the slow paths check it.
+// A Cache stays reachable to the end of each call. Its paths work on its
+// state, st, which the Allocator's paths take in place of the Cache, and
+// the Cache's cleanup drains st once the Cache is unreachable. So each
+// call keeps the Cache reachable to its end (runtime.KeepAlive), lest a
+// garbage collection during the call, such as the one a refusal for
+// Limit runs itself (reclaimForLimit), drain the Cache under it.
 
-// allocUninit is AllocUninit: the fast path, and allocSlow for the rest.
+// The allocation fast paths of the Cache are each one function, the
+// smaller pieces they call inlined (Alloc and AllocUninit into their
+// callers, Local's and Slab's steps into them), so that an allocation the
+// Cache serves alone is one call; past them, and for every Free, the
+// Cache takes the Allocator's paths (alloc, free), given its state. A
+// closed Cache caches nothing, owns no slab and remembers no chunk
+// (drainLocked, Allocator.Close): the fast paths fail on it without a
+// look at st.ended, but for the registry lookup of a free, which must not
+// make it remember a chunk (lookup), and the slow paths check it.
+
+// allocUninit is AllocUninit: the fast path, and Allocator.alloc for the
+// rest.
 func (c *Cache) allocUninit(n int) ([]byte, error) {
 	if !c.made() {
 		return nil, ErrUninitialized
@@ -116,13 +126,15 @@ func (c *Cache) allocUninit(n int) ([]byte, error) {
 		p, size, _ := st.l.Alloc(cls)
 		st.mu.unlock()
 		if size != 0 {
-			if !st.sample.Take(int(size)) { // see profile.go
+			if !st.l.sample.Take(int(size)) { // see profile.go
 				return object(p, n, int(size)), nil
 			}
 			return st.a.sampled(object(p, n, int(size)))
 		}
 	}
-	return c.allocSlow(n, false)
+	b, err := st.a.alloc(st, n, false)
+	runtime.KeepAlive(c) // see "A Cache stays reachable" above
+	return b, err
 }
 
 // allocZeroed is Alloc: allocUninit, and the object cleared unless it
@@ -142,144 +154,39 @@ func (c *Cache) allocZeroed(n int) ([]byte, error) {
 			if !z {
 				clear(b[:size])
 			}
-			if st.sample.Take(int(size)) { // see profile.go
+			if st.l.sample.Take(int(size)) { // see profile.go
 				return st.a.sampled(b)
 			}
 			return b, nil
 		}
 	}
-	return c.allocSlow(n, true)
-}
-
-// allocSlow is the rest of allocUninit and allocZeroed: the Cache has no
-// object of n's class reserved, n is large or invalid, or the Cache is
-// closed.
-func (c *Cache) allocSlow(n int, zero bool) ([]byte, error) {
-	st := c.st
-	if st.ended.Load() {
-		return nil, ErrClosed
-	}
-	if uint(n-1) >= uint(st.threshold) {
-		return st.a.alloc(n, zero)
-	}
-	cls := slabs.ClassOf(n)
-	st.mu.lock()
-	p, z, ok := st.l.AllocNext(cls)
-	st.mu.unlock()
-	if !ok {
-		return c.counted(c.refill(cls, n, zero))
-	}
-	return c.counted(objectCleared(p, cls, n, zero && !z), nil)
-}
-
-// refill gives the Cache a new slab of class cls and hands out one object.
-func (c *Cache) refill(cls, n int, zero bool) ([]byte, error) {
-	st := c.st
-	return st.a.refill(cls, n, zero, st, func() *slabs.Local {
-		st.mu.lock()
-		return &st.l
-	}, st.mu.unlock)
+	b, err := st.a.alloc(st, n, true)
+	runtime.KeepAlive(c) // see "A Cache stays reachable" above
+	return b, err
 }
 
 // Free is Allocator.Free through the Cache, with the same checks and
 // errors: the object goes straight back to its slab.
 func (c *Cache) Free(b []byte) error {
-	if invariants && c.made() && !c.st.ended.Load() {
-		defer c.st.a.checkAfter("Cache.Free")()
-	}
-	return c.free(b)
-}
-
-// free is Free: the fast path, an object of the owner word the Cache
-// reserves from or of a chunk it remembers, which no heap profile sample
-// holds; and freeSlow for the rest.
-func (c *Cache) free(b []byte) error {
 	if !c.made() {
 		return ErrUninitialized
 	}
-	st := c.st
-	addr := sliceAddr(b)
-	if cap(b) == 0 {
-		return c.freeSlow(b)
+	if invariants.Enabled && !c.st.ended.Load() {
+		defer c.st.a.checkAfter("Cache.Free")()
 	}
-	if st.prof.MaybeLive(addr) { // see profile.go
-		return c.freeSlow(b)
-	}
-	// The steps of a free through a cache (internal/slabs, Local),
-	// inlined: the Cache's reserved word of b's class, read from its cap
-	// (if b was resliced the guess may be wrong, and ReservedIndex says
-	// so), else the slab the chunk the Cache remembers names.
-	st.mu.lock()
-	cls := slabs.ClassOf(cap(b))
-	if i, ok := st.l.ReservedIndex(cls, addr); ok {
-		if st.l.FreeReserved(cls, i) {
-			st.mu.unlock()
-			return nil
-		}
-	} else if s := st.l.Owner(addr); s != nil {
-		if i, ok := s.Index(addr); ok {
-			if word, bit, ok := s.ClaimIndex(i); ok {
-				settle := st.l.Freed(s, word, bit)
-				st.mu.unlock()
-				if settle {
-					s.Settle()
-				}
-				return nil
-			}
-		}
-	}
-	st.mu.unlock()
-	return c.freeSlow(b)
-}
-
-// freeSlow is free with every check in its documented order, for what
-// the fast path left: the registry finds an object outside the chunks the
-// Cache remembers (and the Cache remembers its chunk from then on), and
-// refusals are explained.
-func (c *Cache) freeSlow(b []byte) error {
-	st := c.st
-	if st.ended.Load() {
-		return ErrClosed
-	}
-	if addr := sliceAddr(b); st.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
-		st.a.dropSample(addr)
-	}
-	if addr := sliceAddr(b); cap(b) != 0 {
-		st.mu.lock()
-		s := st.a.lookup(&st.l, addr)
-		if i, ok := s.Index(addr); ok {
-			if word, bit, ok := s.ClaimIndex(i); ok {
-				settle := st.l.Freed(s, word, bit)
-				st.mu.unlock()
-				if settle {
-					s.Settle()
-				}
-				return nil
-			}
-		}
-		st.mu.unlock()
-	}
-	s, settle, done, err := st.a.checkFree(b)
-	if done {
-		return err
-	}
-	st.mu.lock()
-	st.l.CountFree(s.Class())
-	st.mu.unlock()
-	if settle {
-		s.Settle()
-	}
-	return nil
+	err := c.st.a.free(c.st, b)
+	runtime.KeepAlive(c) // see "A Cache stays reachable" above
+	return err
 }
 
 // Flush gives the slabs the Cache owns back to the Allocator, with the
-// free objects it had reserved, and publishes its counts. The Cache stays
+// free objects it had cached, and publishes its counts. The Cache stays
 // usable.
 func (c *Cache) Flush() {
 	if !c.made() {
 		return
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer c.st.a.checkAfter("Cache.Flush")()
 	}
 	c.st.drain(false)
@@ -292,7 +199,7 @@ func (c *Cache) Close() error {
 	if !c.made() {
 		return ErrUninitialized
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer c.st.a.checkAfter("Cache.Close")()
 	}
 	if !c.st.drain(true) || c.st.a.closed.Load() {
@@ -304,7 +211,7 @@ func (c *Cache) Close() error {
 // close is the cleanup of a dropped Cache. In invariants builds it counts
 // as a call, so that no check runs while it moves slabs.
 func (st *cacheState) close() {
-	if invariants {
+	if invariants.Enabled {
 		defer st.a.checkAfter("Cache cleanup")()
 	}
 	st.drain(true)
@@ -333,7 +240,7 @@ func (st *cacheState) drainLocked(end bool) bool {
 		return true
 	}
 	st.mu.lock()
-	a.drainLocal(&st.l)
+	a.drainLocal(&st.l.Local)
 	st.mu.unlock()
 	return true
 }

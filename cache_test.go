@@ -291,7 +291,7 @@ func TestRetentionIsBounded(t *testing.T) {
 	skipWithInvariants(t, "every call runs validate, whose garbage counts in the RSS")
 	const budget = 32 * mib
 	var slabsPerP int64
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		slabsPerP += int64(slabs.ClassSlabBytes(c))
 	}
 	allowed := budget + int64(runtime.GOMAXPROCS(0))*slabsPerP + 4*mib

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 )
 
@@ -62,7 +63,7 @@ func (d *decay) arm() {
 // run is one tick, on the timer's goroutine. In invariants builds it
 // counts as a call, so that no check reads the layers while it trims.
 func (d *decay) run() {
-	if invariants {
+	if invariants.Enabled {
 		defer d.a.checkAfter("decay tick")()
 	}
 	d.mu.Lock()
@@ -73,7 +74,7 @@ func (d *decay) run() {
 	src := d.a.src
 	d.lows[d.n%decaySteps] = src.TakeLow()
 	d.n++
-	budget := src.RetainLimit()
+	budget := src.RetainBytes()
 	if d.n >= decaySteps {
 		unused := d.lows[0]
 		for _, l := range d.lows[1:] {
@@ -123,7 +124,7 @@ func (a *Allocator) trimRetained(n int64) int64 {
 	if done >= n {
 		return done
 	}
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		a.centrals[c].Trim()
 	}
 	return done + a.heap.TrimBytes(n-done)

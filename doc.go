@@ -96,7 +96,7 @@
 //     calls and holds the byte limit and the retention budget.
 //   - Cache: a per-goroutine cache handle, for the fastest path.
 //   - cache (slabs.Local): per size class, the one slab it owns and the
-//     free objects of it reserved to hand out, with the class's counts;
+//     free objects of it cached to hand out, with the class's counts;
 //     one per P, or one per Cache. A cache owns at most one slab per class
 //     (slab.OwnedBytesBound, about 11.4 MiB, in all).
 //   - size class (internal/slabs; package slab exports the table): 89
@@ -122,13 +122,13 @@
 //     pages read as zero), else map n rounded up to pages (fresh pages
 //     read as zero).
 //  3. Otherwise find n's size class, pin the goroutine to its P (as
-//     sync.Pool does: no lock) and take the lowest object reserved in the
+//     sync.Pool does: no lock) and take the lowest object cached in the
 //     slab the P's cache owns for the class, reading only the class's
 //     line of the cache; with none reserved, reserve the free objects of
 //     the slab's next owner word (one atomic add). (A Cache does the same
 //     with its own slabs, unpinned.) Objects come out in address order,
 //     so consecutive allocations share cache lines and pages, and an
-//     object freed into the reserved word comes out first, once one more
+//     object freed into the cached word comes out first, once one more
 //     object of its class has been freed through the cache.
 //  4. The slab has nothing free left: give it back to the class's Central
 //     and take another, in one visit under its mutex: a partial slab (at
@@ -145,7 +145,7 @@
 //
 //  1. cap(b) == 0: nothing to do. Otherwise take b's first address.
 //  2. The fast path, pinned (or through a Cache), with no lock: if the
-//     address is an object of the owner word the cache reserves from for
+//     address is an object of the owner word the cache takes objects from for
 //     the class of cap(b) (a guess, which the index confirms), or else lies
 //     in one of the few chunks the cache remembers — else in the chunk of
 //     this Allocator the registry finds, which the cache then remembers —
@@ -153,8 +153,8 @@
 //     64 KiB) or page table, find the object index with one multiply and a
 //     rotate (which also tells whether the address starts an object), and
 //     clear its owner bit with one atomic AND, which tells whether it was
-//     set. An object of the reserved word is kept by the cache, and
-//     reserved again at the class's next free through it: so a loop that
+//     set. An object of the cached word is kept by the cache, and
+//     cached again at the class's next free through it: so a loop that
 //     allocates and frees reuses two objects' lines, as a free list would,
 //     while a second Free of an object is refused even after one more
 //     allocation of its class. On success go to step 4; on any refusal,

@@ -69,11 +69,11 @@ func (a *Allocator) Breaks(b Break) (mend func()) {
 		}
 		return func() { a.src.Unmap(p, page) }
 	case BreakRetainedOverBudget:
-		limit, decay := a.src.RetainLimit(), a.src.RetainCap()-a.src.RetainLimit()
-		a.src.SetRetainLimit(0)
+		limit, decay := a.src.RetainBytes(), a.src.RetainCap()-a.src.RetainBytes()
+		a.src.SetRetainBytes(0)
 		a.src.SetDecay(0, nil)
 		return func() {
-			a.src.SetRetainLimit(limit)
+			a.src.SetRetainBytes(limit)
 			if a.decay != nil {
 				a.src.SetDecay(decay, a.decay.arm)
 			}

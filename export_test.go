@@ -1,5 +1,7 @@
 package mmalloc
 
+import "github.com/mmalloc/mmalloc/internal/invariants"
+
 // Validate exposes validate to the external tests.
 func (a *Allocator) Validate() error { return a.validate() }
 
@@ -14,7 +16,7 @@ func (a *Allocator) MapRequests() int64 { return a.src.Requests() }
 
 // Invariants is true in builds with the invariants tag, where every call
 // runs validate (and so allocates on the Go heap).
-const Invariants = invariants
+const Invariants = invariants.Enabled
 
 // MiscountForTest breaks an invariant on purpose: the smallest class
 // counts an allocation that never happened.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 	"github.com/mmalloc/mmalloc/stats"
@@ -127,8 +128,8 @@ type guardState struct {
 	retired    []osmem.Span // freed large mappings kept PROT_NONE, oldest first
 	rBytes     uintptr
 
-	held      [slabs.NumClasses]int64 // per class: slots out of the slabs but not live
-	smallUse  [slabs.NumClasses]int64 // per class: bytes of the live objects (len and cap of each)
+	held      [slabs.ClassSlots]int64 // per class: slots out of the slabs but not live
+	smallUse  [slabs.ClassSlots]int64 // per class: bytes of the live objects (len and cap of each)
 	corrupted int64                   // corruptions found
 	reports   []error                 // the first guardMaxReports of them
 
@@ -376,7 +377,7 @@ func (g *guardState) evict(a *Allocator) {
 		return
 	}
 	g.held[s.cls]--
-	if sl, settle, err := slabs.Release(s.ch, s.addr); err == nil && settle {
+	if sl, settle, err := slabs.FreeObject(s.ch, s.addr); err == nil && settle {
 		sl.Settle()
 	}
 }
@@ -418,7 +419,7 @@ func (g *guardState) classify(a *Allocator, addr uintptr) error {
 	if ch := chunk.Lookup(addr); ch != nil && ch.Heap() == a.heap {
 		// No object here is held (live ones are in g.live): inside an
 		// object, or not allocated.
-		return slabs.ReleaseError(ch, addr)
+		return slabs.FreeError(ch, addr)
 	}
 	for start, o := range g.live {
 		if o.ch == nil && addr >= o.base && addr < o.base+o.mapped {
@@ -432,6 +433,18 @@ func (g *guardState) classify(a *Allocator, addr uintptr) error {
 		}
 	}
 	return errs.Foreign(addr)
+}
+
+// liveBytes is refBytes in guard mode: the length of the live object at
+// addr (guard mode hands out cap == len), or the error guardFree would
+// return.
+func (g *guardState) liveBytes(a *Allocator, addr uintptr) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if o, ok := g.live[addr]; ok {
+		return int(o.n), nil
+	}
+	return 0, g.classify(a, addr)
 }
 
 // trim empties the quarantine (checking every slot's poison) and unmaps
@@ -479,7 +492,7 @@ func (a *Allocator) CheckGuards() error {
 	if g == nil {
 		return nil
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("CheckGuards")()
 	}
 	g.mu.Lock()
@@ -511,7 +524,7 @@ func (a *Allocator) CheckGuards() error {
 type guardFigures struct {
 	quarantined, corrupted int64
 	large                  stats.Class             // the large row: Live, InUse, Allocs, Frees
-	smallUse               [slabs.NumClasses]int64 // each class row's InUse
+	smallUse               [slabs.ClassSlots]int64 // each class row's InUse
 }
 
 // figures returns guard mode's figures. g.mu is held.
@@ -523,13 +536,26 @@ func (g *guardState) figures() guardFigures {
 	}
 }
 
+// walk calls f with every large mapping guard mode holds (its objects'
+// mappings, guard pages included), under g.mu. Retired mappings hold no
+// memory and are not counted in Mapped.
+func (g *guardState) walk(f func(base, size uintptr)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, o := range g.live {
+		if o.ch == nil {
+			f(o.base, o.mapped)
+		}
+	}
+}
+
 // validate checks guard mode's equations against the quarantine and the
 // live objects, and returns, per class, the slots it holds that are
 // neither live nor in a slab.
-func (g *guardState) validate() (held [slabs.NumClasses]int64, largeMapped int64, err error) {
+func (g *guardState) validate() (held [slabs.ClassSlots]int64, largeMapped int64, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var inQ [slabs.NumClasses]int64
+	var inQ [slabs.ClassSlots]int64
 	var qBytes uintptr
 	for _, s := range g.quarantine[g.qHead:] {
 		inQ[s.cls]++
@@ -544,7 +570,7 @@ func (g *guardState) validate() (held [slabs.NumClasses]int64, largeMapped int64
 		}
 	}
 	var mapped, live, inUse int64
-	var smallUse [slabs.NumClasses]int64
+	var smallUse [slabs.ClassSlots]int64
 	for _, o := range g.live {
 		if o.ch == nil {
 			mapped += int64(o.mapped)

@@ -22,8 +22,9 @@ import (
 // one after another, so the check runs only when its call was the only
 // one in flight, and new calls wait while it runs.
 //
-// In normal builds invariants is a false constant: the checks and the
-// counter are compiled out, and invState stays nil.
+// In normal builds invariants.Enabled (internal/invariants) is a false
+// constant: the checks and the counter are compiled out, and invState
+// stays nil.
 
 // invChecking, in invState.inflight, says a check is running.
 const invChecking = -1 << 40
@@ -34,7 +35,8 @@ type invState struct {
 }
 
 // checkAfter counts a public call in and returns the function that counts
-// it out (and checks). Use as: if invariants { defer a.checkAfter(op)() }.
+// it out (and checks). Use as:
+// if invariants.Enabled { defer a.checkAfter(op)() }.
 func (a *Allocator) checkAfter(op string) func() {
 	s := a.inv
 	for {

@@ -111,7 +111,7 @@ func (a *Allocator) reclaimForLimit(err error, need uintptr, own *cacheState) bo
 		runtime.GC()
 		a.drainDropped(own)
 	}
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		a.centrals[c].Trim()
 	}
 	a.heap.Trim()

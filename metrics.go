@@ -91,7 +91,7 @@ var metricDefs = []struct {
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.InUse }},
 	{"/mmalloc/live:objects", "Live allocations.",
 		MetricGauge, func(s *stats.Snapshot) int64 { return s.Live }},
-	{"/mmalloc/cached:objects", "Free objects the caches (per P, and every Cache) have reserved to hand out.",
+	{"/mmalloc/cached:objects", "Free objects the caches (per P, and every Cache) hold to hand out.",
 		MetricGauge, func(s *stats.Snapshot) int64 {
 			var n int64
 			for _, c := range s.Classes {
@@ -187,17 +187,4 @@ func (a *Allocator) Resident() int64 {
 		}
 	}
 	return total
-}
-
-// walk calls f with every large mapping guard mode holds (its objects'
-// mappings, guard pages included), under g.mu. Retired mappings hold no
-// memory and are not counted in Mapped.
-func (g *guardState) walk(f func(base, size uintptr)) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, o := range g.live {
-		if o.ch == nil {
-			f(o.base, o.mapped)
-		}
-	}
 }

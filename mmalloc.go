@@ -14,6 +14,7 @@ import (
 	"github.com/mmalloc/mmalloc/internal/chunk"
 	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/heapprof"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/mappings"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
@@ -271,7 +272,7 @@ type Allocator struct {
 	src      *osmem.Source
 	heap     *chunk.Heap
 	large    *mappings.Registry
-	centrals [slabs.NumClasses]slabs.Central
+	centrals [slabs.ClassSlots]slabs.Central
 	guard    *guardState // non-nil in guard mode; read-only
 	decay    *decay      // non-nil while freed memory may decay; read-only (decay.go)
 	inv      *invState   // non-nil in invariants builds; see invariants.go
@@ -317,7 +318,7 @@ func New(opts Options) (*Allocator, error) {
 		opts.DecayBytes = DefaultDecayBytes
 	}
 	a := &Allocator{threshold: opts.LargeThreshold, src: osmem.NewSource(opts.Limit)}
-	a.src.SetRetainLimit(max(opts.RetainBytes, 0))
+	a.src.SetRetainBytes(max(opts.RetainBytes, 0))
 	if opts.RetainBytes > 0 && opts.DecayTime > 0 && opts.DecayBytes > 0 {
 		a.decay = newDecay(a, opts.DecayTime)
 		a.src.SetDecay(opts.DecayBytes, a.decay.arm)
@@ -337,7 +338,7 @@ func New(opts Options) (*Allocator, error) {
 	// taken at that moment keeps its empty slabs: the reclaim is best
 	// effort, never a wait on another class.
 	reclaim := func(waitHeap bool) {
-		for c := 1; c < slabs.NumClasses; c++ {
+		for c := 1; c <= slabs.NumClasses; c++ {
 			a.centrals[c].TryTrim(waitHeap)
 		}
 		a.large.TryTrim()
@@ -345,13 +346,13 @@ func New(opts Options) (*Allocator, error) {
 	}
 	a.src.SetReclaim(func() { reclaim(false) }) // the Heap's lock may be held
 	heap.SetReclaim(func() { reclaim(true) })   // it is not: see Heap.SetReclaim
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		a.centrals[c].Init(c, heap)
 	}
 	if opts.Guard {
 		a.guard = newGuard()
 	}
-	if invariants {
+	if invariants.Enabled {
 		a.inv = &invState{}
 	}
 	a.initProfile(opts.ProfileRate)
@@ -381,7 +382,7 @@ func New(opts Options) (*Allocator, error) {
 // A negative n, or one above MaxAllocBytes, returns ErrInvalidSize; a refused
 // mapping or a passed Limit returns ErrOutOfMemory.
 func (a *Allocator) Alloc(n int) ([]byte, error) {
-	if invariants && a.made() {
+	if invariants.Enabled && a.made() {
 		defer a.checkAfter("Alloc")()
 	}
 	return a.allocZeroed(n)
@@ -391,7 +392,7 @@ func (a *Allocator) Alloc(n int) ([]byte, error) {
 // memory are unspecified and may hold bytes of earlier allocations. Use it
 // when the caller overwrites the whole buffer anyway.
 func (a *Allocator) AllocUninit(n int) ([]byte, error) {
-	if invariants && a.made() {
+	if invariants.Enabled && a.made() {
 		defer a.checkAfter("AllocUninit")()
 	}
 	return a.allocUninit(n)
@@ -400,7 +401,7 @@ func (a *Allocator) AllocUninit(n int) ([]byte, error) {
 // The fast paths of the Allocator, like the Cache's, are each one
 // function with the steps of Local inlined (Alloc, AllocUninit and Free
 // are inlined into their callers): pin the P, take an object its cache
-// has reserved (or give one back), unpin.
+// has cached (or give one back), unpin.
 
 // allocUninit is AllocUninit: the fast path, and alloc for the rest.
 func (a *Allocator) allocUninit(n int) ([]byte, error) {
@@ -423,7 +424,7 @@ func (a *Allocator) allocUninit(n int) ([]byte, error) {
 			a.unpin(l)
 		}
 	}
-	return a.alloc(n, false)
+	return a.alloc(nil, n, false)
 }
 
 // allocZeroed is Alloc: allocUninit, and the object cleared, after the
@@ -452,34 +453,67 @@ func (a *Allocator) allocZeroed(n int) ([]byte, error) {
 			a.unpin(l)
 		}
 	}
-	return a.alloc(n, true)
+	return a.alloc(nil, n, true)
 }
 
-// alloc is the rest of allocUninit and allocZeroed: the P's cache has no
-// object of n's class reserved (or the P has no cache), n is large or
-// invalid, or the Allocator is closed.
-func (a *Allocator) alloc(n int, zero bool) ([]byte, error) {
-	if uint(n-1) < uint(a.threshold) { // 1 <= n <= threshold
-		if a.closed.Load() {
-			return nil, ErrClosed
-		}
-		c := slabs.ClassOf(n)
-		l := a.pin()
-		if l != nil {
-			if p, z, ok := l.AllocNext(c); ok {
-				sampled := l.sample.Take(slabs.ClassBytes(c)) // see profile.go
-				a.unpin(l)
-				b := objectCleared(p, c, n, zero && !z) // clears after the unpin
-				if sampled {
-					return a.sampled(b)
-				}
-				return b, nil
-			}
-		}
-		a.unpin(l)
-		return a.counted(a.allocSlow(c, n, zero))
+// alloc is the rest of allocUninit and allocZeroed, of the Allocator's
+// (st nil) and of a Cache's (st its state): the cache has no object of
+// n's class cached (or the P has no cache), n is large or invalid, or
+// the Allocator or the Cache is closed.
+func (a *Allocator) alloc(st *cacheState, n int, zero bool) ([]byte, error) {
+	if a.ended(st) {
+		return nil, ErrClosed
 	}
-	return a.counted(a.allocOther(n, zero))
+	if uint(n-1) >= uint(a.threshold) { // not 1 <= n <= threshold
+		return a.counted(a.allocOther(n, zero))
+	}
+	c := slabs.ClassOf(n)
+	l := a.hold(st)
+	if l != nil {
+		if p, z, ok := l.AllocNext(c); ok {
+			sampled := l.sample.Take(slabs.ClassBytes(c)) // see profile.go
+			a.release(st, l)
+			b := objectCleared(p, c, n, zero && !z) // clears after the release
+			if sampled {
+				return a.sampled(b)
+			}
+			return b, nil
+		}
+	}
+	a.release(st, l)
+	b, err := a.refill(c, n, zero, st)
+	return a.countedBy(st, b, err)
+}
+
+// ended reports whether the Allocator (st nil) or the Cache of st is
+// closed.
+func (a *Allocator) ended(st *cacheState) bool {
+	if st != nil {
+		return st.ended.Load()
+	}
+	return a.closed.Load()
+}
+
+// hold returns the cache a path of the Allocator (st nil) or of a Cache
+// (st its state) works on, held: the P's, pinned, or nil when the P has
+// none (GOMAXPROCS was raised, or the Allocator is closed); or the
+// Cache's, locked (in race builds). release(st, l) must follow either way.
+// While it is held, nothing may block.
+func (a *Allocator) hold(st *cacheState) *local {
+	if st != nil {
+		st.mu.lock()
+		return &st.l
+	}
+	return a.localOf(procPin())
+}
+
+// release ends what hold(st) began; l is what it returned.
+func (a *Allocator) release(st *cacheState, l *local) {
+	if st != nil {
+		st.mu.unlock()
+		return
+	}
+	a.unpin(l)
 }
 
 // object returns the object of size bytes at p as a slice of n bytes
@@ -499,50 +533,36 @@ func objectCleared(p uintptr, c, n int, clearIt bool) []byte {
 	return b
 }
 
-// allocSlow gives the P's cache a new slab of class c (its slab had no
-// free object left) and hands out one object of it. The slab it owned
-// before goes back to the Central in the same visit, so that it is a
-// candidate itself when frees have left it worth reusing.
-func (a *Allocator) allocSlow(c, n int, zero bool) ([]byte, error) {
-	var l *local
-	return a.refill(c, n, zero, nil, func() *slabs.Local {
-		if l = a.pin(); l == nil {
-			return nil
-		}
-		return &l.Local
-	}, func() { a.unpin(l) })
-}
-
-// refill is the one refill path of every cache, the per-P caches'
-// (allocSlow) and the Caches' (Cache.refill, own is its state): it gives
-// the cache's slab of class c back to the Central, takes one with free
-// objects in exchange, installs it and serves n bytes from it. take
-// returns the cache for the calling goroutine (pinning its P, or locking
-// the Cache), or nil when the P has none (GOMAXPROCS was raised); give
-// ends what take began. The Central's lock is never taken while the cache
-// is held. A refusal for Limit is tried once more after reclaimForLimit.
-func (a *Allocator) refill(c, n int, zero bool, own *cacheState, take func() *slabs.Local, give func()) ([]byte, error) {
+// refill is the one refill path of every cache, a P's (st nil) and a
+// Cache's (st its state): its slab of class c had no free object left.
+// It gives the cache's slab of class c back to the Central, takes one
+// with free objects in exchange, installs it and serves n bytes from it,
+// so that the slab given back is a candidate itself when frees have left
+// it worth reusing. The Central's lock is never taken while the cache is
+// held. A refusal for Limit is tried once more after reclaimForLimit.
+func (a *Allocator) refill(c, n int, zero bool, st *cacheState) ([]byte, error) {
 	if a.guard != nil { // guard mode never uses the caches
 		return a.guardAlloc(n, zero)
 	}
 	var old *slabs.Slab
 	var unused int
-	if l := take(); l != nil {
+	l := a.hold(st)
+	if l != nil {
 		old, unused = l.Install(c, nil)
 	}
-	give()
+	a.release(st, l)
 	s, err := a.centrals[c].Exchange(old, unused)
-	if err != nil && a.reclaimForLimit(err, uintptr(a.heap.ChunkBytes()), own) {
+	if err != nil && a.reclaimForLimit(err, uintptr(a.heap.ChunkBytes()), st) {
 		s, err = a.centrals[c].Acquire() // old was given back by the first try
 	}
 	if err != nil {
 		return nil, err
 	}
-	l := take()
+	l = a.hold(st)
 	if l == nil {
 		// The P has no cache: GOMAXPROCS was raised. Give every P one,
 		// and serve this request from the slab straight away.
-		give()
+		a.release(st, l)
 		a.centrals[c].Abandon(s, 0)
 		a.growLocals()
 		p, z, err := a.centrals[c].AllocOne()
@@ -556,7 +576,7 @@ func (a *Allocator) refill(c, n int, zero bool, own *cacheState, take func() *sl
 	// P's cache is shared by whatever runs there): it goes back.
 	old, unused = l.Install(c, s)
 	p, z, _ := l.AllocNext(c) // s has a free object: Exchange chose it so
-	give()
+	a.release(st, l)
 	if old != nil {
 		a.centrals[c].Abandon(old, unused)
 	}
@@ -614,43 +634,56 @@ func (a *Allocator) allocOther(n int, zero bool) ([]byte, error) {
 // message says so) while the allocation it came from stays live and leaks.
 // Free the slice Alloc returned, and never append past cap(b).
 func (a *Allocator) Free(b []byte) error {
-	if invariants && a.made() {
-		defer a.checkAfter("Free")()
-	}
-	return a.freeFast(b)
-}
-
-// freeFast is Free's fast path, pinned: an object of the slab the P's
-// cache owns for its class, or of the chunk the cache remembers, or else
-// of the chunk the registry finds (which the cache then remembers), goes
-// straight back to its slab. Anything else, a sampled object or a
-// refusal, takes the slow path, free.
-func (a *Allocator) freeFast(b []byte) error {
 	if !a.made() {
 		return errNoAllocator
 	}
+	if invariants.Enabled {
+		defer a.checkAfter("Free")()
+	}
+	return a.free(nil, b)
+}
+
+// free is Free, of the Allocator (st nil) and of a Cache (st its state):
+// its fast path, in the cache hold(st) gives. An object of a slab the
+// cache owns, or of a chunk the cache remembers, or else of the chunk the
+// registry finds (which the cache then remembers), goes straight back to
+// its slab. Anything else, an empty slice, a sampled object or a refusal,
+// takes the slow path, freeSlow.
+//
+// It is one function with the steps of a free through a cache
+// (internal/slabs, Local) inlined into it; Free and Cache.Free inline
+// into their callers, so that a free the cache serves is one call.
+func (a *Allocator) free(st *cacheState, b []byte) error {
 	addr := sliceAddr(b)
 	if cap(b) == 0 || a.prof.MaybeLive(addr) { // see profile.go
-		return a.free(b)
+		return a.freeSlow(st, b, addr)
 	}
-	l := a.localOf(procPin()) // nil once the Allocator is closed: see Close
+	var l *local // l := a.hold(st), spelled out: hold does not inline
+	if st != nil {
+		st.mu.lock()
+		l = &st.l
+	} else {
+		l = a.localOf(procPin())
+	}
 	if l != nil {
-		// The steps of a free through a cache (internal/slabs, Local).
+		// The cache's cached word of b's class, read from its cap (if
+		// b was resliced the guess may be wrong, and CachedIndex says
+		// so), else the slab the chunk the cache remembers names.
 		cls := slabs.ClassOf(cap(b))
-		if i, ok := l.ReservedIndex(cls, addr); ok {
-			if l.FreeReserved(cls, i) {
-				a.unpin(l)
+		if i, ok := l.CachedIndex(cls, addr); ok {
+			if l.FreeCached(cls, i) {
+				a.release(st, l)
 				return nil
 			}
 		} else {
 			s := l.Owner(addr)
 			if s == nil {
-				s = a.lookup(&l.Local, addr)
+				s = a.lookup(st, &l.Local, addr)
 			}
 			if i, ok := s.Index(addr); ok {
 				if word, bit, ok := s.ClaimIndex(i); ok {
 					settle := l.Freed(s, word, bit)
-					a.unpin(l)
+					a.release(st, l)
 					if settle {
 						s.Settle()
 					}
@@ -659,17 +692,18 @@ func (a *Allocator) freeFast(b []byte) error {
 			}
 		}
 	}
-	a.unpin(l)
-	return a.free(b)
+	a.release(st, l)
+	return a.freeSlow(st, b, addr)
 }
 
 // lookup returns the slab owning addr's page in the chunk of this
-// Allocator that the registry finds, and makes l remember the chunk; nil
-// if there is none (a large mapping, a foreign address, guard mode, where
-// every Free goes to guard mode's checks). It neither blocks nor
-// allocates, so the P may stay pinned.
-func (a *Allocator) lookup(l *slabs.Local, addr uintptr) *slabs.Slab {
-	if a.guard != nil {
+// Allocator that the registry finds, and makes l, the cache of st (nil:
+// the P's), remember the chunk; nil if there is none (a large mapping, a
+// foreign address, guard mode, where every Free goes to guard mode's
+// checks, or a closed Cache, which remembers no chunk). It neither
+// blocks nor allocates, so the cache may stay held.
+func (a *Allocator) lookup(st *cacheState, l *slabs.Local, addr uintptr) *slabs.Slab {
+	if a.guard != nil || (st != nil && st.ended.Load()) {
 		return nil
 	}
 	ch := a.chunkOf(addr)
@@ -680,21 +714,26 @@ func (a *Allocator) lookup(l *slabs.Local, addr uintptr) *slabs.Slab {
 	return l.Owner(addr)
 }
 
-// free is Free's slow path: every check, then the free is counted by the
-// P's cache.
-func (a *Allocator) free(b []byte) error {
-	if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 { // see profile.go
+// freeSlow is free's slow path, of the Allocator (st nil) and of a Cache
+// (st its state), addr being b's address: every check in its documented
+// order, then the free is counted by the cache (or, when the P has none,
+// by the Central).
+func (a *Allocator) freeSlow(st *cacheState, b []byte, addr uintptr) error {
+	if a.ended(st) {
+		return ErrClosed
+	}
+	if cap(b) != 0 && a.prof.MaybeLive(addr) { // see profile.go
 		a.dropSample(addr)
 	}
-	s, settle, done, err := a.checkFree(b)
+	s, settle, done, err := a.checkFree(b, addr)
 	if done {
 		return err
 	}
-	l := a.pin()
+	l := a.hold(st)
 	if l != nil {
 		l.CountFree(s.Class())
 	}
-	a.unpin(l)
+	a.release(st, l)
 	if l == nil {
 		a.centrals[s.Class()].Publish(0, 1)
 	}
@@ -704,19 +743,18 @@ func (a *Allocator) free(b []byte) error {
 	return nil
 }
 
-// checkFree is the slow path of Allocator.Free and Cache.Free: every check
-// in its documented order, then the registry. It returns the slab of the
-// object it freed (uncounted; settle as slabs.Release says), or done, with
-// Free's result, when nothing is left to do (an empty slice, guard mode, a
-// large mapping, a refusal).
-func (a *Allocator) checkFree(b []byte) (s *slabs.Slab, settle, done bool, err error) {
+// checkFree is the part of Free's slow path past the cache: every check
+// in its documented order, then the registry, for b at addr. It returns
+// the slab of the object it freed (uncounted; settle as slabs.FreeObject
+// says), or done, with Free's result, when nothing is left to do (an
+// empty slice, guard mode, a large mapping, a refusal).
+func (a *Allocator) checkFree(b []byte, addr uintptr) (s *slabs.Slab, settle, done bool, err error) {
 	if a.closed.Load() {
 		return nil, false, true, ErrClosed
 	}
 	if cap(b) == 0 {
 		return nil, false, true, nil
 	}
-	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	if a.guard != nil {
 		return nil, false, true, a.foreign(a.guardFree(b), addr, false)
 	}
@@ -724,7 +762,7 @@ func (a *Allocator) checkFree(b []byte) (s *slabs.Slab, settle, done bool, err e
 	if ch == nil {
 		return nil, false, true, a.foreign(a.large.Free(addr), addr, false)
 	}
-	if s, settle, err = slabs.Release(ch, addr); err != nil {
+	if s, settle, err = slabs.FreeObject(ch, addr); err != nil {
 		return nil, false, true, err
 	}
 	return s, settle, false, nil
@@ -770,7 +808,7 @@ func (a *Allocator) Trim() error {
 	if !a.made() {
 		return errNoAllocator
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Trim")()
 	}
 	if a.closed.Load() {
@@ -780,7 +818,7 @@ func (a *Allocator) Trim() error {
 		a.guard.trim(a)
 	}
 	a.drainLocals()
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		a.centrals[c].Trim()
 	}
 	a.heap.Trim()
@@ -796,7 +834,7 @@ func (a *Allocator) Close() error {
 	if !a.made() {
 		return errNoAllocator
 	}
-	if invariants {
+	if invariants.Enabled {
 		// Counted as a call, so that no check (one after a dropped
 		// Cache's cleanup, say, which runs at any time) reads the
 		// Centrals while Close empties them.
@@ -820,7 +858,7 @@ func (a *Allocator) Close() error {
 		if a.decay != nil {
 			a.decay.close()
 		}
-		for c := 1; c < slabs.NumClasses; c++ {
+		for c := 1; c <= slabs.NumClasses; c++ {
 			a.centrals[c].Close()
 		}
 		if a.guard != nil {
@@ -838,7 +876,7 @@ func (a *Allocator) Close() error {
 // any time, also after Close. Every cache is counted, the per-P ones and
 // every live Cache, so that at a quiescent point Live == Allocs − Frees
 // exactly, in every row and in the totals; Cached counts the free objects
-// caches have reserved. Resident is measured as Allocator.Resident does,
+// caches have cached. Resident is measured as Allocator.Resident does,
 // just after the rest, with one mincore call per mapping, a cost that
 // grows with Mapped and not with the number of allocations. A nil or zero
 // Allocator has the zero Snapshot.
@@ -868,11 +906,11 @@ func (a *Allocator) Stats() stats.Snapshot {
 func (a *Allocator) stats() stats.Snapshot {
 	s := stats.Snapshot{
 		Mapped: a.src.Mapped(), Released: a.src.Released(), Resident: -1, PeakHeld: a.src.Peak(), Limit: a.src.Limit(),
-		Retained: a.src.Retained(), RetainBytes: a.src.RetainLimit(),
-		Decaying: max(a.src.Retained()-a.src.RetainLimit(), 0),
+		Retained: a.src.Retained(), RetainBytes: a.src.RetainBytes(),
+		Decaying: max(a.src.Retained()-a.src.RetainBytes(), 0),
 		Mmaps:    a.src.Mmaps(), Munmaps: a.src.Munmaps(),
 		ChunkBytes: int64(a.heap.ChunkBytes()),
-		Classes:    make([]stats.Class, 0, slabs.NumClasses-1),
+		Classes:    make([]stats.Class, 0, slabs.NumClasses),
 	}
 	s.Held = s.Mapped - s.Released
 	s.Chunks, s.EmptyChunks = a.heap.Counts()
@@ -892,25 +930,25 @@ func (a *Allocator) stats() stats.Snapshot {
 	// its counts to the Centrals, takes it). So every free read has its
 	// allocation read too: no row's Live is negative. See Stats for the
 	// bound.
-	var allocs, frees, cached [slabs.NumClasses]uint64
-	for c := 1; c < slabs.NumClasses; c++ {
+	var allocs, frees, cached [slabs.ClassSlots]uint64
+	for c := 1; c <= slabs.NumClasses; c++ {
 		frees[c] = a.centrals[c].Frees()
 	}
 	a.readCaches(func(l *slabs.Local) {
-		for c := 1; c < slabs.NumClasses; c++ {
+		for c := 1; c <= slabs.NumClasses; c++ {
 			frees[c] += l.Frees(c)
 		}
 	})
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		allocs[c] = a.centrals[c].Allocs()
 	}
 	a.readCaches(func(l *slabs.Local) {
-		for c := 1; c < slabs.NumClasses; c++ {
+		for c := 1; c <= slabs.NumClasses; c++ {
 			allocs[c] += l.Allocs(c)
-			cached[c] += uint64(l.Reserved(c))
+			cached[c] += uint64(l.Cached(c))
 		}
 	})
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		size := slabs.ClassBytes(c)
 		row := stats.Class{Size: size, SlabBytes: slabs.ClassSlabBytes(c), Slabs: a.centrals[c].Stats().Slabs,
 			Allocs: allocs[c], Frees: frees[c], Cached: int64(cached[c])}
@@ -949,7 +987,7 @@ func (a *Allocator) readCaches(f func(l *slabs.Local)) {
 	a.readLocals(f)
 	for cs := range a.caches {
 		cs.mu.lock()
-		f(&cs.l)
+		f(&cs.l.Local)
 		cs.mu.unlock()
 	}
 }
@@ -976,7 +1014,7 @@ func (a *Allocator) UsableSize(n int) int {
 // with them. Tests call it after every step that matters; it must not run
 // concurrently with other calls.
 func (a *Allocator) validate() error {
-	var guardHeld [slabs.NumClasses]int64
+	var guardHeld [slabs.ClassSlots]int64
 	var guardMapped int64
 	if a.guard != nil {
 		var err error
@@ -984,16 +1022,23 @@ func (a *Allocator) validate() error {
 			return err
 		}
 	}
-	// What every cache has reserved in the slabs it owns; a slab owned by
-	// two caches is a broken invariant.
-	reserved := make(map[*slabs.Slab]int)
-	var twice error
+	// What every cache has cached in the slabs it owns; a slab owned by
+	// two caches is a broken invariant, and so is any slab a cache owns
+	// in guard mode, which serves every small object from the Centrals
+	// under its lock (refill and lookup send every path there) and counts
+	// on no cache holding an object of its own.
+	cached := make(map[*slabs.Slab]int)
+	var broken error
 	own := func(l *slabs.Local) {
 		l.Owns(func(s *slabs.Slab, r int) {
-			if _, dup := reserved[s]; dup && twice == nil {
-				twice = fmt.Errorf("mmalloc: a slab of class %d is owned by two caches", s.Class())
+			switch _, dup := cached[s]; {
+			case broken != nil:
+			case a.guard != nil:
+				broken = fmt.Errorf("mmalloc: guard mode, but a cache owns a slab of class %d", s.Class())
+			case dup:
+				broken = fmt.Errorf("mmalloc: a slab of class %d is owned by two caches", s.Class())
 			}
-			reserved[s] = r
+			cached[s] = r
 		})
 	}
 	// a.lmu is held to the end, so that no Cache is drained (a dropped
@@ -1001,12 +1046,12 @@ func (a *Allocator) validate() error {
 	a.lmu.Lock()
 	defer a.lmu.Unlock()
 	a.readCaches(own)
-	if twice != nil {
-		return twice
+	if broken != nil {
+		return broken
 	}
 	s := a.stats()
-	for c := 1; c < slabs.NumClasses; c++ {
-		held, err := a.centrals[c].Validate(func(s *slabs.Slab) int { return reserved[s] })
+	for c := 1; c <= slabs.NumClasses; c++ {
+		held, err := a.centrals[c].Validate(func(s *slabs.Slab) int { return cached[s] })
 		if err != nil {
 			return err
 		}
@@ -1040,7 +1085,7 @@ func (a *Allocator) validate() error {
 		return fmt.Errorf("mmalloc: %d bytes retained, over the budget and decay allowance %d", s.Retained, cap)
 	}
 	var emptySlabs int64
-	for c := 1; c < slabs.NumClasses; c++ {
+	for c := 1; c <= slabs.NumClasses; c++ {
 		emptySlabs += a.centrals[c].EmptyBytes()
 	}
 	if charged := a.heap.Charged() + kept + emptySlabs; charged != s.Retained {

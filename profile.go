@@ -204,10 +204,10 @@ func CheckLeaks(t TestingT, a *Allocator) bool {
 //     new sample at the same address cannot be lost to it):
 //     a.profileFree(addr). Unless a sample may be live at addr it costs
 //     one or two loads; it is a no-op after Close. profileFree is too big
-//     to inline, so the slow paths of Free and Cache.Free spell it out:
-//     if addr := sliceAddr(b); a.prof.MaybeLive(addr) && cap(b) != 0 {
-//     a.dropSample(addr) }, and their fast paths leave an address where
-//     a sample may be live to them. A free that does not happen drops nothing:
+//     to inline, so the slow path of Free and Cache.Free (freeSlow)
+//     spells it out: if cap(b) != 0 && a.prof.MaybeLive(addr) {
+//     a.dropSample(addr) }, and the fast path (free) leaves an address
+//     where a sample may be live to it. A free that does not happen drops nothing:
 //     an empty slice is ignored, whatever its address (hence the cap
 //     test), and a refusal leaves the sample at addr alone because only
 //     the start of a live allocation has one, and that is refused only
@@ -273,10 +273,14 @@ func (a *Allocator) dropSample(addr uintptr) {
 // before making the P's caches, whose samplers newLocalSet starts.
 func (a *Allocator) initProfile(rate int) { a.prof.Init(rate) }
 
-// counted is Allocator.counted on the Cache's own sampler.
-func (c *Cache) counted(b []byte, err error) ([]byte, error) {
-	if err == nil && cap(b) > 0 && c.st.sample.Take(cap(b)) {
-		c.st.a.prof.Record(sliceAddr(b), cap(b))
+// countedBy is counted on the sampler of the cache that served the
+// allocation: the P's (st nil) or the Cache's of st.
+func (a *Allocator) countedBy(st *cacheState, b []byte, err error) ([]byte, error) {
+	if st == nil {
+		return a.counted(b, err)
+	}
+	if err == nil && cap(b) > 0 && st.l.sample.Take(cap(b)) {
+		a.prof.Record(sliceAddr(b), cap(b))
 	}
 	return b, err
 }

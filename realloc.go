@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/chunk"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/mappings"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/slabs"
@@ -52,7 +53,7 @@ func (a *Allocator) Realloc(b []byte, n int) ([]byte, error) {
 	if !a.made() {
 		return nil, errNoAllocator
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Realloc")()
 	}
 	nb, err := a.realloc(b, n, true)
@@ -66,7 +67,7 @@ func (a *Allocator) realloc(b []byte, n int, zero bool) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	if cap(b) == 0 {
-		return a.alloc(n, zero)
+		return a.alloc(nil, n, zero)
 	}
 	if n < 0 || n > MaxAllocBytes {
 		return nil, sizeError(n)
@@ -168,7 +169,7 @@ func (a *Allocator) allocGrowable(b []byte, n int) ([]byte, error) {
 // move reallocates b by allocating n bytes, copying b[:keep] and freeing b.
 // n == 0 only frees.
 func (a *Allocator) move(b []byte, n, keep int, zero bool) ([]byte, error) {
-	nb, err := a.alloc(n, zero)
+	nb, err := a.alloc(nil, n, zero)
 	if err != nil {
 		return nil, err
 	}

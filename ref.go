@@ -201,15 +201,3 @@ func (a *Allocator) refBytes(r Ref) (int, error) {
 	}
 	return int(n), nil
 }
-
-// liveBytes is refBytes in guard mode: the length of the live object at
-// addr (guard mode hands out cap == len), or the error guardFree would
-// return.
-func (g *guardState) liveBytes(a *Allocator, addr uintptr) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if o, ok := g.live[addr]; ok {
-		return int(o.n), nil
-	}
-	return 0, g.classify(a, addr)
-}

@@ -6,7 +6,7 @@ import "fmt"
 
 // checkAfter runs validate and panics if an invariant of a is broken: a
 // bug in the arena, never the caller's. Calls that change a Region — Alloc,
-// Reset, Close, NewValue, MakeSlice — defer it when invariants is true
+// Reset, Close, NewValue, MakeSlice — defer it when invariants.Enabled is true
 // (go test -tags invariants); a Region is used by one goroutine at a time,
 // so every call returns to a consistent state.
 func (a *Region) checkAfter(op string) {

@@ -5,12 +5,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mmalloc/mmalloc/internal/invariants"
 )
 
 // TestRegionInvariantsBuildChecksEveryCall: with -tags invariants, a
 // broken invariant of a Region is caught by the very next call.
 func TestRegionInvariantsBuildChecksEveryCall(t *testing.T) {
-	if !invariants {
+	if !invariants.Enabled {
 		t.Skip("run with -tags invariants")
 	}
 	for _, tc := range []struct {

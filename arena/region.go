@@ -9,6 +9,7 @@ import (
 
 	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/heapprof"
+	"github.com/mmalloc/mmalloc/internal/invariants"
 	"github.com/mmalloc/mmalloc/internal/osmem"
 	"github.com/mmalloc/mmalloc/internal/ptrfree"
 )
@@ -171,7 +172,7 @@ func (a *Region) Alloc(n int) ([]byte, error) {
 	if a == nil {
 		return nil, errs.ErrUninitialized
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Alloc")
 	}
 	if n <= 0 || n > osmem.MaxAllocBytes {
@@ -281,7 +282,7 @@ func (a *Region) Reset() error {
 	if a == nil {
 		return errs.ErrUninitialized
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Reset")
 	}
 	if a.closed {
@@ -319,7 +320,7 @@ func (a *Region) Close() error {
 	if a == nil {
 		return errs.ErrUninitialized
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer a.checkAfter("Close")
 	}
 	if err := a.Reset(); err != nil {
@@ -373,7 +374,7 @@ func NewValue[T any](ar *Region) (*T, error) {
 	if ar == nil {
 		return nil, errs.ErrUninitialized
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer ar.checkAfter("NewValue")
 	}
 	if ar.closed {
@@ -405,7 +406,7 @@ func MakeSlice[T any](ar *Region, length, capacity int) ([]T, error) {
 	if ar == nil {
 		return nil, errs.ErrUninitialized
 	}
-	if invariants {
+	if invariants.Enabled {
 		defer ar.checkAfter("MakeSlice")
 	}
 	if ar.closed {

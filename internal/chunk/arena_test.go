@@ -12,7 +12,7 @@ import (
 
 func newHeap(t *testing.T, chunk int, retain int64) (*Heap, *osmem.Source) {
 	src := osmem.NewSource(0)
-	src.SetRetainLimit(max(retain, 0))
+	src.SetRetainBytes(max(retain, 0))
 	h, err := NewHeap(src, HeapOptions{ChunkBytes: chunk})
 	require.NoError(t, err)
 	t.Cleanup(h.Close)
@@ -123,7 +123,7 @@ func TestTrimReleasesFreePages(t *testing.T) {
 func TestSharedHeapNeverZeroed(t *testing.T) {
 	for _, shared := range []bool{false, true} {
 		src := osmem.NewSource(0)
-		src.SetRetainLimit(4 << 20)
+		src.SetRetainBytes(4 << 20)
 		h, err := NewHeap(src, HeapOptions{ChunkBytes: 1 << 20, Shared: shared})
 		require.NoError(t, err)
 		var seen []bool

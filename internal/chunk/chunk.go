@@ -173,7 +173,7 @@ func (h *Heap) allocPages(n int, owner unsafe.Pointer, place func(*Chunk, int, b
 			continue
 		}
 		if p := c.findRun(n); p >= 0 {
-			if err := c.recommit(p, n); err != nil {
+			if err := c.markHeld(p, n); err != nil {
 				return nil, 0, false, err
 			}
 			return c, p, c.take(p, n, owner, place), nil
@@ -185,7 +185,7 @@ func (h *Heap) allocPages(n int, owner unsafe.Pointer, place func(*Chunk, int, b
 	} else if c, err = h.mapChunk(); err != nil {
 		return nil, 0, false, err
 	}
-	if err := c.recommit(0, n); err != nil {
+	if err := c.markHeld(0, n); err != nil {
 		if k == 0 { // a new chunk: keep it as the empty one, or give it back
 			if h.keepEmpty(c) {
 				c.state = chunkEmpty
@@ -204,17 +204,17 @@ func (h *Heap) allocPages(n int, owner unsafe.Pointer, place func(*Chunk, int, b
 	return c, 0, c.take(0, n, owner, place), nil
 }
 
-// recommit counts the clean pages of the run of n pages at page back as
-// held (see osmem.Source.Recommit): they hold no memory until touched,
+// markHeld counts the clean pages of the run of n pages at page back as
+// held (see osmem.Source.MarkHeld): they hold no memory until touched,
 // and count as released until taken. h.mu is held.
-func (c *Chunk) recommit(page, n int) error {
+func (c *Chunk) markHeld(page, n int) error {
 	clean := 0
 	for i := page; i < page+n; i++ {
 		if c.dirty[i/64]&(1<<(i%64)) == 0 {
 			clean++
 		}
 	}
-	return c.heap.src.Recommit(uintptr(clean) * PageBytes)
+	return c.heap.src.MarkHeld(uintptr(clean) * PageBytes)
 }
 
 // FreePages returns the run of n pages at page of c. The pages stay

@@ -46,7 +46,7 @@
 //     misaligned ends. A new chunk's pages are free and clean, counted as
 //     released (MarkReleased); the chunk is registered, and advised to use
 //     huge pages with HeapOptions.HugePages.
-//  3. Count the run's clean pages as held again (Source.Recommit, which
+//  3. Count the run's clean pages as held again (Source.MarkHeld, which
 //     refuses past a Limit: a new chunk refused so is kept as the empty
 //     one, or unmapped). Mark the run used and dirty; dirty free pages
 //     taken leave the retention budget. Call place, then record owner in

@@ -69,10 +69,10 @@ func TestHeapValidateCatches(t *testing.T) {
 			return func() { require.True(t, register(used)) }
 		}, "not registered"},
 		{"empty chunks over the budget", func(h *Heap, used, empty *Chunk) func() {
-			limit := h.src.RetainLimit()
-			h.src.SetRetainLimit(0)
+			limit := h.src.RetainBytes()
+			h.src.SetRetainBytes(0)
 			h.empty = append(h.empty, empty)
-			return func() { h.empty = h.empty[:1]; h.src.SetRetainLimit(limit) }
+			return func() { h.empty = h.empty[:1]; h.src.SetRetainBytes(limit) }
 		}, "more than the budget"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

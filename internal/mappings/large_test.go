@@ -70,7 +70,7 @@ func TestCloseWhileMapping(t *testing.T) {
 	for _, call := range []string{"Alloc", "Remap"} {
 		t.Run(call, func(t *testing.T) {
 			src := osmem.NewSource(int64(8 * page))
-			src.SetRetainLimit(int64(8 * page))
+			src.SetRetainBytes(int64(8 * page))
 			r := NewRegistry(src)
 			live, _, _, err := r.Alloc(2 * page)
 			require.NoError(t, err)
@@ -104,7 +104,7 @@ func TestCloseWhileMapping(t *testing.T) {
 func TestRetention(t *testing.T) {
 	const mib = 1 << 20
 	src := osmem.NewSource(0)
-	src.SetRetainLimit(3 * mib)
+	src.SetRetainBytes(3 * mib)
 	r := NewRegistry(src)
 	defer r.Close()
 	var ps []unsafe.Pointer
@@ -160,7 +160,7 @@ func TestNoRetentionIsOneMunmapPerFree(t *testing.T) {
 func TestAllocAtLeastTakesAnyKeptFit(t *testing.T) {
 	const mib = 1 << 20
 	src := osmem.NewSource(0)
-	src.SetRetainLimit(64 * mib)
+	src.SetRetainBytes(64 * mib)
 	r := NewRegistry(src)
 	defer r.Close()
 	p, _, _, err := r.Alloc(16 * mib)
@@ -193,7 +193,7 @@ func TestAllocAtLeastTakesAnyKeptFit(t *testing.T) {
 func TestValidateReportsEachBrokenInvariant(t *testing.T) {
 	const mib = 1 << 20
 	src := osmem.NewSource(0)
-	src.SetRetainLimit(64 * mib)
+	src.SetRetainBytes(64 * mib)
 	r := NewRegistry(src)
 	defer r.Close()
 	p, _, _, err := r.Alloc(mib)
@@ -244,7 +244,7 @@ func TestValidateReportsEachBrokenInvariant(t *testing.T) {
 func TestReuseHandsOutExactlyRoundUp(t *testing.T) {
 	page := osmem.PageBytes
 	src := osmem.NewSource(0)
-	src.SetRetainLimit(1 << 30)
+	src.SetRetainBytes(1 << 30)
 	r := NewRegistry(src)
 	defer r.Close()
 	p, _, _, err := r.Alloc(36 * page)
@@ -305,7 +305,7 @@ func TestZeroRegistry(t *testing.T) {
 func TestRemapRefusals(t *testing.T) {
 	const mib = 1 << 20
 	src := osmem.NewSource(0)
-	src.SetRetainLimit(64 * mib)
+	src.SetRetainBytes(64 * mib)
 	r := NewRegistry(src)
 	defer r.Close()
 	p, size, _, err := r.Alloc(mib)
@@ -349,7 +349,7 @@ func TestRemapRefusals(t *testing.T) {
 func TestAllocGrowsSmallerKept(t *testing.T) {
 	page := osmem.PageBytes
 	src := osmem.NewSource(0)
-	src.SetRetainLimit(int64(64 * page))
+	src.SetRetainBytes(int64(64 * page))
 	r := NewRegistry(src)
 	small, _, _, err := r.Alloc(2 * page)
 	require.NoError(t, err)

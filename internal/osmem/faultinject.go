@@ -15,9 +15,9 @@ import (
 // (FailAfter(1<<62) fails none) and then fail each one in turn. Two
 // injection points exist, so that both kinds of undo run:
 //
-//   - FailAfter(n): the n-th request fails before it reserves its bytes
+//   - FailAfter(n): the n-th request fails before it accounts its bytes
 //     against the limit, as a passed Limit makes it fail.
-//   - FailSyscallsFrom(n): the n-th request reserves its bytes, and then
+//   - FailSyscallsFrom(n): the n-th request accounts its bytes, and then
 //     its kernel calls (mmap, mremap, mprotect), and every one after it,
 //     are refused with ENOMEM until injection is disarmed, as a kernel out
 //     of memory refuses them: the request must give its reservation back.

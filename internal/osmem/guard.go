@@ -41,7 +41,7 @@ func (s *Source) Retire(p unsafe.Pointer, n uintptr) bool {
 		s.Unmap(p, n)
 		return false
 	}
-	s.unreserve(n)
+	s.unaccount(n)
 	return true
 }
 

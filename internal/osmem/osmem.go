@@ -56,7 +56,7 @@ var ErrNoMemory = errs.ErrOutOfMemory
 // never passes Limit. Memory counts as released while its pages hold no
 // memory: from the moment its user reports it with MarkReleased (pages
 // given back with Release, or a range mapped and never touched, as a new
-// chunk's) until it is used again (Recommit) or unmapped (UnmapReleased).
+// chunk's) until it is used again (MarkHeld) or unmapped (UnmapReleased).
 type Source struct {
 	limit    int64        // most bytes held at once; 0 means none. Read-only.
 	mapped   atomic.Int64 // bytes mapped now through this Source
@@ -67,13 +67,13 @@ type Source struct {
 	munmaps  atomic.Uint64
 	remaps   atomic.Uint64
 
-	retainLimit int64        // most bytes kept mapped for reuse indefinitely; read-only
-	decayLimit  int64        // most bytes kept beyond retainLimit while they decay; read-only
+	retainBytes int64        // most bytes kept mapped for reuse indefinitely; read-only
+	decayLimit  int64        // most bytes kept beyond retainBytes while they decay; read-only
 	retained    atomic.Int64 // bytes kept mapped for reuse now
 	reclaim     func()       // unmaps retained memory when the limit is hit; read-only
 
 	// Decay (see SetDecay): onExcess runs once retained passes
-	// retainLimit while armed is false, and sets armed; low is the least
+	// retainBytes while armed is false, and sets armed; low is the least
 	// retained has been since TakeLow last ran, math.MaxInt64 if it has
 	// not fallen since; lowStart is retained when TakeLow last ran, and
 	// is used only by TakeLow's caller.
@@ -92,10 +92,10 @@ type Source struct {
 // NewSource returns a Source that keeps at most limit bytes mapped (0: no limit).
 func NewSource(limit int64) *Source { return &Source{limit: limit} }
 
-// SetRetainLimit sets the retention budget: how many bytes of freed memory
+// SetRetainBytes sets the retention budget: how many bytes of freed memory
 // (empty chunks and slabs, freed large mappings) may be kept mapped for
 // reuse indefinitely. Call it before the Source is used.
-func (s *Source) SetRetainLimit(n int64) { s.retainLimit = n }
+func (s *Source) SetRetainBytes(n int64) { s.retainBytes = n }
 
 // SetDecay lets up to n bytes of freed memory be kept beyond the retention
 // budget for a while: onExcess is called (on the goroutine whose TryRetain
@@ -117,11 +117,11 @@ func (s *Source) TryRetain(n uintptr) bool {
 	for {
 		cur := s.retained.Load()
 		next := cur + int64(n)
-		if next > s.retainLimit+s.decayLimit {
+		if next > s.retainBytes+s.decayLimit {
 			return false
 		}
 		if s.retained.CompareAndSwap(cur, next) {
-			if next > s.retainLimit && s.onExcess != nil && !s.armed.Load() && s.armed.CompareAndSwap(false, true) {
+			if next > s.retainBytes && s.onExcess != nil && !s.armed.Load() && s.armed.CompareAndSwap(false, true) {
 				s.onExcess()
 			}
 			return true
@@ -133,7 +133,7 @@ func (s *Source) TryRetain(n uintptr) bool {
 // retained is past the budget again: the caller then goes on decaying.
 func (s *Source) Disarm() bool {
 	s.armed.Store(false)
-	if s.retained.Load() > s.retainLimit && s.armed.CompareAndSwap(false, true) {
+	if s.retained.Load() > s.retainBytes && s.armed.CompareAndSwap(false, true) {
 		return false
 	}
 	return true
@@ -175,12 +175,12 @@ func (s *Source) Unretain(n uintptr) {
 // Retained returns the bytes kept mapped for reuse now.
 func (s *Source) Retained() int64 { return s.retained.Load() }
 
-// RetainLimit returns the retention budget, kept indefinitely.
-func (s *Source) RetainLimit() int64 { return s.retainLimit }
+// RetainBytes returns the retention budget, kept indefinitely.
+func (s *Source) RetainBytes() int64 { return s.retainBytes }
 
 // RetainCap returns the most bytes ever retained at once: the budget and
 // the decay allowance beyond it.
-func (s *Source) RetainCap() int64 { return s.retainLimit + s.decayLimit }
+func (s *Source) RetainCap() int64 { return s.retainBytes + s.decayLimit }
 
 // Limit returns the byte limit, 0 if none.
 func (s *Source) Limit() int64 { return s.limit }
@@ -203,22 +203,23 @@ func (s *Source) Munmaps() uint64 { return s.munmaps.Load() }
 // Remaps returns the number of successful mremap calls made.
 func (s *Source) Remaps() uint64 { return s.remaps.Load() }
 
-// reserve accounts n bytes against the limit before they are mapped. If
-// they do not fit while memory is retained, it asks for the retained memory
-// to be released and tries once more.
-func (s *Source) reserve(n uintptr) error {
+// account counts n bytes as mapped and held, against the limit, before
+// they are mapped. If they do not fit while memory is retained, it asks
+// for the retained memory to be given back and tries once more.
+func (s *Source) account(n uintptr) error {
 	if s.injected() {
 		return fmt.Errorf("%w: %w", ErrNoMemory, unix.ENOMEM)
 	}
-	err := s.tryReserve(n)
+	err := s.tryAccount(n)
 	if err != nil && s.reclaim != nil && s.retained.Load() > 0 {
 		s.reclaim()
-		err = s.tryReserve(n)
+		err = s.tryAccount(n)
 	}
 	return err
 }
 
-func (s *Source) tryReserve(n uintptr) error {
+// tryAccount is account without the reclaim.
+func (s *Source) tryAccount(n uintptr) error {
 	if err := s.tryHold(n); err != nil {
 		return err
 	}
@@ -242,15 +243,17 @@ func (s *Source) tryHold(n uintptr) error {
 	}
 }
 
-func (s *Source) unreserve(n uintptr) {
+// unaccount takes back what account counted, for a mapping refused or
+// unmapped.
+func (s *Source) unaccount(n uintptr) {
 	s.mapped.Add(-int64(n))
 	s.held.Add(-int64(n))
 	processAdd(-int64(n))
 }
 
-// commit records a successful mapping in the high-water mark. Peak moves
+// notePeak records a successful mapping in the high-water mark. Peak moves
 // only once the kernel has said yes, so a refused mapping changes nothing.
-func (s *Source) commit() {
+func (s *Source) notePeak() {
 	next := s.held.Load()
 	for p := s.peak.Load(); next > p && !s.peak.CompareAndSwap(p, next); p = s.peak.Load() {
 	}
@@ -264,11 +267,11 @@ func (s *Source) MarkReleased(n uintptr) {
 	processAdd(-int64(n))
 }
 
-// Recommit records that n released bytes are about to be used again, or
+// MarkHeld records that n released bytes are about to be used again, or
 // fails with ErrNoMemory if held would pass the limit (after asking for
 // retained memory once, as a mapping does). The caller may hold locks the
 // reclaim function knows about.
-func (s *Source) Recommit(n uintptr) error {
+func (s *Source) MarkHeld(n uintptr) error {
 	if n == 0 {
 		return nil
 	}
@@ -281,7 +284,7 @@ func (s *Source) Recommit(n uintptr) error {
 		return err
 	}
 	s.released.Add(-int64(n))
-	s.commit()
+	s.notePeak()
 	return nil
 }
 
@@ -307,15 +310,15 @@ func (s *Source) Map(n uintptr) (unsafe.Pointer, error) {
 			return p, err
 		}
 	}
-	if err := s.reserve(n); err != nil {
+	if err := s.account(n); err != nil {
 		return nil, err
 	}
 	p, err := s.mmap(nil, n)
 	if err != nil {
-		s.unreserve(n)
+		s.unaccount(n)
 		return nil, err
 	}
-	s.commit()
+	s.notePeak()
 	return p, nil
 }
 
@@ -329,14 +332,14 @@ func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, err
 			return p, err
 		}
 	}
-	if err := s.reserve(n); err != nil {
+	if err := s.account(n); err != nil {
 		return nil, err
 	}
 	if hint != 0 && hint%align == 0 {
 		p, err := s.mmap(AddrPointer(hint), n)
 		if err == nil {
 			if uintptr(p)%align == 0 {
-				s.commit()
+				s.notePeak()
 				return p, nil
 			}
 			s.munmap(p, n)
@@ -344,7 +347,7 @@ func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, err
 	}
 	p, err := s.mmap(nil, n+align)
 	if err != nil {
-		s.unreserve(n)
+		s.unaccount(n)
 		return nil, err
 	}
 	base := uintptr(p)
@@ -355,7 +358,7 @@ func (s *Source) MapAligned(n, align uintptr, hint uintptr) (unsafe.Pointer, err
 	if tail := base + n + align - (start + n); tail > 0 {
 		s.munmap(unsafe.Add(p, start-base+n), tail)
 	}
-	s.commit()
+	s.notePeak()
 	return unsafe.Add(p, start-base), nil
 }
 
@@ -364,7 +367,7 @@ func (s *Source) Unmap(p unsafe.Pointer, n uintptr) {
 	if s.space == nil || !s.unmapSpace(p, n) {
 		s.munmap(p, n)
 	}
-	s.unreserve(n)
+	s.unaccount(n)
 }
 
 // Remap grows or shrinks the mapping at p from oldN to newN bytes with
@@ -374,7 +377,7 @@ func (s *Source) Remap(p unsafe.Pointer, oldN, newN uintptr) (unsafe.Pointer, er
 		return nil, fmt.Errorf("%w: %w", ErrNoMemory, ErrNoRemap)
 	}
 	if newN > oldN {
-		if err := s.reserve(newN - oldN); err != nil {
+		if err := s.account(newN - oldN); err != nil {
 			return nil, err
 		}
 	}
@@ -384,15 +387,15 @@ func (s *Source) Remap(p unsafe.Pointer, oldN, newN uintptr) (unsafe.Pointer, er
 	}
 	if err != nil {
 		if newN > oldN {
-			s.unreserve(newN - oldN)
+			s.unaccount(newN - oldN)
 		}
 		return nil, fmt.Errorf("%w: mremap %d to %d bytes: %w", ErrNoMemory, oldN, newN, err)
 	}
 	if newN < oldN {
-		s.unreserve(oldN - newN)
+		s.unaccount(oldN - newN)
 	}
 	s.remaps.Add(1)
-	s.commit()
+	s.notePeak()
 	return q, nil
 }
 

@@ -11,7 +11,7 @@ import (
 // processHeld is the sum of Held (Mapped - Released) over every Source
 // of the process. It moves wherever held does: when a mapping is
 // accounted before it is made (so it may run ahead of the kernel by the
-// mappings in flight), when pages are released or recommitted, and when a
+// mappings in flight), when pages are released or held again, and when a
 // mapping is unmapped.
 var processHeld atomic.Int64
 

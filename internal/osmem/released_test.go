@@ -9,7 +9,7 @@ import (
 
 // TestReleasedAccounting follows Released, and what it takes out of the
 // bytes held (Mapped - Released, what Limit bounds and the process count
-// adds up), through every call that moves it: MarkReleased, Recommit (a
+// adds up), through every call that moves it: MarkReleased, MarkHeld (a
 // refused one too), Release (which gives pages back but leaves the
 // counting to its caller), UnmapReleased, and Retire.
 func TestReleasedAccounting(t *testing.T) {
@@ -34,17 +34,17 @@ func TestReleasedAccounting(t *testing.T) {
 	q, err := s.Map(uintptr(4 * page))
 	require.NoError(t, err, "released bytes leave room under Limit")
 	check(10*page, 4*page, "4 more mapped")
-	require.NoError(t, s.Recommit(uintptr(page)))
-	check(10*page, 3*page, "1 page recommitted")
+	require.NoError(t, s.MarkHeld(uintptr(page)))
+	check(10*page, 3*page, "1 page held again")
 	assert.Equal(t, 7*page, s.Peak())
 
-	err = s.Recommit(uintptr(2 * page))
+	err = s.MarkHeld(uintptr(2 * page))
 	require.ErrorIs(t, err, ErrNoMemory, "9 pages held would pass the limit of 8")
 	require.ErrorIs(t, err, ErrLimit)
-	check(10*page, 3*page, "a refused Recommit changes nothing")
+	check(10*page, 3*page, "a refused MarkHeld changes nothing")
 	assert.Equal(t, 7*page, s.Peak())
-	require.NoError(t, s.Recommit(0))
-	check(10*page, 3*page, "Recommit(0)")
+	require.NoError(t, s.MarkHeld(0))
+	check(10*page, 3*page, "MarkHeld(0)")
 
 	b := (*[1 << 30]byte)(q)[: 4*page : 4*page]
 	b[0], b[page] = 1, 2
@@ -53,8 +53,8 @@ func TestReleasedAccounting(t *testing.T) {
 	check(10*page, 3*page, "Release counts nothing by itself")
 	s.MarkReleased(uintptr(2 * page))
 	check(10*page, 5*page, "its caller marks them")
-	require.NoError(t, s.Recommit(uintptr(3*page)), "room again")
-	check(10*page, 2*page, "3 pages recommitted")
+	require.NoError(t, s.MarkHeld(uintptr(3*page)), "room again")
+	check(10*page, 2*page, "3 pages held again")
 	assert.Equal(t, 8*page, s.Peak())
 
 	s.UnmapReleased(q, uintptr(4*page), uintptr(page))

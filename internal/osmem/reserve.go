@@ -281,17 +281,17 @@ func (s *Source) mapSpace(n, align uintptr) (p unsafe.Pointer, ok bool, err erro
 		return nil, true, fmt.Errorf("%w: %w (%d bytes asked, %d of %d free)",
 			ErrNoMemory, ErrReservationFull, n, r.FreeBytes(), r.bytes)
 	}
-	if err := s.reserve(n); err != nil {
+	if err := s.account(n); err != nil {
 		r.give(addr, n)
 		return nil, true, err
 	}
 	if err := r.back.commit(addr, addr-r.base, n); err != nil {
-		s.unreserve(n)
+		s.unaccount(n)
 		r.give(addr, n)
 		return nil, true, err
 	}
 	s.mmaps.Add(1)
-	s.commit()
+	s.notePeak()
 	return AddrPointer(addr), true, nil
 }
 

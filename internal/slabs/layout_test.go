@@ -37,7 +37,7 @@ func TestSlabLayout(t *testing.T) {
 	}
 
 	cs, _ := newCentrals(t, 0)
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		sl, err := cs[c].Acquire()
 		require.NoError(t, err)
 		addr := uintptr(unsafe.Pointer(sl))
@@ -66,13 +66,13 @@ func TestSlabLayout(t *testing.T) {
 }
 
 // TestClassCacheLayout pins what the fast paths read of a cache: one
-// class in one cache line (Local.Alloc, FreeReserved and Freed read
+// class in one cache line (Local.Alloc, FreeCached and Freed read
 // nothing else but the owner word), and counts that fit their fields.
 func TestClassCacheLayout(t *testing.T) {
 	var l Local
 	assert.Equal(t, uintptr(cacheLineBytes), unsafe.Sizeof(l.cls[0]), "one class per line")
 	var cc classCache
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		objects := ClassSlabBytes(c) / ClassBytes(c)
 		// freed counts a slab's objects at most.
 		assert.Less(t, objects, 1<<(8*unsafe.Sizeof(cc.freed)), "class %d: %d objects overflow freed", c, objects)

@@ -10,7 +10,7 @@ import (
 )
 
 // Local is one cache: per size class, the slab it owns and the objects of
-// it reserved to hand out, with the class's counts. A cache owns at most
+// it cached to hand out, with the class's counts. A cache owns at most
 // one slab per class, so what it keeps from the OS is bounded by
 // OwnedBytesBound. A Local is not safe for concurrent use; its owner (a P
 // while pinned, the goroutine holding a Cache, or whoever drains it)
@@ -20,20 +20,20 @@ type Local struct {
 	// finds the slabs of addresses in it without the registry.
 	memo chunk.Memo
 
-	cls  [NumClasses]classCache // what the fast paths read and write
-	cold [NumClasses]classSlab  // the rest
+	cls  [ClassSlots]classCache // what the fast paths read and write
+	cold [ClassSlots]classSlab  // the rest
 }
 
 // classCache is what the fast paths use of one class of a Local: one
-// cache line, read and written by Alloc and FreeReserved, which read
+// cache line, read and written by Alloc and FreeCached, which read
 // nothing else but the owner word (the word's address and the address of
 // its first object are copies, so that they read nothing of the Slab
 // record). It holds the owner word w of the slab the cache owns
-// (classSlab.s), the word it reserves objects from.
+// (classSlab.s), the word it caches objects from.
 type classCache struct {
-	mask   uint64  // reserved objects of word w: bit b is object w*64+b
+	mask   uint64  // cached objects of word w: bit b is object w*64+b
 	zero   uint64  // of mask's objects, those that read as zero (meaningless where mask is clear)
-	pend   uint64  // the object of word w freed last, reserved at the next free (see recycle); 0 if none
+	pend   uint64  // the object of word w freed last, cached at the next free (see recycle); 0 if none
 	word   *uint64 // owner word w, or nil
 	wbase  uintptr // the address of object w*64
 	size   uint32  // the object size of the class
@@ -54,7 +54,7 @@ type classSlab struct {
 func OwnedBytesBound() int { return ownedBytesBound }
 
 var ownedBytesBound = func() (n int) {
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		n += ClassSlabBytes(c)
 	}
 	return n
@@ -69,22 +69,22 @@ func (l *Local) Allocs(c int) uint64 { return atomic.LoadUint64(&l.cls[c].allocs
 // Frees: see Allocs.
 func (l *Local) Frees(c int) uint64 { return atomic.LoadUint64(&l.cls[c].frees) }
 
-// Reserved returns how many free objects of class c the cache has
-// reserved and not handed out.
-func (l *Local) Reserved(c int) int {
+// Cached returns how many free objects of class c the cache has
+// cached and not handed out.
+func (l *Local) Cached(c int) int {
 	cc := &l.cls[c]
 	return bits.OnesCount64(cc.mask | cc.pend)
 }
 
 // unused is what the count of the slab class c owns holds that callers
-// do not: the objects reserved, and the ones freed through this cache
+// do not: the objects cached, and the ones freed through this cache
 // whose count it has not yet taken off.
-func (l *Local) unused(c int) int { return l.Reserved(c) + int(l.cls[c].freed) }
+func (l *Local) unused(c int) int { return l.Cached(c) + int(l.cls[c].freed) }
 
 // Owns calls f with every slab the cache owns and what its count holds
 // beyond the objects callers hold (see unused), for validation.
 func (l *Local) Owns(f func(s *Slab, unused int)) {
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		if s := l.cold[c].s; s != nil {
 			f(s, l.unused(c))
 		}
@@ -94,9 +94,9 @@ func (l *Local) Owns(f func(s *Slab, unused int)) {
 // Remember makes Free look addresses in ch up without the registry.
 func (l *Local) Remember(ch *chunk.Chunk) { l.memo.Set(ch) }
 
-// Alloc hands out the lowest object of class c the cache has reserved:
+// Alloc hands out the lowest object of class c the cache has cached:
 // its address, its size (the class's) and whether it reads as zero. Size
-// 0: nothing is reserved, and the caller goes to AllocNext. It takes no
+// 0: nothing is cached, and the caller goes to AllocNext. It takes no
 // lock, and it is small enough to be inlined into the callers' fast
 // paths: one atomic OR and a few loads and stores of the class's line.
 func (l *Local) Alloc(c int) (addr, size uintptr, zero bool) {
@@ -114,29 +114,29 @@ func (l *Local) Alloc(c int) (addr, size uintptr, zero bool) {
 	return addr, size, zero
 }
 
-// AllocNext is Alloc, reserving first the next word of free objects of
-// the slab the cache owns if nothing is reserved. ok false: the slab has
+// AllocNext is Alloc, caching first the next word of free objects of
+// the slab the cache owns if nothing is cached. ok false: the slab has
 // no free object left (or the cache owns none), and the caller goes to
 // the Central (Install).
 func (l *Local) AllocNext(c int) (addr uintptr, zero, ok bool) {
-	if l.cls[c].mask == 0 && !l.reserve(c) {
+	if l.cls[c].mask == 0 && !l.cacheWord(c) {
 		return 0, false, false
 	}
 	addr, _, zero = l.Alloc(c)
 	return addr, zero, true
 }
 
-// reserve reserves the next word of free objects of the slab class c
-// owns: after the last word reserved, then once more from the start if
+// cacheWord caches the next word of free objects of the slab class c
+// owns: after the last word cached, then once more from the start if
 // at least reuseFree objects are free (what frees gave back). It reports
 // false when the cache must change slabs.
-func (l *Local) reserve(c int) bool {
+func (l *Local) cacheWord(c int) bool {
 	cc, cs := &l.cls[c], &l.cold[c]
 	s := cs.s
 	if s == nil {
 		return false
 	}
-	if cc.pend != 0 { // the object freed last is not reserved again
+	if cc.pend != 0 { // the object freed last is not cached again
 		cc.freed++
 		cc.pend = 0
 	}
@@ -144,9 +144,9 @@ func (l *Local) reserve(c int) bool {
 		s.state().Add(-uint64(cc.freed))
 		cc.freed = 0
 	}
-	w, m := s.reserveFrom(cs.w + 1)
+	w, m := s.cacheFrom(cs.w + 1)
 	if m == 0 && s.count() <= int(s.reuseAt) {
-		w, m = s.reserveFrom(0)
+		w, m = s.cacheFrom(0)
 	}
 	if m == 0 {
 		return false
@@ -173,10 +173,10 @@ func (l *Local) Install(c int, s *Slab) (old *Slab, unused int) {
 }
 
 // Drain takes every slab out of the cache, giving each back through
-// abandon with what was reserved, and publishes the cache's counts to
+// abandon with what was cached, and publishes the cache's counts to
 // each class's Central through publish. The cache is empty afterwards.
 func (l *Local) Drain(abandon func(s *Slab, unused int), publish func(c int, allocs, frees uint64)) {
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		if old, unused := l.Install(c, nil); old != nil {
 			abandon(old, unused)
 		}
@@ -200,13 +200,13 @@ func (l *Local) Forget() {
 }
 
 // Freeing an object through a cache takes these steps, each small enough
-// to be inlined into the callers' fast paths (mmalloc's Cache.free and
-// Allocator.freeFast), none taking a lock:
+// to be inlined into the callers' fast path (mmalloc's Allocator.free,
+// for the per-P caches and the Caches alike), none taking a lock:
 //
-//  1. ReservedIndex(ClassOf(cap), addr): the object is one of the owner
-//     word the cache reserves from for the class of the freed slice's
-//     cap (a guess, which ReservedIndex confirms or refutes); then
-//     FreeReserved clears its owner bit, and it is reserved again at the
+//  1. CachedIndex(ClassOf(cap), addr): the object is one of the owner
+//     word the cache takes objects from for the class of the freed slice's
+//     cap (a guess, which CachedIndex confirms or refutes); then
+//     FreeCached clears its owner bit, and it is cached again at the
 //     next such free (see recycle). This step reads nothing but the
 //     class's line and the owner word.
 //  2. Else Owner(addr): the slab the chunk the cache remembers names for
@@ -217,21 +217,21 @@ func (l *Local) Forget() {
 //
 // Any refusal leaves the slow path to explain it.
 
-// ReservedIndex returns the index in the owner word the cache reserves
+// CachedIndex returns the index in the owner word the cache caches
 // from for class c of the object whose first byte is addr, and whether
 // addr starts an object of that word, or lies past the slab's last object
-// in its last word (whose owner bits are never set: FreeReserved refuses
+// in its last word (whose owner bits are never set: FreeCached refuses
 // it). False for any other addr.
-func (l *Local) ReservedIndex(c int, addr uintptr) (i uint64, ok bool) {
+func (l *Local) CachedIndex(c int, addr uintptr) (i uint64, ok bool) {
 	cc := &l.cls[c]
 	i = bits.RotateLeft64(uint64(addr-cc.wbase)*classInv[c], -int(cc.rot))
 	return i, i < 64 && cc.word != nil
 }
 
-// FreeReserved frees object i of the owner word the cache reserves from
-// for class c (ReservedIndex said so) if a caller held it, and reports
+// FreeCached frees object i of the owner word the cache takes objects from
+// for class c (CachedIndex said so) if a caller held it, and reports
 // whether it did. False changes nothing.
-func (l *Local) FreeReserved(c int, i uint64) bool {
+func (l *Local) FreeCached(c int, i uint64) bool {
 	cc := &l.cls[c]
 	bit := uint64(1) << (i & 63)
 	if atomic.AndUint64(cc.word, ^bit)&bit == 0 {
@@ -245,7 +245,7 @@ func (l *Local) FreeReserved(c int, i uint64) bool {
 // recycle takes the object of word w whose owner bit is bit, just freed,
 // back into the cache: held one fewer, kept one more, so the slab's count
 // stays. It
-// is reserved again, to be handed out before the word's higher objects,
+// is cached again, to be handed out before the word's higher objects,
 // but only at the class's next free through the cache, the object freed
 // before it taking its place: so a program that frees and allocates in
 // turn reuses two objects' lines, as with a free list, and a second Free
@@ -275,7 +275,7 @@ func (l *Local) Freed(s *Slab, word *uint64, bit uint64) (settle bool) {
 		cc.recycle(bit)
 		return false
 	}
-	// The cache takes the object off the count when it next reserves
+	// The cache takes the object off the count when it next caches
 	// or gives the slab back, one atomic add for many frees.
 	cc.freed++
 	return false
@@ -283,6 +283,3 @@ func (l *Local) Freed(s *Slab, word *uint64, bit uint64) (settle bool) {
 
 // CountFree counts a free of class c made outside Free (the slow path).
 func (l *Local) CountFree(c int) { l.cls[c].frees++ }
-
-// Class returns the size class of s's objects.
-func (s *Slab) Class() int { return int(s.class) }

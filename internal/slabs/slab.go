@@ -25,7 +25,7 @@ func ClassOf(n int) int {
 	return 0
 }
 
-// ClassBytes returns the object size of class c (1 <= c < NumClasses).
+// ClassBytes returns the object size of class c (1 <= c <= NumClasses).
 func ClassBytes(c int) int { return int(classBytes[c]) }
 
 // ClassSlabBytes returns the slab size of class c.
@@ -43,8 +43,8 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 // to the slab: there is no list of freed objects anywhere.
 //
 // state counts the objects held by callers plus the free objects its
-// owner has reserved (taken into its mask, to hand out), with the owned
-// flag on top. The owner adds what it reserves; each Free subtracts one.
+// owner has cached (taken into its mask, to hand out), with the owned
+// flag on top. The owner adds what it caches; each Free subtracts one.
 // A Free that brings an unowned slab's count to reuseAt (an eighth of it
 // is free: worth a cache's visit) or to 0 (it is empty) tells the Central
 // to move it (Slab.Settle).
@@ -58,7 +58,7 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 // cache-line boundaries, and it keeps what is only read apart from what
 // every Free writes. Its first line holds the identity that finds an
 // object (base, the class's divisor, where the owner bits are), written
-// when the slab is carved, and after that only by the first reservation
+// when the slab is carved, and after that only by the first fill
 // of each owner word (fresh) and by the Central (list): in steady use
 // every core that frees into the slab keeps a shared copy of it. The second line
 // holds the state word and owner words 0 to 6, the third owner word 7
@@ -74,13 +74,13 @@ func ClassSlabBytes(c int) int { return int(classSlabBytes[c]) }
 //
 // Invariants, checked by validate:
 //
-//	count == popcount(owned) + reserved by the owner + frees the owner has not taken off (0 when unowned)
+//	count == popcount(owned) + cached by the owner + frees the owner has not taken off (0 when unowned)
 //	no owner bit is set at or above fresh
 //	unowned: on the full list iff count > reuseAt, partial iff 0 < count <= reuseAt,
 //	         empty (kept) iff count == 0
 //	every page of the slab records the slab as its owner
 type Slab struct {
-	// Line 0: read by every Free and reservation; written when the slab
+	// Line 0: read by every Free and fill; written when the slab
 	// is carved, by first reservations (fresh) and by the Central (list).
 	base      uintptr
 	inv       uint64         // classInv of the class
@@ -123,7 +123,7 @@ const (
 )
 
 // stateOwned is the flag of Slab.state set while a cache owns the slab;
-// the bits below it count held and reserved objects.
+// the bits below it count held and cached objects.
 const (
 	stateOwned = 1 << 63
 	stateCount = stateOwned - 1
@@ -174,7 +174,7 @@ func (s *Slab) state() *atomic.Uint64 {
 	return (*atomic.Uint64)(unsafe.Add(s.ownedBase, -8))
 }
 
-// count returns the objects held or reserved now.
+// count returns the objects held or cached now.
 func (s *Slab) count() int { return int(s.state().Load() & stateCount) }
 
 // validMask returns the bits of owner word w that stand for objects.
@@ -195,6 +195,9 @@ func (s *Slab) Index(addr uintptr) (i uint64, ok bool) {
 	i = s.rawIndex(addr)
 	return i, i < uint64(s.objects)
 }
+
+// Class returns the size class of s's objects.
+func (s *Slab) Class() int { return int(s.class) }
 
 // ClaimIndex clears the owner bit of object i of s (Index said ok), if a
 // caller holds the object, with one atomic AND whose old value tells (so
@@ -234,14 +237,14 @@ func (s *Slab) uncount() (settle bool) {
 // a slab may sit free and unused, the same bound as a size class's waste.
 func reuseFree(objects int) int { return max(1, objects/8) }
 
-// handOut sets the owner bit of object i, reserved by the slab's owner
+// handOut sets the owner bit of object i, cached by the slab's owner
 // (bit is 1<<(i%64)), and returns its address. The caller owns s.
 func (s *Slab) handOut(i int, bit uint64) uintptr {
 	atomic.OrUint64(s.ownerWord(i), bit)
 	return s.base + uintptr(i)*s.size
 }
 
-// takeFresh returns which objects of m, reserved from owner word w to be
+// takeFresh returns which objects of m, cached from owner word w to be
 // handed out, read as zero: never handed out, in a slab carved from clean
 // pages. It moves the fresh mark past them, before any is handed out, so
 // that no owner bit is ever set at or above the mark. The caller owns s.
@@ -265,10 +268,10 @@ func (s *Slab) takeFresh(w int, m uint64) (zero uint64) {
 	return zero
 }
 
-// reserveFrom reserves the free objects of the first owner word at or
+// cacheFrom caches the free objects of the first owner word at or
 // after w that has any, and returns the word and the mask; mask 0 when
 // none is left. The caller owns s; it takes no lock.
-func (s *Slab) reserveFrom(w int) (int, uint64) {
+func (s *Slab) cacheFrom(w int) (int, uint64) {
 	for ; w < len(s.owned); w++ {
 		free := ^atomic.LoadUint64(&s.owned[w]) & s.validMask(w)
 		if free != 0 {
@@ -279,12 +282,12 @@ func (s *Slab) reserveFrom(w int) (int, uint64) {
 	return w, 0
 }
 
-// Release checks that addr, in chunk ch, is the first byte of an object a
+// FreeObject checks that addr, in chunk ch, is the first byte of an object a
 // caller holds and marks it free. It takes no lock; when it reports
 // settle, the caller must call Settle on the slab's Central once it may
 // block. errs.ErrInvalidPointer: addr is not an object's start;
 // errs.ErrDoubleFree: nobody holds the object. Either way nothing changes.
-func Release(ch *chunk.Chunk, addr uintptr) (s *Slab, settle bool, err error) {
+func FreeObject(ch *chunk.Chunk, addr uintptr) (s *Slab, settle bool, err error) {
 	s = (*Slab)(ch.Owner(ch.Page(addr)))
 	if s != nil {
 		if i, ok := s.index(addr); ok {
@@ -293,17 +296,17 @@ func Release(ch *chunk.Chunk, addr uintptr) (s *Slab, settle bool, err error) {
 			}
 		}
 	}
-	return nil, false, releaseError(s, addr)
+	return nil, false, freeError(s, addr)
 }
 
-// ReleaseError is the error Release would return for addr, for a caller
+// FreeError is the error FreeObject would return for addr, for a caller
 // that checked the object another way. It changes nothing.
-func ReleaseError(ch *chunk.Chunk, addr uintptr) error {
-	return releaseError((*Slab)(ch.Owner(ch.Page(addr))), addr)
+func FreeError(ch *chunk.Chunk, addr uintptr) error {
+	return freeError((*Slab)(ch.Owner(ch.Page(addr))), addr)
 }
 
-// releaseError explains why Release refused addr.
-func releaseError(s *Slab, addr uintptr) error {
+// freeError explains why FreeObject refused addr.
+func freeError(s *Slab, addr uintptr) error {
 	if s == nil {
 		return errs.DoubleFree(fmt.Sprintf("%#x lies in free pages", addr))
 	}
@@ -441,7 +444,7 @@ func (c *Central) place(s *Slab) {
 		c.nempty++
 		return
 	}
-	c.release(s)
+	c.uncarve(s)
 }
 
 // Exchange gives back old, the slab the caller (a cache) owned, if not
@@ -512,7 +515,7 @@ func (c *Central) AllocOne() (uintptr, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	w, mask := s.reserveFrom(0)
+	w, mask := s.cacheFrom(0)
 	low := mask & -mask
 	zero := s.takeFresh(w, low) != 0
 	addr := s.handOut(w<<6|bits.TrailingZeros64(mask), low)
@@ -554,13 +557,13 @@ func (c *Central) TryTrim(waitHeap bool) {
 	}
 }
 
-// dropEmpty releases the kept empty slabs. c.mu is held.
+// dropEmpty uncarves the kept empty slabs. c.mu is held.
 func (c *Central) dropEmpty() {
 	c.uncharge(c.nempty) // first: the pages are charged again as free dirty pages
 	for s := c.empty; s != nil; {
 		next := s.next
 		s.next = nil
-		c.release(s)
+		c.uncarve(s)
 		s = next
 	}
 	c.empty, c.nempty = nil, 0
@@ -625,10 +628,10 @@ func (c *Central) Stats() Stats {
 	}
 }
 
-// Validate checks c's invariants. reserved returns how many objects of s
-// the cache owning it has reserved and not handed out. It returns the
+// Validate checks c's invariants. cached returns how many objects of s
+// the cache owning it has cached and not handed out. It returns the
 // objects callers hold, counted from the owner bits: the class's Live.
-func (c *Central) Validate(reserved func(*Slab) int) (held int64, err error) {
+func (c *Central) Validate(cached func(*Slab) int) (held int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var slabs int64
@@ -655,10 +658,10 @@ func (c *Central) Validate(reserved func(*Slab) int) (held int64, err error) {
 			}
 			r := 0
 			if owned {
-				r = reserved(s)
+				r = cached(s)
 			}
 			if cnt := s.count(); cnt != h+r {
-				return 0, fmt.Errorf("slab: class %d slab %#x counts %d objects out, %d held + %d reserved", c.class, s.base, cnt, h, r)
+				return 0, fmt.Errorf("slab: class %d slab %#x counts %d objects out, %d held + %d cached", c.class, s.base, cnt, h, r)
 			}
 			switch cnt := s.count(); {
 			case l.id == listFull && cnt <= int(s.reuseAt), l.id == listPartial && (cnt == 0 || cnt > int(s.reuseAt)):
@@ -717,7 +720,7 @@ func (s *Slab) validate() (int, error) {
 
 // carve makes a new slab of c's class from the heap. c.mu is held.
 //
-// Slab records are never reused: a Free racing with the release of a slab
+// Slab records are never reused: a Free racing with the uncarving of a slab
 // may still read the old record, and it must then find the old base and
 // no object held (ErrDoubleFree), never another slab's objects.
 func (c *Central) carve() (*Slab, error) {
@@ -756,8 +759,9 @@ func (c *Central) carve() (*Slab, error) {
 	return s, nil
 }
 
-// release gives an empty slab's pages back to its chunk. c.mu is held.
-func (c *Central) release(s *Slab) {
+// uncarve, the inverse of carve, gives an empty slab's pages back to its
+// chunk. c.mu is held.
+func (c *Central) uncarve(s *Slab) {
 	c.slabs--
 	s.list = listDead
 	c.heap.FreePages(s.chunk, int(s.page), int(s.pages))

@@ -31,7 +31,7 @@ func TestClassWasteBound(t *testing.T) {
 	assert.Zero(t, ClassOf(0))
 	assert.Zero(t, ClassOf(-1))
 	assert.Zero(t, ClassOf(MaxSmallBytes+1))
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		size, sb := ClassBytes(c), ClassSlabBytes(c)
 		if size >= 16 {
 			assert.Zero(t, size%16, "class %d keeps 16-byte alignment", c)
@@ -47,7 +47,7 @@ func TestClassWasteBound(t *testing.T) {
 // every offset of every slab, and for offsets below the base and past the
 // end: an offset is accepted exactly when it is an object's first byte.
 func TestIndex(t *testing.T) {
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		size := uint64(classBytes[c])
 		objects := uint64(classSlabBytes[c]) / size
 		s := &Slab{base: 1 << 40, inv: classInv[c], rot: int8(-int(classShift[c])), objects: int32(objects)}
@@ -73,12 +73,12 @@ func TestIndex(t *testing.T) {
 
 func newCentrals(t *testing.T, retain int64) ([]Central, *chunk.Heap) {
 	src := osmem.NewSource(0)
-	src.SetRetainLimit(retain)
+	src.SetRetainBytes(retain)
 	h, err := chunk.NewHeap(src, chunk.HeapOptions{ChunkBytes: 4 << 20})
 	require.NoError(t, err)
 	t.Cleanup(h.Close)
-	cs := make([]Central, NumClasses)
-	for c := 1; c < NumClasses; c++ {
+	cs := make([]Central, ClassSlots)
+	for c := 1; c <= NumClasses; c++ {
 		cs[c].Init(c, h)
 	}
 	return cs, h
@@ -127,7 +127,7 @@ func giveBack(p uintptr) error {
 	if ch == nil {
 		return errs.ErrForeignPointer
 	}
-	s, settle, err := Release(ch, p)
+	s, settle, err := FreeObject(ch, p)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func validate(cs []Central, ls ...*Local) (held int64, err error) {
 	for _, l := range ls {
 		l.Owns(func(s *Slab, n int) { r[s] = n })
 	}
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		h, err := cs[c].Validate(func(s *Slab) int { return r[s] })
 		if err != nil {
 			return 0, err
@@ -187,7 +187,7 @@ func TestCentralFillDrain(t *testing.T) {
 	for _, p := range addrs {
 		ch := chunk.Lookup(p)
 		require.NotNil(t, ch)
-		_, _, err := Release(ch, p+8)
+		_, _, err := FreeObject(ch, p+8)
 		require.ErrorIs(t, err, errs.ErrInvalidPointer, "interior")
 		require.NoError(t, giveBack(p))
 	}
@@ -272,7 +272,7 @@ func TestSlabHandsOutInOrderThenReuses(t *testing.T) {
 	assert.Equal(t, int64(2*objects-1), held)
 }
 
-// TestLocalOwnsOneSlab: a cache owns at most one slab per class, reserves
+// TestLocalOwnsOneSlab: a cache owns at most one slab per class, caches
 // free objects a word at a time, and gives the slab back on Drain.
 func TestLocalOwnsOneSlab(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
@@ -281,19 +281,19 @@ func TestLocalOwnsOneSlab(t *testing.T) {
 	_, size, _ := l.Alloc(cls)
 	require.Zero(t, size, "an empty cache owns no slab")
 	p, _ := take(t, cs, &l, cls)
-	assert.Equal(t, 63, l.Reserved(cls), "a word of objects reserved, one handed out")
+	assert.Equal(t, 63, l.Cached(cls), "a word of objects cached, one handed out")
 	n := 0
 	l.Owns(func(s *Slab, r int) {
 		n++
 		assert.Equal(t, 63, r)
-		assert.Equal(t, 64, s.count(), "the slab counts what the cache reserved")
+		assert.Equal(t, 64, s.count(), "the slab counts what the cache cached")
 	})
 	assert.Equal(t, 1, n)
 	require.NoError(t, giveBack(p))
 	frees := l.Frees(cls)
 	assert.Zero(t, frees, "a free through the registry is the caller's to count")
 	drain(cs, &l)
-	assert.Zero(t, l.Reserved(cls))
+	assert.Zero(t, l.Cached(cls))
 	assert.Equal(t, uint64(1), cs[cls].Stats().Allocs)
 	assert.Zero(t, cs[cls].Stats().Slabs, "the empty slab went back to its chunk")
 	l.Owns(func(*Slab, int) { t.Fatal("a drained cache owns nothing") })
@@ -302,7 +302,7 @@ func TestLocalOwnsOneSlab(t *testing.T) {
 // TestOwnedBytesBound pins the per-cache bound the docs quote.
 func TestOwnedBytesBound(t *testing.T) {
 	sum := 0
-	for c := 1; c < NumClasses; c++ {
+	for c := 1; c <= NumClasses; c++ {
 		sum += ClassSlabBytes(c)
 	}
 	assert.Equal(t, sum, OwnedBytesBound())
@@ -398,20 +398,20 @@ func TestValidateCatches(t *testing.T) {
 }
 
 // TestLocalFreeOfOwnSlab: frees through the cache that owns the slab are
-// taken off the slab's count in one go, when the cache next reserves or
+// taken off the slab's count in one go, when the cache next caches or
 // gives the slab back; the counts stay exact throughout.
 func TestLocalFreeOfOwnSlab(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
 	cls := ClassOf(64)
 	var l Local
 	var ps []uintptr
-	for range 70 { // word 0 handed out whole, word 1 reserved
+	for range 70 { // word 0 handed out whole, word 1 cached
 		p, _ := take(t, cs, &l, cls)
 		ps = append(ps, p)
 	}
 	l.Remember(chunk.Lookup(ps[0]))
-	require.Equal(t, 58, l.Reserved(cls))
-	// Objects of word 0: pending, taken off the count at the next reserve.
+	require.Equal(t, 58, l.Cached(cls))
+	// Objects of word 0: pending, taken off the count at the next cache.
 	for _, p := range ps[:5] {
 		s, settle := free(&l, p)
 		require.NotNil(t, s)
@@ -420,8 +420,8 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 	s, _ := free(&l, ps[0])
 	assert.Nil(t, s, "a second free is refused, for the slow path to explain")
 	assert.EqualValues(t, 5, l.cls[cls].freed)
-	assert.Equal(t, 58, l.Reserved(cls), "frees of another word are not reserved")
-	// Objects of word 1, the one reserved: each reserved again at the
+	assert.Equal(t, 58, l.Cached(cls), "frees of another word are not cached")
+	// Objects of word 1, the one cached: each cached again at the
 	// next free (recycle), then handed out lowest first.
 	for _, p := range []uintptr{ps[67], ps[65]} {
 		s, settle := free(&l, p)
@@ -429,9 +429,9 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 		assert.False(t, settle)
 	}
 	s, _ = free(&l, ps[65])
-	assert.Nil(t, s, "a second free of a reserved object is refused")
-	assert.Equal(t, 60, l.Reserved(cls))
-	assert.EqualValues(t, 5, l.cls[cls].freed, "a free of the reserved word is not pending")
+	assert.Nil(t, s, "a second free of a cached object is refused")
+	assert.Equal(t, 60, l.Cached(cls))
+	assert.EqualValues(t, 5, l.cls[cls].freed, "a free of the cached word is not pending")
 	held, err := validate(cs, &l)
 	require.NoError(t, err)
 	assert.Equal(t, int64(70-7), held)
@@ -441,7 +441,7 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 	p, zero = take(t, cs, &l, cls)
 	assert.Equal(t, ps[69]+64, p, "the one freed last waits for the next free")
 	assert.True(t, zero)
-	for range 64 { // past the reserved word: the pending frees are taken off
+	for range 64 { // past the cached word: the pending frees are taken off
 		take(t, cs, &l, cls)
 	}
 	assert.Zero(t, l.cls[cls].freed)
@@ -456,29 +456,29 @@ func TestLocalFreeOfOwnSlab(t *testing.T) {
 	assert.Equal(t, int64(70-5+64), held)
 }
 
-// freeReserved is the first step of a free through a cache.
-func freeReserved(l *Local, c int, addr uintptr) bool {
-	i, ok := l.ReservedIndex(c, addr)
-	return ok && l.FreeReserved(c, i)
+// freeCached is the first step of a free through a cache.
+func freeCached(l *Local, c int, addr uintptr) bool {
+	i, ok := l.CachedIndex(c, addr)
+	return ok && l.FreeCached(c, i)
 }
 
-// TestFreeReserved frees objects of the owner word a cache reserves from
+// TestFreeCached frees objects of the owner word a cache caches from
 // by the quickest step: each is refused unless it is an object of that
-// word, of the class guessed, held by a caller; a freed one is reserved
+// word, of the class guessed, held by a caller; a freed one is cached
 // again at the next free (lowest first), and no longer reads as zero. The
 // counts stay exact throughout (validate).
-func TestFreeReserved(t *testing.T) {
+func TestFreeCached(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
 	cls := ClassOf(48) // 1365 objects: the last owner word is partly valid
 	size := uintptr(ClassBytes(cls))
 	var l Local
-	assert.False(t, freeReserved(&l, cls, 0x1000), "an empty cache reserves from no word")
+	assert.False(t, freeCached(&l, cls, 0x1000), "an empty cache caches from no word")
 	p0, zero := take(t, cs, &l, cls)
 	require.True(t, zero, "a fresh slab's first object reads as zero")
 	p1, _ := take(t, cs, &l, cls)
 	p2, _ := take(t, cs, &l, cls)
 	require.Equal(t, []uintptr{p0 + size, p0 + 2*size}, []uintptr{p1, p2})
-	require.Equal(t, 61, l.Reserved(cls))
+	require.Equal(t, 61, l.Cached(cls))
 
 	for _, tc := range []struct {
 		name string
@@ -486,21 +486,21 @@ func TestFreeReserved(t *testing.T) {
 		addr uintptr
 	}{
 		{"inside an object", cls, p1 + 1},
-		{"a reserved object, not handed out", cls, p2 + size},
+		{"a cached object, not handed out", cls, p2 + size},
 		{"below the word", cls, p0 - size},
 		{"past the word", cls, p0 + 64*size},
 		{"another class guessed", ClassOf(64), p1},
 		{"no class", 0, p1},
 	} {
-		assert.False(t, freeReserved(&l, tc.cls, tc.addr), tc.name)
+		assert.False(t, freeCached(&l, tc.cls, tc.addr), tc.name)
 		held, err := validate(cs, &l)
 		require.NoError(t, err, tc.name)
 		assert.Equal(t, int64(3), held, "%s: nothing changed", tc.name)
 	}
 
-	require.True(t, freeReserved(&l, cls, p1))
-	assert.False(t, freeReserved(&l, cls, p1), "a second free is refused")
-	assert.Equal(t, 62, l.Reserved(cls), "kept by the cache")
+	require.True(t, freeCached(&l, cls, p1))
+	assert.False(t, freeCached(&l, cls, p1), "a second free is refused")
+	assert.Equal(t, 62, l.Cached(cls), "kept by the cache")
 	assert.EqualValues(t, 1, l.Frees(cls))
 	held, err := validate(cs, &l)
 	require.NoError(t, err)
@@ -508,10 +508,10 @@ func TestFreeReserved(t *testing.T) {
 	p3, zero := take(t, cs, &l, cls)
 	assert.Equal(t, p2+size, p3, "the object freed last waits for the next free")
 	assert.True(t, zero, "the next fresh object reads as zero")
-	assert.False(t, freeReserved(&l, cls, p1), "and a second free of it is still refused")
-	require.True(t, freeReserved(&l, cls, p3))
+	assert.False(t, freeCached(&l, cls, p1), "and a second free of it is still refused")
+	require.True(t, freeCached(&l, cls, p3))
 	p, zero := take(t, cs, &l, cls)
-	assert.Equal(t, p1, p, "reserved again at the next free, before the higher objects")
+	assert.Equal(t, p1, p, "cached again at the next free, before the higher objects")
 	assert.False(t, zero, "an object used before does not read as zero")
 	p, _ = take(t, cs, &l, cls)
 	assert.Equal(t, p3+size, p, "p3 waits")
@@ -524,24 +524,24 @@ func TestFreeReserved(t *testing.T) {
 	}
 	last, _ := take(t, cs, &l, cls)
 	s := l.cold[cls].s
-	require.Equal(t, 21, l.cold[cls].w, "reserving from the last word")
+	require.Equal(t, 21, l.cold[cls].w, "caching from the last word")
 	require.Equal(t, s.base+uintptr(21*64)*size, last)
-	assert.False(t, freeReserved(&l, cls, s.base+uintptr(s.objects)*size), "past the slab's last object")
-	require.True(t, freeReserved(&l, cls, last))
+	assert.False(t, freeCached(&l, cls, s.base+uintptr(s.objects)*size), "past the slab's last object")
+	require.True(t, freeCached(&l, cls, last))
 	held, err = validate(cs, &l)
 	require.NoError(t, err)
 	assert.Equal(t, int64(21*64-1), held, "all of words 0 to 20 but object 3")
 
 	// After the cache gives the slab back, nothing of it is found.
 	drain(cs, &l)
-	assert.False(t, freeReserved(&l, cls, p0))
+	assert.False(t, freeCached(&l, cls, p0))
 	require.NoError(t, giveBack(p0))
 }
 
 // TestReservationReadsAsZero: a reservation notes which of its objects
 // read as zero (never handed out, in a slab carved from clean pages) and
 // moves the fresh mark past them, so that no owner bit is ever set at or
-// above it; objects reserved and given back unused lose the note, which
+// above it; objects cached and given back unused lose the note, which
 // only costs a clearing later.
 func TestReservationReadsAsZero(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
@@ -554,9 +554,9 @@ func TestReservationReadsAsZero(t *testing.T) {
 		ps = append(ps, p)
 	}
 	s := l.cold[cls].s
-	assert.EqualValues(t, 64, s.fresh, "the whole word reserved is past the mark")
+	assert.EqualValues(t, 64, s.fresh, "the whole word cached is past the mark")
 	assert.Equal(t, ^uint64(0)&^7, l.cls[cls].zero&l.cls[cls].mask, "the rest of the word reads as zero")
-	drain(cs, &l) // the 61 reserved objects go back unused
+	drain(cs, &l) // the 61 cached objects go back unused
 	_, err := validate(cs)
 	require.NoError(t, err)
 	var l2 Local
@@ -564,10 +564,10 @@ func TestReservationReadsAsZero(t *testing.T) {
 		p, zero := take(t, cs, &l2, cls)
 		switch {
 		case i < 61:
-			assert.False(t, zero, "object %d was reserved before: not known to be zero", i+3)
+			assert.False(t, zero, "object %d was cached before: not known to be zero", i+3)
 			assert.Equal(t, ps[0]+uintptr(i+3)*64, p)
 		default:
-			assert.True(t, zero, "object %d was never reserved", i+3)
+			assert.True(t, zero, "object %d was never cached", i+3)
 		}
 	}
 	_, err = validate(cs, &l2)
@@ -576,7 +576,7 @@ func TestReservationReadsAsZero(t *testing.T) {
 
 // TestReservationBelowFreshMark: objects handed out one at a time
 // (Central.AllocOne, for guard mode) move the fresh mark inside an owner
-// word; a cache that reserves the word later knows which of its free
+// word; a cache that caches the word later knows which of its free
 // objects were used before (below the mark) and which read as zero.
 func TestReservationBelowFreshMark(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
@@ -601,7 +601,7 @@ func TestReservationBelowFreshMark(t *testing.T) {
 }
 
 // TestPendingObjectLeavesWithItsWord: the object freed last, not yet
-// reserved again, is counted once whatever happens next: the cache moves
+// cached again, is counted once whatever happens next: the cache moves
 // to another word, or gives the slab back, or changes slabs.
 func TestPendingObjectLeavesWithItsWord(t *testing.T) {
 	cs, _ := newCentrals(t, 0)
@@ -613,13 +613,13 @@ func TestPendingObjectLeavesWithItsWord(t *testing.T) {
 		ps = append(ps, p)
 	}
 	old := l.cold[cls].s
-	require.True(t, freeReserved(&l, cls, ps[10]))
+	require.True(t, freeCached(&l, cls, ps[10]))
 	held, err := validate(cs, &l)
 	require.NoError(t, err)
 	assert.Equal(t, int64(63), held)
-	assert.Equal(t, 1, l.Reserved(cls), "the pending object")
-	// The word has nothing reserved, one object free: not worth
-	// reserving again (reuseFree is 8), so the cache changes slabs.
+	assert.Equal(t, 1, l.Cached(cls), "the pending object")
+	// The word has nothing cached, one object free: not worth
+	// caching again (reuseFree is 8), so the cache changes slabs.
 	p, _ := take(t, cs, &l, cls)
 	require.NotEqual(t, old, l.cold[cls].s)
 	assert.NotContains(t, ps, p)
@@ -628,7 +628,7 @@ func TestPendingObjectLeavesWithItsWord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(64), held)
 	// Pending, then the slab given back.
-	require.True(t, freeReserved(&l, cls, p))
+	require.True(t, freeCached(&l, cls, p))
 	drain(cs, &l)
 	held, err = validate(cs)
 	require.NoError(t, err)

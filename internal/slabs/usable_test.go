@@ -10,10 +10,10 @@ import (
 	"github.com/mmalloc/mmalloc/internal/errs"
 )
 
-// TestUsableAgreesWithRelease checks that Usable accepts exactly what
-// Release would, with the same errors, for held, interior and freed
+// TestUsableAgreesWithFreeObject checks that Usable accepts exactly what
+// FreeObject would, with the same errors, for held, interior and freed
 // objects of several classes, and that it changes nothing.
-func TestUsableAgreesWithRelease(t *testing.T) {
+func TestUsableAgreesWithFreeObject(t *testing.T) {
 	cs, _ := newCentrals(t, 1<<30)
 	for _, n := range []int{8, 48, 112, 1024, 32 << 10, MaxSmallBytes} {
 		c := ClassOf(n)
@@ -41,7 +41,7 @@ func TestUsableAgreesWithRelease(t *testing.T) {
 			}
 			_, err := Usable(chunk.Lookup(p), p)
 			require.NoError(t, err, "object %d still held", i)
-			require.NoError(t, giveBack(p), "Usable changed nothing: Release still works")
+			require.NoError(t, giveBack(p), "Usable changed nothing: FreeObject still works")
 		}
 		drain(cs, &l)
 		_, err = validate(cs)
