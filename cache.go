@@ -174,9 +174,7 @@ func (c *Cache) Free(b []byte) error {
 	if invariants.Enabled && !c.st.ended.Load() {
 		defer c.st.a.checkAfter("Cache.Free")()
 	}
-	err := c.st.a.free(c.st, b)
-	runtime.KeepAlive(c) // see "A Cache stays reachable" above
-	return err
+	return c.st.a.free(b, c) // free keeps c alive: see "A Cache stays reachable" above
 }
 
 // Flush gives the slabs the Cache owns back to the Allocator, with the

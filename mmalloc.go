@@ -640,10 +640,10 @@ func (a *Allocator) Free(b []byte) error {
 	if invariants.Enabled {
 		defer a.checkAfter("Free")()
 	}
-	return a.free(nil, b)
+	return a.free(b, nil)
 }
 
-// free is Free, of the Allocator (st nil) and of a Cache (st its state):
+// free is Free, of the Allocator (c nil) and of the Cache c:
 // its fast path, in the cache hold(st) gives. An object of a slab the
 // cache owns, or of a chunk the cache remembers, or else of the chunk the
 // registry finds (which the cache then remembers), goes straight back to
@@ -652,11 +652,19 @@ func (a *Allocator) Free(b []byte) error {
 //
 // It is one function with the steps of a free through a cache
 // (internal/slabs, Local) inlined into it; Free and Cache.Free inline
-// into their callers, so that a free the cache serves is one call.
-func (a *Allocator) free(st *cacheState, b []byte) error {
+// into their callers, so that a free the cache serves is one call. It
+// keeps c reachable to its end, so that a Cache dropped while its Free
+// runs is not drained under it (see "A Cache stays reachable" in cache.go).
+func (a *Allocator) free(b []byte, c *Cache) error {
+	var st *cacheState
+	if c != nil {
+		st = c.st
+	}
 	addr := sliceAddr(b)
 	if cap(b) == 0 || a.prof.MaybeLive(addr) { // see profile.go
-		return a.freeSlow(st, b, addr)
+		err := a.freeSlow(st, b, addr)
+		runtime.KeepAlive(c)
+		return err
 	}
 	var l *local // l := a.hold(st), spelled out: hold does not inline
 	if st != nil {
@@ -673,6 +681,7 @@ func (a *Allocator) free(st *cacheState, b []byte) error {
 		if i, ok := l.CachedIndex(cls, addr); ok {
 			if l.FreeCached(cls, i) {
 				a.release(st, l)
+				runtime.KeepAlive(c)
 				return nil
 			}
 		} else {
@@ -687,13 +696,16 @@ func (a *Allocator) free(st *cacheState, b []byte) error {
 					if settle {
 						s.Settle()
 					}
+					runtime.KeepAlive(c)
 					return nil
 				}
 			}
 		}
 	}
 	a.release(st, l)
-	return a.freeSlow(st, b, addr)
+	err := a.freeSlow(st, b, addr)
+	runtime.KeepAlive(c)
+	return err
 }
 
 // lookup returns the slab owning addr's page in the chunk of this
