@@ -1,7 +1,6 @@
 package mmalloc_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -452,15 +451,6 @@ func TestGuardLargeCanary(t *testing.T) {
 	assert.Equal(t, int64(1), a.Stats().Corrupted)
 	assert.Zero(t, a.Stats().Live, "freed all the same")
 	require.NoError(t, a.Validate())
-}
-
-// kernelMappings returns how many mappings (VMAs) the process has now,
-// the lines of /proc/self/maps.
-func kernelMappings(t *testing.T) int64 {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/maps")
-	require.NoError(t, err)
-	return int64(bytes.Count(data, []byte("\n")))
 }
 
 // TestGuardMappingBound: guard mode's large mappings are bounded in kernel

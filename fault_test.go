@@ -2,17 +2,65 @@ package mmalloc_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"runtime"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/mmalloc/mmalloc"
 )
+
+// TestKernelENOMEM runs a child process with a lowered RLIMIT_AS, where the
+// kernel refuses a mapping: the error must be ErrOutOfMemory wrapping ENOMEM,
+// and the allocator must go on serving what fits.
+func TestKernelENOMEM(t *testing.T) {
+	if os.Getenv("MMALLOC_ENOMEM_CHILD") == "1" {
+		enomemChild(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKernelENOMEM$", "-test.v")
+	cmd.Env = append(os.Environ(), "MMALLOC_ENOMEM_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "child failed:\n%s", out)
+	assert.Contains(t, string(out), "child: ENOMEM surfaced and the allocator went on")
+}
+
+func enomemChild(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	keep, err := a.Alloc(100)
+	require.NoError(t, err)
+	fill(keep, 5)
+
+	var lim unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_AS, &lim))
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	vm := parseVmSize(t, string(status))
+	// Room for the Go runtime to carry on, not for a 1 GiB mapping.
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: uint64(vm + 256*mib), Max: lim.Max}))
+
+	before := a.Stats()
+	_, err = a.Alloc(1 << 30)
+	require.Error(t, err)
+	require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	require.True(t, errors.Is(err, unix.ENOMEM), "errno wrapped: %v", err)
+	assert.Equal(t, before, a.Stats(), "a refused mapping changes nothing")
+
+	b, err := a.Alloc(64)
+	require.NoError(t, err, "small allocations still work")
+	require.NoError(t, a.Free(b))
+	require.Equal(t, -1, check(keep, 5))
+	require.NoError(t, a.Validate())
+	t.Log("child: ENOMEM surfaced and the allocator went on")
+}
 
 // faultRig is the state a fault-injection workload runs against: an
 // Allocator, a Cache on it, and the live buffers with their patterns.
@@ -444,4 +492,31 @@ func runFaultSteps(t *testing.T, o mmalloc.Options, steps int, arm func(*mmalloc
 	require.NoError(t, a.Validate())
 	require.Zero(t, a.Stats().Mapped)
 	require.NoError(t, a.CheckGuards())
+}
+
+// TestReserveRefused runs a child with a lowered RLIMIT_AS, where the
+// kernel refuses the reservation: New returns ErrOutOfMemory wrapping
+// ENOMEM.
+func TestReserveRefused(t *testing.T) {
+	if os.Getenv("MMALLOC_RESERVE_CHILD") == "1" {
+		var lim unix.Rlimit
+		require.NoError(t, unix.Getrlimit(unix.RLIMIT_AS, &lim))
+		status, err := os.ReadFile("/proc/self/status")
+		require.NoError(t, err)
+		vm := parseVmSize(t, string(status))
+		require.NoError(t, unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: uint64(vm + 256*mib), Max: lim.Max}))
+		for _, o := range []mmalloc.Options{{Reserve: 1 << 40}, {Shared: true}} {
+			a, err := mmalloc.New(o)
+			require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+			require.True(t, errors.Is(err, unix.ENOMEM), "errno wrapped: %v", err)
+			require.Nil(t, a)
+		}
+		t.Log("child: the reservation was refused")
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReserveRefused$", "-test.v")
+	cmd.Env = append(os.Environ(), "MMALLOC_RESERVE_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "child failed:\n%s", out)
+	assert.Contains(t, string(out), "child: the reservation was refused")
 }
