@@ -1,6 +1,8 @@
 package mmalloc_test
 
-// The public API at its edges: every exported function and method, called
+// The public API: its golden file, testdata/api.golden (TestAPI), read by
+// the one parser of the exported declarations (listAPI), and its edges:
+// every exported function and method, called
 // on nil, zero and closed values and with bad arguments, found by parsing
 // the packages' sources and by reflection, so that what is added later is
 // covered without anyone remembering to; the errors that mean the same
@@ -233,13 +235,33 @@ func moduleAPI(t *testing.T, root string) (lines, pkgs []string) {
 // packageAPI lists the exported API of the package in dir: the files of a
 // linux/amd64 build without tags, tests left out.
 func packageAPI(fset *token.FileSet, dir, importPath string, consts map[string]constant.Value) ([]string, error) {
+	l, err := listAPI(fset, dir, importPath, consts)
+	if err != nil {
+		return nil, err
+	}
+	return l.lines, nil
+}
+
+// parseAPI reads the exported declarations of the package in dir, from
+// the files packageAPI lists.
+func parseAPI(t *testing.T, dir string) apiDecls {
+	t.Helper()
+	l, err := listAPI(token.NewFileSet(), dir, "", map[string]constant.Value{})
+	require.NoError(t, err, dir)
+	return l.decls
+}
+
+// listAPI runs an apiLister over the package in dir: the files of a
+// linux/amd64 build without tags, tests left out.
+func listAPI(fset *token.FileSet, dir, importPath string, consts map[string]constant.Value) (*apiLister, error) {
 	ctx := build.Default
 	ctx.GOOS, ctx.GOARCH, ctx.BuildTags, ctx.CgoEnabled = "linux", "amd64", nil, false
 	bp, err := ctx.ImportDir(dir, 0)
 	if err != nil {
 		return nil, err
 	}
-	l := apiLister{fset: fset, prefix: "pkg " + importPath + ", ", pkg: importPath, consts: consts}
+	l := &apiLister{fset: fset, prefix: "pkg " + importPath + ", ", pkg: importPath, consts: consts,
+		decls: apiDecls{methods: map[string][]string{}}}
 	for _, name := range bp.GoFiles {
 		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.SkipObjectResolution)
 		if err != nil {
@@ -248,7 +270,7 @@ func packageAPI(fset *token.FileSet, dir, importPath string, consts map[string]c
 		l.file(f)
 	}
 	slices.Sort(l.lines)
-	return l.lines, nil
+	return l, nil
 }
 
 // apiLister writes one line per exported feature of a package, in the
@@ -260,6 +282,7 @@ type apiLister struct {
 	consts  map[string]constant.Value
 	imports map[string]string // of the file being listed: name → path
 	lines   []string
+	decls   apiDecls // the same names, by kind
 }
 
 func (l *apiLister) add(format string, args ...any) {
@@ -301,6 +324,11 @@ func (l *apiLister) funcDecl(d *ast.FuncDecl) {
 	}
 	if d.Recv == nil {
 		l.add("func %s%s%s", d.Name.Name, l.typeParams(d.Type.TypeParams), l.signature(d.Type))
+		if d.Type.TypeParams != nil && len(d.Type.TypeParams.List) > 0 {
+			l.decls.generics = append(l.decls.generics, d.Name.Name)
+		} else {
+			l.decls.funcs = append(l.decls.funcs, d.Name.Name)
+		}
 		return
 	}
 	recv := d.Recv.List[0].Type
@@ -314,10 +342,12 @@ func (l *apiLister) funcDecl(d *ast.FuncDecl) {
 	case *ast.IndexListExpr:
 		base = x.X
 	}
-	if id, ok := base.(*ast.Ident); !ok || !id.IsExported() {
+	id, ok := base.(*ast.Ident)
+	if !ok || !id.IsExported() {
 		return
 	}
 	l.add("method (%s) %s%s", l.expr(recv), d.Name.Name, l.signature(d.Type))
+	l.decls.methods[id.Name] = append(l.decls.methods[id.Name], d.Name.Name)
 }
 
 // constDecl lists exported constants with their values, evaluated where
@@ -408,6 +438,9 @@ func (l *apiLister) varDecl(d *ast.GenDecl) {
 	for _, s := range d.Specs {
 		vs := s.(*ast.ValueSpec)
 		for i, name := range vs.Names {
+			if name.IsExported() && strings.HasPrefix(name.Name, "Err") {
+				l.decls.errVars = append(l.decls.errVars, name.Name)
+			}
 			switch {
 			case !name.IsExported():
 			case vs.Type != nil:
@@ -425,6 +458,7 @@ func (l *apiLister) typeSpec(s *ast.TypeSpec) {
 	if !s.Name.IsExported() {
 		return
 	}
+	l.decls.types = append(l.decls.types, s.Name.Name)
 	head := "type " + s.Name.Name + l.typeParams(s.TypeParams)
 	if s.Assign.IsValid() {
 		l.add("%s = %s", head, l.expr(s.Type))
@@ -586,65 +620,6 @@ type apiDecls struct {
 	types    []string
 	errVars  []string // exported variables named Err...
 	methods  map[string][]string
-}
-
-// parseAPI reads the exported declarations of the package in dir (its
-// non-test files).
-func parseAPI(t *testing.T, dir string) apiDecls {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	require.NoError(t, err)
-	d := apiDecls{methods: map[string][]string{}}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		require.NoError(t, err)
-		if f.Name.Name == "main" { // a generator behind a build tag
-			continue
-		}
-		for _, decl := range f.Decls {
-			switch decl := decl.(type) {
-			case *ast.FuncDecl:
-				if !decl.Name.IsExported() {
-					continue
-				}
-				if decl.Recv != nil {
-					recv := decl.Recv.List[0].Type
-					if star, ok := recv.(*ast.StarExpr); ok {
-						recv = star.X
-					}
-					if id, ok := recv.(*ast.Ident); ok && id.IsExported() {
-						d.methods[id.Name] = append(d.methods[id.Name], decl.Name.Name)
-					}
-					continue
-				}
-				if decl.Type.TypeParams != nil && len(decl.Type.TypeParams.List) > 0 {
-					d.generics = append(d.generics, decl.Name.Name)
-				} else {
-					d.funcs = append(d.funcs, decl.Name.Name)
-				}
-			case *ast.GenDecl:
-				for _, spec := range decl.Specs {
-					switch spec := spec.(type) {
-					case *ast.TypeSpec:
-						if spec.Name.IsExported() {
-							d.types = append(d.types, spec.Name.Name)
-						}
-					case *ast.ValueSpec:
-						for _, n := range spec.Names {
-							if decl.Tok == token.VAR && n.IsExported() && strings.HasPrefix(n.Name, "Err") {
-								d.errVars = append(d.errVars, n.Name)
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-	return d
 }
 
 // apiPackages are the directories of the packages a user calls: every
