@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/internal/testutil"
 )
 
 // TestKernelENOMEM runs a child process with a lowered RLIMIT_AS, where the
@@ -41,9 +42,7 @@ func enomemChild(t *testing.T) {
 
 	var lim unix.Rlimit
 	require.NoError(t, unix.Getrlimit(unix.RLIMIT_AS, &lim))
-	status, err := os.ReadFile("/proc/self/status")
-	require.NoError(t, err)
-	vm := parseVmSize(t, string(status))
+	vm := testutil.Status(t, "VmSize")
 	// Room for the Go runtime to carry on, not for a 1 GiB mapping.
 	require.NoError(t, unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: uint64(vm + 256*mib), Max: lim.Max}))
 
@@ -501,9 +500,7 @@ func TestReserveRefused(t *testing.T) {
 	if os.Getenv("MMALLOC_RESERVE_CHILD") == "1" {
 		var lim unix.Rlimit
 		require.NoError(t, unix.Getrlimit(unix.RLIMIT_AS, &lim))
-		status, err := os.ReadFile("/proc/self/status")
-		require.NoError(t, err)
-		vm := parseVmSize(t, string(status))
+		vm := testutil.Status(t, "VmSize")
 		require.NoError(t, unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: uint64(vm + 256*mib), Max: lim.Max}))
 		for _, o := range []mmalloc.Options{{Reserve: 1 << 40}, {Shared: true}} {
 			a, err := mmalloc.New(o)

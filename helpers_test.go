@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/internal/testutil"
 )
 
 // newAlloc returns an Allocator closed at the end of the test.
@@ -87,14 +88,14 @@ func goRuntimeBytes() int64 {
 // offHeapRSS returns the process's RSS less goRuntimeBytes: what is
 // resident outside the Go runtime's own memory, mmalloc's mappings and
 // the program's text. A test that bounds the RSS mmalloc costs compares
-// two readings of it, never two readings of rssBytes: the test's own
+// two readings of it, never two readings of testutil.RSS: the test's own
 // Go-heap data (an index of a million slices is 23 MiB) would count as
 // mmalloc's. A difference of offHeapRSS is off from mmalloc's growth only
 // by how much the runtime's mapped but untouched pages changed; a lower
 // bound (memory really touched) uses Allocator.Resident.
 func offHeapRSS(t testing.TB) int64 {
 	t.Helper()
-	return rssBytes(t) - goRuntimeBytes()
+	return testutil.RSS(t) - goRuntimeBytes()
 }
 
 // randSize draws a size that exercises every layer: mostly small classes,
@@ -144,9 +145,9 @@ func placeholder(p, n uintptr) bool {
 // their mapping landed.
 func steerNextMapping(t testing.TB, base, chunk, pad, hint uintptr) (undo func()) {
 	const topGap = 1 << 40 // the gap under the stack, where mmap_base lies
-	ms := procMaps(t)
+	ms := testutil.Maps(t)
 	for _, m := range ms {
-		if m.lo < base+chunk+pad && m.hi > base {
+		if m.Lo < base+chunk+pad && m.Hi > base {
 			return nil
 		}
 	}
@@ -157,8 +158,8 @@ func steerNextMapping(t testing.TB, base, chunk, pad, hint uintptr) (undo func()
 		}
 	}
 	for i := 0; i+1 < len(ms); i++ {
-		lo, hi := max(ms[i].hi, base+chunk+pad), ms[i+1].lo
-		if hi <= lo || hi-lo >= topGap || ms[i+1].name == "[stack]" {
+		lo, hi := max(ms[i].Hi, base+chunk+pad), ms[i+1].Lo
+		if hi <= lo || hi-lo >= topGap || ms[i+1].Name == "[stack]" {
 			continue
 		}
 		if placeholder(lo, hi-lo) {

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/internal/testutil"
 	"github.com/mmalloc/mmalloc/slab"
 )
 
@@ -29,10 +30,10 @@ func reservationMaps(t *testing.T, a *mmalloc.Allocator) (byPerms map[string]int
 	base, bytes := a.ReservationForTest()
 	require.NotZero(t, bytes)
 	byPerms = map[string]int64{}
-	for _, m := range vmasIn(t, base, base+bytes) {
-		lo, hi := max(m.lo, base), min(m.hi, base+bytes)
-		byPerms[m.perms] += int64(hi - lo)
-		lines = append(lines, m.line)
+	for _, m := range testutil.MapsIn(t, base, base+bytes) {
+		lo, hi := max(m.Lo, base), min(m.Hi, base+bytes)
+		byPerms[m.Perms] += int64(hi - lo)
+		lines = append(lines, m.Line)
 	}
 	return byPerms, lines
 }
@@ -56,10 +57,8 @@ func TestReserveTiB(t *testing.T) {
 	byPerms, lines := reservationMaps(t, a)
 	assert.Equal(t, map[string]int64{"---p": reserve}, byPerms, "reserved, nothing committed: %v", lines)
 	assert.Zero(t, a.Stats().Mapped)
-	status, err := os.ReadFile("/proc/self/status")
-	require.NoError(t, err)
 	t.Logf("after New: Mapped %d, RSS %d MiB, VmSize %d GiB; maps: %s",
-		a.Stats().Mapped, rssBytes(t)>>20, parseVmSize(t, string(status))>>30, strings.Join(lines, "\n"))
+		a.Stats().Mapped, testutil.RSS(t)>>20, testutil.Status(t, "VmSize")>>30, strings.Join(lines, "\n"))
 
 	r := rand.New(rand.NewPCG(40, 40))
 	total := 0

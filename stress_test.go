@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/internal/testutil"
 )
 
 type liveObj struct {
@@ -293,7 +294,7 @@ func TestSoak(t *testing.T) {
 
 	runtime.GC()
 	debug.FreeOSMemory()
-	start, goStart := rssBytes(t), goRuntimeBytes()
+	start, goStart := testutil.RSS(t), goRuntimeBytes()
 	a := newAlloc(t, mmalloc.Options{})
 
 	type buf struct {
@@ -465,7 +466,7 @@ func TestSoak(t *testing.T) {
 		}
 		st := a.Stats()
 		s.live, s.mapped = st.Live, st.Mapped
-		s.rss, s.goRuntime = rssBytes(t)-start, goRuntimeBytes()-goStart
+		s.rss, s.goRuntime = testutil.RSS(t)-start, goRuntimeBytes()-goStart
 		s.mappedOver, s.rssOff = s.mapped-s.heldBytes, s.rss-max(s.goRuntime, 0)
 		pauseReq.Store(false)
 		close(resume)
@@ -546,7 +547,7 @@ func TestSoak(t *testing.T) {
 	s := a.Stats()
 	runtime.GC()
 	debug.FreeOSMemory()
-	end := (rssBytes(t) - start) - (goRuntimeBytes() - goStart)
+	end := (testutil.RSS(t) - start) - (goRuntimeBytes() - goStart)
 	t.Logf("soak: %d operations in %v; after Free of everything and Trim: off-heap RSS %+d MiB, mapped %d B", last.ops, last.at.Round(time.Second), end>>20, s.Mapped)
 	assert.Zero(t, s.Live, "everything freed")
 	assert.Zero(t, s.Mapped, "everything unmapped after the final Trim")
