@@ -1488,7 +1488,7 @@ const apiSkipEnv = "MMALLOC_API_SKIP"
 // it: a call that kills the child is reported, and the child run again
 // without it, so that one crash hides no other.
 func TestEveryCallAtTheEdges(t *testing.T) {
-	if os.Getenv(apiChildEnv) == t.Name() {
+	if isChild(t) {
 		skip := map[int]bool{}
 		for _, s := range strings.Split(os.Getenv(apiSkipEnv), ",") {
 			if k, err := strconv.Atoi(s); err == nil {

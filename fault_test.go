@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"runtime"
 	"testing"
 	"unsafe"
@@ -23,15 +21,10 @@ import (
 // kernel refuses a mapping: the error must be ErrOutOfMemory wrapping ENOMEM,
 // and the allocator must go on serving what fits.
 func TestKernelENOMEM(t *testing.T) {
-	if os.Getenv("MMALLOC_ENOMEM_CHILD") == "1" {
-		enomemChild(t)
-		return
+	out := inChild(t, enomemChild)
+	if !isChild(t) {
+		assert.Contains(t, out, "child: ENOMEM surfaced and the allocator went on")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKernelENOMEM$", "-test.v")
-	cmd.Env = append(os.Environ(), "MMALLOC_ENOMEM_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "child failed:\n%s", out)
-	assert.Contains(t, string(out), "child: ENOMEM surfaced and the allocator went on")
 }
 
 func enomemChild(t *testing.T) {
@@ -497,7 +490,7 @@ func runFaultSteps(t *testing.T, o mmalloc.Options, steps int, arm func(*mmalloc
 // kernel refuses the reservation: New returns ErrOutOfMemory wrapping
 // ENOMEM.
 func TestReserveRefused(t *testing.T) {
-	if os.Getenv("MMALLOC_RESERVE_CHILD") == "1" {
+	out := inChild(t, func(t *testing.T) {
 		var lim unix.Rlimit
 		require.NoError(t, unix.Getrlimit(unix.RLIMIT_AS, &lim))
 		vm := testutil.Status(t, "VmSize")
@@ -509,11 +502,8 @@ func TestReserveRefused(t *testing.T) {
 			require.Nil(t, a)
 		}
 		t.Log("child: the reservation was refused")
-		return
+	})
+	if !isChild(t) {
+		assert.Contains(t, out, "child: the reservation was refused")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReserveRefused$", "-test.v")
-	cmd.Env = append(os.Environ(), "MMALLOC_RESERVE_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "child failed:\n%s", out)
-	assert.Contains(t, string(out), "child: the reservation was refused")
 }

@@ -172,9 +172,28 @@ func steerNextMapping(t testing.TB, base, chunk, pad, hint uintptr) (undo func()
 	return undo
 }
 
-// apiChildEnv names the variable that makes a re-executed test binary run the
+// childTestEnv names the variable that makes a re-executed test binary run the
 // body of one test: its value is the test's full name.
-const apiChildEnv = "MMALLOC_CHILD"
+const childTestEnv = "MMALLOC_CHILD"
+
+// isChild reports whether this process is the test binary re-executed by
+// childCommand to run t.
+func isChild(t *testing.T) bool { return os.Getenv(childTestEnv) == t.Name() }
+
+// childCommand is the one way the tests re-execute their own binary: it
+// returns the command that runs only the test of the given full name
+// (subtests joined by "/"), verbose, once, within 5 minutes, with childTestEnv
+// set so that isChild is true there, and env added to the environment.
+// The caller starts it, giving it files or pipes if it needs them.
+func childCommand(name string, env ...string) *exec.Cmd {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(parts, "/"), "-test.v", "-test.count=1", "-test.timeout=5m")
+	cmd.Env = append(append(os.Environ(), childTestEnv+"="+name), env...)
+	return cmd
+}
 
 // inChild runs body in a child process — the test binary re-executed with
 // only this test selected — so that a fault or a fatal error in body fails
@@ -182,7 +201,7 @@ const apiChildEnv = "MMALLOC_CHILD"
 // In the child itself it runs body and returns "".
 func inChild(t *testing.T, body func(t *testing.T), env ...string) string {
 	t.Helper()
-	if os.Getenv(apiChildEnv) == t.Name() {
+	if isChild(t) {
 		body(t)
 		return ""
 	}
@@ -192,16 +211,10 @@ func inChild(t *testing.T, body func(t *testing.T), env ...string) string {
 	return out
 }
 
-// runChild re-executes the test binary with only t selected and
-// apiChildEnv set, and returns its combined output and exit error.
+// runChild runs t in a child process (childCommand) and returns its
+// combined output and exit error.
 func runChild(t *testing.T, env ...string) (string, error) {
-	parts := strings.Split(t.Name(), "/")
-	for i, p := range parts {
-		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
-	}
-	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(parts, "/"), "-test.v", "-test.count=1", "-test.timeout=5m")
-	cmd.Env = append(append(os.Environ(), apiChildEnv+"="+t.Name()), env...)
-	out, err := cmd.CombinedOutput()
+	out, err := childCommand(t.Name(), env...).CombinedOutput()
 	return string(out), err
 }
 

@@ -419,10 +419,6 @@ func TestMappingKindsConcurrent(t *testing.T) {
 // writes over it.
 const replyKey = 0x5EED_0F_C41D
 
-// sharedChildEnv marks the test binary re-executed as the child of
-// TestSharedChild.
-const sharedChildEnv = "MMALLOC_SHARED_CHILD"
-
 // sharedBuf is a buffer the parent shares: its offset in the file, the
 // part of it checked (all of it up to cap, unless a window), its seed.
 type sharedBuf struct {
@@ -447,7 +443,7 @@ type sharedBuf struct {
 //  4. Ranges outside the file, negative ones included, get ErrOutOfRange.
 //  5. After the parent's Close, the child reads zeros where live buffers were.
 func TestSharedChild(t *testing.T) {
-	if os.Getenv(sharedChildEnv) == "1" {
+	if isChild(t) {
 		sharedChild(t)
 		return
 	}
@@ -561,6 +557,8 @@ type sharedProc struct {
 	queued  []string // commands noted, not sent yet
 }
 
+// startSharedChild starts t again in a child process (childCommand), with
+// mem as its fd 3, the pipe of commands as fd 4 and that of replies as 5.
 func startSharedChild(t *testing.T, mem *os.File) *sharedProc {
 	t.Helper()
 	require.NotNil(t, mem)
@@ -569,8 +567,7 @@ func startSharedChild(t *testing.T, mem *os.File) *sharedProc {
 	repR, repW, err := os.Pipe()
 	require.NoError(t, err)
 	c := &sharedProc{out: &strings.Builder{}, cmds: cmdW, replies: bufio.NewScanner(repR)}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestSharedChild$", "-test.v")
-	c.cmd.Env = append(os.Environ(), sharedChildEnv+"=1")
+	c.cmd = childCommand(t.Name())
 	c.cmd.ExtraFiles = []*os.File{mem, cmdR, repW} // fds 3, 4, 5
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	require.NoError(t, c.cmd.Start())
