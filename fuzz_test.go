@@ -184,24 +184,20 @@ func FuzzFree(f *testing.F) {
 			b    []byte
 			live bool
 		}
+		f := newBuffers(t, a, other,
+			[]int{8, 16, 100, 1000, 4096, 40_000, threshold, threshold + 1, mib},
+			[]int{100, 5000, 2 * mib}, // freed, slots not reused
+			[]int{100, 2 * mib})       // another allocator's
 		var objs []obj
-		for i, n := range []int{8, 16, 100, 1000, 4096, 40_000, threshold, threshold + 1, mib} {
-			b, err := a.Alloc(n)
-			require.NoError(t, err)
-			require.True(t, allZero(b), "Alloc(%d) is not zeroed", n)
-			fill(b[:n&^7], uint64(i))
+		for _, b := range f.live {
 			objs = append(objs, obj{b, true})
 		}
-		freedFrom, otherFrom := len(objs), len(objs)+3
-		for _, n := range []int{100, 5000, 2 * mib} { // freed, slots not reused
-			b, err := a.Alloc(n)
-			require.NoError(t, err)
-			require.NoError(t, a.Free(b))
+		freedFrom := len(objs)
+		for _, b := range f.freed {
 			objs = append(objs, obj{b, false})
 		}
-		for _, n := range []int{100, 2 * mib} { // another allocator's
-			b, err := other.Alloc(n)
-			require.NoError(t, err)
+		otherFrom := len(objs)
+		for _, b := range f.foreign {
 			objs = append(objs, obj{b, false})
 		}
 		// want returns the error Free must return at p, where the address

@@ -218,6 +218,52 @@ func runChild(t *testing.T, env ...string) (string, error) {
 	return string(out), err
 }
 
+// buffers is the fixture of the tests of bad frees: buffers live in an
+// Allocator, each filled with the pattern of its index; buffers it
+// allocated and freed, whose slots are not handed out again (a small one
+// keeps live neighbours in its slab, a large one is unmapped or retired);
+// and buffers of another Allocator, live there.
+type buffers struct {
+	live, freed, foreign [][]byte
+}
+
+// newBuffers allocates the fixture, in this order: live buffers of the
+// sizes in live from a, each checked to be zeroed; buffers of the sizes
+// in freed, allocated from a and freed; buffers of the sizes in foreign
+// from other.
+func newBuffers(t testing.TB, a, other *mmalloc.Allocator, live, freed, foreign []int) buffers {
+	t.Helper()
+	var f buffers
+	for i, n := range live {
+		b, err := a.Alloc(n)
+		require.NoError(t, err)
+		require.True(t, allZero(b), "Alloc(%d) is not zeroed", n)
+		fill(b, uint64(i))
+		f.live = append(f.live, b)
+	}
+	for _, n := range freed {
+		b, err := a.Alloc(n)
+		require.NoError(t, err)
+		require.NoError(t, a.Free(b))
+		f.freed = append(f.freed, b)
+	}
+	for _, n := range foreign {
+		b, err := other.Alloc(n)
+		require.NoError(t, err)
+		f.foreign = append(f.foreign, b)
+	}
+	return f
+}
+
+// requireIntact fails the test if a live buffer of the fixture lost its
+// pattern.
+func (f buffers) requireIntact(t testing.TB) {
+	t.Helper()
+	for i, b := range f.live {
+		require.Equal(t, -1, check(b, uint64(i)), "live buffer %d changed", i)
+	}
+}
+
 // addrToPointer turns an address of mapped memory (never of the Go heap)
 // into a pointer without the conversion vet warns about.
 func addrToPointer(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }

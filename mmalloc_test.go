@@ -323,29 +323,16 @@ func TestBadCalls(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
 	other := newAlloc(t, mmalloc.Options{})
 
-	sizes := []int{8, 16, 100, 4096, 32 * kib, threshold, threshold + 1, 3 * mib}
-	live := make([][]byte, len(sizes))
-	for i, n := range sizes {
-		b, err := a.Alloc(n)
-		require.NoError(t, err)
-		fill(b, uint64(i))
-		live[i] = b
-	}
-	// Freed buffers whose slots are not handed out again: the small ones
-	// stay in a slab with live neighbours, the large one is unmapped.
-	freedSmall, err := a.Alloc(100)
-	require.NoError(t, err)
-	require.NoError(t, a.Free(freedSmall))
-	freedLarge, err := a.Alloc(2 * mib)
-	require.NoError(t, err)
-	require.NoError(t, a.Free(freedLarge))
-	otherBuf, err := other.Alloc(100)
-	require.NoError(t, err)
-	otherLarge, err := other.Alloc(threshold + 1)
-	require.NoError(t, err)
+	// Freed buffers whose slots are not handed out again: the small one
+	// stays in a slab with live neighbours, the large one is unmapped.
+	f := newBuffers(t, a, other,
+		[]int{8, 16, 100, 4096, 32 * kib, threshold, threshold + 1, 3 * mib},
+		[]int{100, 2 * mib}, []int{100, threshold + 1})
+	freedSmall, freedLarge := f.freed[0], f.freed[1]
+	otherBuf, otherLarge := f.foreign[0], f.foreign[1]
 	heapBuf := make([]byte, 100)
 
-	small, page, class4k, big, huge := live[2], live[3], live[4], live[6], live[7]
+	small, page, class4k, big, huge := f.live[2], f.live[3], f.live[4], f.live[6], f.live[7]
 
 	type call struct {
 		name string
@@ -459,9 +446,7 @@ func TestBadCalls(t *testing.T) {
 			assert.Equal(t, before, a.Stats(), "stats moved")
 			assert.Equal(t, regionBefore, region.Stats(), "region stats moved")
 			require.Equal(t, -1, check(regionBuf, 77), "the region's live allocation changed")
-			for i, b := range live {
-				require.Equal(t, -1, check(b, uint64(i)), "live buffer %d changed", i)
-			}
+			f.requireIntact(t)
 			require.NoError(t, a.Validate())
 		})
 	}
