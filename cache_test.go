@@ -1,5 +1,7 @@
 package mmalloc_test
 
+// Cache, of cache.go.
+
 import (
 	"math/rand/v2"
 	"runtime"

@@ -1,5 +1,9 @@
 package mmalloc_test
 
+// The project's checks on itself: make test runs every step, every fuzz
+// target is fuzzed in CI from a committed corpus, and the module builds
+// only where it can run.
+
 import (
 	"os"
 	"os/exec"

@@ -1,5 +1,8 @@
 package mmalloc_test
 
+// The docs: every package explains itself, and every name a comment
+// gives exists.
+
 import (
 	"fmt"
 	"go/ast"

@@ -1,5 +1,7 @@
 package mmalloc
 
+// Internals exported to the external tests of package mmalloc_test.
+
 import (
 	"github.com/mmalloc/mmalloc/internal/heapprof"
 	"github.com/mmalloc/mmalloc/internal/osmem"

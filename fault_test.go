@@ -1,5 +1,8 @@
 package mmalloc_test
 
+// Faults: mapping calls made to fail on purpose (FailMapAfter), and
+// child processes whose kernel refuses memory (a lowered RLIMIT_AS).
+
 import (
 	"bytes"
 	"errors"

@@ -1,5 +1,8 @@
 package mmalloc_test
 
+// The fuzz targets (the Makefile's FUZZTARGETS); their corpora are in
+// testdata/fuzz.
+
 import (
 	"bytes"
 	"encoding/binary"

@@ -1,5 +1,10 @@
 package mmalloc_test
 
+// What the tests of package mmalloc share: Allocators that close with
+// the test, patterns, the fixture of live, freed and foreign buffers, the
+// test binary re-executed as a child, and memory figures. /proc/self is
+// read by internal/testutil.
+
 import (
 	"bytes"
 	"math/rand/v2"

@@ -1,5 +1,8 @@
 package mmalloc_test
 
+// The per-P caches of locals.go: GOMAXPROCS changing under them, and
+// dropped or idle Caches reclaimed.
+
 import (
 	"math/rand/v2"
 	"runtime"

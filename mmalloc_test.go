@@ -1,5 +1,8 @@
 package mmalloc_test
 
+// The Allocator of mmalloc.go: Alloc, Free, Trim, Close, Stats, Options
+// and the bad calls to each.
+
 import (
 	"errors"
 	"fmt"

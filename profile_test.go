@@ -1,5 +1,7 @@
 package mmalloc_test
 
+// Heap profiles, CheckLeaks and ServeHeapProfile, of profile.go.
+
 import (
 	"bytes"
 	"fmt"

@@ -1,5 +1,8 @@
 package mmalloc_test
 
+// Shared memory (Options.Shared, OpenShared, a child mapping the file)
+// and reservations (Options.Reserve), of shared.go.
+
 import (
 	"bufio"
 	"errors"

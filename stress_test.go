@@ -1,5 +1,8 @@
 package mmalloc_test
 
+// Long and concurrent runs across the whole allocator: the property
+// test, the concurrent stress and the soak (make soak).
+
 import (
 	"errors"
 	"math/rand/v2"
