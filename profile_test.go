@@ -1177,29 +1177,29 @@ func BenchmarkProfileCost(b *testing.B) {
 		opts := mmalloc.Options{ProfileRate: p.rate}
 		for _, n := range []int{16, 1 << 10, 4 << 10, 1 << 20} {
 			b.Run(fmt.Sprintf("workload=pair/size=%d/impl=mmalloc/profile=%s", n, p.name), func(b *testing.B) {
-				a := newBenchAlloc(b, opts)
+				a := newAlloc(b, opts)
 				benchPairOn(b, n, a.Alloc, a.Free)
 			})
 			b.Run(fmt.Sprintf("workload=pair/size=%d/impl=mmalloc-cache/profile=%s", n, p.name), func(b *testing.B) {
-				c := newBenchAlloc(b, opts).NewCache()
+				c := newAlloc(b, opts).NewCache()
 				benchPairOn(b, n, c.AllocUninit, c.Free)
 			})
 		}
 		b.Run(fmt.Sprintf("workload=churn/size=16-8192/impl=mmalloc/profile=%s", p.name), func(b *testing.B) {
-			a := newBenchAlloc(b, opts)
+			a := newAlloc(b, opts)
 			benchChurn(b, a.Alloc, a.Free)
 		})
 		b.Run(fmt.Sprintf("workload=churn/size=16-8192/impl=mmalloc-cache/profile=%s", p.name), func(b *testing.B) {
-			c := newBenchAlloc(b, opts).NewCache()
+			c := newAlloc(b, opts).NewCache()
 			benchChurn(b, c.AllocUninit, c.Free)
 		})
 		for _, n := range []int{64, 4 << 10} {
 			b.Run(fmt.Sprintf("workload=batch/size=%d/impl=mmalloc-uninit/profile=%s", n, p.name), func(b *testing.B) {
-				a := newBenchAlloc(b, opts)
+				a := newAlloc(b, opts)
 				benchBatch(b, n, a.AllocUninit, a.Free)
 			})
 			b.Run(fmt.Sprintf("workload=batch/size=%d/impl=mmalloc-cache/profile=%s", n, p.name), func(b *testing.B) {
-				c := newBenchAlloc(b, opts).NewCache()
+				c := newAlloc(b, opts).NewCache()
 				benchBatch(b, n, c.AllocUninit, c.Free)
 			})
 		}
@@ -1213,19 +1213,10 @@ func BenchmarkProfileCost(b *testing.B) {
 func BenchmarkProfileSample(b *testing.B) {
 	for _, rate := range []int{-1, 1} {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
-			a := newBenchAlloc(b, mmalloc.Options{ProfileRate: rate})
+			a := newAlloc(b, mmalloc.Options{ProfileRate: rate})
 			benchPairOn(b, 64, a.Alloc, a.Free)
 		})
 	}
-}
-
-func newBenchAlloc(b *testing.B, opts mmalloc.Options) *mmalloc.Allocator {
-	a, err := mmalloc.New(opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = a.Close() })
-	return a
 }
 
 // benchPairOn is benchPair through the given functions.
