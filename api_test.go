@@ -1,12 +1,12 @@
 package mmalloc_test
 
-// The public API: its golden file, testdata/api.golden (TestAPI), read by
-// the one parser of the exported declarations (listAPI), and its edges:
-// every exported function and method, called
-// on nil, zero and closed values and with bad arguments, found by parsing
-// the packages' sources and by reflection, so that what is added later is
-// covered without anyone remembering to; the errors that mean the same
-// thing in every package; zero values; and the one cap rule.
+// The public API: its golden file, testdata/api.golden (TestAPI), made
+// by the one parser of the exported declarations (listAPI); and its
+// edges: every exported function and method, called on nil, zero and
+// closed values and with bad arguments, found by that parser and by
+// reflection, so that what is added later is covered without anyone
+// remembering to; the errors that mean the same thing in every package;
+// zero values; and the one cap rule.
 
 import (
 	"bufio"
