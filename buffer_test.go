@@ -2,7 +2,6 @@ package mmalloc_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -296,27 +295,6 @@ func TestBufferGrowthNoCopy(t *testing.T) {
 		}
 		t.Logf("bytes.Buffer to %d MiB: %v", total>>20, time.Since(start))
 	}
-}
-
-func ExampleBuffer() {
-	a, _ := mmalloc.New(mmalloc.Options{})
-	defer a.Close()
-
-	buf := mmalloc.NewBuffer(a)
-	defer buf.Free() // its memory is not the GC's: give it back
-
-	fmt.Fprintf(buf, "%d bottles, ", 99)
-	buf.WriteString("off the heap")
-	buf.WriteByte('\n')
-	_, _ = io.Copy(buf, strings.NewReader("read from anywhere\n"))
-
-	_, _ = io.Copy(io.Discard, io.LimitReader(buf, 3)) // consume "99 "
-	fmt.Print(buf.String())
-	fmt.Println(buf.Len(), errors.Is(buf.Grow(-1), mmalloc.ErrInvalidSize))
-	// Output:
-	// bottles, off the heap
-	// read from anywhere
-	// 41 true
 }
 
 // BenchmarkBufferBuild builds a payload of each size in 4 KiB writes, per

@@ -1,5 +1,7 @@
 package mmalloc_test
 
+// Cache, of cache.go.
+
 import (
 	"math/rand/v2"
 	"runtime"
@@ -14,6 +16,69 @@ import (
 	"github.com/mmalloc/mmalloc"
 	"github.com/mmalloc/mmalloc/internal/slabs"
 )
+
+// BenchmarkFastPath times the small paths with nothing around them.
+func BenchmarkFastPath(b *testing.B) {
+	a, _ := mmalloc.New(mmalloc.Options{})
+	defer a.Close()
+	c := a.NewCache()
+	b.Run("cache-uninit-16", func(b *testing.B) {
+		for b.Loop() {
+			x, _ := c.AllocUninit(16)
+			_ = c.Free(x)
+		}
+	})
+	b.Run("shared-zero-16", func(b *testing.B) {
+		for b.Loop() {
+			x, _ := a.Alloc(16)
+			_ = a.Free(x)
+		}
+	})
+	b.Run("shared-uninit-256", func(b *testing.B) {
+		for b.Loop() {
+			x, _ := a.AllocUninit(256)
+			_ = a.Free(x)
+		}
+	})
+}
+
+// TestCacheLifecycle: Close gives everything back and ends the Cache;
+// its later calls and a zero Cache's return ErrClosed.
+func TestCacheLifecycle(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	c := a.NewCache()
+	var held [][]byte
+	for i := range 1000 {
+		b, err := c.Alloc(16 + i%2000)
+		require.NoError(t, err)
+		held = append(held, b)
+	}
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, c.Close(), mmalloc.ErrClosed, "a second Close")
+	_, err := c.Alloc(8)
+	require.ErrorIs(t, err, mmalloc.ErrClosed)
+	require.ErrorIs(t, c.Free(held[0]), mmalloc.ErrClosed)
+	s := a.Stats()
+	assert.Equal(t, int64(1000), s.Live)
+	assert.Zero(t, s.Classes[0].Cached, "a closed Cache reserves nothing")
+	for _, b := range held {
+		require.NoError(t, a.Free(b), "memory of a closed Cache stays valid until freed")
+	}
+	require.NoError(t, a.Trim())
+	require.NoError(t, a.Validate())
+	assert.Zero(t, a.Stats().Held)
+
+	var zero mmalloc.Cache
+	_, err = zero.Alloc(8)
+	assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
+	assert.ErrorIs(t, zero.Free(held[0]), mmalloc.ErrUninitialized)
+	assert.ErrorIs(t, zero.Close(), mmalloc.ErrUninitialized)
+	zero.Flush() // does nothing, does not fault
+
+	require.NoError(t, a.Close())
+	_, err = a.NewCache().Alloc(8)
+	assert.ErrorIs(t, err, mmalloc.ErrClosed, "a Cache made after Close")
+}
 
 func TestCacheRoundTrip(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{})
@@ -386,54 +451,5 @@ func TestFreeMemoSurvivesUnmap(t *testing.T) {
 		require.NoError(t, a.Free(y), "and through the P's")
 		c.Flush()
 		require.NoError(t, a.Validate())
-	}
-}
-
-// TestGOMAXPROCSChanges raises GOMAXPROCS past the caches made at New
-// (those Ps take the locked path) and lowers it below them (Trim must
-// drain the caches of P ids that no longer exist, not wait for them).
-func TestGOMAXPROCSChanges(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	a := newAlloc(t, mmalloc.Options{})
-	work := func() {
-		var wg sync.WaitGroup
-		for w := range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var held [][]byte
-				for i := range 2000 {
-					b, err := a.Alloc(1 + (i*31+w)%3000)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					held = append(held, b)
-					if len(held) > 50 {
-						if err := a.Free(held[0]); err != nil {
-							t.Error(err)
-							return
-						}
-						held = held[1:]
-					}
-				}
-				for _, b := range held {
-					if err := a.Free(b); err != nil {
-						t.Error(err)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-	}
-	for _, procs := range []int{8, 1, 3} {
-		runtime.GOMAXPROCS(procs)
-		work()
-		require.NoError(t, a.Validate(), "GOMAXPROCS=%d", procs)
-		s := a.Stats()
-		require.Zero(t, s.Live)
-		require.Equal(t, s.Allocs, s.Frees)
-		require.NoError(t, a.Trim())
-		require.Zero(t, a.Stats().Mapped, "GOMAXPROCS=%d", procs)
 	}
 }

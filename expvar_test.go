@@ -101,37 +101,3 @@ func TestPublishNames(t *testing.T) {
 	assert.NoError(t, e1, "one of the two gets the name")
 	assert.ErrorIs(t, e2, mmalloc.ErrNameTaken, "the other is told it is taken")
 }
-
-func ExampleAllocator_Publish() {
-	a, _ := mmalloc.New(mmalloc.Options{})
-	defer a.Close()
-	_ = a.Publish("example-allocator") // once per name and process
-
-	small, _ := a.Alloc(1000)
-	large, _ := a.Alloc(1 << 20)
-	defer a.Free(small)
-	defer a.Free(large)
-
-	// A server with /debug/vars, as importing expvar gives http.DefaultServeMux.
-	srv := httptest.NewServer(expvar.Handler())
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/debug/vars")
-	if err != nil {
-		panic(err)
-	}
-	defer resp.Body.Close()
-	var vars struct {
-		Alloc stats.Snapshot `json:"example-allocator"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&vars)
-	s := vars.Alloc
-	fmt.Printf("mapped %d, in use %d, live %d\n", s.Mapped, s.InUse, s.Live)
-	for _, c := range s.Classes {
-		fmt.Printf("class %d B: %d live\n", c.Size, c.Live)
-	}
-	fmt.Printf("large: %d live, %d bytes\n", s.Large.Live, s.Large.InUse)
-	// Output:
-	// mapped 5242880, in use 1049600, live 2
-	// class 1024 B: 1 live
-	// large: 1 live, 1048576 bytes
-}

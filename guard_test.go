@@ -1,7 +1,6 @@
 package mmalloc_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/internal/testutil"
 )
 
 // faultAddr runs f with faults turned into panics and returns the address
@@ -244,20 +244,10 @@ func TestGuardSemantics(t *testing.T) {
 func TestGuardBadCalls(t *testing.T) {
 	a := newAlloc(t, mmalloc.Options{Guard: true})
 	other := newAlloc(t, mmalloc.Options{Guard: true})
-	small, err := a.Alloc(100)
-	require.NoError(t, err)
-	big, err := a.Alloc(mib)
-	require.NoError(t, err)
-	fill(small[:96], 1)
-	fill(big, 2)
-	freedSmall, err := a.Alloc(100)
-	require.NoError(t, err)
-	require.NoError(t, a.Free(freedSmall))
-	freedBig, err := a.Alloc(mib)
-	require.NoError(t, err)
-	require.NoError(t, a.Free(freedBig))
-	otherBuf, err := other.Alloc(100)
-	require.NoError(t, err)
+	f := newBuffers(t, a, other, []int{100, mib}, []int{100, mib}, []int{100})
+	small, big := f.live[0], f.live[1]
+	freedSmall, freedBig := f.freed[0], f.freed[1]
+	otherBuf := f.foreign[0]
 	for _, c := range []struct {
 		name string
 		b    []byte
@@ -274,8 +264,7 @@ func TestGuardBadCalls(t *testing.T) {
 		before := a.Stats()
 		assert.ErrorIs(t, a.Free(c.b), c.want, c.name)
 		assert.Equal(t, before, a.Stats(), c.name)
-		require.Equal(t, -1, check(small[:96], 1))
-		require.Equal(t, -1, check(big, 2))
+		f.requireIntact(t)
 		require.NoError(t, a.Validate())
 	}
 	require.NoError(t, a.CheckGuards())
@@ -454,15 +443,6 @@ func TestGuardLargeCanary(t *testing.T) {
 	require.NoError(t, a.Validate())
 }
 
-// kernelMappings returns how many mappings (VMAs) the process has now,
-// the lines of /proc/self/maps.
-func kernelMappings(t *testing.T) int64 {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/maps")
-	require.NoError(t, err)
-	return int64(bytes.Count(data, []byte("\n")))
-}
-
 // TestGuardMappingBound: guard mode's large mappings are bounded in kernel
 // mappings for the whole process (here at room for 10 mappings): past the
 // bound a large Alloc or Realloc fails with ErrOutOfMemory, whose message
@@ -550,7 +530,7 @@ func TestGuardLeavesMappingsToTheProcess(t *testing.T) {
 		limit := mmalloc.GuardMappingLimit()
 		require.Equal(t, maxMaps/2, limit, "half of vm.max_map_count")
 		require.Zero(t, mmalloc.GuardMappings(), "a fresh process")
-		mapsBefore := kernelMappings(t)
+		mapsBefore := int64(len(testutil.Maps(t)))
 
 		a := newAlloc(t, mmalloc.Options{Guard: true})
 		b := newAlloc(t, mmalloc.Options{Guard: true})
@@ -572,7 +552,7 @@ func TestGuardLeavesMappingsToTheProcess(t *testing.T) {
 		if maxMaps == 65530 {
 			assert.Len(t, objects, 16382, "the figure of Options.Guard's doc")
 		}
-		mapsNow := kernelMappings(t)
+		mapsNow := int64(len(testutil.Maps(t)))
 		t.Logf("vm.max_map_count %d: %d guarded objects, the process holds %d mappings (%d before)",
 			maxMaps, len(objects), mapsNow, mapsBefore)
 		assert.LessOrEqual(t, mapsNow-mapsBefore, mmalloc.GuardMappings()+256,
@@ -606,4 +586,43 @@ func TestGuardLeavesMappingsToTheProcess(t *testing.T) {
 		require.NoError(t, b.Close())
 		assert.Zero(t, mmalloc.GuardMappings())
 	})
+}
+
+// TestValidateGuardModeCachesOwnNoSlab: guard mode serves every small
+// object from the Centrals under its lock and counts on no cache, a P's
+// or a Cache, ever owning a slab. Validate reports a slab planted in
+// either kind of cache, and is content again once it is taken out.
+func TestValidateGuardModeCachesOwnNoSlab(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cache bool
+	}{
+		{"a P's cache", false},
+		{"a Cache", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAlloc(t, mmalloc.Options{Guard: true})
+			c := a.NewCache()
+			defer func() { assert.NoError(t, c.Close()) }()
+			// Guard mode's own paths leave every cache empty.
+			b, err := c.Alloc(100)
+			require.NoError(t, err)
+			require.NoError(t, c.Free(b))
+			b, err = a.Alloc(100)
+			require.NoError(t, err)
+			require.NoError(t, a.Free(b))
+			require.NoError(t, a.Validate())
+
+			var into *mmalloc.Cache
+			if tc.cache {
+				into = c
+			}
+			undo, err := a.PlantSlabForTest(into)
+			require.NoError(t, err)
+			err = a.Validate()
+			undo()
+			assert.ErrorContains(t, err, "guard mode, but a cache owns a slab of class 1")
+			assert.NoError(t, a.Validate(), "the slab taken back out")
+		})
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"iter"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -308,67 +307,4 @@ func TestResidentTracksRSS(t *testing.T) {
 	assert.Equal(t, int64(n), res1-res0)
 	assert.InDelta(t, res1-res0, rss1-rss0, 8*mib, "RSS grew by %d, Resident by %d", rss1-rss0, res1-res0)
 	require.NoError(t, a.Free(b))
-}
-
-// ExampleAllocator_Metrics feeds a minimal collector: one that writes the
-// Prometheus text format, labelling each Allocator with its name. A
-// Prometheus collector's Collect does the same with
-// prometheus.MustNewConstMetric(desc, typ, m.Value, name), typ being the
-// value type m.Kind names.
-func ExampleAllocator_Metrics() {
-	a, err := mmalloc.New(mmalloc.Options{})
-	if err != nil {
-		panic(err)
-	}
-	defer a.Close()
-	small, _ := a.Alloc(1000)
-	large, _ := a.Alloc(1 << 20)
-	defer a.Free(small)
-	defer a.Free(large)
-
-	// This collector keeps a few of the metrics; a real one keeps them all.
-	keep := []string{"/mmalloc/mapped:bytes", "/mmalloc/live:objects", "/mmalloc/allocs:objects"}
-	collect := func(w *strings.Builder, allocator string, a *mmalloc.Allocator) {
-		for m := range a.Metrics() {
-			if !slices.Contains(keep, m.Name) {
-				continue
-			}
-			name := m.PrometheusName()
-			fmt.Fprintf(w, "# HELP %s %s\n", name, m.Help)
-			fmt.Fprintf(w, "# TYPE %s %s\n", name, m.Kind)
-			fmt.Fprintf(w, "%s{allocator=%q} %g\n", name, allocator, m.Value)
-		}
-	}
-	var out strings.Builder
-	collect(&out, "cache", a)
-	fmt.Print(out.String())
-	// Output:
-	// # HELP mmalloc_mapped_bytes Bytes mapped from the OS now: chunks, in use or kept empty, and large mappings, live or kept.
-	// # TYPE mmalloc_mapped_bytes gauge
-	// mmalloc_mapped_bytes{allocator="cache"} 5.24288e+06
-	// # HELP mmalloc_live_objects Live allocations.
-	// # TYPE mmalloc_live_objects gauge
-	// mmalloc_live_objects{allocator="cache"} 2
-	// # HELP mmalloc_allocs_objects_total Allocations ever made.
-	// # TYPE mmalloc_allocs_objects_total counter
-	// mmalloc_allocs_objects_total{allocator="cache"} 2
-}
-
-// ExampleAllocator_Resident compares the resident bytes of an Allocator
-// with what it maps: memory is mapped at once, but becomes resident only
-// as it is written.
-func ExampleAllocator_Resident() {
-	a, err := mmalloc.New(mmalloc.Options{})
-	if err != nil {
-		panic(err)
-	}
-	defer a.Close()
-	b, _ := a.Alloc(8 << 20)
-	defer a.Free(b)
-	fmt.Printf("mapped %d MiB, resident %d MiB\n", a.Stats().Mapped>>20, a.Resident()>>20)
-	clear(b[:2<<20]) // writing is what makes pages resident
-	fmt.Printf("mapped %d MiB, resident %d MiB\n", a.Stats().Mapped>>20, a.Resident()>>20)
-	// Output:
-	// mapped 8 MiB, resident 0 MiB
-	// mapped 8 MiB, resident 2 MiB
 }

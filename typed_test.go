@@ -1,8 +1,6 @@
 package mmalloc_test
 
 import (
-	"errors"
-	"fmt"
 	"testing"
 	"unsafe"
 
@@ -194,36 +192,6 @@ func TestTypedCheckOnce(t *testing.T) {
 		assert.Zero(t, allocs, "Go heap allocations per call")
 	}
 	assert.Equal(t, walks, mmalloc.TypeWalks(), "no type judged twice")
-}
-
-func ExampleMakeSlice() {
-	a, _ := mmalloc.New(mmalloc.Options{})
-	defer a.Close()
-
-	type sample struct {
-		T     int64
-		Value float64
-	}
-	s, err := mmalloc.MakeSlice[sample](a, 0, 1000) // off-heap, zeroed
-	if err != nil {
-		panic(err)
-	}
-	s = append(s, sample{1, 0.5}, sample{2, 0.25}) // within cap: stays off-heap
-	fmt.Println(len(s), cap(s), s[1].Value)
-	fmt.Println(mmalloc.FreeSlice(a, s))
-
-	type record struct {
-		ID   int
-		Name string // a Go pointer: refused
-	}
-	_, err = mmalloc.NewValue[record](a)
-	fmt.Println(errors.Is(err, mmalloc.ErrPointerType))
-	fmt.Println(err)
-	// Output:
-	// 2 1000 0.25
-	// <nil>
-	// true
-	// mmalloc: type holds Go pointers: mmalloc_test.record.Name is a string
 }
 
 // TestTypedHugeTypes asks every typed helper, of package mmalloc and of

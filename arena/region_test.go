@@ -1,9 +1,7 @@
 package arena
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"testing"
 	"unsafe"
 
@@ -12,6 +10,7 @@ import (
 
 	"github.com/mmalloc/mmalloc/internal/errs"
 	"github.com/mmalloc/mmalloc/internal/osmem"
+	"github.com/mmalloc/mmalloc/internal/testutil"
 )
 
 func newRegion(t testing.TB, o RegionOptions) *Region {
@@ -138,32 +137,6 @@ func TestRegionRetention(t *testing.T) {
 	assert.Zero(t, none.Stats().Mapped)
 }
 
-// mappedRanges reads the address ranges of /proc/self/maps.
-func mappedRanges(t *testing.T) [][2]uintptr {
-	f, err := os.Open("/proc/self/maps")
-	require.NoError(t, err)
-	defer f.Close()
-	var r [][2]uintptr
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		var lo, hi uintptr
-		_, err := fmt.Sscanf(s.Text(), "%x-%x", &lo, &hi)
-		require.NoError(t, err)
-		r = append(r, [2]uintptr{lo, hi})
-	}
-	require.NoError(t, s.Err())
-	return r
-}
-
-func inMaps(ranges [][2]uintptr, addr uintptr) bool {
-	for _, r := range ranges {
-		if addr >= r[0] && addr < r[1] {
-			return true
-		}
-	}
-	return false
-}
-
 // TestRegionCloseUnmaps checks in /proc/self/maps that every chunk and
 // big mapping is there before Close and gone after it.
 func TestRegionCloseUnmaps(t *testing.T) {
@@ -183,16 +156,16 @@ func TestRegionCloseUnmaps(t *testing.T) {
 	for _, m := range a.chunks {
 		addrs = append(addrs, m.base, m.base+m.bytes-1)
 	}
-	before := mappedRanges(t)
+	before := testutil.Maps(t)
 	for _, p := range addrs {
-		require.True(t, inMaps(before, p), "%#x mapped before Close", p)
+		require.True(t, testutil.Mapped(before, p), "%#x mapped before Close", p)
 	}
 	require.NoError(t, a.validate())
 	require.NoError(t, a.Close())
 	require.NoError(t, a.validate())
-	after := mappedRanges(t)
+	after := testutil.Maps(t)
 	for _, p := range addrs {
-		assert.False(t, inMaps(after, p), "%#x still mapped after Close", p)
+		assert.False(t, testutil.Mapped(after, p), "%#x still mapped after Close", p)
 	}
 	assert.Zero(t, a.Stats().Mapped)
 }

@@ -2,13 +2,11 @@ package chunk
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/mmalloc/mmalloc/internal/osmem"
+	"github.com/mmalloc/mmalloc/internal/testutil"
 )
 
 // BenchmarkChunkFirstTouch measures mapping a fresh 4 MiB chunk and writing
@@ -31,11 +29,11 @@ func BenchmarkChunkFirstTouch(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					before := residentBytes(b)
+					before := testutil.RSS(b)
 					for off := uintptr(0); off < 4<<20; off += stride {
 						*(*byte)(osmem.AddrPointer(c.base + off)) = 1
 					}
-					rss = residentBytes(b) - before
+					rss = testutil.RSS(b) - before
 					h.FreePages(c, 0, pages) // retention is off: the chunk is unmapped
 				}
 				b.ReportMetric(float64(rss)/float64(1<<20), "MiB-rss/chunk")
@@ -43,16 +41,4 @@ func BenchmarkChunkFirstTouch(b *testing.B) {
 			})
 		}
 	}
-}
-
-func residentBytes(b *testing.B) int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		b.Fatal(err)
-	}
-	n, err := strconv.ParseInt(strings.Fields(string(data))[1], 10, 64)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n * int64(os.Getpagesize())
 }

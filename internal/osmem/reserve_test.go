@@ -3,14 +3,14 @@ package osmem
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/mmalloc/mmalloc/internal/testutil"
 )
 
 // TestReservationTakeGive drives take and give at random against a model
@@ -271,13 +271,9 @@ func TestCheckMemoryFile(t *testing.T) {
 // /proc/self/maps prints it.
 func protOf(t *testing.T, addr uintptr) string {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/maps")
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(data), "\n") {
-		var lo, hi uintptr
-		var perms string
-		if _, err := fmt.Sscanf(line, "%x-%x %s", &lo, &hi, &perms); err == nil && lo <= addr && addr < hi {
-			return perms
+	for _, m := range testutil.Maps(t) {
+		if m.Lo <= addr && addr < m.Hi {
+			return m.Perms
 		}
 	}
 	t.Fatalf("no mapping holds %#x", addr)

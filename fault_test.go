@@ -1,7 +1,11 @@
 package mmalloc_test
 
+// Faults: mapping calls made to fail on purpose (FailMapAfter), and
+// child processes whose kernel refuses memory (a lowered RLIMIT_AS).
+
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -10,9 +14,48 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/mmalloc/mmalloc"
+	"github.com/mmalloc/mmalloc/internal/testutil"
 )
+
+// TestKernelENOMEM runs a child process with a lowered RLIMIT_AS, where the
+// kernel refuses a mapping: the error must be ErrOutOfMemory wrapping ENOMEM,
+// and the allocator must go on serving what fits.
+func TestKernelENOMEM(t *testing.T) {
+	out := inChild(t, enomemChild)
+	if !isChild(t) {
+		assert.Contains(t, out, "child: ENOMEM surfaced and the allocator went on")
+	}
+}
+
+func enomemChild(t *testing.T) {
+	a := newAlloc(t, mmalloc.Options{})
+	keep, err := a.Alloc(100)
+	require.NoError(t, err)
+	fill(keep, 5)
+
+	var lim unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_AS, &lim))
+	vm := testutil.Status(t, "VmSize")
+	// Room for the Go runtime to carry on, not for a 1 GiB mapping.
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: uint64(vm + 256*mib), Max: lim.Max}))
+
+	before := a.Stats()
+	_, err = a.Alloc(1 << 30)
+	require.Error(t, err)
+	require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+	require.True(t, errors.Is(err, unix.ENOMEM), "errno wrapped: %v", err)
+	assert.Equal(t, before, a.Stats(), "a refused mapping changes nothing")
+
+	b, err := a.Alloc(64)
+	require.NoError(t, err, "small allocations still work")
+	require.NoError(t, a.Free(b))
+	require.Equal(t, -1, check(keep, 5))
+	require.NoError(t, a.Validate())
+	t.Log("child: ENOMEM surfaced and the allocator went on")
+}
 
 // faultRig is the state a fault-injection workload runs against: an
 // Allocator, a Cache on it, and the live buffers with their patterns.
@@ -444,4 +487,26 @@ func runFaultSteps(t *testing.T, o mmalloc.Options, steps int, arm func(*mmalloc
 	require.NoError(t, a.Validate())
 	require.Zero(t, a.Stats().Mapped)
 	require.NoError(t, a.CheckGuards())
+}
+
+// TestReserveRefused runs a child with a lowered RLIMIT_AS, where the
+// kernel refuses the reservation: New returns ErrOutOfMemory wrapping
+// ENOMEM.
+func TestReserveRefused(t *testing.T) {
+	out := inChild(t, func(t *testing.T) {
+		var lim unix.Rlimit
+		require.NoError(t, unix.Getrlimit(unix.RLIMIT_AS, &lim))
+		vm := testutil.Status(t, "VmSize")
+		require.NoError(t, unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: uint64(vm + 256*mib), Max: lim.Max}))
+		for _, o := range []mmalloc.Options{{Reserve: 1 << 40}, {Shared: true}} {
+			a, err := mmalloc.New(o)
+			require.ErrorIs(t, err, mmalloc.ErrOutOfMemory)
+			require.True(t, errors.Is(err, unix.ENOMEM), "errno wrapped: %v", err)
+			require.Nil(t, a)
+		}
+		t.Log("child: the reservation was refused")
+	})
+	if !isChild(t) {
+		assert.Contains(t, out, "child: the reservation was refused")
+	}
 }

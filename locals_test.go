@@ -1,5 +1,8 @@
 package mmalloc_test
 
+// The per-P caches of locals.go: GOMAXPROCS changing under them, and
+// dropped or idle Caches reclaimed.
+
 import (
 	"math/rand/v2"
 	"runtime"
@@ -87,44 +90,6 @@ func TestTrimWhileGOMAXPROCSChanges(t *testing.T) {
 	assert.Zero(t, s.Live)
 	assert.Equal(t, s.Allocs, s.Frees)
 	assert.Zero(t, s.Held, "everything freed and trimmed: nothing held")
-}
-
-// TestCacheLifecycle: Close gives everything back and ends the Cache;
-// its later calls and a zero Cache's return ErrClosed.
-func TestCacheLifecycle(t *testing.T) {
-	a := newAlloc(t, mmalloc.Options{})
-	c := a.NewCache()
-	var held [][]byte
-	for i := range 1000 {
-		b, err := c.Alloc(16 + i%2000)
-		require.NoError(t, err)
-		held = append(held, b)
-	}
-	require.NoError(t, c.Close())
-	require.ErrorIs(t, c.Close(), mmalloc.ErrClosed, "a second Close")
-	_, err := c.Alloc(8)
-	require.ErrorIs(t, err, mmalloc.ErrClosed)
-	require.ErrorIs(t, c.Free(held[0]), mmalloc.ErrClosed)
-	s := a.Stats()
-	assert.Equal(t, int64(1000), s.Live)
-	assert.Zero(t, s.Classes[0].Cached, "a closed Cache reserves nothing")
-	for _, b := range held {
-		require.NoError(t, a.Free(b), "memory of a closed Cache stays valid until freed")
-	}
-	require.NoError(t, a.Trim())
-	require.NoError(t, a.Validate())
-	assert.Zero(t, a.Stats().Held)
-
-	var zero mmalloc.Cache
-	_, err = zero.Alloc(8)
-	assert.ErrorIs(t, err, mmalloc.ErrUninitialized)
-	assert.ErrorIs(t, zero.Free(held[0]), mmalloc.ErrUninitialized)
-	assert.ErrorIs(t, zero.Close(), mmalloc.ErrUninitialized)
-	zero.Flush() // does nothing, does not fault
-
-	require.NoError(t, a.Close())
-	_, err = a.NewCache().Alloc(8)
-	assert.ErrorIs(t, err, mmalloc.ErrClosed, "a Cache made after Close")
 }
 
 // TestDroppedCacheIsReclaimed: a Cache dropped without Close or Flush
@@ -253,81 +218,51 @@ func TestIdleCachesDoNotExhaustLimit(t *testing.T) {
 	require.NoError(t, a.Validate())
 }
 
-// TestFreeGivesMemoryBack: a million buffers of 100-2000 B, freed in
-// random order with no Trim. Right after the frees, what is held (Mapped -
-// Released) is within the retention budget, the decay allowance beyond it
-// (Options.DecayBytes) and what the per-P caches may own (one slab per
-// class per P, slabs.OwnedBytesBound()); once the documented decay time
-// has passed, with no call, it is back within the budget and the caches'
-// bound, and so are the resident pages and the RSS. With decay off
-// (DecayTime < 0) it is within that bound at once. Resident is mmalloc's
-// own (Allocator.Resident), cross-checked against the RSS less the Go
-// runtime's memory: the test's index of a million slices is 23 MiB of Go
-// heap, which the process's RSS counts too.
-func TestFreeGivesMemoryBack(t *testing.T) {
-	n := 1_000_000
-	if testing.Short() || raceEnabled {
-		n = 100_000
+// TestGOMAXPROCSChanges raises GOMAXPROCS past the caches made at New
+// (those Ps take the locked path) and lowers it below them (Trim must
+// drain the caches of P ids that no longer exist, not wait for them).
+func TestGOMAXPROCSChanges(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	a := newAlloc(t, mmalloc.Options{})
+	work := func() {
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var held [][]byte
+				for i := range 2000 {
+					b, err := a.Alloc(1 + (i*31+w)%3000)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					held = append(held, b)
+					if len(held) > 50 {
+						if err := a.Free(held[0]); err != nil {
+							t.Error(err)
+							return
+						}
+						held = held[1:]
+					}
+				}
+				for _, b := range held {
+					if err := a.Free(b); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	for _, tc := range []struct {
-		name  string
-		opts  mmalloc.Options
-		decay bool
-	}{
-		{"default budget", mmalloc.Options{}, true},
-		{"budget 8 MiB", mmalloc.Options{RetainBytes: 8 << 20}, true},
-		{"budget 8 MiB, no decay", mmalloc.Options{RetainBytes: 8 << 20, DecayTime: -1}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			a := newAlloc(t, tc.opts)
-			budget := a.Stats().RetainBytes
-			bound := budget + int64(slabs.OwnedBytesBound())*int64(runtime.GOMAXPROCS(0))
-			bufs := make([][]byte, n)
-			r := rand.New(rand.NewPCG(7, uint64(budget)))
-			clear(bufs) // its pages resident before the first reading
-			runtime.GC()
-			rss0 := offHeapRSS(t)
-			for i := range bufs {
-				b, err := a.AllocUninit(100 + r.IntN(1901))
-				require.NoError(t, err)
-				b[0] = 1 // touch it, as a user would
-				bufs[i] = b
-			}
-			peak := a.Stats()
-			r.Shuffle(len(bufs), func(i, j int) { bufs[i], bufs[j] = bufs[j], bufs[i] })
-			for i, b := range bufs {
-				require.NoError(t, a.Free(b))
-				bufs[i] = nil
-			}
-			freed := time.Now()
-			s := a.Stats()
-			held := s.Held
-			t.Logf("peak mapped %d MiB; after the frees: held %d MiB, resident %d MiB, retained %d MiB (%d MiB decaying); bound %d MiB",
-				peak.Mapped>>20, held>>20, s.Resident>>20, s.Retained>>20, s.Decaying>>20, bound>>20)
-			assert.Zero(t, s.Live)
-			assert.LessOrEqual(t, s.Resident, held, "resident pages are held pages")
-			if tc.decay {
-				assert.LessOrEqual(t, held, bound+mmalloc.DefaultDecayBytes, "held after the frees, no Trim")
-				assert.Positive(t, s.Decaying, "the memory beyond the budget decays")
-				var took time.Duration
-				s, took = waitDecay(t, a, mmalloc.DefaultDecayTime, freed)
-				t.Logf("nothing decays %v after the last free (documented: giving back starts %v to %v after it)",
-					took.Round(time.Millisecond), mmalloc.DefaultDecayTime, mmalloc.DefaultDecayTime*5/4)
-				assert.GreaterOrEqual(t, took, mmalloc.DefaultDecayTime*9/10, "memory in use was not given back early")
-				assert.Zero(t, s.Decaying, "nothing decays once the decay time has passed")
-			}
-			held = s.Held
-			rss := offHeapRSS(t) - rss0
-			t.Logf("held %d MiB, resident %d MiB, retained %d MiB; off-heap RSS growth %d MiB", held>>20, s.Resident>>20, s.Retained>>20, rss>>20)
-			assert.LessOrEqual(t, held, bound, "held after the frees, no Trim")
-			assert.LessOrEqual(t, s.Resident, bound, "resident after the frees, no Trim")
-			if !raceEnabled { // the race detector's shadow memory counts in RSS
-				assert.LessOrEqual(t, rss, bound, "off-heap RSS growth after the frees, no Trim")
-			}
-			require.NoError(t, a.Validate())
-			require.NoError(t, a.Trim())
-			s = a.Stats()
-			assert.Zero(t, s.Mapped, "after Trim nothing is mapped")
-		})
+	for _, procs := range []int{8, 1, 3} {
+		runtime.GOMAXPROCS(procs)
+		work()
+		require.NoError(t, a.Validate(), "GOMAXPROCS=%d", procs)
+		s := a.Stats()
+		require.Zero(t, s.Live)
+		require.Equal(t, s.Allocs, s.Frees)
+		require.NoError(t, a.Trim())
+		require.Zero(t, a.Stats().Mapped, "GOMAXPROCS=%d", procs)
 	}
 }
