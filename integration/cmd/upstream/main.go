@@ -37,6 +37,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -46,6 +47,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -108,9 +110,20 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	flag.Parse()
 
-	// One fixed directory, so that a second run hits the build cache
-	// (compiled packages are keyed by their directory too).
-	work := filepath.Join(os.TempDir(), "mmalloc-upstream")
+	// One directory per mmalloc checkout, the same from run to run, so
+	// that a second run hits the build cache (compiled packages are keyed
+	// by their directory too). Two checkouts never share it (three clones
+	// running make test at once on one machine rewrote each other's copy
+	// of arrow-go, and its builds failed), and two runs of one checkout
+	// take turns on the lock file beside it.
+	root := mmallocRoot()
+	h := fnv.New32a()
+	h.Write([]byte(root))
+	work := filepath.Join(os.TempDir(), fmt.Sprintf("mmalloc-upstream-%08x", h.Sum32()))
+	lock, err := os.OpenFile(work+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	check(err)
+	defer lock.Close()
+	check(syscall.Flock(int(lock.Fd()), syscall.LOCK_EX))
 	check(os.RemoveAll(work))
 	check(os.MkdirAll(work, 0o755))
 	if !*keep {
@@ -118,7 +131,6 @@ func main() {
 	} else {
 		fmt.Println("work directory:", work)
 	}
-	root := mmallocRoot()
 	start := time.Now()
 	fmt.Println(machine())
 	failed := false
